@@ -1,0 +1,145 @@
+"""Every error apitx raises, and nothing else.
+
+The tree::
+
+    APITXError                          root: catch this to catch everything of ours
+    ├── EndpointError(ValueError)       an endpoint string we cannot understand
+    ├── APIException                    the server answered, and the answer is an error
+    │   └── APINotFoundException        ... HTTP 404, or error_code 404
+    ├── APIConnectionError              no answer: no socket, refused, permission
+    │                                   denied, TLS failure, connection broken mid-answer
+    └── APITimeoutError(TimeoutError)   no answer in time (connect or read)
+        └── OperationTimeout            an LXD operation still runs when wait() gives up
+
+No exception of ``requests``, ``urllib3`` or ``socket`` escapes apitx: the
+transport layer translates them into the classes above and keeps the
+original as ``__cause__``, so nothing is lost for a traceback.
+
+Example::
+
+    try:
+        api.get('instances/c1')
+    except APINotFoundException:
+        ...                                 # create it
+    except APIException as e:
+        print(e.status_code, e.error)       # the server's own message
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
+    from ._result import APIResult
+
+
+class APITXError(Exception):
+    """Root of every exception apitx raises."""
+
+
+class EndpointError(APITXError, ValueError):
+    """An endpoint (or a URL given to the API) that apitx cannot use.
+
+    Raised before anything is sent, with the text that was wrong and the forms
+    that are accepted.
+    """
+
+
+class APIException(APITXError):
+    """The server answered, and the answer is an error.
+
+    ``result`` is the :class:`APIResult` of the failing transaction,
+    ``status_code`` the status that failed (HTTP status, or the failing
+    operation's ``status_code`` when the failure is nested in an operation) and
+    ``error`` the server's own message.
+
+    ``str()`` is one line, ``METHOD URL: message``::
+
+        GET unix:/var/lib/lxd/unix.socket /1.0/instances/c1: Instance not found
+    """
+
+    def __init__(self, result: APIResult, error: Optional[str] = None,
+                 status_code: Optional[int] = None) -> None:
+        self.result = result
+        self.status_code = result.status_code if status_code is None else status_code
+        self.error = error if error is not None else server_message(result)
+        super().__init__(f"{result.request_line()}: {self.error}")
+
+
+class APINotFoundException(APIException):
+    """HTTP 404, or an LXD envelope with ``error_code`` 404."""
+
+
+class APIConnectionError(APITXError):
+    """The server could not be reached, or the connection broke mid-answer.
+
+    The message names the endpoint and the likely fix. ``endpoint`` is the
+    readable endpoint (``unix:/var/lib/lxd/unix.socket``) when one is known.
+    """
+
+    def __init__(self, message: str, endpoint: Optional[str] = None) -> None:
+        self.endpoint = endpoint
+        super().__init__(message)
+
+
+class APITimeoutError(APITXError, TimeoutError):
+    """No answer in time: connecting, or reading the response."""
+
+
+class OperationTimeout(APITimeoutError):
+    """``wait(timeout)`` gave up while the operation still runs.
+
+    ``result`` is the last answer of the operation (still running), so the
+    caller can read its ``operation`` URL, wait again, or cancel it.
+    """
+
+    def __init__(self, result: APIResult, waited: float) -> None:
+        self.result = result
+        self.waited = waited
+        operation = result.metadata.get("id") if isinstance(result.metadata, dict) else None
+        url = result.api.endpoint.describe(_operation_path(result) or "")
+        super().__init__(
+            f"operation {operation or '?'} still running after {waited:.1f}s: {url} "
+            "(wait on it again, or DELETE it to cancel)")
+
+
+def _operation_path(result: APIResult) -> Optional[str]:
+    """The operation's own path (``/1.0/operations/<id>``), not the wait URL."""
+    path = result.request_path().split("?", 1)[0]
+    return path[: -len("/wait")] if path.endswith("/wait") else path
+
+
+_BODY_SNIPPET = 200
+_SPACES = re.compile(r"\s+")
+
+
+def server_message(result: APIResult, node: Any = None) -> str:
+    """The server's own words for an error, as one line.
+
+    LXD puts them in an operation's ``err`` (modern LXD also sends an empty
+    top-level ``error`` on every answer, so ``err`` must win), else in the
+    envelope's ``error``; a non-LXD server (a proxy's HTML page) gets a snippet
+    of its body; an empty body gets the HTTP reason.
+    """
+    data = result.data
+    for candidate in (node, result.metadata, data):
+        if isinstance(candidate, dict) and candidate.get("err"):
+            return _one_line(str(candidate["err"]))
+    if isinstance(data, dict) and data.get("error"):
+        return _one_line(str(data["error"]))
+    text = result.response.text if not _streamed(result) else ""
+    if text.strip():
+        return _one_line(text)
+    return f"HTTP {result.status_code} {result.response.reason or ''}".rstrip()
+
+
+def _streamed(result: APIResult) -> bool:
+    return result.response._content is False  # body not read (stream=True)
+
+
+def _one_line(text: str) -> str:
+    text = _SPACES.sub(" ", text).strip()
+    if len(text) > _BODY_SNIPPET:
+        text = text[:_BODY_SNIPPET] + "…"
+    return text
