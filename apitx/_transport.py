@@ -1,0 +1,220 @@
+"""HTTP over a Unix socket, one connection pool per socket, and error translation.
+
+Why not requests-unixsocket's adapter? Two measured faults:
+
+1. It keeps one connection pool per *full URL*, query string included, so
+   walking 1,000 instances opens and drops sockets all the way. Here the
+   adapter owns exactly one pool, for its one socket: every URL and query
+   string reuses the same keep-alive connections.
+2. Its pool overrides ``_new_conn`` to build its own connection class, which
+   makes vcrpy loop forever (vcrpy swaps ``ConnectionCls`` and discards pooled
+   connections that are not its stub). Here the pool only sets
+   ``ConnectionCls`` and leaves ``_new_conn`` to urllib3, so a recorder can
+   swap the class (see :mod:`apitx.testing`).
+
+The connection class changes one thing in urllib3's ``HTTPConnection``: how
+the socket is made (``AF_UNIX``, connected to ``socket_path``).
+
+:func:`translate_error` turns what requests, urllib3 and the socket module
+raise into apitx's exceptions, with the endpoint and a likely fix in the
+message and the original kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import os
+import re
+import socket
+import stat
+from collections import deque
+from typing import Any, Iterator, Optional
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from ._endpoint import Endpoint
+from ._exceptions import APIConnectionError, APITimeoutError, APITXError
+
+
+class UnixSocketConnection(urllib3.connection.HTTPConnection):
+    """urllib3's HTTP connection, over a Unix socket instead of TCP."""
+
+    def __init__(self, *args: Any, socket_path: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.socket_path = socket_path
+
+    def _new_conn(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # urllib3 passes its "use the default" sentinel when no timeout is set.
+        if self.timeout is None or isinstance(self.timeout, (int, float)):
+            sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except socket.timeout as exc:
+            sock.close()
+            raise ConnectTimeoutError(
+                self, f"connecting to {self.socket_path} timed out") from exc
+        except OSError as exc:
+            sock.close()
+            raise NewConnectionError(
+                self, f"cannot connect to {self.socket_path}: {exc}") from exc
+        return sock
+
+
+class UnixSocketConnectionPool(urllib3.HTTPConnectionPool):
+    """A keep-alive pool of connections to one Unix socket."""
+
+    ConnectionCls = UnixSocketConnection
+
+    def __init__(self, socket_path: str, maxsize: int = 10) -> None:
+        # The host is only a label: it becomes the Host header (LXD ignores it).
+        super().__init__("lxd", maxsize=maxsize, socket_path=socket_path)
+        self.socket_path = socket_path
+
+    def _get_conn(self, timeout: Optional[float] = None) -> Any:
+        conn = super()._get_conn(timeout)
+        # A connection made while a recorder had swapped ConnectionCls (vcrpy's
+        # stub, bound to a cassette) must not outlive that swap: reusing it
+        # after the cassette closed would keep replaying the cassette. The
+        # check is on the exact type because the stub subclasses ours.
+        if type(conn) is not self.ConnectionCls:
+            conn.close()
+            conn = self._new_conn()
+        return conn
+
+
+class UnixSocketAdapter(HTTPAdapter):
+    """A requests transport adapter that sends everything to one Unix socket.
+
+    Mount it on the prefix of :data:`apitx._endpoint.UNIX_BASE_URL`::
+
+        session.mount('http+unix://lxd/', UnixSocketAdapter('/var/lib/lxd/unix.socket'))
+    """
+
+    def __init__(self, socket_path: str, pool_maxsize: int = 10) -> None:
+        super().__init__(pool_connections=1, pool_maxsize=pool_maxsize)
+        self.socket_path = socket_path
+        self.pool = UnixSocketConnectionPool(socket_path, maxsize=pool_maxsize)
+
+    def get_connection_with_tls_context(self, request: Any, verify: Any,
+                                        proxies: Any = None, cert: Any = None) -> Any:
+        return self.pool
+
+    def get_connection(self, url: str, proxies: Any = None) -> Any:
+        # requests < 2.32.2 calls this one instead of the method above.
+        return self.pool
+
+    def request_url(self, request: Any, proxies: Any) -> str:
+        return request.path_url
+
+    def close(self) -> None:
+        self.pool.close()
+        super().close()
+
+
+def translate_error(exc: BaseException, endpoint: Endpoint, request_line: str) -> APITXError:
+    """The apitx exception for a transport failure, with a fix in its message.
+
+    ``request_line`` is ``METHOD readable-url``. The caller raises the result
+    ``from exc``.
+    """
+    where = endpoint.display
+    cause = _root_os_error(exc)
+    if isinstance(exc, (requests.Timeout, socket.timeout)) or isinstance(cause, socket.timeout):
+        phase = "connecting" if isinstance(exc, requests.ConnectTimeout) else "waiting for the answer"
+        return APITimeoutError(
+            f"{request_line}: timed out {phase} ({_reason(exc)}); is the daemon stuck or "
+            "overloaded? Raise API(timeout=...) if the request is legitimately slow")
+    if isinstance(exc, requests.exceptions.SSLError):
+        return APIConnectionError(
+            f"{request_line}: TLS failure with {where}: {_reason(exc)}. Check verify= "
+            "(LXD's certificate is self-signed: pass verify='/path/to/server.crt') and "
+            "cert=(client.crt, client.key), a certificate the server trusts "
+            "(lxc config trust add)", endpoint=where)
+    code = cause.errno if cause is not None else None
+    if code in (errno.EACCES, errno.EPERM):
+        hint = ("run as root, or add your user to the 'lxd' group (then log in again)"
+                if endpoint.socket_path else "check the firewall and the server's address")
+        return APIConnectionError(f"{request_line}: permission denied on {where}: {hint}",
+                                  endpoint=where)
+    if code == errno.ENOENT and endpoint.socket_path:
+        return APIConnectionError(
+            f"{request_line}: no socket at {endpoint.socket_path}: is the daemon running? "
+            "Start it, or point LXD_DIR/LXD_SOCKET (or endpoint=) at its socket",
+            endpoint=where)
+    if code in (errno.ECONNREFUSED, errno.ENOTSOCK) and _not_a_socket(endpoint.socket_path):
+        return APIConnectionError(
+            f"{request_line}: {endpoint.socket_path} is not a socket: point LXD_DIR/LXD_SOCKET "
+            "(or endpoint=) at the daemon's unix.socket", endpoint=where)
+    if code in (errno.ECONNREFUSED, errno.ENOTSOCK):
+        hint = ("is the daemon running? Nothing listens on that socket"
+                if endpoint.socket_path else
+                "is the daemon running and listening there? (lxc config set "
+                "core.https_address)")
+        return APIConnectionError(f"{request_line}: connection refused by {where}: {hint}",
+                                  endpoint=where)
+    garbage = next((e for e in _chain(exc) if isinstance(e, http.client.BadStatusLine)), None)
+    if garbage is not None and not isinstance(garbage, http.client.RemoteDisconnected):
+        return APIConnectionError(
+            f"{request_line}: {where} did not answer in HTTP (it sent {_reason(garbage)!r}): "
+            "is this the right socket or port?", endpoint=where)
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError,
+                        requests.exceptions.ContentDecodingError)) or code in (
+            errno.ECONNRESET, errno.EPIPE):
+        return APIConnectionError(
+            f"{request_line}: the connection to {where} broke mid-answer: {_reason(exc)}; "
+            "the request may or may not have been applied: read the state back before "
+            "retrying", endpoint=where)
+    return APIConnectionError(f"{request_line}: cannot talk to {where}: {_reason(exc)}",
+                              endpoint=where)
+
+
+def _not_a_socket(path: Optional[str]) -> bool:
+    try:
+        return path is not None and not stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """Every exception behind ``exc``, outermost first: causes, contexts,
+    urllib3's ``reason`` and exceptions passed as arguments."""
+    seen = set()
+    todo = deque([exc])
+    while todo:
+        current = todo.popleft()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for nxt in (current.__cause__, current.__context__, getattr(current, "reason", None),
+                    *current.args):
+            if isinstance(nxt, BaseException):
+                todo.append(nxt)
+
+
+def _root_os_error(exc: BaseException) -> Optional[OSError]:
+    """The first plain OSError with an errno behind a wrapped exception."""
+    for current in _chain(exc):
+        if isinstance(current, OSError) and current.errno is not None \
+                and not isinstance(current, requests.RequestException):
+            return current
+    return None
+
+
+#: Exceptions that only wrap another one and add noise to a message.
+_WRAPPERS = (requests.RequestException, urllib3.exceptions.MaxRetryError,
+             urllib3.exceptions.ProtocolError)
+#: urllib3 prefixes messages with the pool's repr: "XPool(host='lxd', port=None): ".
+_POOL_REPR = re.compile(r"^\w+\(host=[^)]*\):\s*")
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost useful message, on one line."""
+    inner = next((e for e in _chain(exc) if not isinstance(e, _WRAPPERS)), exc)
+    text = _POOL_REPR.sub("", " ".join(str(inner).split()))
+    return text or type(inner).__name__
