@@ -1,0 +1,46 @@
+"""apitx: a small, honest client for LXD and LXD-style JSON HTTP APIs.
+
+Talks to a Unix socket or HTTPS, returns results that know LXD's envelope,
+raises exceptions that carry the server's own message, and waits on
+operations without ever mistaking a running one for a finished one.
+
+Example::
+
+    from apitx import API
+    api = API.factory()                           # the local LXD
+    api.post('instances', json={'name': 'c1', 'source': {'type': 'image',
+             'alias': 'apitx-busybox'}}).wait()
+
+Every public name is importable from here; the modules behind it are private.
+"""
+
+from ._api import API
+from ._config import Timeout
+from ._endpoint import Endpoint
+from ._exceptions import (
+    APIConnectionError,
+    APIException,
+    APINotFoundException,
+    APITimeoutError,
+    APITXError,
+    EndpointError,
+    OperationTimeout,
+)
+from ._result import APIResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "API",
+    "APIConnectionError",
+    "APIException",
+    "APINotFoundException",
+    "APIResult",
+    "APITimeoutError",
+    "APITXError",
+    "Endpoint",
+    "EndpointError",
+    "OperationTimeout",
+    "Timeout",
+    "__version__",
+]

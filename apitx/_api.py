@@ -1,0 +1,161 @@
+"""The entry point: :class:`API` sends requests and returns :class:`APIResult`.
+
+Example::
+
+    api = API.factory()                                   # the local LXD
+    api.get('').metadata['api_version']                   # GET /1.0
+    api.post('instances', json=config).wait()             # create, and wait
+    api.get('instances/c1', validate=False).status_code   # branch instead of raising
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple, Union
+
+import requests
+
+from . import _tracing
+from ._config import DEFAULT_TIMEOUT, Timeout, TimeoutLike, env_flag
+from ._endpoint import Endpoint
+from ._exceptions import EndpointError
+from ._result import APIResult
+from ._transport import UnixSocketAdapter, translate_error
+
+
+class API:
+    """A connection to one LXD-style API server.
+
+    ``session`` is a ``requests.Session`` (apitx mounts its Unix socket adapter
+    on it when the endpoint is a socket); ``endpoint`` an :class:`Endpoint` or
+    any string :meth:`Endpoint.parse` accepts; ``default_version`` the version
+    prefix of relative URLs (``'1.0'``: ``'instances'`` means
+    ``/1.0/instances``; None: no prefix); ``debug`` turns tracing on (so does
+    ``DEBUG=1`` in the environment); ``timeout`` is the default for every
+    request (see :class:`Timeout`; None means no limit).
+
+    One API is safe to share between threads: requests' session and urllib3's
+    pool are, and the API itself holds no per-request state.
+    """
+
+    def __init__(self, session: requests.Session, endpoint: Union[Endpoint, str],
+                 default_version: Optional[str] = None, debug: bool = False,
+                 timeout: TimeoutLike = DEFAULT_TIMEOUT) -> None:
+        self.session = session
+        self.endpoint = endpoint if isinstance(endpoint, Endpoint) else Endpoint.parse(endpoint)
+        self.default_version = default_version.strip("/") if default_version else None
+        self.timeout = Timeout.coerce(timeout)
+        self.debug = bool(debug) or env_flag("DEBUG")
+        if self.debug:
+            _tracing.enable()
+        if self.endpoint.socket_path:
+            session.mount(self.endpoint.base_url + "/", UnixSocketAdapter(self.endpoint.socket_path))
+        self._root = self.endpoint.base_url + (f"/{self.default_version}" if self.default_version else "")
+
+    @classmethod
+    def factory(cls, endpoint: Optional[Union[Endpoint, str]] = None,
+                default_version: Optional[str] = "1.0", **kwargs: Any) -> API:
+        """Make an API with its own session.
+
+        ``endpoint=None`` discovers the local LXD socket (``$LXD_SOCKET``,
+        ``$LXD_DIR/unix.socket``, the snap's, Debian's); otherwise give a socket
+        path, ``unix:///path``, or ``https://host:8443``. For HTTPS, ``cert=(crt,
+        key)`` is the client certificate and ``verify`` the CA bundle or server
+        certificate to trust (or False). Other keyword arguments (``debug``,
+        ``timeout``) go to :class:`API`.
+
+        >>> api = API.factory('https://10.0.0.5:8443', cert=('c.crt', 'c.key'), verify='server.crt')
+        """
+        cert: Optional[Union[str, Tuple[str, str]]] = kwargs.pop("cert", None)
+        verify: Union[bool, str] = kwargs.pop("verify", True)
+        resolved = (Endpoint.discover() if endpoint is None
+                    else endpoint if isinstance(endpoint, Endpoint) else Endpoint.parse(endpoint))
+        session = requests.Session()
+        session.cert = cert
+        session.verify = verify
+        return cls(session, resolved, default_version=default_version, **kwargs)
+
+    # -- requests -------------------------------------------------------------
+
+    def url(self, url: str) -> str:
+        """The full URL for an API path.
+
+        ``''`` and ``'/'`` mean the version root (``/1.0``, never ``/1.0/``,
+        which LXD answers 404); ``'instances'`` is relative to it; a path
+        starting with ``/`` (such as the operation URLs LXD returns) is used
+        as it is.
+        """
+        if not isinstance(url, str):
+            raise TypeError(f"url must be a path string such as 'instances', got {url!r}")
+        if url in ("", "/"):
+            return self._root or self.endpoint.base_url + "/"
+        if url.startswith("/"):
+            return self.endpoint.base_url + url
+        if "://" in url.split("?", 1)[0]:
+            raise EndpointError(
+                f"url {url!r} is a full URL: apitx takes paths ('instances', "
+                f"'/1.0/instances'); the server is set by the API's endpoint "
+                f"({self.endpoint.display})")
+        return f"{self._root}/{url}"
+
+    def request(self, method: str, url: str, *args: Any, validate: bool = True,
+                **kwargs: Any) -> APIResult:
+        """Send one request; return its :class:`APIResult`, validated.
+
+        Extra arguments (``json``, ``data``, ``params``, ``headers``,
+        ``stream``, ``timeout``…) go to ``requests.Session.request``. With
+        ``validate=False`` the result is returned as it is, for callers who
+        branch on ``result.ok`` and ``result.status_code``; transport failures
+        still raise (there is no result to return).
+
+        When tracing is on the transaction is logged before validation, so a
+        failing request is always visible.
+        """
+        full_url = self.url(url)
+        timeout = kwargs.pop("timeout", self.timeout)
+        kwargs["timeout"] = Timeout.coerce(timeout).as_requests()
+        try:
+            response = self.session.request(method, full_url, *args, **kwargs)
+        except (requests.RequestException, OSError) as exc:
+            line = f"{method.upper()} {self.endpoint.describe(full_url[len(self.endpoint.base_url):])}"
+            raise translate_error(exc, self.endpoint, line) from exc
+        result = APIResult(self, response)
+        if self.debug:
+            _tracing.trace(result)
+        return result.validate() if validate else result
+
+    def get(self, url: str, *args: Any, **kwargs: Any) -> APIResult:
+        """``request('GET', url, ...)``."""
+        return self.request("GET", url, *args, **kwargs)
+
+    def post(self, url: str, *args: Any, **kwargs: Any) -> APIResult:
+        """``request('POST', url, ...)``."""
+        return self.request("POST", url, *args, **kwargs)
+
+    def put(self, url: str, *args: Any, **kwargs: Any) -> APIResult:
+        """``request('PUT', url, ...)``."""
+        return self.request("PUT", url, *args, **kwargs)
+
+    def patch(self, url: str, *args: Any, **kwargs: Any) -> APIResult:
+        """``request('PATCH', url, ...)``."""
+        return self.request("PATCH", url, *args, **kwargs)
+
+    def delete(self, url: str, *args: Any, **kwargs: Any) -> APIResult:
+        """``request('DELETE', url, ...)``."""
+        return self.request("DELETE", url, *args, **kwargs)
+
+    def head(self, url: str, *args: Any, **kwargs: Any) -> APIResult:
+        """``request('HEAD', url, ...)``."""
+        return self.request("HEAD", url, *args, **kwargs)
+
+    def close(self) -> None:
+        """Close the session and its pooled connections."""
+        self.session.close()
+
+    def __enter__(self) -> API:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<API {self.endpoint.display} version={self.default_version}>"

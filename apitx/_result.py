@@ -1,0 +1,232 @@
+"""One HTTP transaction and what LXD meant by it.
+
+An :class:`APIResult` holds the request and the response, the parsed JSON
+envelope, and knows how to tell an error from a success in every way LXD has
+said it (HTTP status, ``type: error``, a failed operation nested in a
+successful answer) and how to wait for an operation to end.
+
+Example::
+
+    result = api.post('instances', json=config)    # HTTP 202, type async
+    result.operation                                # '/1.0/operations/<uuid>'
+    done = result.wait(timeout=120)                 # the final, validated result
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import TYPE_CHECKING, Any, Optional
+from urllib.parse import urlsplit
+
+import requests
+
+from . import _tracing
+from ._exceptions import APIException, APINotFoundException, OperationTimeout, server_message
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._api import API
+
+#: LXD operation status codes below 200 (Created 100, Started 101, Running
+#: 103, Cancelling 104, Pending 105, …) mean "not finished"; 200 is Success;
+#: 400 Failure and 401 Cancelled are the failures.
+SUCCESS = 200
+FAILURE_FLOOR = 400
+
+#: Each poll of ``wait()`` asks LXD to hold the answer this long at most, so a
+#: daemon that dies during a long operation is noticed within this time.
+POLL_SECONDS = 30
+#: A poll's HTTP read timeout exceeds its server-side ``timeout`` by this much:
+#: LXD answers a timed-out wait only after the full ``timeout``, and a client
+#: that gives up first kills a healthy request with ReadTimeout.
+POLL_READ_MARGIN = 10.0
+
+
+class APIResult:
+    """An HTTP transaction made by :class:`API`.
+
+    ``data`` is the parsed JSON, or None when the body is empty, not JSON, or
+    was not read (``stream=True`` with a non-JSON content type); it never
+    raises, and the raw bytes stay on ``response.content``.
+    """
+
+    __slots__ = ("api", "response", "data", "__weakref__")
+
+    def __init__(self, api: API, response: requests.Response) -> None:
+        self.api = api
+        self.response = response
+        self.data = _parse_json(response)
+
+    # -- the envelope ---------------------------------------------------------
+
+    @property
+    def request(self) -> requests.PreparedRequest:
+        """The request as sent (``requests.PreparedRequest``)."""
+        return self.response.request
+
+    @property
+    def status_code(self) -> int:
+        return self.response.status_code
+
+    @property
+    def ok(self) -> bool:
+        """True when validate() would not raise.
+
+        >>> api.get('instances/nope', validate=False).ok
+        False
+        """
+        try:
+            self.validate()
+        except APIException:
+            return False
+        return True
+
+    @property
+    def type(self) -> Optional[str]:
+        """The envelope's ``type``: ``sync``, ``async`` or ``error`` (None if no envelope)."""
+        return self.data.get("type") if isinstance(self.data, dict) else None
+
+    @property
+    def metadata(self) -> Any:
+        """The envelope's ``metadata`` (None if absent or no envelope)."""
+        return self.data.get("metadata") if isinstance(self.data, dict) else None
+
+    @property
+    def operation(self) -> Optional[str]:
+        """The operation URL of an async answer (``/1.0/operations/<uuid>``), else None."""
+        op = self.data.get("operation") if isinstance(self.data, dict) else None
+        return op or None
+
+    # -- people-readable forms ------------------------------------------------
+
+    def request_path(self) -> str:
+        """The request's path and query string, as sent."""
+        parts = urlsplit(self.request.url)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+
+    def request_line(self) -> str:
+        """``METHOD readable-url``, e.g. ``GET unix:/var/lib/lxd/unix.socket /1.0``."""
+        return f"{self.request.method} {self.api.endpoint.describe(self.request_path())}"
+
+    def request_summary(self) -> str:
+        """The request method, readable URL and body."""
+        return _tracing.render_request(self.request.method,
+                                       self.api.endpoint.describe(self.request_path()),
+                                       self.request.body)
+
+    def response_summary(self) -> str:
+        """The response status and body."""
+        content = None if self.response._content is False else self.response.content
+        return _tracing.render_response(self.status_code, self.data, content)
+
+    def __repr__(self) -> str:
+        return f"<APIResult {self.request_line()} HTTP/{self.status_code}>"
+
+    # -- validation -----------------------------------------------------------
+
+    def validate(self) -> APIResult:
+        """Raise if this answer is an error; return the result itself otherwise.
+
+        Raises :class:`APINotFoundException` on HTTP 404 or ``error_code`` 404,
+        and :class:`APIException` on HTTP >= 400, on ``type: "error"``, or on
+        any nested operation or metadata whose ``status_code`` is >= 400.
+
+        >>> api.get('instances/c1', validate=False).validate().metadata['name']
+        'c1'
+        """
+        data = self.data if isinstance(self.data, dict) else {}
+        if self.status_code == 404 or data.get("error_code") == 404:
+            raise APINotFoundException(self, status_code=404)
+        if self.status_code >= 400 or data.get("type") == "error":
+            code = data.get("error_code") or self.status_code
+            raise APIException(self, status_code=code if code >= 400 else self.status_code)
+        if data:
+            self.validate_metadata(data)
+        return self
+
+    def validate_metadata(self, data: Any) -> None:
+        """Raise :class:`APIException` for any failed operation inside ``data``.
+
+        Walks the chain of ``metadata`` an LXD answer nests (an envelope holds
+        an operation, whose ``metadata`` may hold more), dicts and lists of
+        operation objects alike. It walks with a stack, not recursion, so any
+        depth is fine. It does not walk other keys: an instance's config or
+        the ``failure`` list of ``GET /1.0/operations`` is data, not a verdict
+        on this request.
+        """
+        todo = [data]
+        while todo:
+            node = todo.pop()
+            if isinstance(node, list):
+                todo.extend(node)
+                continue
+            if not isinstance(node, dict):
+                continue
+            code = node.get("status_code")
+            if isinstance(code, int) and not isinstance(code, bool) and code >= FAILURE_FLOOR:
+                raise APIException(self, error=server_message(self, node), status_code=code)
+            child = node.get("metadata")
+            if isinstance(child, (dict, list)):
+                todo.append(child)
+
+    # -- operations -----------------------------------------------------------
+
+    def wait(self, timeout: Optional[float] = None) -> APIResult:
+        """Wait for this result's operation to end; return the final, validated result.
+
+        On a sync result, returns the result itself (validated). On an async
+        one, long-polls ``<operation>/wait?timeout=N`` until the operation ends:
+        success returns that last answer (its ``metadata`` is the finished
+        operation); failure or cancellation raises :class:`APIException` with
+        LXD's ``err``. When ``timeout`` seconds (rounded up to whole seconds,
+        as LXD takes them) pass and the operation still runs, raises
+        :class:`OperationTimeout` carrying the last answer: a running
+        operation is never returned as if done.
+
+        >>> api.post('instances', json=config).wait(timeout=120)
+        """
+        self.validate()
+        if not self.operation or self.type != "async":
+            return self
+        if timeout is not None and (isinstance(timeout, bool) or timeout < 0):
+            raise ValueError(f"wait(timeout={timeout!r}): give seconds >= 0, or None to "
+                             "wait until the operation ends")
+        started = time.monotonic()
+        deadline = None if timeout is None else started + timeout
+        url = self.operation.rstrip("/") + "/wait"
+        while True:
+            left = POLL_SECONDS if deadline is None else deadline - time.monotonic()
+            poll = min(POLL_SECONDS, max(0, math.ceil(left)))
+            last = self.api.request(
+                "GET", url, params={"timeout": poll},
+                timeout=self.api.timeout.with_read(poll + POLL_READ_MARGIN))
+            # validate() ran in request(): every failure encoding (HTTP error
+            # status, type: error, or HTTP 200 with a Failure operation inside)
+            # has raised by now.
+            op = last.metadata
+            code = op.get("status_code") if isinstance(op, dict) else None
+            if code == SUCCESS or not isinstance(code, int):
+                # No operation in the answer: a server that answers a wait
+                # with a plain sync result has nothing more to wait for.
+                return last
+            if deadline is not None and time.monotonic() >= deadline:
+                raise OperationTimeout(last, time.monotonic() - started)
+
+
+def _parse_json(response: requests.Response) -> Any:
+    """The JSON of a response, or None. Never raises, never reads a stream it
+    should not: a ``stream=True`` body is read only when it is declared JSON
+    (LXD's errors are), so file downloads stay untouched for the caller."""
+    if response._content is False and "json" not in response.headers.get("Content-Type", ""):
+        return None
+    try:
+        content = response.content
+    except requests.RequestException:
+        return None
+    if not content:
+        return None
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):
+        return None
