@@ -1,0 +1,126 @@
+"""Record and replay LXD sessions with vcrpy, over a Unix socket.
+
+Stock vcrpy hangs forever on requests-unixsocket, recording and replaying
+alike: it swaps ``HTTPConnectionPool.ConnectionCls`` for its stub and throws
+away pooled connections that are not that stub, but requests-unixsocket's
+pool builds its own connection in ``_new_conn``, so the loop never ends.
+
+apitx's pool only sets ``ConnectionCls`` (see :mod:`apitx._transport`). This
+module gives vcrpy one more patch: while a cassette is open, our pool's
+``ConnectionCls`` is a class that mixes vcrpy's connection stub with our Unix
+socket connection. Recording then really talks to the socket; replaying
+answers from the cassette and opens no socket at all.
+
+It also normalises what changes at every recording (operation UUIDs, LXD's
+server certificate, ``Date`` headers) so that re-recording gives small
+diffs, while replay still matches: the same UUID maps to the same
+placeholder in requests and responses alike.
+
+Example::
+
+    from apitx.testing import recorder
+
+    with recorder('cassettes').use_cassette('create.yaml'):
+        api = API.factory('/var/lib/lxd/unix.socket')
+        api.post('instances', json=config).wait()
+
+Replay needs no LXD: the socket path may not even exist. vcrpy's stubs are
+internals, so setup.py pins the vcrpy versions this was proven with.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict
+
+import vcr
+from vcr.stubs import VCRHTTPConnection
+
+from ._transport import UnixSocketConnection, UnixSocketConnectionPool
+
+__all__ = ["VCRUnixSocketConnection", "recorder", "Normaliser"]
+
+
+class VCRUnixSocketConnection(VCRHTTPConnection, UnixSocketConnection):
+    """vcrpy's recording stub in front of a real Unix socket connection."""
+
+    _baseclass = UnixSocketConnection
+
+
+_UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_PLACEHOLDER_PREFIX = b"00000000-0000-4000-8000-"
+_CERTIFICATE = re.compile(
+    rb'"certificate":\s*"-----BEGIN CERTIFICATE-----[^"]*-----END CERTIFICATE-----\\n"')
+_FINGERPRINT = re.compile(rb'"certificate_fingerprint":\s*"[0-9a-f]{64}"')
+
+
+class Normaliser:
+    """Replaces what differs between recordings with stable placeholders.
+
+    One instance serves one cassette: it remembers which real UUID became
+    which placeholder, so the operation URL a response announced and the
+    ``/wait`` request that follows it still match.
+    """
+
+    def __init__(self) -> None:
+        self._uuids: Dict[bytes, bytes] = {}
+
+    def _uuid(self, match: re.Match) -> bytes:
+        real = match.group(0)
+        if real.startswith(_PLACEHOLDER_PREFIX):
+            return real  # already ours: replayed responses carry placeholders
+        if real not in self._uuids:
+            self._uuids[real] = _PLACEHOLDER_PREFIX + b"%012d" % (len(self._uuids) + 1)
+        return self._uuids[real]
+
+    def _text(self, data: bytes) -> bytes:
+        data = _UUID.sub(self._uuid, data)
+        data = _CERTIFICATE.sub(b'"certificate": "<certificate>"', data)
+        return _FINGERPRINT.sub(b'"certificate_fingerprint": "<fingerprint>"', data)
+
+    def request(self, request: Any) -> Any:
+        """vcrpy's ``before_record_request``."""
+        request.uri = self._text(request.uri.encode()).decode()
+        return request
+
+    def response(self, response: Dict[str, Any]) -> Dict[str, Any]:
+        """vcrpy's ``before_record_response``."""
+        body = response["body"]["string"]
+        if isinstance(body, str):
+            body = body.encode()
+        body = self._text(body)
+        response["body"]["string"] = body
+        headers = response["headers"]
+        headers.pop("Date", None)
+        headers.pop("date", None)
+        for name in list(headers):
+            if name.lower() == "content-length":
+                headers[name] = [str(len(body))]
+            elif name.lower() == "location":
+                headers[name] = [self._text(value.encode()).decode() for value in headers[name]]
+        return response
+
+
+def recorder(cassette_dir: str, record_mode: str = "once", **kwargs: Any) -> vcr.VCR:
+    """A ``vcr.VCR`` that records and replays apitx's Unix socket traffic.
+
+    ``record_mode`` is vcrpy's (``once``, ``none``, ``new_episodes``, ``all``):
+    use ``none`` in CI so that a missing recording fails instead of silently
+    talking to a server. Other keyword arguments go to ``vcr.VCR``.
+
+    Each cassette gets its own :class:`Normaliser`.
+    """
+    recorder = vcr.VCR(cassette_library_dir=cassette_dir, record_mode=record_mode,
+                       custom_patches=((UnixSocketConnectionPool, "ConnectionCls",
+                                        VCRUnixSocketConnection),),
+                       decode_compressed_response=True, **kwargs)
+    use_cassette = recorder.use_cassette
+
+    def use_normalised_cassette(path: str, **options: Any) -> Any:
+        normaliser = Normaliser()
+        options.setdefault("before_record_request", normaliser.request)
+        options.setdefault("before_record_response", normaliser.response)
+        return use_cassette(path, **options)
+
+    recorder.use_cassette = use_normalised_cassette  # type: ignore[method-assign]
+    return recorder
