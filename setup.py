@@ -1,0 +1,42 @@
+"""apitx packaging. Runtime needs only requests; see README "Dependencies"."""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "apitx" / "__init__.py").read_text()).group(1)
+
+setup(
+    name="apitx",
+    version=VERSION,
+    description="A client for LXD and LXD-style JSON HTTP APIs over a Unix socket or HTTPS",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["apitx", "apitx.*"]),
+    python_requires=">=3.9",
+    install_requires=[
+        "requests>=2.26,<3",
+        "urllib3>=1.26,<3",
+    ],
+    extras_require={
+        # apitx.testing: record and replay LXD sessions. vcrpy's connection
+        # stubs are internals that apitx.testing subclasses: pin what was proven.
+        "testing": ["vcrpy>=7,<10"],
+        "test": [
+            "vcrpy>=7,<10",
+            "pytest>=7",
+            "hypothesis>=6",
+            # Only the benchmark and a comparison test use it: apitx's own
+            # transport replaces it (README, "Dependencies").
+            "requests-unixsocket>=0.4,<0.5",
+        ],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3 :: Only",
+        "Operating System :: POSIX :: Linux",
+        "Topic :: System :: Systems Administration",
+    ],
+)

@@ -1,0 +1,143 @@
+"""Shared fixtures: the live LXD, the hostile server, and cassettes.
+
+Live tests (mark ``live``) talk to the LXD that ``scripts/lxd-sandbox``
+prepares. When it is not there they FAIL with what to run, never skip:
+CI must not go green on tests that did not run.
+
+Cassettes: ``pytest --record`` re-records ``cassettes/`` from the live LXD;
+without it they replay with no LXD at all (vcrpy record mode ``none``, so a
+missing recording fails).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from typing import Iterator
+
+import pytest
+
+import apitx
+from apitx.testing import recorder
+
+from hostile import HostileServer, running_server
+
+#: What scripts/lxd-sandbox prepares.
+SANDBOX_SOCKET = os.environ.get("APITX_LXD_SOCKET", "/var/lib/lxd/unix.socket")
+SANDBOX_IMAGE = "apitx-busybox"
+SANDBOX_DIR = "/var/lib/apitx-sandbox"
+SANDBOX_HTTPS = "https://127.0.0.1:8443"
+CASSETTES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         "cassettes")
+#: Replays use a socket that cannot exist: they must never reach a server.
+NOWHERE_SOCKET = "/nonexistent/apitx-replay.socket"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--record", action="store_true",
+                     help="re-record cassettes/ from the live LXD")
+
+
+@pytest.fixture(scope="session")
+def lxd_socket() -> str:
+    if not os.path.exists(SANDBOX_SOCKET):
+        pytest.fail(f"no LXD socket at {SANDBOX_SOCKET}: run scripts/lxd-sandbox (as root) "
+                    "first; live tests never skip")
+    return SANDBOX_SOCKET
+
+
+@pytest.fixture
+def api(lxd_socket: str) -> Iterator[apitx.API]:
+    """An API on the live sandbox LXD."""
+    with apitx.API.factory(lxd_socket) as live:
+        yield live
+
+
+@pytest.fixture
+def instance_name() -> str:
+    """A name no other test (or earlier run) uses."""
+    return f"apitx-{uuid.uuid4().hex[:10]}"
+
+
+def instance_config(name: str) -> dict:
+    return {"name": name, "source": {"type": "image", "alias": SANDBOX_IMAGE}}
+
+
+@pytest.fixture
+def instance(api: apitx.API, instance_name: str) -> Iterator[str]:
+    """A created (stopped) busybox instance, deleted afterwards whatever happens."""
+    api.post("instances", json=instance_config(instance_name)).wait(timeout=120)
+    yield instance_name
+    remove_instance(api, instance_name)
+
+
+def remove_instance(api: apitx.API, name: str) -> None:
+    """Stop (if running) and delete an instance; fine if it is already gone."""
+    state = api.get(f"instances/{name}/state", validate=False)
+    if state.status_code == 404:
+        return
+    if state.metadata and state.metadata.get("status") == "Running":
+        api.put(f"instances/{name}/state", json={"action": "stop", "force": True}).wait(60)
+    api.delete(f"instances/{name}").wait(60)
+
+
+@pytest.fixture
+def hostile() -> Iterator[HostileServer]:
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture
+def hostile_api(hostile: HostileServer) -> Iterator[apitx.API]:
+    with apitx.API.factory(hostile.server_address, timeout=apitx.Timeout(connect=2, read=1)) as api:
+        yield api
+
+
+@pytest.fixture
+def cassette(request: pytest.FixtureRequest):
+    """``cassette(name)``: a context that records (with --record) or replays it.
+
+    Returns ``(context, socket_path)``: replays get a socket that does not exist.
+    """
+    recording = request.config.getoption("--record")
+
+    def use(name: str):
+        if recording:
+            if not os.path.exists(SANDBOX_SOCKET):
+                pytest.fail(f"--record needs the live LXD at {SANDBOX_SOCKET}")
+            path = os.path.join(CASSETTES, name)
+            if os.path.exists(path):
+                os.unlink(path)
+            return recorder(CASSETTES, record_mode="once").use_cassette(name), SANDBOX_SOCKET
+        if not os.path.exists(os.path.join(CASSETTES, name)):
+            pytest.fail(f"cassette {name} is missing: record it with pytest --record")
+        return recorder(CASSETTES, record_mode="none").use_cassette(name), NOWHERE_SOCKET
+
+    return use
+
+
+# -- counting real socket connections -------------------------------------------
+#
+# An audit hook sees every socket.connect() the interpreter makes: it observes
+# the real transport instead of replacing any of it. Hooks cannot be removed,
+# so one hook feeds whichever list is currently listening.
+
+_connect_listeners: list = []
+
+
+def _audit(event: str, args: tuple) -> None:
+    if event == "socket.connect" and _connect_listeners:
+        _connect_listeners[-1].append(args[1])
+
+
+sys.addaudithook(_audit)
+
+
+@pytest.fixture
+def socket_connects() -> Iterator[list]:
+    """The addresses of every socket connected during the test."""
+    seen: list = []
+    _connect_listeners.append(seen)
+    yield seen
+    _connect_listeners.remove(seen)

@@ -1,0 +1,163 @@
+"""A small hostile HTTP server on a Unix socket, for faults LXD cannot produce.
+
+It answers by path. Everything LXD *can* show (404s, failed operations,
+timeouts of ``wait``) is tested against the real LXD instead; this server
+covers garbage, slowness, truncation, proxies' HTML pages, and the operation
+failure encodings of other LXD versions.
+
+It speaks raw bytes from a ``socketserver`` handler rather than
+``http.server``, whose request logging crashes on AF_UNIX (the client
+address is ``''``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socketserver
+import tempfile
+import threading
+import time
+from typing import Dict, Tuple
+
+Answer = Tuple[int, Dict[str, str], bytes]
+
+
+def envelope(metadata=None, *, type_="sync", status_code=200, error="", error_code=0,
+             operation="") -> bytes:
+    return json.dumps({"type": type_, "status": "Success", "status_code": status_code,
+                       "operation": operation, "error_code": error_code, "error": error,
+                       "metadata": metadata}).encode()
+
+
+def operation(op_id: str, status_code: int, err: str = "") -> dict:
+    status = {100: "Created", 103: "Running", 200: "Success", 400: "Failure"}[status_code]
+    return {"id": op_id, "class": "task", "status": status, "status_code": status_code,
+            "err": err, "may_cancel": False, "metadata": None, "resources": None}
+
+
+def deep_metadata(levels: int, innermost_code: int, err: str = "") -> dict:
+    node: dict = {"status_code": innermost_code, "err": err}
+    for _ in range(levels):
+        node = {"status_code": 200, "metadata": node}
+    return node
+
+
+JSON = {"Content-Type": "application/json"}
+
+#: Plain answers, by path.
+ANSWERS: Dict[str, Answer] = {
+    "/1.0": (200, JSON, envelope({"api_version": "1.0"})),
+    "/html-502": (502, {"Content-Type": "text/html"},
+                  b"<html><head><title>502 Bad Gateway</title></head>\n<body>"
+                  b"<h1>Bad Gateway</h1>\n<p>nginx</p></body></html>"),
+    "/text": (200, {"Content-Type": "text/plain"}, b"plain text, not JSON\n"),
+    "/binary": (200, {"Content-Type": "application/octet-stream"}, bytes(range(256))),
+    "/empty": (204, {}, b""),
+    "/error-in-200": (200, JSON, envelope(None, type_="error", status_code=0,
+                                          error="refused inside a 200", error_code=403)),
+    "/null-metadata-500": (500, JSON, b'{"type": "error", "metadata": null}'),
+    "/error-code-404": (200, JSON, envelope(None, type_="error", error="gone",
+                                            error_code=404)),
+    "/deep": (200, JSON, json.dumps({"type": "sync", "status_code": 200, "error": "",
+                                     "metadata": deep_metadata(950, 400, "deep failure")}).encode()),
+    "/deep-ok": (200, JSON, json.dumps({"type": "sync", "status_code": 200, "error": "",
+                                        "metadata": deep_metadata(950, 200)}).encode()),
+    # The three encodings of "this operation failed" LXD versions have used:
+    # HTTP 200 sync with a Failure inside (5.x), an HTTP error status, and
+    # HTTP 200 with a type: error body.
+    "/1.0/operations/fail-sync/wait": (200, JSON, envelope(operation("fail-sync", 400,
+                                                                     "failed inside"))),
+    "/1.0/operations/fail-status/wait": (400, JSON, envelope(
+        None, type_="error", status_code=0, error="failed by status", error_code=400)),
+    "/1.0/operations/fail-type/wait": (200, JSON, envelope(
+        None, type_="error", status_code=0, error="failed by type", error_code=400)),
+    "/1.0/operations/op-ok/wait": (200, JSON, envelope(operation("op-ok", 200))),
+}
+
+# GET /async/<id> answers like an LXD POST that started operation <id>.
+ANSWERS.update({
+    f"/async/{op_id}": (202, JSON, envelope(operation(op_id, 103), type_="async",
+                                            status_code=100,
+                                            operation=f"/1.0/operations/{op_id}"))
+    for op_id in ("op-ok", "fail-sync", "fail-status", "fail-type")})
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    server: "HostileServer"
+
+    def handle(self) -> None:
+        while True:  # keep-alive: several requests per connection
+            line = self.rfile.readline()
+            if not line:
+                return
+            method, target, _ = line.decode("latin-1").split(" ", 2)
+            headers = {}
+            while True:
+                header = self.rfile.readline().decode("latin-1").strip()
+                if not header:
+                    break
+                name, _, value = header.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            body = self.rfile.read(int(headers.get("content-length", 0) or 0))
+            path = target.split("?", 1)[0]
+            self.server.log.append((method, target, headers, body))
+            if not self.fault(path):
+                return
+            self.answer(*self.server.answers.get(path, (404, JSON, envelope(
+                None, type_="error", error="not found", error_code=404))))
+
+    def fault(self, path: str) -> bool:
+        """Misbehave for the fault paths; False means the connection is done."""
+        write = self.wfile.write
+        if path == "/garbage":
+            write(b"SSH-2.0-this is not HTTP at all\r\n\r\n")
+            return False
+        if path == "/close":
+            return False
+        if path == "/truncated":
+            write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 1000\r\n\r\n{\"type\": \"sync\", \"meta")
+            return False
+        if path == "/slow":
+            time.sleep(self.server.slow_seconds)
+        return True
+
+    def answer(self, status: int, headers: Dict[str, str], body: bytes) -> None:
+        head = [f"HTTP/1.1 {status} Whatever", f"Content-Length: {len(body)}"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        self.wfile.flush()
+
+
+class HostileServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def __init__(self, path: str) -> None:
+        self.log: list = []
+        self.answers: Dict[str, Answer] = dict(ANSWERS)
+        self.slow_seconds = 3.0
+        super().__init__(path, _Handler)
+
+
+class running_server:
+    """Context manager: a HostileServer on a short temp path, served in a thread.
+
+    AF_UNIX paths are limited to ~107 bytes, so the path lives in a short
+    temporary directory rather than pytest's long tmp_path.
+    """
+
+    def __enter__(self) -> HostileServer:
+        self._dir = tempfile.mkdtemp(prefix="apitx-")
+        self.server = HostileServer(os.path.join(self._dir, "s.sock"))
+        self._thread = threading.Thread(target=self.server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self.server
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        os.unlink(self.server.server_address)
+        os.rmdir(self._dir)
+

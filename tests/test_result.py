@@ -1,0 +1,206 @@
+"""apitx._result: data, validate(), validate_metadata() and wait().
+
+Against the live LXD where LXD can show the behaviour; against the hostile
+server for what it cannot (other LXD versions' failure encodings, non-JSON,
+pathological nesting).
+"""
+
+import time
+
+import pytest
+
+from apitx import APIException, APINotFoundException, OperationTimeout
+
+from conftest import instance_config, remove_instance
+
+live = pytest.mark.live
+
+
+# -- data never raises ---------------------------------------------------------
+
+@pytest.mark.parametrize("path, content", [
+    ("/text", b"plain text, not JSON\n"),
+    ("/binary", bytes(range(256))),
+    ("/empty", b""),
+])
+def test_non_json_bodies_give_data_none_and_keep_bytes(hostile_api, path, content):
+    result = hostile_api.get(path)
+    assert result.data is None
+    assert result.metadata is None and result.type is None and result.operation is None
+    assert result.response.content == content
+
+
+def test_html_error_from_a_proxy_is_an_api_exception_with_a_snippet(hostile_api):
+    with pytest.raises(APIException) as info:
+        hostile_api.get("/html-502")
+    assert info.value.status_code == 502
+    assert "Bad Gateway" in info.value.error
+    assert "\n" not in str(info.value)
+    assert info.value.result.data is None
+
+
+# -- validate() ----------------------------------------------------------------
+
+def test_type_error_inside_http_200_raises(hostile_api):
+    with pytest.raises(APIException, match="refused inside a 200") as info:
+        hostile_api.get("/error-in-200")
+    assert info.value.status_code == 403
+
+
+def test_null_metadata_without_error_raises_api_exception_not_type_error(hostile_api):
+    with pytest.raises(APIException) as info:
+        hostile_api.get("/null-metadata-500")
+    assert info.value.status_code == 500
+    assert '"metadata": null' in info.value.error
+
+
+def test_error_code_404_in_body_is_not_found(hostile_api):
+    with pytest.raises(APINotFoundException, match="gone"):
+        hostile_api.get("/error-code-404")
+
+
+def test_validate_returns_self_so_calls_chain(hostile_api):
+    result = hostile_api.get("/1.0", validate=False)
+    assert result.validate() is result
+
+
+def test_validate_false_returns_errors_for_branching(hostile_api):
+    result = hostile_api.get("/html-502", validate=False)
+    assert result.ok is False
+    assert result.status_code == 502
+    assert hostile_api.get("/1.0", validate=False).ok is True
+
+
+def test_deep_metadata_does_not_recurse(hostile_api):
+    with pytest.raises(APIException, match="deep failure") as info:
+        hostile_api.get("/deep")
+    assert info.value.status_code == 400
+    assert hostile_api.get("/deep-ok").data["type"] == "sync"
+
+
+def test_validate_metadata_walks_lists_of_operations(hostile_api):
+    result = hostile_api.get("/1.0")
+    ops = [{"status_code": 200}, {"status_code": 103, "metadata": [{"status_code": 401,
+                                                                      "err": "cancelled"}]}]
+    with pytest.raises(APIException, match="cancelled"):
+        result.validate_metadata({"metadata": ops})
+    result.validate_metadata({"metadata": ops[:1], "failure": [{"status_code": 400}]})
+
+
+# -- wait() with other LXD versions' failure encodings ---------------------------
+
+@pytest.mark.parametrize("op_id, message", [
+    ("fail-sync", "failed inside"),
+    ("fail-status", "failed by status"),
+    ("fail-type", "failed by type"),
+])
+def test_wait_raises_for_every_failure_encoding(hostile_api, op_id, message):
+    started = hostile_api.get(f"/async/{op_id}")
+    assert started.operation == f"/1.0/operations/{op_id}"
+    with pytest.raises(APIException, match=message) as info:
+        started.wait(timeout=5)
+    assert info.value.status_code == 400
+
+
+def test_wait_returns_final_success(hostile_api, hostile):
+    done = hostile_api.get("/async/op-ok").wait()
+    assert done.metadata["status"] == "Success"
+    method, target, _, _ = hostile.log[-1]
+    assert (method, target) == ("GET", "/1.0/operations/op-ok/wait?timeout=30")
+
+
+# -- the real LXD ----------------------------------------------------------------
+
+@live
+def test_sync_result_attributes(api):
+    result = api.get("")
+    assert result.request.url.endswith("/1.0")
+    assert (result.status_code, result.ok, result.type) == (200, True, "sync")
+    assert result.operation is None
+    assert result.metadata["api_version"] == "1.0"
+    assert result.wait() is result
+
+
+@live
+def test_lifecycle_create_start_exec_stop_delete(api, instance_name):
+    created = api.post("instances", json=instance_config(instance_name))
+    assert created.status_code == 202 and created.type == "async"
+    assert created.operation.startswith("/1.0/operations/")
+    try:
+        assert created.wait(timeout=120).metadata["status"] == "Success"
+        api.put(f"instances/{instance_name}/state", json={"action": "start"}).wait(60)
+        assert api.get(f"instances/{instance_name}").metadata["status"] == "Running"
+        ran = api.post(f"instances/{instance_name}/exec", json={
+            "command": ["/bin/sh", "-c", "echo out; exit 3"], "record-output": True,
+            "wait-for-websocket": False, "interactive": False}).wait(30)
+        # A command that exits non-zero is a success of the operation.
+        assert ran.metadata["metadata"]["return"] == 3
+        log = api.get(ran.metadata["metadata"]["output"]["1"])
+        assert log.data is None and log.response.content == b"out\n"
+        api.put(f"instances/{instance_name}/state",
+                json={"action": "stop", "force": True}).wait(60)
+        assert api.get(f"instances/{instance_name}").metadata["status"] == "Stopped"
+        api.delete(f"instances/{instance_name}").wait(60)
+        with pytest.raises(APINotFoundException, match="Instance not found"):
+            api.get(f"instances/{instance_name}")
+    finally:
+        remove_instance(api, instance_name)
+
+
+@live
+def test_failing_operation_raises_with_lxd_err(api, instance):
+    # A duplicate name is accepted (202) and fails inside the operation.
+    started = api.post("instances", json=instance_config(instance))
+    assert started.status_code == 202
+    with pytest.raises(APIException) as info:
+        started.wait(timeout=60)
+    assert info.value.status_code == 400
+    assert "already exists" in info.value.error
+    assert info.value.error in str(info.value)
+
+
+@live
+def test_exec_of_missing_command_is_a_failure(api, instance):
+    api.put(f"instances/{instance}/state", json={"action": "start"}).wait(60)
+    started = api.post(f"instances/{instance}/exec", json={
+        "command": ["/no/such/command"], "record-output": True,
+        "wait-for-websocket": False, "interactive": False})
+    with pytest.raises(APIException, match="Command not found") as info:
+        started.wait(30)
+    assert info.value.result.metadata["metadata"]["return"] == 127
+
+
+@live
+def test_wait_timeout_raises_operation_timeout_never_returns_running(api, instance):
+    api.put(f"instances/{instance}/state", json={"action": "start"}).wait(60)
+    started = api.post(f"instances/{instance}/exec", json={
+        "command": ["/bin/sleep", "4"], "record-output": True,
+        "wait-for-websocket": False, "interactive": False})
+    before = time.monotonic()
+    with pytest.raises(OperationTimeout) as info:
+        started.wait(timeout=1)
+    waited = time.monotonic() - before
+    assert 0.9 < waited < 3.5
+    assert info.value.result.metadata["status"] == "Running"
+    assert started.operation in str(info.value)
+    assert isinstance(info.value, TimeoutError)
+    # The same operation, waited on again, finishes.
+    assert started.wait(timeout=30).metadata["metadata"]["return"] == 0
+
+
+@live
+def test_wait_timeout_zero_asks_once(api, instance):
+    api.put(f"instances/{instance}/state", json={"action": "start"}).wait(60)
+    started = api.post(f"instances/{instance}/exec", json={
+        "command": ["/bin/sleep", "3"], "record-output": True,
+        "wait-for-websocket": False, "interactive": False})
+    before = time.monotonic()
+    with pytest.raises(OperationTimeout):
+        started.wait(timeout=0)
+    assert time.monotonic() - before < 1
+    started.wait(timeout=30)
+
+
+def test_wait_refuses_negative_timeout(hostile_api):
+    with pytest.raises(ValueError, match="timeout=-1"):
+        hostile_api.get("/async/op-ok").wait(timeout=-1)

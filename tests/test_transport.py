@@ -1,0 +1,85 @@
+"""apitx._transport: one pool per socket, and faults turned into apitx errors."""
+
+import threading
+
+import pytest
+import requests_unixsocket
+
+import apitx
+from apitx import APIConnectionError, APITimeoutError, APITXError
+from apitx._transport import UnixSocketAdapter, UnixSocketConnectionPool
+
+live = pytest.mark.live
+
+
+@live
+def test_one_socket_for_many_urls_and_query_strings(api, lxd_socket, socket_connects):
+    for i in range(200):
+        api.get("instances", params={"recursion": 0, "filter": f"name eq x{i}"})
+        api.get(f"/1.0/instances/missing-{i}", validate=False)
+    assert socket_connects == [lxd_socket]
+
+
+@live
+def test_requests_unixsocket_opens_a_socket_per_url(lxd_socket, socket_connects):
+    # The fault our pool exists for, shown on the real thing, so this test
+    # fails if the comparison in the README ever stops being true.
+    session = requests_unixsocket.Session()
+    base = "http+unix://" + lxd_socket.replace("/", "%2F")
+    for i in range(5):
+        session.get(f"{base}/1.0/instances?x={i}")
+    assert len(socket_connects) == 5
+
+
+@live
+def test_threads_share_one_api(api, lxd_socket, socket_connects):
+    errors, names = [], []
+
+    def work():
+        try:
+            for _ in range(25):
+                names.append(api.get("").metadata["api_version"])
+                api.get("instances/none", validate=False)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert names == ["1.0"] * 100
+    assert 1 <= len(socket_connects) <= 4
+    assert set(socket_connects) == {lxd_socket}
+
+
+def test_adapter_owns_exactly_one_pool(hostile):
+    adapter = UnixSocketAdapter(hostile.server_address)
+    assert isinstance(adapter.pool, UnixSocketConnectionPool)
+    assert adapter.get_connection("http+unix://lxd/a?x=1") is adapter.get_connection(
+        "http+unix://lxd/b?y=2")
+
+
+@pytest.mark.parametrize("path, error, words", [
+    ("/garbage", APIConnectionError, "did not answer in HTTP"),
+    ("/close", APIConnectionError, "unix:"),
+    ("/truncated", APIConnectionError, "broke mid-answer"),
+    ("/slow", APITimeoutError, "timed out waiting for the answer"),
+])
+def test_faults_become_apitx_errors_with_cause(hostile_api, hostile, path, error, words):
+    with pytest.raises(error) as info:
+        hostile_api.get(path)
+    message = str(info.value)
+    assert words in message
+    assert f"GET unix:{hostile.server_address} /1.0{path}" in message or path in message
+    assert "%2F" not in message
+    assert info.value.__cause__ is not None
+    assert isinstance(info.value, APITXError)
+
+
+def test_slow_answer_within_timeout_succeeds(hostile, socket_connects):
+    hostile.slow_seconds = 0.3
+    with apitx.API.factory(hostile.server_address, default_version=None,
+                           timeout=apitx.Timeout(read=2)) as api:
+        assert api.get("/slow", validate=False).status_code == 404
