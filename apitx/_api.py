@@ -113,6 +113,11 @@ class API:
         full_url = self.url(url)
         timeout = kwargs.pop("timeout", self.timeout)
         kwargs["timeout"] = Timeout.coerce(timeout).as_requests()
+        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override the
+        # session's own verify= (psf/requests#3829): LXD's self-signed
+        # certificate, given as verify='server.crt', would be ignored
+        # wherever those are set. Passing it per request makes it win.
+        kwargs.setdefault("verify", self.session.verify)
         try:
             response = self.session.request(method, full_url, *args, **kwargs)
         except (requests.RequestException, OSError) as exc:
