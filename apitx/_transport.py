@@ -28,6 +28,7 @@ import os
 import re
 import socket
 import stat
+import time
 from collections import deque
 from typing import Any, Iterator, Optional
 
@@ -48,21 +49,44 @@ class UnixSocketConnection(urllib3.connection.HTTPConnection):
         self.socket_path = socket_path
 
     def _new_conn(self) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         # urllib3 passes its "use the default" sentinel when no timeout is set.
-        if self.timeout is None or isinstance(self.timeout, (int, float)):
-            sock.settimeout(self.timeout)
+        timeout = self.timeout if self.timeout is None or isinstance(
+            self.timeout, (int, float)) else socket.getdefaulttimeout()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.connect(self.socket_path)
+            sock.settimeout(timeout)
+            _connect_unix(sock, self.socket_path, timeout)
         except socket.timeout as exc:
             sock.close()
             raise ConnectTimeoutError(
-                self, f"connecting to {self.socket_path} timed out") from exc
+                self, f"connecting to {self.socket_path} timed out "
+                f"(connect timeout={timeout})") from exc
         except OSError as exc:
             sock.close()
             raise NewConnectionError(
                 self, f"cannot connect to {self.socket_path}: {exc}") from exc
         return sock
+
+
+def _connect_unix(sock: socket.socket, path: str, timeout: Optional[float]) -> None:
+    """Connect, waiting up to ``timeout`` while the listener's backlog is full.
+
+    A blocking AF_UNIX connect waits for room in a full backlog, but a socket
+    with a timeout is non-blocking underneath, and Linux then answers EAGAIN
+    at once instead of EINPROGRESS: a daemon busy for a moment would fail
+    instantly. Retry with a short back-off until the connect timeout is spent.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        try:
+            sock.connect(path)
+            return
+        except BlockingIOError:
+            if deadline is not None and time.monotonic() + pause > deadline:
+                raise socket.timeout(f"{path}: backlog full for {timeout}s") from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
 
 class UnixSocketConnectionPool(urllib3.HTTPConnectionPool):
