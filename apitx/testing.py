@@ -12,7 +12,7 @@ socket connection. Recording then really talks to the socket; replaying
 answers from the cassette and opens no socket at all.
 
 It also normalises what changes at every recording (operation UUIDs, LXD's
-server certificate, ``Date`` headers) so that re-recording gives small
+server certificate, timestamps, ``Date`` headers) so that re-recording gives small
 diffs, while replay still matches: the same UUID maps to the same
 placeholder in requests and responses alike.
 
@@ -52,6 +52,7 @@ _PLACEHOLDER_PREFIX = b"00000000-0000-4000-8000-"
 _CERTIFICATE = re.compile(
     rb'"certificate":\s*"-----BEGIN CERTIFICATE-----[^"]*-----END CERTIFICATE-----\\n"')
 _FINGERPRINT = re.compile(rb'"certificate_fingerprint":\s*"[0-9a-f]{64}"')
+_TIMESTAMP = re.compile(rb'"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))"')
 
 
 class Normaliser:
@@ -76,7 +77,8 @@ class Normaliser:
     def _text(self, data: bytes) -> bytes:
         data = _UUID.sub(self._uuid, data)
         data = _CERTIFICATE.sub(b'"certificate": "<certificate>"', data)
-        return _FINGERPRINT.sub(b'"certificate_fingerprint": "<fingerprint>"', data)
+        data = _FINGERPRINT.sub(b'"certificate_fingerprint": "<fingerprint>"', data)
+        return _TIMESTAMP.sub(b'"2000-01-01T00:00:00Z"', data)
 
     def request(self, request: Any) -> Any:
         """vcrpy's ``before_record_request``."""

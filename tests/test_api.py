@@ -1,0 +1,110 @@
+"""apitx._api: URL rules, request options, endpoints (socket and HTTPS)."""
+
+import pytest
+
+import apitx
+from apitx import API, APINotFoundException, EndpointError, Timeout
+
+from conftest import SANDBOX_DIR, SANDBOX_HTTPS
+
+live = pytest.mark.live
+
+
+@pytest.mark.parametrize("url, sent", [
+    ("", "/1.0"),
+    ("/", "/1.0"),
+    ("instances", "/1.0/instances"),
+    ("instances/c1/state", "/1.0/instances/c1/state"),
+    ("/1.0/operations/abc/wait", "/1.0/operations/abc/wait"),
+    ("/internal/ready", "/internal/ready"),
+])
+def test_url_rules_as_sent_on_the_wire(hostile, hostile_api, url, sent):
+    hostile_api.get(url, validate=False)
+    assert hostile.log[-1][1] == sent
+
+
+def test_no_version_prefix(hostile):
+    with API.factory(hostile.server_address, default_version=None) as api:
+        api.get("", validate=False)
+        api.get("status", validate=False)
+    assert [entry[1] for entry in hostile.log] == ["/", "/status"]
+
+
+def test_full_urls_are_refused_clearly(hostile_api):
+    with pytest.raises(EndpointError, match="is a full URL.*apitx takes paths"):
+        hostile_api.get("http://elsewhere/1.0")
+
+
+def test_kwargs_reach_requests(hostile, hostile_api):
+    hostile_api.post("instances", json={"name": "x"}, params={"project": "p1"},
+                     headers={"X-Test": "yes"}, validate=False)
+    method, target, headers, body = hostile.log[-1]
+    assert (method, target) == ("POST", "/1.0/instances?project=p1")
+    assert headers["x-test"] == "yes"
+    assert body == b'{"name": "x"}'
+
+
+@pytest.mark.parametrize("verb", ["get", "post", "put", "patch", "delete", "head"])
+def test_every_verb(hostile, hostile_api, verb):
+    getattr(hostile_api, verb)("", validate=False)
+    assert hostile.log[-1][0] == verb.upper()
+
+
+def test_default_timeout_is_finite():
+    api = API(apitx.API.factory("/nonexistent.sock").session, "/nonexistent.sock")
+    assert api.timeout == Timeout(connect=5.0, read=60.0)
+
+
+def test_per_request_timeout_overrides(hostile, hostile_api):
+    hostile.slow_seconds = 1.5
+    # hostile_api reads for 1 s: this one request may take 3.
+    assert hostile_api.get("/slow", timeout=3, validate=False).status_code == 404
+    with pytest.raises(apitx.APITimeoutError):
+        hostile_api.get("/slow")
+
+
+def test_legacy_lxdapi_endpoint_string(hostile):
+    legacy = "http+unix://" + hostile.server_address.replace("/", "%2F")
+    with API.factory(legacy) as api:
+        assert api.endpoint.socket_path == hostile.server_address
+        assert api.get("").metadata == {"api_version": "1.0"}
+
+
+@live
+def test_validate_false_lets_callers_branch(api):
+    result = api.get("instances/does-not-exist", validate=False)
+    assert (result.ok, result.status_code) == (False, 404)
+    assert result.data["error"] == "Instance not found"
+    with pytest.raises(APINotFoundException):
+        result.validate()
+
+
+@live
+def test_discovery_through_lxd_dir(monkeypatch, lxd_socket):
+    monkeypatch.delenv("LXD_SOCKET", raising=False)
+    monkeypatch.setenv("LXD_DIR", lxd_socket.rsplit("/", 1)[0])
+    with API.factory() as api:
+        assert api.endpoint.socket_path == lxd_socket
+        assert api.get("").metadata["api_version"] == "1.0"
+
+
+@live
+def test_https_remote_with_client_certificate():
+    with API.factory(SANDBOX_HTTPS, cert=(f"{SANDBOX_DIR}/client.crt", f"{SANDBOX_DIR}/client.key"),
+                     verify=f"{SANDBOX_DIR}/server.crt") as api:
+        root = api.get("")
+        assert root.metadata["auth"] == "trusted"
+        assert root.request_line() == "GET https://127.0.0.1:8443/1.0"
+        with pytest.raises(APINotFoundException) as info:
+            api.get("instances/missing")
+        assert str(info.value) == ("GET https://127.0.0.1:8443/1.0/instances/missing: "
+                                   "Instance not found")
+
+
+@live
+def test_https_remote_without_client_certificate_is_untrusted():
+    with API.factory(SANDBOX_HTTPS, verify=f"{SANDBOX_DIR}/server.crt") as api:
+        assert api.get("").metadata["auth"] == "untrusted"
+        with pytest.raises(apitx.APIException) as info:
+            api.get("instances")
+        assert info.value.status_code == 403

@@ -1,0 +1,157 @@
+"""apitx._exceptions: messages people can act on, for every failure.
+
+Connection failures are produced for real: a socket path that does not exist,
+a socket nobody listens on, a regular file, a non-root user on LXD's
+root-only socket, a TLS handshake with an untrusted certificate.
+"""
+
+import os
+import socket
+import tempfile
+
+import pytest
+
+import apitx
+from apitx import (APIConnectionError, APIException, APINotFoundException, APITimeoutError,
+                   APITXError, EndpointError, OperationTimeout)
+
+from conftest import SANDBOX_HTTPS
+
+live = pytest.mark.live
+
+
+def test_tree():
+    assert issubclass(APINotFoundException, APIException)
+    assert issubclass(OperationTimeout, APITimeoutError)
+    assert issubclass(APITimeoutError, TimeoutError)
+    assert issubclass(EndpointError, ValueError)
+    for cls in (APIException, APIConnectionError, APITimeoutError, EndpointError):
+        assert issubclass(cls, APITXError)
+    assert all(name in apitx.__all__ for name in (
+        "APITXError", "APIException", "APINotFoundException", "APIConnectionError",
+        "APITimeoutError", "OperationTimeout"))
+
+
+@live
+def test_not_found_is_one_readable_line(api, lxd_socket):
+    with pytest.raises(APINotFoundException) as info:
+        api.get("instances/c1-missing")
+    assert str(info.value) == (f"GET unix:{lxd_socket} /1.0/instances/c1-missing: "
+                               "Instance not found")
+    assert info.value.error == "Instance not found"
+    assert info.value.status_code == 404
+    assert info.value.result.status_code == 404
+
+
+@live
+def test_unknown_path_and_malformed_json(api):
+    with pytest.raises(APINotFoundException, match="not found"):
+        api.get("/1.0/no-such-collection")
+    with pytest.raises(APIException) as info:
+        api.post("instances", data=b"{nope", headers={"Content-Type": "application/json"})
+    assert info.value.status_code == 400
+    assert "invalid character" in info.value.error
+
+
+@live
+def test_stale_etag_is_412_with_lxd_message(api):
+    with pytest.raises(APIException) as info:
+        api.put("profiles/default", json={}, headers={"If-Match": "stale"})
+    assert info.value.status_code == 412
+    assert "ETag doesn't match" in info.value.error
+
+
+def test_missing_socket():
+    with pytest.raises(APIConnectionError) as info:
+        apitx.API.factory("/nonexistent/lxd.socket").get("")
+    message = str(info.value)
+    assert message.startswith("GET unix:/nonexistent/lxd.socket /1.0: no socket at ")
+    assert "is the daemon running?" in message
+    assert isinstance(info.value.__cause__, Exception)
+    assert info.value.endpoint == "unix:/nonexistent/lxd.socket"
+
+
+def test_refused_socket_nobody_listens():
+    with tempfile.TemporaryDirectory(prefix="apitx-") as tmp:
+        path = os.path.join(tmp, "dead.sock")
+        dead = socket.socket(socket.AF_UNIX)
+        dead.bind(path)  # bound, never listening: connect() is refused
+        try:
+            with pytest.raises(APIConnectionError, match="connection refused .* is the daemon"):
+                apitx.API.factory(path).get("")
+        finally:
+            dead.close()
+
+
+def test_regular_file_is_not_a_socket(tmp_path):
+    path = tmp_path / "file"
+    path.write_text("x")
+    with pytest.raises(APIConnectionError, match="is not a socket"):
+        apitx.API.factory(str(path)).get("")
+
+
+@live
+def test_permission_denied_for_a_non_root_user(lxd_socket):
+    """A real non-root process (nobody) against LXD's root-group 0660 socket."""
+    if os.getuid() != 0:
+        pytest.fail("this test needs root to become another user; run the suite as root")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child becomes nobody, tries, and reports
+        code = 1
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                apitx.API.factory(lxd_socket).get("")
+                report = "no error"
+            except APIConnectionError as exc:
+                report = f"{type(exc.__cause__).__name__}|{exc}"
+            os.write(write_end, report.encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    report = os.read(read_end, 4096).decode()
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0
+    cause, message = report.split("|", 1)
+    assert cause == "ConnectionError"
+    assert f"permission denied on unix:{lxd_socket}" in message
+    assert "add your user to the 'lxd' group" in message
+
+
+@live
+def test_tls_failure_names_verify_and_cert():
+    with pytest.raises(APIConnectionError) as info:
+        apitx.API.factory(SANDBOX_HTTPS).get("")
+    message = str(info.value)
+    assert "TLS failure with https://127.0.0.1:8443" in message
+    assert "verify=" in message and "cert=" in message
+
+
+def test_connect_timeout_when_the_daemon_never_accepts():
+    """A listening socket whose backlog is full: connect() really blocks."""
+    with tempfile.TemporaryDirectory(prefix="apitx-") as tmp:
+        path = os.path.join(tmp, "stuck.sock")
+        stuck = socket.socket(socket.AF_UNIX)
+        stuck.bind(path)
+        stuck.listen(0)
+        fillers = []
+        try:
+            for _ in range(4):  # fill the backlog; never accept
+                filler = socket.socket(socket.AF_UNIX)
+                filler.setblocking(False)
+                try:
+                    filler.connect(path)
+                except BlockingIOError:
+                    pass
+                fillers.append(filler)
+            api = apitx.API.factory(path, timeout=apitx.Timeout(connect=0.3, read=5))
+            with pytest.raises(APITimeoutError, match="timed out connecting"):
+                api.get("")
+        finally:
+            for sock in fillers + [stuck]:
+                sock.close()
