@@ -159,12 +159,17 @@ def test_failing_operation_raises_with_lxd_err(api, instance):
     assert info.value.error in str(info.value)
 
 
+def start_exec(api, instance, *command):
+    """Start the instance and a command in it; return the exec's async result."""
+    api.put(f"instances/{instance}/state", json={"action": "start"}).wait(60)
+    return api.post(f"instances/{instance}/exec", json={
+        "command": list(command), "record-output": True,
+        "wait-for-websocket": False, "interactive": False})
+
+
 @live
 def test_exec_of_missing_command_is_a_failure(api, instance):
-    api.put(f"instances/{instance}/state", json={"action": "start"}).wait(60)
-    started = api.post(f"instances/{instance}/exec", json={
-        "command": ["/no/such/command"], "record-output": True,
-        "wait-for-websocket": False, "interactive": False})
+    started = start_exec(api, instance, "/no/such/command")
     with pytest.raises(APIException, match="Command not found") as info:
         started.wait(30)
     assert info.value.result.metadata["metadata"]["return"] == 127
@@ -172,10 +177,7 @@ def test_exec_of_missing_command_is_a_failure(api, instance):
 
 @live
 def test_wait_timeout_raises_operation_timeout_never_returns_running(api, instance):
-    api.put(f"instances/{instance}/state", json={"action": "start"}).wait(60)
-    started = api.post(f"instances/{instance}/exec", json={
-        "command": ["/bin/sleep", "4"], "record-output": True,
-        "wait-for-websocket": False, "interactive": False})
+    started = start_exec(api, instance, "/bin/sleep", "4")
     before = time.monotonic()
     with pytest.raises(OperationTimeout) as info:
         started.wait(timeout=1)
@@ -190,10 +192,7 @@ def test_wait_timeout_raises_operation_timeout_never_returns_running(api, instan
 
 @live
 def test_wait_timeout_zero_asks_once(api, instance):
-    api.put(f"instances/{instance}/state", json={"action": "start"}).wait(60)
-    started = api.post(f"instances/{instance}/exec", json={
-        "command": ["/bin/sleep", "3"], "record-output": True,
-        "wait-for-websocket": False, "interactive": False})
+    started = start_exec(api, instance, "/bin/sleep", "3")
     before = time.monotonic()
     with pytest.raises(OperationTimeout):
         started.wait(timeout=0)
