@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""apitx against a raw ``requests_unixsocket.Session``, on the same live LXD, in one run.
+
+What is measured
+----------------
+1. Client CPU per ``GET /1.0`` (``time.process_time``: this process only, so
+   the daemon's own work is left out). Many short rounds (default 15 rounds of
+   200 requests per client) interleave the two clients, alternating which one
+   goes first, and each client's figure is the median of its rounds. The
+   target is apitx <= 1.10x raw. Wall-clock throughput (requests per second)
+   is printed for information only: it includes LXD's time.
+2. Sockets opened for 1,000 GETs of distinct URLs (half distinct paths,
+   ``/1.0/instances/x{i}`` answered 404, half distinct query strings,
+   ``/1.0/instances?recursion=0&filter=name+eq+x{i}``), from 1 thread and from
+   4 threads (250 each, started together), with a fresh client each time. Real
+   connects are counted with an audit hook on the ``socket.connect`` event: it
+   observes the real transport and replaces nothing. The target is one socket
+   per thread for apitx; requests-unixsocket keeps one pool per full URL, so it
+   opens about one socket per distinct URL.
+
+Why it is fair
+--------------
+- Both clients do the same work per request: raw runs ``session.get(url)``,
+  checks the status and parses ``.json()``; apitx runs ``api.get('')``, which
+  builds the URL, parses the JSON and validates the envelope. Both send through
+  a ``requests.Session`` to the same socket, so the difference is apitx's own
+  layer (URL building, timeout, result object, validation).
+- Tracing is off: this script sets ``DEBUG=0`` before apitx is imported, passes
+  ``debug=False`` and refuses to run if the API still says it is tracing.
+- Both clients are warmed up (connection open, code paths and caches hot)
+  before anything is timed, and each round times both, alternating the order,
+  so drift on the machine (other tests on the same LXD, CPU frequency) hits
+  both alike.
+- The audit hook costs CPU on every audited event, and audit hooks cannot be
+  removed, so it is installed only after the CPU measurement.
+
+How to run
+----------
+::
+
+    python3 bench/core.py                       # /var/lib/lxd/unix.socket
+    python3 bench/core.py --rounds 31 --requests 300 --socket /path/unix.socket
+    python3 bench/core.py --check               # exit 1 when a target is missed
+
+It exits 0 whatever the figures (it is a measurement, not a test) unless
+``--check`` is given. Absolute figures are noisy on a 2-core machine shared
+with other work (LXD itself runs on the same cores): only the ratios within
+one run mean anything; compare runs by their ratios, never by their µs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import version
+from typing import Any, Callable, Dict, List, NamedTuple, Sequence, Tuple
+from urllib.parse import quote
+
+# Before apitx is imported and any API is made: a DEBUG=1 inherited from the
+# shell would turn tracing on and measure the dumps instead of the client.
+os.environ["DEBUG"] = "0"
+
+import requests_unixsocket  # noqa: E402
+
+from apitx import API  # noqa: E402
+
+DEFAULT_SOCKET = "/var/lib/lxd/unix.socket"
+CPU_TARGET = 1.10
+DISTINCT_URLS = 1000
+THREAD_COUNTS = (1, 4)
+WARMUP_REQUESTS = 50
+
+
+class Client(NamedTuple):
+    """One client under test, reduced to the calls the benchmark makes."""
+
+    root: Callable[[], Any]         # GET /1.0, parse the JSON, check the answer
+    fetch: Callable[[str], Any]     # GET an absolute path, whatever the status
+    close: Callable[[], None]
+
+
+def make_raw(socket_path: str) -> Client:
+    """A plain requests-unixsocket session, used the way its README shows."""
+    session = requests_unixsocket.Session()
+    base = "http+unix://" + quote(socket_path, safe="")
+
+    def root() -> Any:
+        response = session.get(base + "/1.0")
+        if response.status_code != 200:
+            raise RuntimeError(f"raw GET /1.0 answered HTTP {response.status_code}")
+        return response.json()
+
+    return Client(root, lambda path: session.get(base + path), session.close)
+
+
+def make_apitx(socket_path: str) -> Client:
+    """An apitx API on its own session, tracing off."""
+    api = API.factory(socket_path, debug=False)
+    if api.debug:
+        raise SystemExit("apitx is tracing despite DEBUG=0 and debug=False: figures would be wrong")
+    return Client(lambda: api.get(""), lambda path: api.get(path, validate=False),
+                  api.close)
+
+
+FACTORIES: Dict[str, Callable[[str], Client]] = {"raw": make_raw, "apitx": make_apitx}
+
+
+# -- 1. CPU per request -------------------------------------------------------
+
+
+class Block(NamedTuple):
+    cpu: float   # seconds of this process's CPU
+    wall: float  # seconds of wall-clock time
+
+
+def time_block(call: Callable[[], Any], count: int) -> Block:
+    """Run ``call`` ``count`` times; return the CPU and wall time taken."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(count):
+        call()
+    return Block(time.process_time() - cpu, time.perf_counter() - wall)
+
+
+def cpu_rounds(clients: Dict[str, Client], rounds: int, requests: int) -> Dict[str, List[Block]]:
+    """Time every client once per round, alternating which one goes first."""
+    for client in clients.values():
+        time_block(client.root, WARMUP_REQUESTS)
+    blocks: Dict[str, List[Block]] = {name: [] for name in clients}
+    names = list(clients)
+    for number in range(rounds):
+        for name in names if number % 2 == 0 else reversed(names):
+            blocks[name].append(time_block(clients[name].root, requests))
+    return blocks
+
+
+class CpuFigures(NamedTuple):
+    us_per_request: float   # median CPU µs per request
+    spread: Tuple[float, float]  # fastest and slowest round, µs per request
+    requests_per_second: float   # from the median wall time
+
+
+def summarize(blocks: List[Block], requests: int) -> CpuFigures:
+    per_request = sorted(block.cpu / requests * 1e6 for block in blocks)
+    wall = statistics.median(block.wall for block in blocks)
+    return CpuFigures(statistics.median(per_request), (per_request[0], per_request[-1]),
+                      requests / wall)
+
+
+# -- 2. sockets opened --------------------------------------------------------
+
+
+class ConnectCounter:
+    """Counts real ``socket.connect`` calls to one address, via an audit hook.
+
+    The hook only watches; it cannot be removed once added, so it stays off
+    (``counting`` False) except around the measured requests.
+    """
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.counting = False
+        self.count = 0
+        self._lock = threading.Lock()
+        sys.addaudithook(self._hook)
+
+    def _hook(self, event: str, args: Tuple[Any, ...]) -> None:
+        if self.counting and event == "socket.connect" and args[1] == self.address:
+            with self._lock:
+                self.count += 1
+
+    def measure(self, work: Callable[[], None]) -> int:
+        self.count, self.counting = 0, True
+        try:
+            work()
+        finally:
+            self.counting = False
+        return self.count
+
+
+def distinct_paths(count: int) -> List[str]:
+    """Paths that differ by path or by query string, half of each."""
+    return [f"/1.0/instances/x{i}" if i % 2 == 0
+            else f"/1.0/instances?recursion=0&filter=name+eq+x{i}" for i in range(count)]
+
+
+def fetch_all(client: Client, paths: List[str], threads: int) -> None:
+    """GET ``paths`` split evenly over ``threads`` threads started together."""
+    share = len(paths) // threads
+    start = threading.Barrier(threads)
+
+    def worker(chunk: List[str]) -> None:
+        start.wait()
+        for path in chunk:
+            client.fetch(path)
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = [pool.submit(worker, paths[n * share:(n + 1) * share]) for n in range(threads)]
+        for future in futures:
+            future.result()
+
+
+def count_sockets(factory: Callable[[str], Client], socket_path: str,
+                  counter: ConnectCounter, threads: int) -> int:
+    """Sockets a fresh client opens for DISTINCT_URLS GETs from ``threads`` threads."""
+    client = factory(socket_path)
+    try:
+        return counter.measure(lambda: fetch_all(client, distinct_paths(DISTINCT_URLS), threads))
+    finally:
+        client.close()
+
+
+# -- report -------------------------------------------------------------------
+
+
+def verdict(passed: bool) -> str:
+    return "PASS" if passed else "FAIL"
+
+
+def report_cpu(figures: Dict[str, CpuFigures], rounds: int, requests: int) -> float:
+    print(f"1. Client CPU per GET /1.0 ({rounds} rounds x {requests} requests per client, "
+          "medians)")
+    print(f"   {'client':<7}{'CPU us/req':>11}{'fastest-slowest round':>24}{'wall req/s':>12}")
+    for name, fig in figures.items():
+        spread = f"{fig.spread[0]:.1f}-{fig.spread[1]:.1f}"
+        print(f"   {name:<7}{fig.us_per_request:>11.1f}{spread:>24}"
+              f"{fig.requests_per_second:>12.0f}")
+    ratio = figures["apitx"].us_per_request / figures["raw"].us_per_request
+    print(f"   ratio apitx/raw: {ratio:.3f}\n")
+    return ratio
+
+
+def report_sockets(sockets: Dict[str, Dict[int, int]]) -> float:
+    print(f"2. Sockets opened for {DISTINCT_URLS:,} GETs of distinct URLs (fresh client each)")
+    print(f"   {'client':<7}" + "".join(f"{f'{n} thread(s)':>13}" for n in THREAD_COUNTS))
+    for name, counts in sockets.items():
+        print(f"   {name:<7}" + "".join(f"{counts[n]:>13}" for n in THREAD_COUNTS))
+    print()
+    return max(count / threads for threads, count in sockets["apitx"].items())
+
+
+def main(argv: Sequence[str] = ()) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--rounds", type=int, default=15, help="CPU rounds (default 15)")
+    parser.add_argument("--requests", type=int, default=200,
+                        help="requests per client per round (default 200)")
+    parser.add_argument("--socket", default=DEFAULT_SOCKET, help=f"default {DEFAULT_SOCKET}")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.requests < 1:
+        parser.error("--rounds and --requests must be at least 1")
+    if not os.path.exists(args.socket):
+        parser.error(f"no LXD socket at {args.socket}: is LXD running? Give --socket PATH")
+
+    print(f"apitx vs requests-unixsocket {version('requests-unixsocket')} on unix:{args.socket}; "
+          f"Python {platform.python_version()}, requests {version('requests')}, "
+          f"{os.cpu_count()} CPUs; DEBUG=0 and debug=False (tracing off)\n")
+
+    clients = {name: factory(args.socket) for name, factory in FACTORIES.items()}
+    try:
+        blocks = cpu_rounds(clients, args.rounds, args.requests)
+    finally:
+        for client in clients.values():
+            client.close()
+    ratio = report_cpu({name: summarize(b, args.requests) for name, b in blocks.items()},
+                       args.rounds, args.requests)
+
+    counter = ConnectCounter(args.socket)
+    sockets = {name: {threads: count_sockets(factory, args.socket, counter, threads)
+                      for threads in THREAD_COUNTS}
+               for name, factory in FACTORIES.items()}
+    per_thread = report_sockets(sockets)
+
+    cpu_ok, sockets_ok = ratio <= CPU_TARGET, per_thread <= 1
+    print(f"target cpu ratio <= {CPU_TARGET:.2f}: {verdict(cpu_ok)} ({ratio:.2f})")
+    print(f"target sockets per thread == 1: {verdict(sockets_ok)} ({per_thread:g})")
+    return 1 if args.check and not (cpu_ok and sockets_ok) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
