@@ -108,3 +108,18 @@ def test_https_remote_without_client_certificate_is_untrusted():
         with pytest.raises(apitx.APIException) as info:
             api.get("instances")
         assert info.value.status_code == 403
+
+
+def test_explicit_none_timeout_means_no_limit(hostile, hostile_api):
+    hostile.slow_seconds = 1.5  # hostile_api's own read timeout is 1 s
+    assert hostile_api.get("/slow", timeout=None, validate=False).status_code == 404
+
+
+@live
+def test_socket_sessions_ignore_proxy_environment(monkeypatch, lxd_socket):
+    # A proxy in the environment must never capture requests to the socket.
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    with API.factory(lxd_socket) as api:
+        assert api.session.trust_env is False
+        assert api.get("").metadata["api_version"] == "1.0"
