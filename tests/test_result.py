@@ -78,6 +78,15 @@ def test_deep_metadata_does_not_recurse(hostile_api):
     assert hostile_api.get("/deep-ok").data["type"] == "sync"
 
 
+def test_deep_failure_is_caught_from_deep_in_the_callers_stack(hostile_api):
+    """The JSON decoder's recursion shares the limit with the caller's frames."""
+    def descend(levels):
+        return descend(levels - 1) if levels else hostile_api.get("/deep")
+
+    with pytest.raises(APIException, match="deep failure"):
+        descend(400)
+
+
 def test_validate_metadata_walks_lists_of_operations(hostile_api):
     result = hostile_api.get("/1.0")
     ops = [{"status_code": 200}, {"status_code": 103, "metadata": [{"status_code": 401,
