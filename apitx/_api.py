@@ -10,15 +10,16 @@ Example::
 
 from __future__ import annotations
 
+import time
 from typing import Any, Optional, Tuple, Union
 
 import requests
 
-from . import _tracing
 from ._config import DEFAULT_TIMEOUT, Timeout, TimeoutLike, env_flag
 from ._endpoint import Endpoint
 from ._exceptions import EndpointError
 from ._result import APIResult
+from ._tracing import Tracer
 from ._transport import UnixSocketAdapter, translate_error
 
 
@@ -46,8 +47,7 @@ class API:
         self.timeout = Timeout.coerce(timeout)
         self._timeout_tuple = self.timeout.as_requests()
         self.debug = bool(debug) or env_flag("DEBUG")
-        if self.debug:
-            _tracing.enable()
+        self.tracer = Tracer.from_env() if self.debug else None
         if self.endpoint.socket_path:
             session.mount(self.endpoint.base_url + "/", UnixSocketAdapter(self.endpoint.socket_path))
         self._root = self.endpoint.base_url + (f"/{self.default_version}" if self.default_version else "")
@@ -115,6 +115,12 @@ class API:
         When tracing is on the transaction is logged before validation, so a
         failing request is always visible.
         """
+        return self._send(method, url, args, kwargs, validate=validate)
+
+    def _send(self, method: str, url: str, args: Any, kwargs: Any, validate: bool,
+              wait_started: Optional[float] = None) -> APIResult:
+        """request(), for wait() too: it passes when its wait started, so the
+        trace of each poll shows the total time waited."""
         full_url = self.url(url)
         # timeout=None given explicitly means "no limit", like requests.
         kwargs["timeout"] = (Timeout.coerce(kwargs["timeout"]).as_requests()
@@ -124,14 +130,17 @@ class API:
         # certificate, given as verify='server.crt', would be ignored
         # wherever those are set. Passing it per request makes it win.
         kwargs.setdefault("verify", self.session.verify)
+        started = time.perf_counter()
         try:
             response = self.session.request(method, full_url, *args, **kwargs)
         except (requests.RequestException, OSError) as exc:
             line = f"{method.upper()} {self.endpoint.describe(full_url[len(self.endpoint.base_url):])}"
             raise translate_error(exc, self.endpoint, line) from exc
-        result = APIResult(self, response)
-        if self.debug:
-            _tracing.trace(result)
+        result = APIResult(self, response, elapsed=time.perf_counter() - started)
+        if self.tracer is not None:
+            if wait_started is not None:
+                result.waited = time.monotonic() - wait_started
+            self.tracer.trace(result)
         return result.validate() if validate else result
 
     def get(self, url: str, *args: Any, **kwargs: Any) -> APIResult:

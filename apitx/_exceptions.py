@@ -46,7 +46,19 @@ class EndpointError(APITXError, ValueError):
     """
 
 
-class APIException(APITXError):
+class _HasResult:
+    """For exceptions that carry the :class:`APIResult` they were raised for."""
+
+    result: APIResult
+
+    @property
+    def transaction(self) -> str:
+        """The failing transaction as the text trace shows it, secrets redacted:
+        what to put in a log or a bug report."""
+        return self.result.transaction()
+
+
+class APIException(_HasResult, APITXError):
     """The server answered, and the answer is an error.
 
     ``result`` is the :class:`APIResult` of the failing transaction,
@@ -87,7 +99,7 @@ class APITimeoutError(APITXError, TimeoutError):
     """No answer in time: connecting, or reading the response."""
 
 
-class OperationTimeout(APITimeoutError):
+class OperationTimeout(_HasResult, APITimeoutError):
     """``wait(timeout)`` gave up while the operation still runs.
 
     ``result`` is the last answer of the operation (still running), so the

@@ -1,47 +1,107 @@
-"""Transaction dumps for people debugging a program (``DEBUG=1``).
+"""Transaction traces for people debugging a program (``DEBUG=1``).
 
-Every transaction is logged, at DEBUG level, to the ``logging`` logger
-``apitx``, so an application routes it with logging configuration alone and a
-program's stdout is never touched. When tracing is on and nothing handles that
-logger, apitx attaches one handler writing to stderr.
+Switches, read when an :class:`API` is made:
 
-The layout is lxdapi's::
+- ``DEBUG`` (or ``API(debug=True)``) turns tracing on;
+- ``APITX_DEBUG`` picks the format: ``text`` (default), ``json`` (one object
+  per transaction per line) or ``curl`` (only the runnable curl line);
+- ``APITX_DEBUG_FILE=path`` appends to that file instead of stderr;
+- ``APITX_DEBUG_UNSAFE=1`` shows secrets (the trace says so on its first line);
+- ``APITX_DEBUG_MAX_BODY`` caps the bytes of a body shown (default 65536).
 
-    PUT unix:/var/lib/lxd/unix.socket /1.0/instances/c1/state
-    {
-        "action": "stop"
-    }
-    HTTP/202
-    {
-        "type": "async",
-        ...
-    }
-    ------------------------------------------------------------------------
+Every trace is a DEBUG record of the ``logging`` logger ``apitx``, so an
+application routes it with logging configuration alone and stdout is never
+touched. When tracing is on and nothing handles that logger, apitx attaches
+one stderr handler, once (colour only on a TTY without ``NO_COLOR``).
 
-When tracing is off nothing here runs: the API holds no tracer at all.
+When tracing is off nothing here runs: the API holds no tracer.
 """
 
 from __future__ import annotations
 
-import json
+import itertools
 import logging
+import os
 import sys
-from typing import TYPE_CHECKING, Any, Optional
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Dict
+
+from ._render import SEPARATOR, Exchange, RenderOptions, render_json, render_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._result import APIResult
 
 logger = logging.getLogger("apitx")
 
-SEPARATOR = "-" * 72
+__all__ = ["SEPARATOR", "Tracer", "logger"]
+
+UNSAFE_NOTICE = ("apitx: APITX_DEBUG_UNSAFE is on: secrets in this trace are NOT redacted; "
+                 "do not share it")
+
+# One sequence for the whole process, so numbers are unique across APIs and
+# threads (next() on itertools.count is atomic under the GIL).
+_sequence = itertools.count(1)
+_setup_lock = threading.Lock()
+_unsafe_announced = False
+
+
+def _curl(exchange: Exchange, options: RenderOptions) -> str:
+    from ._curl import render_curl  # the curl renderer, shared with the CLI
+
+    return render_curl(exchange, options)
+
+
+FORMATS: Dict[str, Callable[[Exchange, RenderOptions], str]] = {
+    "text": render_text,
+    "json": render_json,
+    "curl": _curl,
+}
+
+
+class Tracer:
+    """Renders and logs each transaction of one API, in one format.
+
+    >>> Tracer.from_env().format
+    'text'
+    """
+
+    def __init__(self, format: str = "text", options: RenderOptions = RenderOptions(),
+                 file: str = "") -> None:
+        if format not in FORMATS:
+            raise ValueError(f"APITX_DEBUG={format!r} is not a trace format: use "
+                             f"{', '.join(FORMATS)}")
+        self.format = format
+        self.options = options
+        self._render = FORMATS[format]
+        _attach_handler(file)
+
+    @classmethod
+    def from_env(cls) -> Tracer:
+        return cls(format=os.environ.get("APITX_DEBUG", "").strip().lower() or "text",
+                   options=RenderOptions.from_env(),
+                   file=os.environ.get("APITX_DEBUG_FILE", "").strip())
+
+    def trace(self, result: APIResult) -> None:
+        """Log one transaction; nothing is rendered unless a handler will take it."""
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        text = self._render(Exchange.from_result(result, seq=next(_sequence)), self.options)
+        if self.options.unsafe:
+            text = _announce_unsafe(text)
+        logger.debug(text)
+
+
+def _announce_unsafe(text: str) -> str:
+    global _unsafe_announced
+    with _setup_lock:
+        first, _unsafe_announced = not _unsafe_announced, True
+    return f"{UNSAFE_NOTICE}\n{text}" if first else text
 
 
 class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at the time of each record.
-
-    Looking it up late (as logging's own last-resort handler does) keeps
-    working when a test runner or the application swaps ``sys.stderr``.
-    """
+    """Writes to whatever ``sys.stderr`` is at each record (as logging's
+    last-resort handler does), in colour when it is a TTY and ``NO_COLOR``
+    is unset."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -54,66 +114,42 @@ class _StderrHandler(logging.StreamHandler):
     def stream(self, value: Any) -> None:
         pass
 
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        isatty = getattr(self.stream, "isatty", None)
+        if "NO_COLOR" in os.environ or not (isatty and isatty()):
+            return text
+        return "\n".join(_colour(line) for line in text.split("\n"))
 
-def enable() -> None:
-    """Make sure DEBUG records of the ``apitx`` logger reach someone.
 
-    Called when an API is made with tracing on. Attaches the stderr handler
-    only when nothing (no handler on ``apitx`` or its ancestors) would show the
-    records, and only once; lowers the logger's level only when it was unset.
+_BOLD, _GREEN, _RED, _DIM, _RESET = "\033[1m", "\033[32m", "\033[31m", "\033[2m", "\033[0m"
+
+
+def _colour(line: str) -> str:
+    if line.startswith("#"):
+        return f"{_BOLD}{line}{_RESET}"
+    if line.startswith("HTTP/"):
+        ok = line[5:8].isdigit() and int(line[5:8]) < 400
+        return f"{_GREEN if ok else _RED}{line}{_RESET}"
+    if line == SEPARATOR:
+        return f"{_DIM}{line}{_RESET}"
+    return line
+
+
+def _attach_handler(file: str) -> None:
+    """Make sure DEBUG records of ``apitx`` reach someone, once.
+
+    ``APITX_DEBUG_FILE`` gets a file handler (appending) the first time it is
+    named; otherwise a stderr handler is added only when no handler of
+    ``apitx`` or its ancestors would show the records. The logger's level is
+    lowered only when it was unset.
     """
-    if logger.level == logging.NOTSET:
-        logger.setLevel(logging.DEBUG)
-    if not logger.hasHandlers():
-        logger.addHandler(_StderrHandler())
-
-
-def trace(result: APIResult) -> None:
-    """Log one transaction. The text is built only if a handler will take it."""
-    if logger.isEnabledFor(logging.DEBUG):
-        logger.debug("%s\n%s\n%s", result.request_summary(), result.response_summary(),
-                     SEPARATOR)
-
-
-def render_request(method: str, readable_url: str, body: Any) -> str:
-    """``METHOD URL`` then the request body, if any."""
-    shown = render_body(body)
-    return f"{method} {readable_url}" + (f"\n{shown}" if shown else "")
-
-
-def render_response(status_code: int, data: Any, content: Optional[bytes]) -> str:
-    """``HTTP/<status>`` then the response body, if any."""
-    if content is None:
-        shown = "<streamed body, not read>"
-    elif data is not None:
-        shown = _indent_json(data, content)
-    else:
-        shown = render_body(content)
-    return f"HTTP/{status_code}" + (f"\n{shown}" if shown else "")
-
-
-def render_body(body: Any) -> str:
-    """A body as text: JSON indented, other text as is, binary as a summary."""
-    if body is None or body == b"" or body == "":
-        return ""
-    if isinstance(body, str):
-        body = body.encode("utf-8", "surrogateescape")
-    if not isinstance(body, (bytes, bytearray)):
-        return "<streamed body, not read>"
-    try:
-        return _indent_json(json.loads(body), body)
-    except ValueError:
-        pass
-    try:
-        return bytes(body).decode("utf-8")
-    except UnicodeDecodeError:
-        return f"<binary {len(body)} bytes>"
-
-
-def _indent_json(data: Any, raw: bytes) -> str:
-    try:
-        return json.dumps(data, indent=4, ensure_ascii=False)
-    except RecursionError:
-        # Pathologically deep JSON: the indenting encoder recurses in Python.
-        # Show the server's bytes rather than fail the caller's request.
-        return raw.decode("utf-8", "replace")
+    with _setup_lock:
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.DEBUG)
+        if file:
+            path = os.path.abspath(file)
+            if not any(getattr(h, "baseFilename", None) == path for h in logger.handlers):
+                logger.addHandler(logging.FileHandler(path, mode="a", encoding="utf-8"))
+        elif not logger.hasHandlers():
+            logger.addHandler(_StderrHandler())

@@ -36,7 +36,9 @@ NOWHERE_SOCKET = "/nonexistent/apitx-replay.socket"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--record", action="store_true",
-                     help="re-record cassettes/ from the live LXD")
+                     help="re-record cassettes/ from the live LXD (and the golden traces)")
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite tests/golden/ from the cassettes (review the diff)")
 
 
 @pytest.fixture(scope="session")

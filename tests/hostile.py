@@ -81,7 +81,7 @@ ANSWERS.update({
     f"/async/{op_id}": (202, JSON, envelope(operation(op_id, 103), type_="async",
                                             status_code=100,
                                             operation=f"/1.0/operations/{op_id}"))
-    for op_id in ("op-ok", "fail-sync", "fail-status", "fail-type")})
+    for op_id in ("op-ok", "op-slowly", "fail-sync", "fail-status", "fail-type")})
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -105,8 +105,17 @@ class _Handler(socketserver.StreamRequestHandler):
             self.server.log.append((method, target, headers, body))
             if not self.fault(path):
                 return
-            self.answer(*self.server.answers.get(path, (404, JSON, envelope(
-                None, type_="error", error="not found", error_code=404))))
+            self.answer(*self.reply(path, body))
+
+    def reply(self, path: str, body: bytes) -> Answer:
+        if path == "/1.0/operations/op-slowly/wait":  # Running twice, then Success
+            polls = sum(1 for entry in self.server.log if entry[1].startswith(path))
+            return (200, JSON, envelope(operation("op-slowly", 200 if polls >= 3 else 103)))
+        if path == "/echo":  # the request body back as metadata, and a cookie
+            return (200, {**JSON, "Set-Cookie": "session=PLANTED-COOKIE"},
+                    envelope(json.loads(body or b"null")))
+        return self.server.answers.get(path, (404, JSON, envelope(
+            None, type_="error", error="not found", error_code=404)))
 
     def fault(self, path: str) -> bool:
         """Misbehave for the fault paths; False means the connection is done."""

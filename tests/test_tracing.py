@@ -1,6 +1,14 @@
-"""apitx._tracing: DEBUG dumps on stderr, through the 'apitx' logger."""
+"""apitx._tracing: the switches, where traces go, and what they cost the caller.
 
+Programs are run as real subprocesses with the environment an operator
+would set, so stdout/stderr separation, files and TTY colour are observed
+for real.
+"""
+
+import json
 import logging
+import os
+import pty
 import subprocess
 import sys
 import textwrap
@@ -8,16 +16,21 @@ import textwrap
 import pytest
 
 import apitx
-from apitx import _tracing
+from apitx._render import SEPARATOR
+from apitx._tracing import UNSAFE_NOTICE
+
+from conftest import instance_config
 
 live = pytest.mark.live
 
 
-def run_program(source: str, debug: str, socket_path: str) -> subprocess.CompletedProcess:
-    """A real program using apitx, with DEBUG set as an operator would."""
-    env = {"PATH": "/usr/bin:/bin", "DEBUG": debug, "PYTHONPATH": ":".join(sys.path)}
+def run_program(source: str, socket_path: str, stderr=subprocess.PIPE,
+                **env: str) -> subprocess.CompletedProcess:
+    """A real program using apitx, with the environment an operator would set."""
+    environ = {"PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path), **env}
     return subprocess.run([sys.executable, "-c", textwrap.dedent(source), socket_path],
-                          env=env, capture_output=True, text=True, timeout=60)
+                          env=environ, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                          timeout=60)
 
 
 PROGRAM = """
@@ -33,45 +46,64 @@ PROGRAM = """
 
 @live
 @pytest.mark.parametrize("word", ["1", "true", "yes", "on"])
-def test_debug_dumps_go_to_stderr_only(lxd_socket, word):
-    done = run_program(PROGRAM, word, lxd_socket)
+def test_debug_traces_go_to_stderr_only(lxd_socket, word):
+    done = run_program(PROGRAM, lxd_socket, DEBUG=word)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "version 1.0\nerror 400\n"
-    assert f"GET unix:{lxd_socket} /1.0\nHTTP/200\n{{" in done.stderr
-    # The failing transaction is dumped, with its request body and the error.
-    assert f"POST unix:{lxd_socket} /1.0/instances\n{{\n    \"name\": \"Bad Name!\"" in done.stderr
-    assert "HTTP/400" in done.stderr
-    assert done.stderr.count(_tracing.SEPARATOR) == 2
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith(f"#") and f" unix:{lxd_socket} GET /1.0 " in lines[0]
+    assert lines[0].endswith(" ms")
+    assert lines[1] == "HTTP/200 OK"
+    # The failing transaction is traced, request body and error included.
+    post = lines.index(next(line for line in lines if " POST /1.0/instances " in line))
+    assert lines[post + 1:post + 4] == ["Content-Type: application/json", "{",
+                                        '    "name": "Bad Name!",']
+    assert "HTTP/400 Bad Request" in lines
+    assert lines.count(SEPARATOR) == 2
 
 
 @live
 @pytest.mark.parametrize("word", ["0", "false", "no", "off", ""])
 def test_debug_off_words_print_nothing(lxd_socket, word):
-    done = run_program(PROGRAM, word, lxd_socket)
+    done = run_program(PROGRAM, lxd_socket, DEBUG=word)
     assert (done.stdout, done.stderr) == ("version 1.0\nerror 400\n", "")
 
 
-def test_dump_is_written_before_validate_raises(hostile, caplog):
-    api = apitx.API.factory(hostile.server_address, debug=True)
-    with caplog.at_level(logging.DEBUG, logger="apitx"):
-        with pytest.raises(apitx.APIException):
-            api.get("/error-in-200")
-    (record,) = caplog.records
-    assert record.getMessage().startswith(
-        f"GET unix:{hostile.server_address} /error-in-200\nHTTP/200\n{{\n    \"type\": \"error\"")
+@live
+def test_json_format_one_object_per_line(lxd_socket):
+    done = run_program(PROGRAM, lxd_socket, DEBUG="1", APITX_DEBUG="json")
+    records = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [(r["method"], r["path"], r["response"]["status"]) for r in records] == [
+        ("GET", "/1.0", 200), ("POST", "/1.0/instances", 400)]
+    assert records[1]["request"]["body"]["name"] == "Bad Name!"
+    assert records[1]["seq"] == records[0]["seq"] + 1
+    assert records[0]["elapsed_ms"] > 0
 
 
-def test_debug_off_formats_nothing(hostile, caplog, monkeypatch):
-    monkeypatch.delenv("DEBUG", raising=False)
-    api = apitx.API.factory(hostile.server_address)
-    with caplog.at_level(logging.DEBUG, logger="apitx"):
-        api.get("")
-    assert caplog.records == []
-    assert api.debug is False
+def test_unknown_format_is_refused_naming_the_choices(hostile, monkeypatch):
+    monkeypatch.setenv("APITX_DEBUG", "xml")
+    with pytest.raises(ValueError, match="APITX_DEBUG='xml' is not a trace format: use text, "
+                                         "json, curl"):
+        apitx.API.factory(hostile.server_address, debug=True)
 
 
-def test_application_logging_config_routes_the_dump(hostile, tmp_path):
-    """An application that configured logging gets the dump in its own handler,
+def test_bad_max_body_is_refused(hostile, monkeypatch):
+    monkeypatch.setenv("APITX_DEBUG_MAX_BODY", "lots")
+    with pytest.raises(ValueError, match="APITX_DEBUG_MAX_BODY='lots'"):
+        apitx.API.factory(hostile.server_address, debug=True)
+
+
+def test_debug_file_appends(hostile, tmp_path):
+    trace = tmp_path / "trace.log"
+    for _ in range(2):
+        done = run_program("import sys, apitx; apitx.API.factory(sys.argv[1]).get('')",
+                           hostile.server_address, DEBUG="1", APITX_DEBUG_FILE=str(trace))
+        assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert trace.read_text().count(f" unix:{hostile.server_address} GET /1.0 ") == 2
+
+
+def test_application_logging_config_routes_the_trace(hostile, tmp_path):
+    """An application that configured logging gets the trace in its own handler,
     and apitx adds no stderr handler of its own."""
     log_file = tmp_path / "app.log"
     program = f"""
@@ -80,23 +112,128 @@ def test_application_logging_config_routes_the_dump(hostile, tmp_path):
         apitx.API.factory(sys.argv[1], debug=True).get('')
         print(len(logging.getLogger('apitx').handlers))
     """
-    done = run_program(program, "0", hostile.server_address)
+    done = run_program(program, hostile.server_address, DEBUG="0")
     assert done.returncode == 0, done.stderr
     assert (done.stdout, done.stderr) == ("0\n", "")
-    assert f"GET unix:{hostile.server_address} /1.0" in log_file.read_text()
+    assert f" unix:{hostile.server_address} GET /1.0 " in log_file.read_text()
 
 
-@pytest.mark.parametrize("body, shown", [
-    (None, ""),
-    (b'{"a": [1, 2]}', '{\n    "a": [\n        1,\n        2\n    ]\n}'),
-    (b"plain", "plain"),
-    (bytes([0xff, 0x00, 0x80]), "<binary 3 bytes>"),
-    (iter([b"x"]), "<streamed body, not read>"),
-])
-def test_render_body(body, shown):
-    assert _tracing.render_body(body) == shown
+TWO_APIS = """
+    import sys, apitx
+    for _ in range(2):
+        apitx.API.factory(sys.argv[1], debug=True).get('')
+"""
 
 
-def test_deeply_nested_json_renders_without_raising(hostile_api):
-    result = hostile_api.get("/deep-ok")
-    assert "HTTP/200" in result.response_summary()
+def test_one_stderr_handler_however_many_apis(hostile):
+    done = run_program(TWO_APIS, hostile.server_address)
+    assert done.stderr.count("HTTP/200 Whatever") == 2  # not 1 + 2
+
+
+def run_on_a_terminal(socket_path: str, **env: str) -> str:
+    """Run TWO_APIS with stderr on a real pseudo-terminal; return what it showed."""
+    controller, terminal = pty.openpty()
+    try:
+        run_program(TWO_APIS, socket_path, stderr=terminal, **env)
+        os.close(terminal)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the terminal side is closed and drained
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks).decode()
+    finally:
+        os.close(controller)
+
+
+def test_colour_on_a_terminal_only(hostile):
+    assert "\033[1m#" in run_on_a_terminal(hostile.server_address)
+    assert "\033[32mHTTP/200 Whatever" in run_on_a_terminal(hostile.server_address)
+    assert "\033[" not in run_on_a_terminal(hostile.server_address, NO_COLOR="1")
+    assert "\033[" not in run_program(TWO_APIS, hostile.server_address).stderr
+
+
+def test_unsafe_says_so_on_the_first_line_once(hostile):
+    program = """
+        import sys, apitx
+        api = apitx.API.factory(sys.argv[1], debug=True)
+        api.post('/echo', json={'password': 'PLANTED-1'}, headers={'Authorization': 'PLANTED-2'})
+        api.get('')
+    """
+    unsafe = run_program(program, hostile.server_address, APITX_DEBUG_UNSAFE="1").stderr
+    assert unsafe.splitlines()[0] == UNSAFE_NOTICE
+    assert unsafe.count(UNSAFE_NOTICE) == 1
+    assert "PLANTED-1" in unsafe and "PLANTED-2" in unsafe
+    # The session keeps the cookie /echo set and sends it back with the GET.
+    assert "Cookie: session=PLANTED-COOKIE" in unsafe
+    safe = run_program(program, hostile.server_address).stderr
+    assert "PLANTED" not in safe and UNSAFE_NOTICE not in safe
+    assert "Authorization: <redacted>" in safe and "Cookie: <redacted>" in safe
+    assert safe.count('"password": "<redacted>"') == 2  # request and response bodies
+
+
+def test_trace_is_written_before_validate_raises(hostile, caplog):
+    api = apitx.API.factory(hostile.server_address, debug=True)
+    with caplog.at_level(logging.DEBUG, logger="apitx"):
+        with pytest.raises(apitx.APIException):
+            api.get("/error-in-200")
+    (record,) = caplog.records
+    lines = record.getMessage().splitlines()
+    assert " GET /error-in-200 " in lines[0]
+    assert lines[1:3] == ["HTTP/200 Whatever", "{"]
+
+
+def test_tracing_off_formats_nothing(hostile, caplog, monkeypatch):
+    monkeypatch.delenv("DEBUG", raising=False)
+    api = apitx.API.factory(hostile.server_address)
+    with caplog.at_level(logging.DEBUG, logger="apitx"):
+        api.get("")
+    assert caplog.records == []
+    assert (api.debug, api.tracer) == (False, None)
+
+
+def test_every_poll_is_a_transaction_with_the_total_waited(hostile, caplog):
+    api = apitx.API.factory(hostile.server_address, debug=True)
+    with caplog.at_level(logging.DEBUG, logger="apitx"):
+        assert api.get("/async/op-slowly").wait(timeout=10).metadata["status"] == "Success"
+    headers = [record.getMessage().splitlines()[0] for record in caplog.records]
+    polls = [h for h in headers if "/wait?timeout=" in h]
+    assert len(polls) == 3
+    waited = [float(h.rsplit("(waited ", 1)[1].split(" ms")[0]) for h in polls]
+    assert waited == sorted(waited) and waited[0] > 0
+
+
+def test_exception_carries_the_redacted_transaction(hostile):
+    api = apitx.API.factory(hostile.server_address)
+    with pytest.raises(apitx.APIException) as info:
+        api.post("/html-502", json={"password": "PLANTED"}, headers={"X-Auth-Token": "PLANTED"})
+    assert "\n" not in str(info.value)
+    transaction = info.value.transaction
+    assert " POST /html-502 " in transaction.splitlines()[0]
+    assert "HTTP/502 Whatever" in transaction and "PLANTED" not in transaction
+    assert transaction.count("<redacted>") == 2
+
+
+@live
+def test_streamed_bodies_are_not_read_and_arrive_whole(api, lxd_socket, instance, caplog,
+                                                       tmp_path):
+    payload = os.urandom(3 * 1024 * 1024) + b"end"
+    source = tmp_path / "push.bin"
+    source.write_bytes(payload)
+    traced = apitx.API.factory(lxd_socket, debug=True)
+    with caplog.at_level(logging.DEBUG, logger="apitx"):
+        with open(source, "rb") as stream:
+            traced.post(f"instances/{instance}/files", params={"path": "/root/push.bin"},
+                        data=stream, headers={"X-LXD-type": "file",
+                                              "Content-Type": "application/octet-stream"})
+        pulled = traced.get(f"instances/{instance}/files", params={"path": "/root/push.bin"},
+                            stream=True)
+        received = b"".join(pulled.response.iter_content(65536))
+    assert received == payload
+    push_trace, pull_trace = (record.getMessage() for record in caplog.records)
+    assert "application/octet-stream\n<streamed body, not read>\nHTTP/200" in push_trace
+    assert pull_trace.split("\n", 1)[1].startswith("HTTP/200 OK\n<streamed body, not read>")

@@ -1,0 +1,299 @@
+"""Render one HTTP exchange for people (text) and machines (JSON), safely.
+
+Pure functions over an :class:`Exchange`, a snapshot of what was sent and
+received. They never raise on any input (a property test feeds them
+arbitrary bytes, headers and JSON), never read a stream the caller owns,
+and never show a secret unless :attr:`RenderOptions.unsafe` says so.
+
+Every rendering of apitx goes through here: DEBUG traces,
+``request_summary()`` / ``response_summary()``, and the ``.transaction`` of
+exceptions.
+
+Example::
+
+    print(render_text(Exchange.from_result(result), RenderOptions()))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import requests
+
+from ._endpoint import Endpoint
+from ._redact import REDACTED, is_secret_header, redact, redact_headers, redact_url
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._result import APIResult
+
+DEFAULT_MAX_BODY = 64 * 1024
+STREAMED = "<streamed body, not read>"
+SEPARATOR = "-" * 72
+
+#: Headers requests adds by itself: showing them on every transaction is noise.
+_DEFAULT_HEADERS = {name.lower(): value for name, value in requests.utils.default_headers().items()}
+_COMPUTED_HEADERS = {"content-length", "host"}
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How to render: redact secrets or not, and how much of a body to show.
+
+    ``from_env()`` reads ``APITX_DEBUG_UNSAFE`` (show secrets) and
+    ``APITX_DEBUG_MAX_BODY`` (bytes of a text body shown, default 64 KiB).
+    """
+
+    unsafe: bool = False
+    max_body: int = DEFAULT_MAX_BODY
+
+    @classmethod
+    def from_env(cls) -> RenderOptions:
+        from ._config import env_flag  # late: _config has no reason to know us
+
+        text = os.environ.get("APITX_DEBUG_MAX_BODY", "").strip()
+        try:
+            max_body = int(text) if text else DEFAULT_MAX_BODY
+            if max_body <= 0:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"APITX_DEBUG_MAX_BODY={text!r}: give a positive number of "
+                             "bytes (default 65536)") from None
+        return cls(unsafe=env_flag("APITX_DEBUG_UNSAFE"), max_body=max_body)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """What a renderer needs of one transaction, and nothing that can block.
+
+    ``request_body`` is bytes, str, None, or anything else for a body that is
+    streamed (a file, a generator); ``response_body`` is None when the
+    response was streamed and not read.
+    """
+
+    endpoint: Endpoint
+    method: str
+    url: str
+    request_headers: Mapping[str, str] = field(default_factory=dict)
+    request_body: Any = None
+    status: Optional[int] = None
+    reason: str = ""
+    response_headers: Mapping[str, str] = field(default_factory=dict)
+    response_body: Optional[bytes] = b""
+    seq: Optional[int] = None
+    elapsed: Optional[float] = None
+    waited: Optional[float] = None
+
+    @classmethod
+    def from_result(cls, result: APIResult, seq: Optional[int] = None) -> Exchange:
+        response = result.response
+        request = response.request
+        return cls(endpoint=result.api.endpoint, method=request.method or "", url=request.url or "",
+                   request_headers=request.headers, request_body=request.body,
+                   status=response.status_code, reason=response.reason or "",
+                   response_headers=response.headers,
+                   response_body=None if response._content is False else response.content,
+                   seq=seq, elapsed=result.elapsed, waited=result.waited)
+
+    @property
+    def path(self) -> str:
+        """Path and query string as sent."""
+        parts = urlsplit(self.url)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+# -- text -------------------------------------------------------------------------
+
+def render_text(exchange: Exchange, options: RenderOptions) -> str:
+    """The whole transaction: header line, request, response, separator."""
+    lines = [header_line(exchange, options)]
+    lines += _request_lines(exchange, options)
+    lines += _response_lines(exchange, options)
+    lines.append(SEPARATOR)
+    return "\n".join(lines)
+
+
+def header_line(exchange: Exchange, options: RenderOptions) -> str:
+    """``#3 unix:/var/lib/lxd/unix.socket GET /1.0/instances 1.2 ms``."""
+    parts = [f"#{exchange.seq}"] if exchange.seq is not None else []
+    parts += [exchange.endpoint.display, exchange.method, _shown_path(exchange, options)]
+    if exchange.elapsed is not None:
+        parts.append(f"{exchange.elapsed * 1000:.1f} ms")
+    if exchange.waited is not None:
+        parts.append(f"(waited {exchange.waited * 1000:.1f} ms in total)")
+    return " ".join(parts)
+
+
+def render_request(exchange: Exchange, options: RenderOptions) -> str:
+    """``METHOD readable-url``, the non-default headers, then the body."""
+    first = f"{exchange.method} {exchange.endpoint.describe(_shown_path(exchange, options))}"
+    return "\n".join([first] + _request_lines(exchange, options))
+
+
+def render_response(exchange: Exchange, options: RenderOptions) -> str:
+    """``HTTP/<status> <reason>``, then the body."""
+    return "\n".join(_response_lines(exchange, options))
+
+
+def _request_lines(exchange: Exchange, options: RenderOptions) -> list:
+    headers = shown_request_headers(exchange.request_headers, options)
+    lines = [f"{name}: {value}" for name, value in headers.items()]
+    body = render_body(exchange.request_body, _content_type(exchange.request_headers), options)
+    return lines + ([body] if body else [])
+
+
+def _response_lines(exchange: Exchange, options: RenderOptions) -> list:
+    status = f"HTTP/{exchange.status} {exchange.reason}".rstrip()
+    body = (STREAMED if exchange.response_body is None else
+            render_body(exchange.response_body, _content_type(exchange.response_headers), options))
+    return [status] + ([body] if body else [])
+
+
+def shown_request_headers(headers: Mapping[str, str], options: RenderOptions) -> Dict[str, str]:
+    """Request headers that are not requests' own defaults, redacted unless unsafe."""
+    shown = {str(name): str(value) for name, value in headers.items()
+             if name.lower() not in _COMPUTED_HEADERS
+             and _DEFAULT_HEADERS.get(name.lower()) != value}
+    return shown if options.unsafe else redact_headers(shown)
+
+
+def _shown_path(exchange: Exchange, options: RenderOptions) -> str:
+    return exchange.path if options.unsafe else redact_url(exchange.path)
+
+
+# -- bodies ----------------------------------------------------------------------
+
+_TEXT_TYPES = ("text/", "json", "xml", "yaml", "javascript", "x-www-form-urlencoded")
+
+
+def render_body(body: Any, content_type: str, options: RenderOptions) -> str:
+    """A body as people should see it.
+
+    JSON is indented by 4 in the server's key order, with secrets redacted;
+    other text is shown as it is; binary (not UTF-8, or a non-text content
+    type) as ``<binary N bytes, type>``; a file or generator body as
+    ``<streamed body, not read>``. Text over ``max_body`` bytes is cut with
+    ``…[truncated, N bytes total]``, N being the body's size on the wire.
+    """
+    if body is None:
+        return ""
+    if isinstance(body, str):
+        body = body.encode("utf-8", "surrogatepass")
+    if not isinstance(body, (bytes, bytearray)):
+        return STREAMED
+    if not body:
+        return ""
+    size = len(body)
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind and not any(marker in kind for marker in _TEXT_TYPES):
+        return f"<binary {size} bytes, {kind}>"
+    try:
+        text = bytes(body).decode("utf-8")
+    except UnicodeDecodeError:
+        return f"<binary {size} bytes, {kind or 'no content type'}>"
+    shown = _structured(text, kind, options)
+    encoded = shown.encode("utf-8")
+    if len(encoded) > options.max_body:
+        cut = encoded[:options.max_body].decode("utf-8", "ignore")
+        return f"{cut}…[truncated, {size} bytes total]"
+    return shown
+
+
+def body_value(body: Any, content_type: str, options: RenderOptions) -> Any:
+    """A body for the JSON format: the (redacted) JSON itself when it is JSON
+    and small enough, else the text rendering."""
+    if isinstance(body, (bytes, bytearray, str)) and 0 < len(body) <= options.max_body:
+        data = _parse(body)
+        if data is not _NOT_JSON:
+            return data if options.unsafe else redact(data)
+    shown = render_body(body, content_type, options)
+    return shown or None
+
+
+_NOT_JSON = object()
+
+
+def _parse(body: Any) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError, TypeError):
+        return _NOT_JSON
+
+
+def _structured(text: str, kind: str, options: RenderOptions) -> str:
+    """JSON indented and redacted; form fields redacted; other text as is.
+
+    JSON is tried whatever the declared type: a JSON body sent as a form or
+    as text/plain must not escape redaction because of its label.
+    """
+    data = _parse(text)
+    if data is _NOT_JSON or not isinstance(data, (dict, list)):
+        if "x-www-form-urlencoded" in kind and not options.unsafe:
+            return _redact_form(text)
+        return text
+    if not options.unsafe:
+        data = redact(data)
+    try:
+        return json.dumps(data, indent=4, ensure_ascii=False)
+    except RecursionError:
+        # Pathologically deep JSON: the indenting encoder recurses in Python;
+        # the compact one is C and goes deeper.
+        try:
+            return json.dumps(data, ensure_ascii=False)
+        except RecursionError:
+            return "<JSON too deep to show>"
+
+
+def _redact_form(text: str) -> str:
+    pairs = parse_qsl(text, keep_blank_values=True)
+    return urlencode([(k, REDACTED if is_secret_header(k) else v) for k, v in pairs])
+
+
+def _content_type(headers: Mapping[str, str]) -> str:
+    try:
+        return str(headers.get("Content-Type") or headers.get("content-type") or "")
+    except AttributeError:
+        return ""
+
+
+# -- JSON lines ---------------------------------------------------------------------
+
+def render_json(exchange: Exchange, options: RenderOptions) -> str:
+    """One JSON object, on one line, for machines and log pipelines."""
+    response_body = (STREAMED if exchange.response_body is None else
+                     body_value(exchange.response_body,
+                                _content_type(exchange.response_headers), options))
+    record = {
+        "seq": exchange.seq,
+        "endpoint": exchange.endpoint.display,
+        "method": exchange.method,
+        "path": _shown_path(exchange, options),
+        "elapsed_ms": None if exchange.elapsed is None else round(exchange.elapsed * 1000, 3),
+        "waited_ms": None if exchange.waited is None else round(exchange.waited * 1000, 3),
+        "request": {
+            "headers": shown_request_headers(exchange.request_headers, options),
+            "body": body_value(exchange.request_body, _content_type(exchange.request_headers),
+                               options),
+        },
+        "response": {
+            "status": exchange.status,
+            "reason": exchange.reason,
+            "headers": _shown_response_headers(exchange.response_headers, options),
+            "body": response_body,
+        },
+    }
+    if options.unsafe:
+        record["unsafe"] = True
+    try:
+        return json.dumps(record, ensure_ascii=False)
+    except (RecursionError, ValueError):
+        record["request"]["body"] = record["response"]["body"] = "<JSON too deep to show>"
+        return json.dumps(record, ensure_ascii=False)
+
+
+def _shown_response_headers(headers: Mapping[str, str], options: RenderOptions) -> Dict[str, str]:
+    shown = {str(name): str(value) for name, value in headers.items()}
+    return shown if options.unsafe else redact_headers(shown)
