@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shlex
 import shutil
 import sys
 import time
 import traceback
-from contextlib import ExitStack
-from typing import IO, Any, Dict, List, Optional, Sequence, Tuple
+from contextlib import ExitStack, contextmanager
+from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import requests
 
@@ -205,6 +206,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.project is not None:
         params.append(("project", args.project))
     with ExitStack() as stack:
+        if args.debug:
+            stack.enter_context(_trace_to_stderr())
         body, content_type = _request_body(args, stack)
         if content_type and not any(name.lower() == "content-type" for name in headers):
             headers["Content-Type"] = content_type
@@ -225,6 +228,28 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             result.validate()
         _write_json(result.data if args.raw else result.metadata, output, args)
         return EXIT_OK
+
+
+@contextmanager
+def _trace_to_stderr() -> Iterator[None]:
+    """Send the ``apitx`` logger's trace to stderr, and only there.
+
+    The command is the application, so it owns logging: without this the
+    library's trace would go wherever a host's root handlers point (or be
+    printed twice). Restored afterwards, so ``main()`` can run in process.
+    """
+    logger = logging.getLogger("apitx")
+    handler = logging.StreamHandler(sys.stderr)
+    saved = (logger.level, logger.propagate)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
 
 
 def _parse_headers(values: List[str]) -> Dict[str, str]:
