@@ -46,9 +46,9 @@ def curl_command(request: requests.PreparedRequest, api: API) -> str:
     A pure function: nothing is sent, read or written. Raises ValueError when
     the body cannot be put on a command line.
 
-    >>> curl_command(api.session.prepare_request(requests.Request(
-    ...     'POST', api.url('instances'), json={'name': 'c1'})), api)
-    "curl --unix-socket /var/lib/lxd/unix.socket -X POST -H 'Content-Type: application/json' --data-binary '{\\"name\\": \\"c1\\"}' 'http://lxd/1.0/instances'"
+    >>> print(curl_command(api.session.prepare_request(requests.Request(
+    ...     'POST', api.url('instances'), json={'name': 'c1'})), api))
+    curl --unix-socket /var/lib/lxd/unix.socket -X POST -H 'Content-Type: application/json' --data-binary '{"name": "c1"}' http://lxd/1.0/instances
     """
     words: List[str] = ["curl"]
     url = request.url or ""
@@ -64,9 +64,16 @@ def curl_command(request: requests.PreparedRequest, api: API) -> str:
         words.append("--head")  # curl -X HEAD would wait for a body that never comes
     elif method != "GET":
         words += ["-X", method]
-    for name, value in _sent_headers(request):
+    headers = _sent_headers(request)
+    for name, value in headers:
         words += ["-H", f"{name}: {value}"]
-    words += _body_options(request.body)
+    body = _body_options(request.body)
+    if body and not any(name.lower() == "content-type" for name, _ in headers):
+        # requests sent no Content-Type, but curl adds a form-urlencoded one
+        # to a body, and a Go server (LXD) then parses the body as a form:
+        # a pushed file arrives empty. 'Content-Type:' removes curl's.
+        words += ["-H", "Content-Type:"]
+    words += body
     words.append(url)
     return " ".join(shlex.quote(word) for word in words)
 
