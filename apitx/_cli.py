@@ -34,6 +34,7 @@ from ._exceptions import (
     APIConnectionError,
     APIException,
     APITimeoutError,
+    APITXError,
     EndpointError,
     OperationTimeout,
 )
@@ -45,6 +46,7 @@ EXIT_USAGE = 2
 EXIT_CONNECT = 3
 EXIT_TIMEOUT = 4
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 #: Response bodies are copied to files and pipes in pieces of this size, so a
 #: file pull of any size holds only this much of it in memory.
@@ -75,11 +77,16 @@ exit codes:
   3    cannot connect to the server
   4    timeout (--wait --timeout, or no answer in time)
   130  interrupted (Ctrl-C); a --wait names the operation still running
+  141  stdout was closed early (apitx ... | head), as for SIGPIPE
 """
 
 
 class UsageError(Exception):
     """Bad input from the command line, found before anything is sent (exit 2)."""
+
+
+class _Interrupted(Exception):
+    """Ctrl-C during --wait: the message says what became of the operation."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,29 +156,33 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     stderr = sys.stderr
     try:
-        return _run(args, parser)
-    except UsageError as exc:
-        return _fail(args, f"{exc}", EXIT_USAGE)
-    except EndpointError as exc:
-        return _fail(args, f"{exc}", EXIT_USAGE)
-    except OperationTimeout as exc:
-        return _fail(args, f"{exc}", EXIT_TIMEOUT)
-    except APITimeoutError as exc:
-        return _fail(args, f"{exc}", EXIT_TIMEOUT)
-    except APIConnectionError as exc:
-        return _fail(args, f"{exc}", EXIT_CONNECT)
-    except APIException as exc:
-        return _fail(args, f"{exc}", EXIT_API_ERROR)
-    except _Interrupted as exc:
-        return _fail(args, f"{exc}", EXIT_INTERRUPTED)
+        return _run(args)
+    except (APITXError, UsageError, _Interrupted) as exc:
+        return _fail(args, str(exc), _exit_code(exc))
     except KeyboardInterrupt:
         return _fail(args, "interrupted", EXIT_INTERRUPTED)
     except BrokenPipeError:
-        # The reader went away (apitx ... | head): nothing left to tell anyone.
+        # The reader went away (apitx ... | head): nothing left to tell anyone;
+        # exit as a process killed by SIGPIPE does.
         _silence_stdout()
-        return EXIT_API_ERROR
+        return EXIT_BROKEN_PIPE
     finally:
         stderr.flush()
+
+
+#: The exit code of each failure, most specific class first.
+_EXIT_CODES = (
+    (UsageError, EXIT_USAGE),
+    (EndpointError, EXIT_USAGE),
+    (APITimeoutError, EXIT_TIMEOUT),  # OperationTimeout too
+    (APIConnectionError, EXIT_CONNECT),
+    (APIException, EXIT_API_ERROR),
+    (_Interrupted, EXIT_INTERRUPTED),
+)
+
+
+def _exit_code(exc: BaseException) -> int:
+    return next((code for kind, code in _EXIT_CODES if isinstance(exc, kind)), EXIT_API_ERROR)
 
 
 def _fail(args: argparse.Namespace, message: str, code: int) -> int:
@@ -187,13 +198,9 @@ def _silence_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
-class _Interrupted(Exception):
-    """Ctrl-C during --wait: the message says what became of the operation."""
-
-
 # -- the request -----------------------------------------------------------------
 
-def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _run(args: argparse.Namespace) -> int:
     if args.timeout is not None and not args.wait:
         raise UsageError("--timeout applies to --wait: add --wait, or drop --timeout")
     if args.cancel_on_interrupt and not args.wait:

@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator, List, Optional
 
@@ -80,39 +81,35 @@ def in_process(capsysbinary, *args: str) -> Outcome:
 
 # -- instances ---------------------------------------------------------------------
 
-def _make_instances(api: apitx.API, running: str, stopped: str) -> None:
-    for name in (running, stopped):
-        remove_instance(api, name)  # a leftover of an interrupted recording
-        api.post("instances", json=instance_config(name)).wait(timeout=120)
-    api.put(f"instances/{running}/state", json={"action": "start"}).wait(timeout=60)
+@contextmanager
+def _instances(socket: str, running: str, stopped: str) -> Iterator[tuple]:
+    """A running and a stopped busybox instance, deleted afterwards whatever happens."""
+    with apitx.API.factory(socket) as api:
+        try:
+            for name in (running, stopped):
+                remove_instance(api, name)  # a leftover of an interrupted recording
+                api.post("instances", json=instance_config(name)).wait(timeout=120)
+            api.put(f"instances/{running}/state", json={"action": "start"}).wait(timeout=60)
+            yield running, stopped
+        finally:
+            for name in (running, stopped):
+                remove_instance(api, name)
 
 
 @pytest.fixture(scope="module")
 def live_instances(lxd_socket: str) -> Iterator[tuple]:
     suffix = os.urandom(4).hex()
-    names = (f"apitx-cli-run-{suffix}", f"apitx-cli-stop-{suffix}")
-    with apitx.API.factory(lxd_socket) as api:
-        try:
-            _make_instances(api, *names)
-            yield names
-        finally:
-            for name in names:
-                remove_instance(api, name)
+    with _instances(lxd_socket, f"apitx-cli-run-{suffix}", f"apitx-cli-stop-{suffix}") as names:
+        yield names
 
 
 @pytest.fixture(scope="module")
 def recorded_instances(request: pytest.FixtureRequest) -> Iterator[tuple]:
-    names = (RECORDED_RUNNING, RECORDED_STOPPED)
     if not request.config.getoption("--record"):
-        yield names
+        yield RECORDED_RUNNING, RECORDED_STOPPED
         return
-    with apitx.API.factory(SANDBOX_SOCKET) as api:
-        try:
-            _make_instances(api, *names)
-            yield names
-        finally:
-            for name in names:
-                remove_instance(api, name)
+    with _instances(SANDBOX_SOCKET, RECORDED_RUNNING, RECORDED_STOPPED) as names:
+        yield names
 
 
 class Runner:
@@ -539,7 +536,7 @@ def test_help_documents_exit_codes_and_examples(capsysbinary):
     assert outcome.code == 0
     text = outcome.out.decode()
     for line in ("0    ok", "1    the API answered an error", "2    usage error",
-                 "3    cannot connect", "4    timeout", "130  interrupted"):
+                 "3    cannot connect", "4    timeout", "130  interrupted", "141  stdout"):
         assert line in text
     assert "apitx -X POST -d @c1.json --wait instances" in text
 
@@ -566,3 +563,13 @@ def test_console_script_is_declared_and_resolves():
 def test_python_dash_m_apitx_runs_the_command():
     done = command("--version")
     assert done.returncode == 0 and done.stdout == f"apitx {apitx.__version__}\n".encode()
+
+
+@live
+def test_closed_stdout_exits_141_quietly(lxd_socket):
+    process = subprocess.Popen([sys.executable, "-m", "apitx", "-e", lxd_socket, ""],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    process.stdout.close()  # as `| head` does, before the answer is written
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 141
+    assert err == b""
