@@ -121,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the whole JSON envelope, not only its metadata")
     parser.add_argument("--compact", action="store_true", help="print JSON on one line")
     parser.add_argument("-o", "--output", metavar="FILE",
-                        help="write the result (JSON or raw bytes) to FILE, streamed")
+                        help="write the result (JSON or raw bytes) to FILE, streamed; "
+                             "-o - writes raw bytes to stdout even if it is a terminal")
     parser.add_argument("-e", "--endpoint", metavar="SOCKET|URL",
                         help="a socket path, unix:///path or https://host:8443 "
                              "(default: the local LXD, found as `lxc` finds it)")
@@ -223,7 +224,7 @@ def _run(args: argparse.Namespace) -> int:
         api.url(args.path)  # a full URL given as PATH is a usage error, before any output
         if args.curl:
             return _print_curl(api, method, args, headers, params, body)
-        output = stack.enter_context(_open_output(args.output)) if args.output else None
+        output = _open_output(args.output, stack) if args.output else None
         result = api.request(method, args.path, validate=False, stream=True,
                              headers=headers, params=params, data=body)
         stack.callback(result.response.close)
@@ -322,9 +323,14 @@ def _open(path: str, mode: str, option: str) -> IO[Any]:
         raise UsageError(f"{option} {path}: {exc.strerror}") from None
 
 
-def _open_output(path: str) -> IO[bytes]:
-    """The -o file, opened before the request so a bad path costs nothing."""
-    return _open(path, "wb", "-o")
+def _open_output(path: str, stack: ExitStack) -> IO[bytes]:
+    """The -o file, opened before the request so a bad path costs nothing.
+
+    ``-o -`` is stdout, even a terminal: the user asked for the bytes there.
+    """
+    if path == "-":
+        return sys.stdout.buffer
+    return stack.enter_context(_open(path, "wb", "-o"))
 
 
 def _tls_options(args: argparse.Namespace) -> Dict[str, Any]:
@@ -378,7 +384,7 @@ def _write_body(result: APIResult, output: Optional[IO[bytes]],
                 return EXIT_OK
             kind = result.response.headers.get("Content-Type") or "no Content-Type"
             raise UsageError(f"{result.request_line()}: the answer is not JSON ({kind}): "
-                             "not written to a terminal; use -o FILE, or a pipe")
+                             "not written to a terminal; use -o FILE, -o - or a pipe")
         sys.stdout.flush()
         output = sys.stdout.buffer
     for chunk in result.response.iter_content(CHUNK):

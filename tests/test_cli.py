@@ -172,6 +172,14 @@ def test_raw_compact_prints_the_envelope_on_one_line(run):
     assert envelope["type"] == "sync" and envelope["metadata"]["api_version"] == "1.0"
 
 
+def test_output_file_takes_the_json_result_instead_of_stdout(run, tmp_path):
+    target = tmp_path / "root.json"
+    outcome = run("-o", str(target), "--compact", "")
+    assert outcome.code == 0 and outcome.out == b"" and outcome.err == b""
+    assert json.loads(target.read_bytes())["api_version"] == "1.0"
+    assert target.read_bytes().count(b"\n") == 1
+
+
 def test_param_and_project_reach_the_query(run):
     outcome = run("-p", "recursion=1", "--project", "default", "instances")
     assert outcome.code == 0
@@ -240,27 +248,34 @@ def test_pushed_bytes_arrive_exactly_as_the_library_reads_them(api, live_instanc
     assert api.get(files).response.content == PAYLOAD
 
 
-@live
-def test_binary_body_is_not_written_to_a_terminal(api, live_instances):
-    stopped = live_instances[1]
-    files = f"instances/{stopped}/files?path=/tmp/apitx-cli-tty.bin"
-    api.post(files, data=PAYLOAD, headers={"X-LXD-type": "file"})
+def _on_a_terminal(*args: str) -> tuple:
+    """Run the command with stdout on a pseudo-terminal: (exit code, screen, stderr)."""
     controller, terminal = pty.openpty()
     try:
-        done = subprocess.run([sys.executable, "-m", "apitx", "-e", SANDBOX_SOCKET, files],
+        done = subprocess.run([sys.executable, "-m", "apitx", "-e", SANDBOX_SOCKET, *args],
                               stdout=terminal, stderr=subprocess.PIPE, env=ENV, timeout=60)
         os.close(terminal)
         terminal = -1
-        shown = _drain(controller)
+        return done.returncode, _drain(controller), done.stderr.decode()
     finally:
         os.close(controller)
         if terminal >= 0:
             os.close(terminal)
-    assert done.returncode == 2
-    assert shown == b""
-    assert done.stderr.decode().strip().endswith(
+
+
+@live
+def test_binary_body_is_not_written_to_a_terminal_unless_asked(api, live_instances):
+    stopped = live_instances[1]
+    files = f"instances/{stopped}/files?path=/tmp/apitx-cli-tty.txt"
+    api.post(files, data=b"hello from the instance\n", headers={"X-LXD-type": "file"})
+    code, screen, err = _on_a_terminal(files)
+    assert code == 2 and screen == b""
+    assert err.strip().endswith(
         "the answer is not JSON (application/octet-stream): not written to a terminal; "
-        "use -o FILE, or a pipe")
+        "use -o FILE, -o - or a pipe")
+    code, screen, err = _on_a_terminal("-o", "-", files)
+    assert code == 0 and err == ""
+    assert screen == b"hello from the instance\r\n"  # the terminal turns \n into \r\n
 
 
 def _drain(fd: int) -> bytes:
