@@ -340,8 +340,11 @@ def test_timed_out_operation_is_really_still_running(api, live_instances):
 def _interrupt_wait(api: apitx.API, instance: str, *args: str) -> tuple:
     """Start a --wait in a subprocess, SIGINT it once it waits; return (code, stderr, op)."""
     before = set(_running_operations(api, instance))
+    # SIG_DFL in the child: a runner started in the background by a shell
+    # without job control ignores SIGINT, and the child would inherit that.
     process = subprocess.Popen([sys.executable, "-m", "apitx", "-e", SANDBOX_SOCKET, *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         operation = _new_operation(api, instance, before)
         time.sleep(0.5)  # the answer reached the client: let it start waiting
