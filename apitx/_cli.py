@@ -93,10 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``apitx`` command."""
     parser = argparse.ArgumentParser(
         prog="apitx", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
-        description="Send one request to LXD (or an LXD-style API) and print the result: "
-                    "a better `lxc query`, with tracing, curl export, progress and binary "
-                    "output. PATH is '' (/1.0), relative ('instances' is /1.0/instances) "
-                    "or absolute ('/1.0/instances').")
+        description=(
+            "Send one request to LXD (or an LXD-style API) and print the result:\n"
+            "a better `lxc query`, with tracing, curl export, progress and binary output.\n"
+            "PATH is '' (/1.0), relative ('instances' is /1.0/instances) or absolute\n"
+            "('/1.0/instances')."))
     parser.add_argument("path", metavar="PATH", help="the API path")
     parser.add_argument("-X", "--request", metavar="METHOD", default="GET",
                         help="the HTTP method (default GET)")
