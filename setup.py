@@ -33,6 +33,8 @@ setup(
             "requests-unixsocket>=0.4,<0.5",
         ],
     },
+    # The `apitx` command (also `python -m apitx`).
+    entry_points={"console_scripts": ["apitx=apitx._cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Programming Language :: Python :: 3 :: Only",

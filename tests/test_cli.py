@@ -1,0 +1,593 @@
+"""apitx._cli: the ``apitx`` command.
+
+Tests that talk to a server run twice: ``live`` runs ``python -m apitx`` as a
+real subprocess against the live LXD; ``replay`` runs ``main(argv)`` in
+process under a cassette (cassettes/cli-*.yaml, recorded with ``pytest
+--record``), so they also pass with no LXD. Replays use fixed instance names
+(their URLs are in the cassettes); live runs use unique ones.
+
+Usage errors and connection failures need no server: they run in process
+against a socket that does not exist, which also proves nothing was sent (a
+connection attempt would exit 3, not 2).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, List
+
+import pytest
+
+import apitx
+from apitx._cli import main, progress_text
+
+from conftest import (
+    NOWHERE_SOCKET,
+    SANDBOX_DIR,
+    SANDBOX_HTTPS,
+    SANDBOX_SOCKET,
+    instance_config,
+    remove_instance,
+)
+
+live = pytest.mark.live
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+ENV.pop("DEBUG", None)
+
+#: Every byte value, CR/LF and NULs, and invalid UTF-8: what must arrive exactly.
+PAYLOAD = bytes(range(256)) * 16 + b"\r\n\x00\xff\xfe end"
+
+#: Instance names used while recording; the cassettes hold their URLs.
+RECORDED_RUNNING = "apitx-cli-rec-running"
+RECORDED_STOPPED = "apitx-cli-rec-stopped"
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: bytes
+    err: bytes
+
+    @property
+    def err_lines(self) -> List[str]:
+        return self.err.decode().splitlines()
+
+
+def command(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    """``python -m apitx ARGS`` as a real subprocess."""
+    kwargs.setdefault("timeout", 60)
+    return subprocess.run([sys.executable, "-m", "apitx", *args], capture_output=True,
+                          env=ENV, **kwargs)
+
+
+def in_process(capsysbinary, *args: str) -> Outcome:
+    capsysbinary.readouterr()
+    code = main(list(args))
+    captured = capsysbinary.readouterr()
+    return Outcome(code, captured.out, captured.err)
+
+
+# -- instances ---------------------------------------------------------------------
+
+@contextmanager
+def _instances(socket: str, running: str, stopped: str) -> Iterator[tuple]:
+    """A running and a stopped busybox instance, deleted afterwards whatever happens."""
+    with apitx.API.factory(socket) as api:
+        try:
+            for name in (running, stopped):
+                remove_instance(api, name)  # a leftover of an interrupted recording
+                api.post("instances", json=instance_config(name)).wait(timeout=120)
+            api.put(f"instances/{running}/state", json={"action": "start"}).wait(timeout=60)
+            yield running, stopped
+        finally:
+            for name in (running, stopped):
+                remove_instance(api, name)
+
+
+@pytest.fixture(scope="module")
+def live_instances(lxd_socket: str) -> Iterator[tuple]:
+    suffix = os.urandom(4).hex()
+    with _instances(lxd_socket, f"apitx-cli-run-{suffix}", f"apitx-cli-stop-{suffix}") as names:
+        yield names
+
+
+@pytest.fixture(scope="module")
+def recorded_instances(request: pytest.FixtureRequest) -> Iterator[tuple]:
+    if not request.config.getoption("--record"):
+        yield RECORDED_RUNNING, RECORDED_STOPPED
+        return
+    with _instances(SANDBOX_SOCKET, RECORDED_RUNNING, RECORDED_STOPPED) as names:
+        yield names
+
+
+class Runner:
+    """Runs the command live (subprocess) or in process under a cassette."""
+
+    def __init__(self, mode: str, socket: str, running: str, stopped: str,
+                 capsysbinary=None) -> None:
+        self.mode, self.socket = mode, socket
+        self.running, self.stopped = running, stopped
+        self.capsysbinary = capsysbinary
+        self.cassette = None
+
+    def __call__(self, *args: str) -> Outcome:
+        argv = ["-e", self.socket, *args]
+        if self.mode == "live":
+            done = command(*argv)
+            return Outcome(done.returncode, done.stdout, done.stderr)
+        return in_process(self.capsysbinary, *argv)
+
+
+@pytest.fixture(params=["live", "replay"])
+def run(request: pytest.FixtureRequest, capsysbinary, cassette) -> Iterator[Runner]:
+    if request.param == "live":
+        request.applymarker(live)
+        running, stopped = request.getfixturevalue("live_instances")
+        yield Runner("live", request.getfixturevalue("lxd_socket"), running, stopped)
+        return
+    running, stopped = request.getfixturevalue("recorded_instances")
+    name = re.sub(r"\[.*", "", request.node.name).replace("test_", "cli-", 1) + ".yaml"
+    context, socket = cassette(name)
+    runner = Runner("replay", socket, running, stopped, capsysbinary)
+    with context as runner.cassette:
+        yield runner
+
+
+def one_line_error(outcome: Outcome) -> str:
+    """The single stderr line of a failed command (and nothing on stdout)."""
+    assert outcome.out == b""
+    lines = outcome.err_lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("apitx: ")
+    return lines[0]
+
+
+# -- results on stdout ------------------------------------------------------------
+
+def test_get_root_prints_metadata_as_pretty_json(run):
+    outcome = run("")
+    assert outcome.code == 0 and outcome.err == b""
+    metadata = json.loads(outcome.out)
+    assert metadata["api_version"] == "1.0"
+    assert outcome.out.startswith(b'{\n    "')
+
+
+def test_raw_compact_prints_the_envelope_on_one_line(run):
+    outcome = run("--raw", "--compact", "/1.0")
+    assert outcome.code == 0
+    assert outcome.out.count(b"\n") == 1
+    envelope = json.loads(outcome.out)
+    assert envelope["type"] == "sync" and envelope["metadata"]["api_version"] == "1.0"
+
+
+def test_output_file_takes_the_json_result_instead_of_stdout(run, tmp_path):
+    target = tmp_path / "root.json"
+    outcome = run("-o", str(target), "--compact", "")
+    assert outcome.code == 0 and outcome.out == b"" and outcome.err == b""
+    assert json.loads(target.read_bytes())["api_version"] == "1.0"
+    assert target.read_bytes().count(b"\n") == 1
+
+
+def test_param_and_project_reach_the_query(run):
+    outcome = run("-p", "recursion=1", "--project", "default", "instances")
+    assert outcome.code == 0
+    names = [item["name"] for item in json.loads(outcome.out)]
+    assert run.stopped in names and run.running in names
+
+
+def test_api_error_exits_1_with_the_library_message(run):
+    outcome = run("instances/apitx-cli-missing")
+    assert outcome.code == 1
+    assert one_line_error(outcome) == (
+        f"apitx: GET unix:{run.socket} /1.0/instances/apitx-cli-missing: Instance not found")
+
+
+def test_debug_traces_the_transaction_to_stderr(run):
+    outcome = run("-v", "")
+    assert outcome.code == 0
+    err = outcome.err.decode()
+    assert f"GET unix:{run.socket} /1.0\nHTTP/200\n" in err
+    assert '"api_version": "1.0"' in err
+    assert json.loads(outcome.out)["api_version"] == "1.0"  # stdout: the result only
+
+
+def test_debug_shows_a_traceback_on_errors(run):
+    outcome = run("--debug", "instances/apitx-cli-missing")
+    assert outcome.code == 1
+    err = outcome.err.decode()
+    assert "Traceback (most recent call last)" in err and "APINotFoundException" in err
+    assert err.splitlines()[-1].endswith("/1.0/instances/apitx-cli-missing: Instance not found")
+
+
+# -- binary bodies ----------------------------------------------------------------
+
+def test_data_binary_push_and_output_pull_keep_every_byte(run, tmp_path):
+    source = tmp_path / "payload.bin"
+    source.write_bytes(PAYLOAD)
+    files = f"instances/{run.stopped}/files?path=/tmp/apitx-cli.bin"
+    pushed = run("-X", "POST", "-H", "X-LXD-type: file", "--data-binary", f"@{source}", files)
+    assert pushed.code == 0, pushed.err
+    target = tmp_path / "pulled.bin"
+    pulled = run("-o", str(target), files)
+    assert pulled.code == 0 and pulled.out == b"" and pulled.err == b""
+    assert target.read_bytes() == PAYLOAD
+
+
+def test_binary_body_goes_to_stdout_when_it_is_not_a_terminal(run, tmp_path):
+    source = tmp_path / "payload.bin"
+    source.write_bytes(PAYLOAD)
+    files = f"instances/{run.stopped}/files?path=/tmp/apitx-cli-pipe.bin"
+    assert run("-X", "POST", "-H", "X-LXD-type: file", "--data-binary", f"@{source}",
+               files).code == 0
+    outcome = run(files)
+    assert outcome.code == 0 and outcome.err == b""
+    assert outcome.out == PAYLOAD
+
+
+@live
+def test_pushed_bytes_arrive_exactly_as_the_library_reads_them(api, live_instances, tmp_path):
+    stopped = live_instances[1]
+    source = tmp_path / "payload.bin"
+    source.write_bytes(PAYLOAD)
+    files = f"instances/{stopped}/files?path=/tmp/apitx-cli-check.bin"
+    done = command("-e", SANDBOX_SOCKET, "-X", "POST", "-H", "X-LXD-type: file",
+                   "--data-binary", f"@{source}", files)
+    assert done.returncode == 0, done.stderr
+    assert api.get(files).response.content == PAYLOAD
+
+
+def _on_a_terminal(*args: str) -> tuple:
+    """Run the command with stdout on a pseudo-terminal: (exit code, screen, stderr)."""
+    controller, terminal = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "apitx", "-e", SANDBOX_SOCKET, *args],
+                              stdout=terminal, stderr=subprocess.PIPE, env=ENV, timeout=60)
+        os.close(terminal)
+        terminal = -1
+        return done.returncode, _drain(controller), done.stderr.decode()
+    finally:
+        os.close(controller)
+        if terminal >= 0:
+            os.close(terminal)
+
+
+@live
+def test_binary_body_is_not_written_to_a_terminal_unless_asked(api, live_instances):
+    stopped = live_instances[1]
+    files = f"instances/{stopped}/files?path=/tmp/apitx-cli-tty.txt"
+    api.post(files, data=b"hello from the instance\n", headers={"X-LXD-type": "file"})
+    code, screen, err = _on_a_terminal(files)
+    assert code == 2 and screen == b""
+    assert err.strip().endswith(
+        "the answer is not JSON (application/octet-stream): not written to a terminal; "
+        "use -o FILE, -o - or a pipe")
+    code, screen, err = _on_a_terminal("-o", "-", files)
+    assert code == 0 and err == ""
+    assert screen == b"hello from the instance\r\n"  # the terminal turns \n into \r\n
+
+
+def _drain(fd: int) -> bytes:
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the terminal's other end is closed
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+# -- --wait -----------------------------------------------------------------------
+
+def _exec(*argv: str) -> str:
+    return json.dumps({"command": list(argv), "record-output": True})
+
+
+def test_wait_prints_the_finished_operation(run):
+    outcome = run("-X", "POST", "-d", _exec("/bin/echo", "hi"), "--wait",
+                  f"instances/{run.running}/exec")
+    assert outcome.code == 0 and outcome.err == b""
+    operation = json.loads(outcome.out)
+    assert operation["status"] == "Success" and operation["metadata"]["return"] == 0
+
+
+def test_wait_on_a_failed_operation_exits_1(run):
+    outcome = run("-X", "POST", "-d", _exec("/bin/apitx-no-such-command"), "--wait",
+                  f"instances/{run.running}/exec")
+    assert outcome.code == 1
+    assert one_line_error(outcome).endswith(": Command not found")
+
+
+def test_wait_timeout_exits_4_naming_the_running_operation(run):
+    if run.cassette is not None:
+        # LXD held the poll for 1 s while recording; a replay answers at once,
+        # so the same recorded "still running" answer is played until 1 s passed.
+        run.cassette.allow_playback_repeats = True
+    started = time.monotonic()
+    outcome = run("-X", "POST", "-d", _exec("/bin/sleep", "5"), "--wait", "--timeout", "1",
+                  f"instances/{run.running}/exec")
+    assert outcome.code == 4
+    line = one_line_error(outcome)  # one line: no progress output off a terminal
+    assert re.search(rf"still running after 1\.\ds: unix:{re.escape(run.socket)} "
+                     r"/1\.0/operations/[0-9a-f-]{36} \(wait on it again, or DELETE it", line)
+    assert time.monotonic() - started < 4.5
+
+
+@live
+def test_timed_out_operation_is_really_still_running(api, live_instances):
+    done = command("-e", SANDBOX_SOCKET, "-X", "POST", "-d", _exec("/bin/sleep", "3"),
+                   "--wait", "--timeout", "1", f"instances/{live_instances[0]}/exec")
+    assert done.returncode == 4
+    path = re.search(r"/1\.0/operations/[0-9a-f-]{36}", done.stderr.decode()).group(0)
+    assert api.get(path).metadata["status"] == "Running"
+
+
+# -- Ctrl-C during --wait ----------------------------------------------------------
+
+def _interrupt_wait(api: apitx.API, instance: str, *args: str) -> tuple:
+    """Start a --wait in a subprocess, SIGINT it once it waits; return (code, stderr, op)."""
+    before = set(_running_operations(api, instance))
+    # SIG_DFL in the child: a runner started in the background by a shell
+    # without job control ignores SIGINT, and the child would inherit that.
+    process = subprocess.Popen([sys.executable, "-m", "apitx", "-e", SANDBOX_SOCKET, *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        operation = _new_operation(api, instance, before)
+        time.sleep(0.5)  # the answer reached the client: let it start waiting
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return process.returncode, err.decode(), operation
+
+
+def _running_operations(api: apitx.API, instance: str) -> List[str]:
+    running = api.get("operations", params={"recursion": 1}).metadata.get("running") or []
+    return [f"/1.0/operations/{op['id']}" for op in running
+            if f"/1.0/instances/{instance}" in (op.get("resources") or {}).get("instances", [])]
+
+
+def _new_operation(api: apitx.API, instance: str, before: set) -> str:
+    """The operation of ``instance`` that was not running before (earlier tests
+    may leave a short exec running)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        new = set(_running_operations(api, instance)) - before
+        if new:
+            return new.pop()
+        time.sleep(0.05)
+    raise AssertionError(f"no new operation of {instance} started")
+
+
+def _migration_args(instance: str) -> tuple:
+    # A migration source waits for its peer to connect: a cancellable
+    # operation (may_cancel: true) that runs until cancelled.
+    return ("-X", "POST", "-d", '{"migration": true}', "--wait", f"instances/{instance}")
+
+
+@live
+def test_ctrl_c_stops_waiting_and_names_the_running_operation(api, live_instances):
+    stopped = live_instances[1]
+    code, err, operation = _interrupt_wait(api, stopped, *_migration_args(stopped))
+    try:
+        assert code == 130
+        assert err == (f"apitx: interrupted; operation still running: unix:{SANDBOX_SOCKET} "
+                       f"{operation} (wait on it with apitx -p timeout=30 {operation}/wait, "
+                       f"or cancel it with apitx -X DELETE {operation})\n")
+        assert api.get(operation).metadata["status"] == "Running"
+    finally:
+        api.delete(operation, validate=False)
+
+
+@live
+def test_ctrl_c_with_cancel_on_interrupt_cancels_the_operation(api, live_instances):
+    stopped = live_instances[1]
+    code, err, operation = _interrupt_wait(api, stopped, "--cancel-on-interrupt",
+                                         *_migration_args(stopped))
+    assert code == 130
+    assert err == f"apitx: interrupted; cancelled operation unix:{SANDBOX_SOCKET} {operation}\n"
+    # A cancelled operation's answer is a failure (status_code 401): read it as it is.
+    assert api.get(operation, validate=False).metadata["status"] == "Cancelled"
+
+
+@live
+def test_ctrl_c_cancel_of_an_uncancellable_operation_says_lxd_refused(api, live_instances):
+    running = live_instances[0]
+    code, err, operation = _interrupt_wait(api, running, "--cancel-on-interrupt", "-X", "POST",
+                                         "-d", _exec("/bin/sleep", "3"), "--wait",
+                                         f"instances/{running}/exec")
+    assert code == 130
+    assert err == (f"apitx: interrupted; LXD did not cancel operation unix:{SANDBOX_SOCKET} "
+                   f"{operation}: This operation can't be cancelled; it is still running\n")
+
+
+# -- the progress line, in a real terminal -----------------------------------------
+
+@live
+def test_progress_line_appears_and_is_cleared_in_a_terminal(live_instances, tmp_path):
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        pytest.fail("tmux is missing: apt-get install -y tmux (this test drives a real terminal)")
+    session = f"apitx-cli-{os.getpid()}-{time.monotonic_ns()}"
+    done_marker = tmp_path / "done"
+    script = tmp_path / "run.sh"
+    script.write_text(
+        f"PYTHONPATH={ROOT} {sys.executable} -m apitx -e {SANDBOX_SOCKET} --compact -X POST "
+        f"-d '{_exec('/bin/sleep', '3')}' --wait instances/{live_instances[0]}/exec\n"
+        f"echo EXIT=$? > {done_marker}\nsleep 60\n")
+    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "120", "-y", "20",
+                    f"sh {script}"], check=True, env=ENV)
+    try:
+        seen = []
+        deadline = time.monotonic() + 30
+        while not done_marker.exists() and time.monotonic() < deadline:
+            seen.append(_screen(tmux, session))
+            time.sleep(0.2)
+        final = _screen(tmux, session)
+    finally:
+        subprocess.run([tmux, "kill-session", "-t", session], env=ENV)
+    assert done_marker.read_text().strip() == "EXIT=0"
+    progress = [s for s in seen if re.search(r"^Executing command \ds", s, re.M)]
+    assert progress, seen[-3:]
+    assert re.search(r"^Executing command [2-9]s", "\n".join(progress), re.M)  # it ticks
+    assert "Executing command" not in final.replace('"description":"Executing command"', "")
+    assert '"status":"Success"' in final
+
+
+def _screen(tmux: str, session: str) -> str:
+    return subprocess.run([tmux, "capture-pane", "-p", "-t", session], capture_output=True,
+                          text=True, env=ENV).stdout
+
+
+def test_progress_text_shows_description_elapsed_and_lxd_progress():
+    # The metadata LXD 5.0 sends while unpacking an image into a new instance.
+    operation = {"description": "Creating instance", "metadata": {
+        "create_instance_from_image_unpack_progress": "Unpack: 42% (12.30MB/s)"}}
+    assert progress_text(operation, 7.4) == "Creating instance 7s Unpack: 42% (12.30MB/s)"
+    assert progress_text({"description": "Stopping instance", "metadata": None}, 0) == \
+        "Stopping instance 0s"
+
+
+# -- usage, connection, curl: no server needed ----------------------------------------
+
+@pytest.mark.parametrize("args, message", [
+    (["-X", "POST", "-d", '{"name": "c1",\n "source": }', "instances"],
+     "-d: invalid JSON at line 2, column 12: Expecting value; nothing was sent"),
+    (["-H", "no colon", ""], "-H 'no colon' is not a header: write it as 'Name: value'"),
+    (["-p", "novalue", ""], "-p 'novalue' is not a parameter: write it as key=value"),
+    (["--timeout", "5", ""], "--timeout applies to --wait: add --wait, or drop --timeout"),
+    (["--cancel-on-interrupt", ""], "--cancel-on-interrupt applies to --wait: add --wait"),
+    (["-d", "@/nonexistent/c1.json", "instances"],
+     "-d /nonexistent/c1.json: No such file or directory"),
+    (["--data-binary", "raw text", "instances"],
+     "--data-binary 'raw text': give a file as @FILE (its bytes are streamed; for JSON text "
+     "use -d)"),
+    (["-o", "/nonexistent/dir/out", ""], "-o /nonexistent/dir/out: No such file or directory"),
+    (["--key", "k.pem", ""], "--key needs --cert"),
+    (["-X", "GET /", ""], "-X 'GET /' is not an HTTP method (GET, POST, PUT, ...)"),
+    (["https://example.com/1.0"], "url 'https://example.com/1.0' is a full URL"),
+])
+def test_bad_input_exits_2_before_sending(capsysbinary, args, message):
+    outcome = in_process(capsysbinary, "-e", NOWHERE_SOCKET, *args)
+    assert outcome.code == 2
+    assert one_line_error(outcome).startswith(f"apitx: {message}")
+
+
+def test_data_from_stdin_is_checked_too():
+    done = command("-e", NOWHERE_SOCKET, "-X", "POST", "-d", "@-", "instances",
+                   input=b"[1, 2")
+    assert done.returncode == 2
+    assert done.stderr == (b"apitx: -d: invalid JSON at line 1, column 6: Expecting ',' "
+                           b"delimiter; nothing was sent\n")
+
+
+def test_argparse_usage_errors_exit_2(capsysbinary):
+    outcome = in_process(capsysbinary, "--timeout", "soon", "--wait", "")
+    assert outcome.code == 2
+    assert b"apitx: error: argument --timeout: 'soon' is not a number of seconds" in outcome.err
+
+
+def test_no_socket_exits_3(capsysbinary):
+    outcome = in_process(capsysbinary, "-e", NOWHERE_SOCKET, "")
+    assert outcome.code == 3
+    assert one_line_error(outcome).startswith(
+        f"apitx: GET unix:{NOWHERE_SOCKET} /1.0: no socket at {NOWHERE_SOCKET}")
+
+
+def test_exit_codes_reach_the_shell():
+    done = command("-e", "/nonexistent.sock", "")
+    assert done.returncode == 3 and done.stdout == b""
+    assert done.stderr.startswith(b"apitx: GET unix:/nonexistent.sock /1.0: no socket at")
+    assert b"Traceback" not in done.stderr
+
+
+def test_curl_prints_the_command_and_sends_nothing(capsysbinary, tmp_path):
+    outcome = in_process(capsysbinary, "-e", NOWHERE_SOCKET, "--curl", "-X", "post",
+                         "-d", '{"name": "it\'s"}', "--project", "p1", "-o", "out file",
+                         "instances")
+    assert outcome.code == 0 and outcome.err == b""
+    assert outcome.out.decode() == (
+        f"curl --unix-socket {NOWHERE_SOCKET} -X POST -H 'Content-Type: application/json' "
+        "--data-binary '{\"name\": \"it'\"'\"'s\"}' 'http://lxd/1.0/instances?project=p1' "
+        "-o 'out file'\n")
+
+
+def test_curl_references_a_data_binary_file(capsysbinary, tmp_path):
+    source = tmp_path / "blob.bin"
+    source.write_bytes(PAYLOAD)
+    outcome = in_process(capsysbinary, "-e", NOWHERE_SOCKET, "--curl", "-X", "POST",
+                         "-H", "X-LXD-type: file", "--data-binary", f"@{source}",
+                         "instances/c1/files?path=/tmp/blob")
+    assert outcome.code == 0
+    assert outcome.out.decode().split(" --data-binary ")[1].startswith(f"@{source} ")
+
+
+@live
+def test_https_endpoint_with_client_certificate(lxd_socket):
+    done = command("-e", SANDBOX_HTTPS, "--cert", f"{SANDBOX_DIR}/client.crt",
+                   "--key", f"{SANDBOX_DIR}/client.key", "--cacert", f"{SANDBOX_DIR}/server.crt",
+                   "")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["auth"] == "trusted"
+
+
+# -- help, version, entry points ----------------------------------------------------
+
+def test_help_documents_exit_codes_and_examples(capsysbinary):
+    outcome = in_process(capsysbinary, "--help")
+    assert outcome.code == 0
+    text = outcome.out.decode()
+    for line in ("0    ok", "1    the API answered an error", "2    usage error",
+                 "3    cannot connect", "4    timeout", "130  interrupted", "141  stdout"):
+        assert line in text
+    assert "apitx -X POST -d @c1.json --wait instances" in text
+
+
+def test_version(capsysbinary):
+    outcome = in_process(capsysbinary, "--version")
+    assert outcome.code == 0 and outcome.out == f"apitx {apitx.__version__}\n".encode()
+
+
+def test_console_script_is_declared_and_resolves():
+    from setuptools._distutils.core import run_setup  # setuptools' own copy
+
+    here = os.getcwd()
+    try:
+        os.chdir(ROOT)
+        distribution = run_setup(os.path.join(ROOT, "setup.py"), stop_after="init")
+    finally:
+        os.chdir(here)
+    assert distribution.entry_points == {"console_scripts": ["apitx=apitx._cli:main"]}
+    from importlib import import_module
+    assert import_module("apitx._cli").main is main
+
+
+def test_python_dash_m_apitx_runs_the_command():
+    done = command("--version")
+    assert done.returncode == 0 and done.stdout == f"apitx {apitx.__version__}\n".encode()
+
+
+@live
+def test_closed_stdout_exits_141_quietly(lxd_socket):
+    process = subprocess.Popen([sys.executable, "-m", "apitx", "-e", lxd_socket, ""],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    process.stdout.close()  # as `| head` does, before the answer is written
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 141
+    assert err == b""
