@@ -39,6 +39,7 @@ from ._exceptions import (
     OperationTimeout,
 )
 from ._result import APIResult
+from ._tracing import StderrHandler
 
 EXIT_OK = 0
 EXIT_API_ERROR = 1
@@ -248,7 +249,7 @@ def _trace_to_stderr() -> Iterator[None]:
     printed twice). Restored afterwards, so ``main()`` can run in process.
     """
     logger = logging.getLogger("apitx")
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()  # the library's: colour on a terminal, NO_COLOR honoured
     saved = (logger.level, logger.propagate)
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
@@ -440,7 +441,7 @@ def _interrupted_message(result: APIResult, cancel: bool) -> str:
     where = result.api.endpoint.describe(result.operation or "")
     if not cancel:
         return (f"interrupted; operation still running: {where} (wait on it with "
-                f"apitx -p timeout=30 {result.operation}/wait, or cancel it with "
+                f"apitx --wait {result.operation}, or cancel it with "
                 f"apitx -X DELETE {result.operation})")
     try:
         answer = result.api.delete(result.operation or "", validate=False)

@@ -21,12 +21,14 @@ Example::
 from __future__ import annotations
 
 import shlex
-from typing import TYPE_CHECKING, Any, List
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping
 
 import requests
 from requests.utils import default_headers
 
 from ._endpoint import UNIX_BASE_URL
+from ._redact import redact_headers, redact_url
+from ._render import Exchange, RenderOptions, _content_type, redact_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._api import API
@@ -43,88 +45,102 @@ _COMPUTED_HEADERS = frozenset({"content-length", "connection", "transfer-encodin
 def curl_command(request: requests.PreparedRequest, api: API) -> str:
     """The shell command that sends ``request`` to ``api``'s server with curl.
 
-    A pure function: nothing is sent, read or written. Raises ValueError when
-    the body cannot be put on a command line.
+    A pure function: nothing is sent, read or written. Secrets are redacted
+    unless ``APITX_DEBUG_UNSAFE`` is on. Raises ValueError when the body
+    cannot be put on a command line.
 
-    >>> print(curl_command(api.session.prepare_request(requests.Request(
-    ...     'POST', api.url('instances'), json={'name': 'c1'})), api))
-    curl --unix-socket /var/lib/lxd/unix.socket -X POST -H 'Content-Type: application/json' --data-binary '{"name": "c1"}' http://lxd/1.0/instances
+    >>> curl_command(api.session.prepare_request(requests.Request(
+    ...     'POST', api.url('instances'), json={'name': 'c1'})), api)
+    "curl --unix-socket /var/lib/lxd/unix.socket -X POST -H 'Content-Type: application/json' --data-binary '{\\"name\\": \\"c1\\"}' 'http://lxd/1.0/instances'"
+    """
+    exchange = Exchange(endpoint=api.endpoint, method=request.method or "GET",
+                        url=request.url or "", request_headers=request.headers,
+                        request_body=request.body, cert=api.session.cert,
+                        verify=api.session.verify)
+    return render_curl(exchange, RenderOptions.from_env(), strict=True)
+
+
+def render_curl(exchange: Exchange, options: RenderOptions, strict: bool = False) -> str:
+    """The curl command for an exchange's request, secrets redacted unless unsafe.
+
+    With ``strict``, a body that cannot be written on a command line raises
+    ValueError (the CLI says so); without it (traces must never raise) the
+    body is replaced by a ``@'<…not shown>'`` placeholder, so the line still
+    says what was sent.
     """
     words: List[str] = ["curl"]
-    url = request.url or ""
-    endpoint = api.endpoint
-    if endpoint.socket_path:
-        words += ["--unix-socket", endpoint.socket_path]
+    url = exchange.url if options.unsafe else redact_url(exchange.url)
+    if exchange.endpoint.socket_path:
+        words += ["--unix-socket", exchange.endpoint.socket_path]
         if url.startswith(UNIX_BASE_URL):
             url = CURL_UNIX_BASE_URL + url[len(UNIX_BASE_URL):]
     else:
-        words += _tls_options(api.session)
-    method = (request.method or "GET").upper()
+        words += _tls_options(exchange.cert, exchange.verify)
+    method = (exchange.method or "GET").upper()
     if method == "HEAD":
         words.append("--head")  # curl -X HEAD would wait for a body that never comes
     elif method != "GET":
         words += ["-X", method]
-    headers = _sent_headers(request)
-    for name, value in headers:
+    headers = _sent_headers(exchange.request_headers)
+    if not options.unsafe:
+        headers = redact_headers(headers)
+    for name, value in headers.items():
         words += ["-H", f"{name}: {value}"]
-    body = _body_options(request.body)
-    if body and not any(name.lower() == "content-type" for name, _ in headers):
-        # requests sent no Content-Type, but curl adds a form-urlencoded one
-        # to a body, and a Go server (LXD) then parses the body as a form:
-        # a pushed file arrives empty. 'Content-Type:' removes curl's.
+    body = exchange.request_body
+    if body not in (None, b"", "") and not any(n.lower() == "content-type" for n in headers):
+        # Without this curl adds a form Content-Type, and LXD then reads a
+        # pushed file as a form: the file arrives empty.
         words += ["-H", "Content-Type:"]
-    words += body
+    words += _body_options(body, _content_type(exchange.request_headers), options, strict)
     words.append(url)
     return " ".join(shlex.quote(word) for word in words)
 
 
-def _tls_options(session: requests.Session) -> List[str]:
+def _tls_options(cert: Any, verify: Any) -> List[str]:
     """curl's options for the session's client certificate and server trust."""
     options: List[str] = []
-    cert = session.cert
     if isinstance(cert, (tuple, list)):
         options += ["--cert", cert[0], "--key", cert[1]]
     elif cert:
         options += ["--cert", cert]
-    if session.verify is False:
+    if verify is False:
         options.append("--insecure")
-    elif isinstance(session.verify, str):
-        options += ["--cacert", session.verify]
+    elif isinstance(verify, str):
+        options += ["--cacert", verify]
     return options
 
 
-def _sent_headers(request: requests.PreparedRequest) -> List[Any]:
+def _sent_headers(headers: Mapping[str, str]) -> Dict[str, str]:
     """The headers worth passing: not those curl computes, nor requests' own
     defaults (curl sends its own ``User-Agent`` and ``Accept``), unless the
     caller changed them."""
     defaults = default_headers()
-    kept = []
-    for name, value in request.headers.items():
-        if name.lower() in _COMPUTED_HEADERS:
-            continue
-        if defaults.get(name) == value:
-            continue
-        kept.append((name, value))
-    return kept
+    return {name: value for name, value in headers.items()
+            if name.lower() not in _COMPUTED_HEADERS and defaults.get(name) != value}
 
 
-def _body_options(body: Any) -> List[str]:
+def _body_options(body: Any, content_type: str, options: RenderOptions,
+                  strict: bool) -> List[str]:
     if body is None or body == b"" or body == "":
         return []
-    if isinstance(body, str):
-        return ["--data-binary", body]
     if isinstance(body, (bytes, bytearray)):
         try:
-            return ["--data-binary", bytes(body).decode("utf-8")]
+            body = bytes(body).decode("utf-8")
         except UnicodeDecodeError:
-            raise ValueError(
-                f"the request body is {len(body)} bytes of binary data, which cannot be "
-                "written on a command line: put it in a file and send it with "
-                "--data-binary @FILE") from None
+            if strict:
+                raise ValueError(
+                    f"the request body is {len(body)} bytes of binary data, which cannot be "
+                    "written on a command line: put it in a file and send it with "
+                    "--data-binary @FILE") from None
+            return ["--data-binary", f"@<binary body, {len(body)} bytes, not shown>"]
+    if isinstance(body, str):
+        return ["--data-binary", body if options.unsafe else redact_text(body, content_type)]
     name = getattr(body, "name", None)
     if isinstance(name, str) and not name.startswith("<"):
         # An open file (apitx --data-binary @FILE): curl reads the same path.
         return ["--data-binary", f"@{name}"]
-    raise ValueError(
-        f"the request body is a stream ({type(body).__name__}) with no file name, which "
-        "curl cannot replay: save it to a file and send it with --data-binary @FILE")
+    if strict:
+        raise ValueError(
+            f"the request body is a stream ({type(body).__name__}) with no file name, which "
+            "curl cannot replay: save it to a file and send it with --data-binary @FILE")
+    return ["--data-binary", "@<streamed body, not shown>"]

@@ -86,6 +86,9 @@ class Exchange:
     seq: Optional[int] = None
     elapsed: Optional[float] = None
     waited: Optional[float] = None
+    #: The session's client certificate and server trust, for curl lines.
+    cert: Any = None
+    verify: Any = True
 
     @classmethod
     def from_result(cls, result: APIResult, seq: Optional[int] = None) -> Exchange:
@@ -96,7 +99,8 @@ class Exchange:
                    status=response.status_code, reason=response.reason or "",
                    response_headers=response.headers,
                    response_body=None if response._content is False else response.content,
-                   seq=seq, elapsed=result.elapsed, waited=result.waited)
+                   seq=seq, elapsed=result.elapsed, waited=result.waited,
+                   cert=result.api.session.cert, verify=result.api.session.verify)
 
     @property
     def path(self) -> str:
@@ -245,6 +249,18 @@ def _structured(text: str, kind: str, options: RenderOptions) -> str:
             return json.dumps(data, ensure_ascii=False)
         except RecursionError:
             return "<JSON too deep to show>"
+
+
+def redact_text(text: str, content_type: str) -> str:
+    """A request body as text with its secrets redacted, kept byte for byte
+    when there is nothing to redact (so a curl line sends what was sent)."""
+    data = _parse(text)
+    if isinstance(data, (dict, list)):
+        redacted = redact(data)
+        return text if redacted == data else json.dumps(redacted, ensure_ascii=False)
+    if "x-www-form-urlencoded" in content_type.lower():
+        return _redact_form(text)
+    return text
 
 
 def _redact_form(text: str) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import threading
 import time
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from ._curl import render_curl
 from ._exceptions import APIException, APINotFoundException, OperationTimeout, server_message
 from ._render import (Exchange, RenderOptions, render_request, render_response,
                       render_text)
@@ -102,9 +104,21 @@ class APIResult:
 
     @property
     def operation(self) -> Optional[str]:
-        """The operation URL of an async answer (``/1.0/operations/<uuid>``), else None."""
-        op = self.data.get("operation") if isinstance(self.data, dict) else None
-        return op or None
+        """The operation this result is about, or None.
+
+        The URL an async answer announced (``/1.0/operations/<uuid>``), or,
+        for the answer to ``GET /1.0/operations/<uuid>`` (or its ``/wait``),
+        that operation's own URL, so a caller who fetched an operation by URL
+        can wait on it.
+        """
+        data = self.data if isinstance(self.data, dict) else {}
+        if data.get("operation"):
+            return data["operation"]
+        op = data.get("metadata")
+        if not isinstance(op, dict) or "id" not in op:
+            return None
+        match = _OPERATION_PATH.match(self.request_path().split("?", 1)[0])
+        return match.group("path") if match and match.group("id") == op["id"] else None
 
     # -- people-readable forms ------------------------------------------------
 
@@ -124,6 +138,14 @@ class APIResult:
     def response_summary(self) -> str:
         """The response status and body, redacted."""
         return render_response(Exchange.from_result(self), RenderOptions.from_env())
+
+    def curl(self) -> str:
+        """The request as a curl command that runs as it is, redacted.
+
+        >>> api.get('instances').curl()
+        "curl --unix-socket /var/lib/lxd/unix.socket 'http://lxd/1.0/instances'"
+        """
+        return render_curl(Exchange.from_result(self), RenderOptions.from_env())
 
     def transaction(self) -> str:
         """The whole transaction as the text trace shows it, redacted."""
@@ -184,8 +206,9 @@ class APIResult:
     def wait(self, timeout: Optional[float] = None) -> APIResult:
         """Wait for this result's operation to end; return the final, validated result.
 
-        On a sync result, returns the result itself (validated). On an async
-        one, long-polls ``<operation>/wait?timeout=N`` until the operation ends:
+        On a sync result, returns the result itself (validated), unless it is
+        the answer to ``GET /1.0/operations/<id>`` for an operation still
+        running: that one is waited on too. On an async one, long-polls ``<operation>/wait?timeout=N`` until the operation ends:
         success returns that last answer (its ``metadata`` is the finished
         operation); failure or cancellation raises :class:`APIException` with
         LXD's ``err``. When ``timeout`` seconds (rounded up to whole seconds,
@@ -196,14 +219,15 @@ class APIResult:
         >>> api.post('instances', json=config).wait(timeout=120)
         """
         self.validate()
-        if not self.operation or self.type != "async":
+        operation = self.operation
+        if not operation or (self.type != "async" and not _running(self.metadata)):
             return self
         if timeout is not None and (isinstance(timeout, bool) or timeout < 0):
             raise ValueError(f"wait(timeout={timeout!r}): give seconds >= 0, or None to "
                              "wait until the operation ends")
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
-        url = self.operation.rstrip("/") + "/wait"
+        url = operation.rstrip("/") + "/wait"
         while True:
             left = POLL_SECONDS if deadline is None else deadline - time.monotonic()
             poll = min(POLL_SECONDS, max(0, math.ceil(left)))
@@ -214,14 +238,22 @@ class APIResult:
             # validate() ran in request(): every failure encoding (HTTP error
             # status, type: error, or HTTP 200 with a Failure operation inside)
             # has raised by now.
-            op = last.metadata
-            code = op.get("status_code") if isinstance(op, dict) else None
-            if code == SUCCESS or not isinstance(code, int):
-                # No operation in the answer: a server that answers a wait
-                # with a plain sync result has nothing more to wait for.
+            if not _running(last.metadata):
+                # Finished (a failure has raised already), or no operation in
+                # the answer: a server that answers a wait with a plain sync
+                # result has nothing more to wait for.
                 return last
             if deadline is not None and time.monotonic() >= deadline:
                 raise OperationTimeout(last, time.monotonic() - started)
+
+
+def _running(op: Any) -> bool:
+    """True for an operation object whose status code says it has not ended."""
+    code = op.get("status_code") if isinstance(op, dict) else None
+    return isinstance(code, int) and not isinstance(code, bool) and code < SUCCESS
+
+
+_OPERATION_PATH = re.compile(r"^(?P<path>/[^/]+/operations/(?P<id>[^/?]+))(?:/wait)?$")
 
 
 def _parse_json(response: requests.Response) -> Any:

@@ -26,6 +26,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict
 
+from ._curl import render_curl
 from ._render import SEPARATOR, Exchange, RenderOptions, render_json, render_text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,16 +46,10 @@ _setup_lock = threading.Lock()
 _unsafe_announced = False
 
 
-def _curl(exchange: Exchange, options: RenderOptions) -> str:
-    from ._curl import render_curl  # the curl renderer, shared with the CLI
-
-    return render_curl(exchange, options)
-
-
 FORMATS: Dict[str, Callable[[Exchange, RenderOptions], str]] = {
     "text": render_text,
     "json": render_json,
-    "curl": _curl,
+    "curl": render_curl,
 }
 
 
@@ -98,7 +93,7 @@ def _announce_unsafe(text: str) -> str:
     return f"{UNSAFE_NOTICE}\n{text}" if first else text
 
 
-class _StderrHandler(logging.StreamHandler):
+class StderrHandler(logging.StreamHandler):  # used by the CLI too
     """Writes to whatever ``sys.stderr`` is at each record (as logging's
     last-resort handler does), in colour when it is a TTY and ``NO_COLOR``
     is unset."""
@@ -152,4 +147,4 @@ def _attach_handler(file: str) -> None:
             if not any(getattr(h, "baseFilename", None) == path for h in logger.handlers):
                 logger.addHandler(logging.FileHandler(path, mode="a", encoding="utf-8"))
         elif not logger.hasHandlers():
-            logger.addHandler(_StderrHandler())
+            logger.addHandler(StderrHandler())

@@ -198,7 +198,7 @@ def test_debug_traces_the_transaction_to_stderr(run):
     outcome = run("-v", "")
     assert outcome.code == 0
     err = outcome.err.decode()
-    assert f"GET unix:{run.socket} /1.0\nHTTP/200\n" in err
+    assert f" unix:{run.socket} GET /1.0 " in err and "\nHTTP/200 OK\n{\n" in err
     assert '"api_version": "1.0"' in err
     assert json.loads(outcome.out)["api_version"] == "1.0"  # stdout: the result only
 
@@ -388,9 +388,13 @@ def test_ctrl_c_stops_waiting_and_names_the_running_operation(api, live_instance
     try:
         assert code == 130
         assert err == (f"apitx: interrupted; operation still running: unix:{SANDBOX_SOCKET} "
-                       f"{operation} (wait on it with apitx -p timeout=30 {operation}/wait, "
+                       f"{operation} (wait on it with apitx --wait {operation}, "
                        f"or cancel it with apitx -X DELETE {operation})\n")
         assert api.get(operation).metadata["status"] == "Running"
+        # The suggested command really waits on it (here, until --timeout).
+        again = command("-e", SANDBOX_SOCKET, "--wait", "--timeout", "1", operation)
+        assert again.returncode == 4
+        assert operation in again.stderr.decode()
     finally:
         api.delete(operation, validate=False)
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import apitx
 from apitx import Endpoint
+from apitx._curl import render_curl
 from apitx._render import (STREAMED, Exchange, RenderOptions, render_body, render_json,
                            render_text)
 
@@ -45,7 +46,7 @@ def traced_lifecycle(cassette, caplog, monkeypatch, trace_format: str) -> str:
     return mask(text.replace(socket_path, "/var/lib/lxd/unix.socket")) + "\n"
 
 
-@pytest.mark.parametrize("trace_format", ["text", "json"])
+@pytest.mark.parametrize("trace_format", ["text", "json", "curl"])
 def test_golden_lifecycle(cassette, caplog, monkeypatch, request, trace_format):
     got = traced_lifecycle(cassette, caplog, monkeypatch, trace_format)
     path = os.path.join(GOLDEN, f"lifecycle.{trace_format}")
@@ -144,13 +145,16 @@ def planted_exchange() -> Exchange:
         response_body=json.dumps({"metadata": {"private_key": PLANTED}}).encode())
 
 
-@pytest.mark.parametrize("render", [render_text, render_json])
+RENDERERS = [render_text, render_json, render_curl]
+
+
+@pytest.mark.parametrize("render", RENDERERS)
 def test_planted_secrets_never_shown(render):
     assert PLANTED not in render(planted_exchange(), SAFE)
     assert "<redacted>" in render(planted_exchange(), SAFE)
 
 
-@pytest.mark.parametrize("render", [render_text, render_json])
+@pytest.mark.parametrize("render", RENDERERS)
 def test_unsafe_shows_them(render):
     assert PLANTED in render(planted_exchange(), UNSAFE)
 
@@ -200,7 +204,21 @@ def test_renderers_never_raise_and_never_leak(request_body, response_body, reque
                        request_headers=request_headers, request_body=request_body,
                        response_headers=response_headers, response_body=response_body)
     options = RenderOptions(max_body=max_body)
-    for render in (render_text, render_json):
+    for render in RENDERERS:
         shown = render(planted, options)
         assert isinstance(shown, str)
         assert PLANTED not in shown
+
+
+@pytest.mark.parametrize("body, shown", [
+    (bytes([0xff, 0]), "--data-binary '@<binary body, 2 bytes, not shown>'"),
+    (iter([b"x"]), "--data-binary '@<streamed body, not shown>'"),
+])
+def test_curl_in_traces_never_raises_on_bodies_it_cannot_inline(body, shown):
+    assert shown in render_curl(exchange(request_body=body), SAFE)
+
+
+def test_curl_keeps_the_body_byte_for_byte_when_nothing_is_secret():
+    body = b'{"b":1,  "a":[2]}'
+    assert "--data-binary '{\"b\":1,  \"a\":[2]}'" in render_curl(
+        exchange(request_body=body, request_headers={"Content-Type": "application/json"}), SAFE)

@@ -212,3 +212,14 @@ def test_wait_timeout_zero_asks_once(api, instance):
 def test_wait_refuses_negative_timeout(hostile_api):
     with pytest.raises(ValueError, match="timeout=-1"):
         hostile_api.get("/async/op-ok").wait(timeout=-1)
+
+
+@live
+def test_an_operation_fetched_by_url_can_be_waited_on(api, instance):
+    started = start_exec(api, instance, "/bin/sleep", "1")
+    fetched = api.get(started.operation)
+    assert (fetched.type, fetched.operation) == ("sync", started.operation)
+    assert fetched.metadata["status"] == "Running"
+    done = fetched.wait(timeout=30)
+    assert done.metadata["status"] == "Success"
+    assert done.wait() is done  # finished: nothing more to wait for

@@ -96,12 +96,14 @@ def test_normaliser_maps_each_uuid_to_one_placeholder():
     uuid_b = "70eb42bf-5e79-42de-8230-2162e9e8b612"
     body = f'{{"operation": "/1.0/operations/{uuid_a}", "id": "{uuid_b}"}}'.encode()
     response = normaliser.response({"body": {"string": body},
-                                    "headers": {"Content-Length": ["99"], "Date": ["x"]}})
+                                    "headers": {"Content-Length": ["99"], "Date": ["x"],
+                                                "Content-Type": ["application/json"]}})
     text = response["body"]["string"].decode()
     assert uuid_a not in text and uuid_b not in text
     assert "00000000-0000-4000-8000-000000000001" in text
     assert "00000000-0000-4000-8000-000000000002" in text
-    assert response["headers"] == {"Content-Length": [str(len(response["body"]["string"]))]}
+    assert response["headers"] == {"Content-Length": [str(len(response["body"]["string"]))],
+                                   "Content-Type": ["application/json"]}
 
     class Request:
         uri = f"http://lxd/1.0/operations/{uuid_a}/wait?timeout=30"
@@ -110,3 +112,10 @@ def test_normaliser_maps_each_uuid_to_one_placeholder():
     # A placeholder seen again (as in replay) stays itself.
     Request.uri = "http://lxd/1.0/operations/00000000-0000-4000-8000-000000000002/wait"
     assert normaliser.request(Request()).uri.endswith("-000000000002/wait")
+
+
+def test_normaliser_leaves_binary_bodies_byte_for_byte():
+    body = b"file content with 1c34b923-57c8-4fce-b349-e4a1c61b8803 and \"2026-01-01T00:00:00Z\""
+    response = Normaliser().response({"body": {"string": body}, "headers": {
+        "Content-Type": ["application/octet-stream"], "Content-Length": [str(len(body))]}})
+    assert response["body"]["string"] == body

@@ -19,7 +19,7 @@ import apitx
 from apitx._render import SEPARATOR
 from apitx._tracing import UNSAFE_NOTICE
 
-from conftest import instance_config
+from conftest import remove_instance
 
 live = pytest.mark.live
 
@@ -237,3 +237,45 @@ def test_streamed_bodies_are_not_read_and_arrive_whole(api, lxd_socket, instance
     push_trace, pull_trace = (record.getMessage() for record in caplog.records)
     assert "application/octet-stream\n<streamed body, not read>\nHTTP/200" in push_trace
     assert pull_trace.split("\n", 1)[1].startswith("HTTP/200 OK\n<streamed body, not read>")
+
+
+@live
+def test_curl_lines_run_as_they_are_and_get_the_same_json(api, lxd_socket, instance):
+    program = f"""
+        import json, sys, apitx
+        api = apitx.API.factory(sys.argv[1])
+        answers = [api.get('instances/{instance}').data['metadata'],
+                   api.get('instances', params={{'recursion': 1, 'filter': 'name eq {instance}'}})
+                   .data['metadata']]
+        print(json.dumps(answers))
+    """
+    done = run_program(program, lxd_socket, DEBUG="1", APITX_DEBUG="curl")
+    assert done.returncode == 0, done.stderr
+    apitx_answers = json.loads(done.stdout)
+    commands = done.stderr.splitlines()
+    assert len(commands) == 2 and all(c.startswith("curl --unix-socket ") for c in commands)
+    for command, expected in zip(commands, apitx_answers):
+        ran = subprocess.run(command, shell=True, capture_output=True, timeout=30, check=True)
+        curl_answer = json.loads(ran.stdout)["metadata"]
+        for volatile in ("last_used_at",):
+            for item in (curl_answer if isinstance(curl_answer, list) else [curl_answer]):
+                item.pop(volatile, None)
+            for item in (expected if isinstance(expected, list) else [expected]):
+                item.pop(volatile, None)
+        assert curl_answer == expected
+
+
+@live
+def test_result_curl_posts_what_apitx_posted(api, instance_name):
+    created = api.post("instances", json={"name": instance_name, "source": {"type": "none"}})
+    command = created.curl()
+    try:
+        created.wait(60)
+        api.delete(f"instances/{instance_name}").wait(60)
+        # The same command, run by the shell, creates the same instance again.
+        ran = subprocess.run(command, shell=True, capture_output=True, timeout=30, check=True)
+        operation = json.loads(ran.stdout)["operation"]
+        api.get(f"{operation}/wait", params={"timeout": 30})
+        assert api.get(f"instances/{instance_name}").metadata["name"] == instance_name
+    finally:
+        remove_instance(api, instance_name)
