@@ -18,7 +18,8 @@ No lost updates: every change to an existing object is GET, then PATCH with
 ``If-Match: <ETag>`` carrying only what differs. When another writer changed
 the object in between, LXD answers 412; the helper re-reads and re-applies,
 up to :data:`ATTEMPTS` times, then raises :class:`ConcurrentUpdateError`.
-``Change.retries`` counts those 412s.
+A write is read back, because LXD 5.0's ETag check is not atomic (see
+:func:`_converge`). ``Change.retries`` counts the re-applied writes.
 
 ``check=True`` is a dry run: GETs only; ``changed`` and ``diff`` say what a
 real run would do, ``result`` is None.
@@ -82,8 +83,9 @@ class Change:
     an object created, ``after`` None for an object removed. ``result`` is the
     final :class:`~apitx.APIResult` (the write's, waited; or the GET's when
     nothing changed), None in check mode or when nothing was there.
-    ``retries`` counts the writes LXD refused as stale (HTTP 412) and that
-    were re-read and re-applied.
+    ``retries`` counts the writes that another writer got in the way of (LXD
+    refused them as stale with HTTP 412, or a read-back found them undone) and
+    that were re-read and re-applied.
     """
 
     changed: bool
@@ -93,17 +95,18 @@ class Change:
 
 
 class ConcurrentUpdateError(APIException):
-    """Another writer changed the object before every one of our writes.
+    """Another writer got in the way of every one of our writes.
 
-    ``result`` is the last refused (HTTP 412) answer. Nothing was written by
-    the helper that raised this; running it again is safe.
+    ``result`` is the last write's answer: usually the refused one (HTTP
+    412). Running the helper again is safe.
     """
 
     def __init__(self, result: APIResult, attempts: int) -> None:
+        last = (server_message(result) if result.status_code == 412
+                else "our write was undone by a simultaneous one")
         super().__init__(result, status_code=412, error=(
-            f"the object changed under us on each of {attempts} attempts "
-            f"({server_message(result)}); nothing was written: run again, or find the "
-            "other writer"))
+            f"the object changed under us on each of {attempts} attempts ({last}); "
+            "run again, or find the other writer"))
 
 
 # -- reading and writing --------------------------------------------------------
@@ -157,13 +160,16 @@ def _converge(collection: Resource, resource: Resource, wanted: Dict[str, Any],
               create: Optional[Dict[str, Any]], check: bool) -> Change:
     """Make an object have the ``wanted`` fields; create it from ``create`` if missing.
 
-    The read-modify-write loop of every ``*_present`` helper: GET, compute
-    the PATCH of what differs, send it with If-Match, retry on 412.
-    ``create=None`` means a missing object is an error.
+    The read-modify-write loop of every ``*_present`` helper: GET, PATCH what
+    differs with If-Match, re-read on 412. After a write it reads back: LXD
+    5.0 checks the ETag and writes in two steps, so two writes sent at the
+    same moment can both pass the check and the later one undo the earlier
+    (README-navigation.md, "No lost updates"); a write found undone is
+    re-applied like a 412. ``create=None`` means a missing object is an error.
     """
     retries = 0
+    current = _read(resource)
     for attempt in range(ATTEMPTS):
-        current = _read(resource)
         if current is None:
             if create is None:
                 raise ValueError(f"{resource!s} does not exist, and nothing was given to "
@@ -180,10 +186,15 @@ def _converge(collection: Resource, resource: Resource, wanted: Dict[str, Any],
         if check:
             return Change(True, _diff(before, after), None, retries)
         answer = resource.patch(json=patch, headers={"If-Match": _etag(current)}, validate=False)
-        if answer.status_code != 412:
-            return Change(True, _diff(before, after), answer.wait(), retries)
+        if answer.status_code == 412:
+            _pause(attempt)
+            current = _read(resource)
+        else:
+            written = answer.wait()
+            current = _read(resource)
+            if current is not None and not _plan(current.metadata, wanted)[0]:
+                return Change(True, _diff(before, after), written, retries)
         retries += 1
-        _pause(attempt)
     raise ConcurrentUpdateError(answer, ATTEMPTS)
 
 
