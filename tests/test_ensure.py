@@ -6,6 +6,9 @@ request line (``PATCH unix:/… /1.0/…``).
 """
 
 import logging
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from types import SimpleNamespace
@@ -16,7 +19,7 @@ import apitx
 from apitx import APIException, APINotFoundException, ensure
 from apitx.ensure import ConcurrentUpdateError, file_fingerprint
 
-from conftest import remove_instance
+from conftest import SANDBOX_SOCKET, remove_instance
 from images import export_sandbox_image, make_tarball
 
 pytestmark = pytest.mark.live
@@ -343,3 +346,23 @@ def test_image_absent_never_matches_a_fingerprint_prefix(api, names):
     assert not ensure.image_absent(api, names.fingerprint[:12]).changed
     assert api.images[names.fingerprint].get().ok
     assert ensure.image_absent(api, names.fingerprint).changed
+
+
+def test_converge_example_twice_changes_nothing_the_second_time(names):
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "examples", "converge.py")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+
+    def run(*extra):
+        return subprocess.run([sys.executable, script, names.tarball, "--prefix", names.prefix,
+                               "--socket", SANDBOX_SOCKET, *extra], env=env, check=True,
+                              capture_output=True, text=True).stdout.splitlines()
+
+    try:
+        assert run()[-1] == "5 changed"
+        second = run()
+        assert second[-1] == "0 changed"
+        assert all(line.startswith("ok ") for line in second[:-1])
+    finally:
+        assert run("--absent")[-1] == "4 changed"
+        assert run("--absent")[-1] == "0 changed"
