@@ -21,20 +21,9 @@ from apitx.ensure import ConcurrentUpdateError, file_fingerprint
 
 from conftest import SANDBOX_SOCKET, remove_instance
 from images import export_sandbox_image, make_tarball
+from traces import traced_requests as request_lines, traced_writes as writes
 
 pytestmark = pytest.mark.live
-
-WRITES = {"POST", "PUT", "PATCH", "DELETE"}
-
-
-def request_lines(caplog):
-    return [record.getMessage().splitlines()[0] for record in caplog.records
-            if record.name == "apitx"]
-
-
-def writes(caplog):
-    return [line for line in request_lines(caplog) if line.split()[0] in WRITES]
-
 
 @pytest.fixture(scope="session")
 def exported(lxd_socket):

@@ -10,6 +10,8 @@ import pytest
 import apitx
 from apitx import APIException, APINotFoundException, APITimeoutError, Resource
 
+from traces import traced_requests
+
 live = pytest.mark.live
 
 
@@ -109,9 +111,8 @@ def test_calls_go_through_api_request_and_its_trace(lxd_socket, caplog):
         missing = api.instances["get"].get(validate=False)
     assert any(p["name"] == "default" for p in pools.metadata)
     assert missing.status_code == 404 and missing.data["error"] == "Instance not found"
-    lines = [r.getMessage().splitlines()[0] for r in caplog.records]
-    assert lines == [f"GET unix:{lxd_socket} /1.0/storage-pools?recursion=1",
-                     f"GET unix:{lxd_socket} /1.0/instances/get"]
+    assert traced_requests(caplog) == ["GET /1.0/storage-pools?recursion=1",
+                                       "GET /1.0/instances/get"]
 
 
 @live
