@@ -11,6 +11,9 @@ Example::
     api.post('instances', json={'name': 'c1', 'source': {'type': 'image',
              'alias': 'apitx-busybox'}}).wait()
 
+Navigation (``api.instances['c1'].state.put(...)``) is described in
+:mod:`apitx._resource`; idempotent helpers live in :mod:`apitx.ensure`.
+
 Every public name is importable from here; the modules behind it are private.
 """
 
@@ -26,7 +29,9 @@ from ._exceptions import (
     EndpointError,
     OperationTimeout,
 )
+from ._resource import Resource
 from ._result import APIResult
+from . import ensure  # noqa: E402  (apitx.ensure: idempotent helpers)
 
 __version__ = "0.1.0"
 
@@ -41,6 +46,8 @@ __all__ = [
     "Endpoint",
     "EndpointError",
     "OperationTimeout",
+    "Resource",
     "Timeout",
     "__version__",
+    "ensure",
 ]

@@ -18,6 +18,7 @@ import requests
 from ._config import DEFAULT_TIMEOUT, Timeout, TimeoutLike, env_flag
 from ._endpoint import Endpoint
 from ._exceptions import EndpointError
+from ._resource import Resource, Segment
 from ._result import APIResult
 from ._tracing import Tracer
 from ._transport import UnixSocketAdapter, translate_error
@@ -166,6 +167,22 @@ class API:
     def head(self, url: str, *args: Any, **kwargs: Any) -> APIResult:
         """``request('HEAD', url, ...)``."""
         return self.request("HEAD", url, *args, **kwargs)
+
+    # -- navigation (rules and reasons in _resource.py) ------------------------
+
+    def __getattr__(self, name: str) -> Resource:
+        """``api.instances`` is the resource ``/1.0/instances``; ``_names`` raise."""
+        return getattr(Resource(self, ""), name)
+
+    def __getitem__(self, item: Segment) -> Resource:
+        """``api['get']``: a segment that would collide with a method name."""
+        return Resource(self, "")[item]
+
+    def __truediv__(self, item: Segment) -> Resource:
+        """``api / 'instances' / 'c1'``."""
+        return Resource(self, "") / item
+
+    __iter__ = None  # __getitem__ must not make an API iterable
 
     def close(self) -> None:
         """Close the session and its pooled connections."""
