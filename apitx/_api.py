@@ -14,6 +14,7 @@ import time
 from typing import Any, Optional, Tuple, Union
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from ._config import DEFAULT_TIMEOUT, Timeout, TimeoutLike, env_flag
 from ._endpoint import Endpoint
@@ -21,7 +22,7 @@ from ._exceptions import EndpointError
 from ._resource import Resource, Segment
 from ._result import APIResult
 from ._tracing import Tracer
-from ._transport import UnixSocketAdapter, translate_error
+from ._transport import StrictLengthAdapter, UnixSocketAdapter, translate_error
 
 
 class API:
@@ -49,8 +50,13 @@ class API:
         self._timeout_tuple = self.timeout.as_requests()
         self.debug = bool(debug) or env_flag("DEBUG")
         self.tracer = Tracer.from_env() if self.debug else None
+        prefix = self.endpoint.base_url + "/"
         if self.endpoint.socket_path:
-            session.mount(self.endpoint.base_url + "/", UnixSocketAdapter(self.endpoint.socket_path))
+            session.mount(prefix, UnixSocketAdapter(self.endpoint.socket_path))
+        elif type(session.get_adapter(prefix)) is HTTPAdapter:
+            # Only requests' stock adapter is replaced: a caller's own
+            # (retries, pool sizes) is theirs to keep.
+            session.mount(prefix, StrictLengthAdapter())
         self._root = self.endpoint.base_url + (f"/{self.default_version}" if self.default_version else "")
 
     @classmethod

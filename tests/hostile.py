@@ -156,6 +156,20 @@ class HostileServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             super().handle_error(request, client_address)
 
 
+class HostileTCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    """The same server on loopback TCP, for the http(s):// transport path."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    handle_error = HostileServer.handle_error
+
+    def __init__(self) -> None:
+        self.log: list = []
+        self.answers: Dict[str, Answer] = dict(ANSWERS)
+        self.slow_seconds = 3.0
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+
 class running_server:
     """Context manager: a HostileServer on a short temp path, served in a thread.
 

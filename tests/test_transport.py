@@ -7,7 +7,9 @@ import requests_unixsocket
 
 import apitx
 from apitx import APIConnectionError, APITimeoutError, APITXError
-from apitx._transport import UnixSocketAdapter, UnixSocketConnectionPool
+from apitx._transport import StrictLengthAdapter, UnixSocketAdapter, UnixSocketConnectionPool
+
+from hostile import HostileTCPServer
 
 live = pytest.mark.live
 
@@ -83,3 +85,23 @@ def test_slow_answer_within_timeout_succeeds(hostile, socket_connects):
     with apitx.API.factory(hostile.server_address, default_version=None,
                            timeout=apitx.Timeout(read=2)) as api:
         assert api.get("/slow", validate=False).status_code == 404
+
+
+@pytest.mark.parametrize("path, error", [("/truncated", "broke mid-answer"),
+                                         ("/garbage", "did not answer in HTTP")])
+def test_http_endpoints_get_the_same_fault_handling(path, error):
+    server = HostileTCPServer()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address
+        with apitx.API.factory(f"http://{host}:{port}") as api:
+            assert isinstance(api.session.get_adapter(f"http://{host}:{port}/"),
+                              StrictLengthAdapter)
+            assert api.get("/1.0").metadata == {"api_version": "1.0"}
+            with pytest.raises(APIConnectionError, match=error):
+                api.get(path)
+    finally:
+        server.shutdown()
+        server.server_close()
