@@ -33,6 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from apitx import API  # noqa: E402
+from apitx.ensure import file_fingerprint  # noqa: E402  (sha256 of a file, streamed)
 
 SOCKET = os.environ.get("APITX_LXD_SOCKET", "/var/lib/lxd/unix.socket")
 IMAGE = "apitx-busybox"
@@ -74,14 +75,6 @@ def make_file(path: str, size: int) -> str:
     return digest.hexdigest()
 
 
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for piece in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(piece)
-    return digest.hexdigest()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", default="20,200", help="file sizes in MB (default 20,200)")
@@ -104,7 +97,7 @@ def main() -> int:
                 rows.append(("push --data-binary", size_mb, rss, seconds))
                 rss, seconds = run_apitx("-o", pulled, files)
                 rows.append(("pull -o", size_mb, rss, seconds))
-                if sha256_of(pulled) != expected:
+                if file_fingerprint(pulled) != expected:
                     raise SystemExit(f"the {size_mb} MB file came back different")
                 for path in (source, pulled):
                     os.unlink(path)
