@@ -28,6 +28,7 @@ from ._exceptions import (
     APITXError,
     EndpointError,
     OperationTimeout,
+    RequestError,
 )
 from ._resource import Resource
 from ._result import APIResult
@@ -46,6 +47,7 @@ __all__ = [
     "Endpoint",
     "EndpointError",
     "OperationTimeout",
+    "RequestError",
     "Resource",
     "Timeout",
     "__version__",

@@ -18,11 +18,29 @@ from requests.adapters import HTTPAdapter
 
 from ._config import DEFAULT_TIMEOUT, Timeout, TimeoutLike, env_flag
 from ._endpoint import Endpoint
-from ._exceptions import EndpointError
+from ._exceptions import EndpointError, RequestError
 from ._resource import Resource, Segment
 from ._result import APIResult
 from ._tracing import Tracer
 from ._transport import StrictLengthAdapter, UnixSocketAdapter, translate_error
+
+
+#: What requests refuses before sending: the caller's arguments, not the
+#: server or the connection, are at fault.
+_CALLER_MISTAKES = (requests.exceptions.InvalidHeader, requests.exceptions.InvalidJSONError,
+                    requests.exceptions.InvalidURL)
+
+
+def _mistake(exc: Exception, kwargs: Any) -> str:
+    """What was wrong, without quoting a header's value (it may be a token)."""
+    if isinstance(exc, requests.exceptions.InvalidHeader):
+        names = [str(name) for name, value in dict(kwargs.get("headers") or {}).items()
+                 if not isinstance(value, (str, bytes)) or str(value) != str(value).strip()
+                 or any(c in str(value) for c in "\r\n")]
+        which = f"header {', '.join(names)}" if names else "a header"
+        return (f"{which} cannot be sent: a value must be a str or bytes with no CR/LF "
+                "and no leading or trailing whitespace")
+    return f"{type(exc).__name__}: {exc}"
 
 
 class API:
@@ -52,6 +70,14 @@ class API:
         self.tracer = Tracer.from_env() if self.debug else None
         prefix = self.endpoint.base_url + "/"
         if self.endpoint.socket_path:
+            mounted = session.adapters.get(prefix)
+            if isinstance(mounted, UnixSocketAdapter) and \
+                    mounted.socket_path != self.endpoint.socket_path:
+                # Every socket is reached through the same URL prefix: a second
+                # socket would silently take over the first API's traffic.
+                raise EndpointError(
+                    f"this requests.Session already talks to unix:{mounted.socket_path}; "
+                    f"give the API for {self.endpoint.display} a session of its own")
             session.mount(prefix, UnixSocketAdapter(self.endpoint.socket_path))
         elif type(session.get_adapter(prefix)) is HTTPAdapter:
             # Only requests' stock adapter is replaced: a caller's own
@@ -140,10 +166,21 @@ class API:
         started = time.perf_counter()
         try:
             response = self.session.request(method, full_url, *args, **kwargs)
+            if response.status_code >= 400:
+                # Even with stream=True: an error's body is its detail (a
+                # proxy's page), not the caller's data, and reading it gives
+                # the connection back to the pool.
+                response.content  # noqa: B018
+            # Inside the try: with stream=True a JSON body is read here, and a
+            # connection that breaks while it is read must raise, not parse
+            # to None and pass validation.
+            result = APIResult(self, response, elapsed=time.perf_counter() - started)
+        except _CALLER_MISTAKES as exc:
+            raise RequestError(f"{method.upper()} {self.endpoint.describe_url(full_url)}: "
+                               f"{_mistake(exc, kwargs)}; nothing was sent") from exc
         except (requests.RequestException, OSError) as exc:
-            line = f"{method.upper()} {self.endpoint.describe(full_url[len(self.endpoint.base_url):])}"
-            raise translate_error(exc, self.endpoint, line) from exc
-        result = APIResult(self, response, elapsed=time.perf_counter() - started)
+            raise translate_error(exc, self.endpoint,
+                                  f"{method.upper()} {self.endpoint.describe_url(full_url)}") from exc
         if self.tracer is not None:
             if wait_started is not None:
                 result.waited = time.monotonic() - wait_started

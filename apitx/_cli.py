@@ -20,6 +20,7 @@ import os
 import shlex
 import shutil
 import sys
+import tempfile
 import time
 import traceback
 from contextlib import ExitStack, contextmanager
@@ -37,6 +38,7 @@ from ._exceptions import (
     APITXError,
     EndpointError,
     OperationTimeout,
+    RequestError,
 )
 from ._result import APIResult
 from ._tracing import StderrHandler
@@ -177,6 +179,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 _EXIT_CODES = (
     (UsageError, EXIT_USAGE),
     (EndpointError, EXIT_USAGE),
+    (RequestError, EXIT_USAGE),
     (APITimeoutError, EXIT_TIMEOUT),  # OperationTimeout too
     (APIConnectionError, EXIT_CONNECT),
     (APIException, EXIT_API_ERROR),
@@ -326,13 +329,36 @@ def _open(path: str, mode: str, option: str) -> IO[Any]:
 
 
 def _open_output(path: str, stack: ExitStack) -> IO[bytes]:
-    """The -o file, opened before the request so a bad path costs nothing.
+    """The -o destination, prepared before the request so a bad path costs nothing.
 
     ``-o -`` is stdout, even a terminal: the user asked for the bytes there.
+    A file is written beside its final name and takes that name only when the
+    command succeeds: a failed or interrupted pull leaves the previous file
+    as it was.
     """
     if path == "-":
         return sys.stdout.buffer
-    return stack.enter_context(_open(path, "wb", "-o"))
+    return stack.enter_context(_replacing(path))
+
+
+@contextmanager
+def _replacing(path: str) -> Iterator[IO[bytes]]:
+    if os.path.isdir(path):
+        raise UsageError(f"-o {path}: is a directory; give a file name")
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=".apitx-", dir=os.path.dirname(path) or ".")
+    except OSError as exc:
+        raise UsageError(f"-o {path}: {exc.strerror}") from None
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # as open() would create it, not mkstemp's 0600
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    os.replace(temporary, path)
 
 
 def _tls_options(args: argparse.Namespace) -> Dict[str, Any]:
@@ -389,7 +415,7 @@ def _write_body(result: APIResult, output: Optional[IO[bytes]],
                              "not written to a terminal; use -o FILE, -o - or a pipe")
         sys.stdout.flush()
         output = sys.stdout.buffer
-    for chunk in result.response.iter_content(CHUNK):
+    for chunk in result.iter_content(CHUNK):  # a broken download raises apitx's errors
         output.write(chunk)
     output.flush()
     return EXIT_OK

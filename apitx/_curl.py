@@ -15,20 +15,20 @@ Example::
 
     prepared = api.session.prepare_request(requests.Request('GET', api.url('instances')))
     curl_command(prepared, api)
-    # "curl --unix-socket /var/lib/lxd/unix.socket 'http://lxd/1.0/instances'"
+    # "curl --unix-socket /var/lib/lxd/unix.socket http://lxd/1.0/instances"
 """
 
 from __future__ import annotations
 
 import shlex
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping
+from typing import TYPE_CHECKING, Any, List
 
 import requests
-from requests.utils import default_headers
 
 from ._endpoint import UNIX_BASE_URL
-from ._redact import redact_headers, redact_url
-from ._render import Exchange, RenderOptions, _content_type, redact_text
+from ._redact import redact_url
+from ._render import (Exchange, RenderOptions, content_type_of, redact_text,
+                      shown_request_headers)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._api import API
@@ -36,10 +36,6 @@ if TYPE_CHECKING:  # pragma: no cover
 #: The URL prefix curl needs for a socket: any host name works with
 #: ``--unix-socket``; ``lxd`` matches what LXD's own tools send.
 CURL_UNIX_BASE_URL = "http://lxd"
-
-#: Headers curl computes itself (a stale copy would corrupt the request), and
-#: ``Connection``, meaningless for one request.
-_COMPUTED_HEADERS = frozenset({"content-length", "connection", "transfer-encoding", "host"})
 
 
 def curl_command(request: requests.PreparedRequest, api: API) -> str:
@@ -51,7 +47,7 @@ def curl_command(request: requests.PreparedRequest, api: API) -> str:
 
     >>> curl_command(api.session.prepare_request(requests.Request(
     ...     'POST', api.url('instances'), json={'name': 'c1'})), api)
-    "curl --unix-socket /var/lib/lxd/unix.socket -X POST -H 'Content-Type: application/json' --data-binary '{\\"name\\": \\"c1\\"}' 'http://lxd/1.0/instances'"
+    "curl --unix-socket /var/lib/lxd/unix.socket -X POST -H 'Content-Type: application/json' --data-binary '{\\"name\\": \\"c1\\"}' http://lxd/1.0/instances"
     """
     exchange = Exchange(endpoint=api.endpoint, method=request.method or "GET",
                         url=request.url or "", request_headers=request.headers,
@@ -81,9 +77,7 @@ def render_curl(exchange: Exchange, options: RenderOptions, strict: bool = False
         words.append("--head")  # curl -X HEAD would wait for a body that never comes
     elif method != "GET":
         words += ["-X", method]
-    headers = _sent_headers(exchange.request_headers)
-    if not options.unsafe:
-        headers = redact_headers(headers)
+    headers = shown_request_headers(exchange.request_headers, options)
     for name, value in headers.items():
         words += ["-H", f"{name}: {value}"]
     body = exchange.request_body
@@ -91,7 +85,7 @@ def render_curl(exchange: Exchange, options: RenderOptions, strict: bool = False
         # Without this curl adds a form Content-Type, and LXD then reads a
         # pushed file as a form: the file arrives empty.
         words += ["-H", "Content-Type:"]
-    words += _body_options(body, _content_type(exchange.request_headers), options, strict)
+    words += _body_options(body, content_type_of(exchange.request_headers), options, strict)
     words.append(url)
     return " ".join(shlex.quote(word) for word in words)
 
@@ -108,15 +102,6 @@ def _tls_options(cert: Any, verify: Any) -> List[str]:
     elif isinstance(verify, str):
         options += ["--cacert", verify]
     return options
-
-
-def _sent_headers(headers: Mapping[str, str]) -> Dict[str, str]:
-    """The headers worth passing: not those curl computes, nor requests' own
-    defaults (curl sends its own ``User-Agent`` and ``Accept``), unless the
-    caller changed them."""
-    defaults = default_headers()
-    return {name: value for name, value in headers.items()
-            if name.lower() not in _COMPUTED_HEADERS and defaults.get(name) != value}
 
 
 def _body_options(body: Any, content_type: str, options: RenderOptions,

@@ -24,6 +24,7 @@ from typing import List, Mapping, Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
 from ._exceptions import APIConnectionError, EndpointError
+from ._redact import redact_url
 
 #: The URL prefix of every request sent to a Unix socket. ``http+unix`` and not
 #: ``http``: an ``HTTP_PROXY`` in the environment must never capture it, and a
@@ -51,18 +52,34 @@ class Endpoint:
 
     @property
     def display(self) -> str:
-        """``unix:/var/lib/lxd/unix.socket`` or ``https://host:8443``."""
-        return f"unix:{self.socket_path}" if self.socket_path else self.base_url
+        """``unix:/var/lib/lxd/unix.socket`` or ``https://host:8443``, as configured,
+        with any user:password in the URL redacted."""
+        return f"unix:{self.socket_path}" if self.socket_path else redact_url(self.base_url)
 
-    def describe(self, path: str) -> str:
-        """A request path as people read it, with the endpoint in front.
-
-        >>> Endpoint.parse('https://h:8443').describe('/1.0')
-        'https://h:8443/1.0'
-        """
+    @property
+    def origin(self) -> str:
+        """Where requests go, before their path: ``unix:/…/unix.socket`` or
+        ``https://host:8443`` (without a path prefix: request paths carry it)."""
         if self.socket_path:
-            return f"{self.display} {path}"
-        return self.base_url + path
+            return self.display
+        parts = urlsplit(self.display)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def describe(self, path: str, unsafe: bool = False) -> str:
+        """A request path as sent, as people read it, with the endpoint in front.
+
+        Query parameters named like secrets are redacted unless ``unsafe``.
+
+        >>> Endpoint.parse('https://h:8443').describe('/1.0?secret=x')
+        'https://h:8443/1.0?secret=<redacted>'
+        """
+        shown = path if unsafe else redact_url(path)
+        return f"{self.origin} {shown}" if self.socket_path else self.origin + shown
+
+    def describe_url(self, url: str, unsafe: bool = False) -> str:
+        """:meth:`describe` for a full request URL."""
+        parts = urlsplit(url)
+        return self.describe(parts.path + (f"?{parts.query}" if parts.query else ""), unsafe)
 
     @classmethod
     def parse(cls, text: str) -> Endpoint:

@@ -4,6 +4,7 @@ The tree::
 
     APITXError                          root: catch this to catch everything of ours
     ├── EndpointError(ValueError)       an endpoint string we cannot understand
+    ├── RequestError(ValueError)        a request that cannot be sent as given
     ├── APIException                    the server answered, and the answer is an error
     │   └── APINotFoundException        ... HTTP 404, or error_code 404
     ├── APIConnectionError              no answer: no socket, refused, permission
@@ -58,6 +59,12 @@ class _HasResult:
         return self.result.transaction()
 
 
+class RequestError(APITXError, ValueError):
+    """A request that cannot be sent as the caller gave it: a header value
+    with CR/LF, a ``json=`` body JSON cannot encode, a malformed URL. Nothing
+    was sent; the message names what to change (never a header's value)."""
+
+
 class APIException(_HasResult, APITXError):
     """The server answered, and the answer is an error.
 
@@ -109,17 +116,11 @@ class OperationTimeout(_HasResult, APITimeoutError):
     def __init__(self, result: APIResult, waited: float) -> None:
         self.result = result
         self.waited = waited
-        operation = result.metadata.get("id") if isinstance(result.metadata, dict) else None
-        url = result.api.endpoint.describe(_operation_path(result) or "")
+        operation = result.operation or ""
         super().__init__(
-            f"operation {operation or '?'} still running after {waited:.1f}s: {url} "
+            f"operation {operation.rsplit('/', 1)[-1] or '?'} still running after "
+            f"{waited:.1f}s: {result.api.endpoint.describe(operation)} "
             "(wait on it again, or DELETE it to cancel)")
-
-
-def _operation_path(result: APIResult) -> Optional[str]:
-    """The operation's own path (``/1.0/operations/<id>``), not the wait URL."""
-    path = result.request_path().split("?", 1)[0]
-    return path[: -len("/wait")] if path.endswith("/wait") else path
 
 
 _BODY_SNIPPET = 200
@@ -140,14 +141,10 @@ def server_message(result: APIResult, node: Any = None) -> str:
             return _one_line(str(candidate["err"]))
     if isinstance(data, dict) and data.get("error"):
         return _one_line(str(data["error"]))
-    text = result.response.text if not _streamed(result) else ""
+    text = result.response.text if result.body_read else ""
     if text.strip():
         return _one_line(text)
     return f"HTTP {result.status_code} {result.response.reason or ''}".rstrip()
-
-
-def _streamed(result: APIResult) -> bool:
-    return result.response._content is False  # body not read (stream=True)
 
 
 def _one_line(text: str) -> str:

@@ -34,9 +34,12 @@ DEFAULT_MAX_BODY = 64 * 1024
 STREAMED = "<streamed body, not read>"
 SEPARATOR = "-" * 72
 
-#: Headers requests adds by itself: showing them on every transaction is noise.
+#: Headers requests adds by itself: showing them on every transaction is noise,
+#: and curl sends its own.
 _DEFAULT_HEADERS = {name.lower(): value for name, value in requests.utils.default_headers().items()}
-_COMPUTED_HEADERS = {"content-length", "host"}
+#: Headers computed from the request itself (a stale copy in a curl line would
+#: corrupt the request), and Connection, meaningless for one request.
+_COMPUTED_HEADERS = frozenset({"content-length", "host", "connection", "transfer-encoding"})
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ class Exchange:
                    request_headers=request.headers, request_body=request.body,
                    status=response.status_code, reason=response.reason or "",
                    response_headers=response.headers,
-                   response_body=None if response._content is False else response.content,
+                   response_body=response.content if result.body_read else None,
                    seq=seq, elapsed=result.elapsed, waited=result.waited,
                    cert=result.api.session.cert, verify=result.api.session.verify)
 
@@ -123,7 +126,7 @@ def render_text(exchange: Exchange, options: RenderOptions) -> str:
 def header_line(exchange: Exchange, options: RenderOptions) -> str:
     """``#3 unix:/var/lib/lxd/unix.socket GET /1.0/instances 1.2 ms``."""
     parts = [f"#{exchange.seq}"] if exchange.seq is not None else []
-    parts += [exchange.endpoint.display, exchange.method, _shown_path(exchange, options)]
+    parts += [exchange.endpoint.origin, exchange.method, _shown_path(exchange, options)]
     if exchange.elapsed is not None:
         parts.append(f"{exchange.elapsed * 1000:.1f} ms")
     if exchange.waited is not None:
@@ -133,7 +136,7 @@ def header_line(exchange: Exchange, options: RenderOptions) -> str:
 
 def render_request(exchange: Exchange, options: RenderOptions) -> str:
     """``METHOD readable-url``, the non-default headers, then the body."""
-    first = f"{exchange.method} {exchange.endpoint.describe(_shown_path(exchange, options))}"
+    first = f"{exchange.method} {exchange.endpoint.describe(exchange.path, options.unsafe)}"
     return "\n".join([first] + _request_lines(exchange, options))
 
 
@@ -145,22 +148,24 @@ def render_response(exchange: Exchange, options: RenderOptions) -> str:
 def _request_lines(exchange: Exchange, options: RenderOptions) -> list:
     headers = shown_request_headers(exchange.request_headers, options)
     lines = [f"{name}: {value}" for name, value in headers.items()]
-    body = render_body(exchange.request_body, _content_type(exchange.request_headers), options)
+    body = render_body(exchange.request_body, content_type_of(exchange.request_headers), options)
     return lines + ([body] if body else [])
 
 
 def _response_lines(exchange: Exchange, options: RenderOptions) -> list:
     status = f"HTTP/{exchange.status} {exchange.reason}".rstrip()
     body = (STREAMED if exchange.response_body is None else
-            render_body(exchange.response_body, _content_type(exchange.response_headers), options))
+            render_body(exchange.response_body, content_type_of(exchange.response_headers), options))
     return [status] + ([body] if body else [])
 
 
 def shown_request_headers(headers: Mapping[str, str], options: RenderOptions) -> Dict[str, str]:
-    """Request headers that are not requests' own defaults, redacted unless unsafe."""
+    """The request headers worth showing (and passing to curl): not requests'
+    own defaults unless the caller changed them, nor the computed ones;
+    redacted unless unsafe."""
     shown = {str(name): str(value) for name, value in headers.items()
-             if name.lower() not in _COMPUTED_HEADERS
-             and _DEFAULT_HEADERS.get(name.lower()) != value}
+             if str(name).lower() not in _COMPUTED_HEADERS
+             and _DEFAULT_HEADERS.get(str(name).lower()) != value}
     return shown if options.unsafe else redact_headers(shown)
 
 
@@ -268,7 +273,7 @@ def _redact_form(text: str) -> str:
     return urlencode([(k, REDACTED if is_secret_header(k) else v) for k, v in pairs])
 
 
-def _content_type(headers: Mapping[str, str]) -> str:
+def content_type_of(headers: Mapping[str, str]) -> str:
     try:
         return str(headers.get("Content-Type") or headers.get("content-type") or "")
     except AttributeError:
@@ -281,17 +286,17 @@ def render_json(exchange: Exchange, options: RenderOptions) -> str:
     """One JSON object, on one line, for machines and log pipelines."""
     response_body = (STREAMED if exchange.response_body is None else
                      body_value(exchange.response_body,
-                                _content_type(exchange.response_headers), options))
+                                content_type_of(exchange.response_headers), options))
     record = {
         "seq": exchange.seq,
-        "endpoint": exchange.endpoint.display,
+        "endpoint": exchange.endpoint.origin,
         "method": exchange.method,
         "path": _shown_path(exchange, options),
         "elapsed_ms": None if exchange.elapsed is None else round(exchange.elapsed * 1000, 3),
         "waited_ms": None if exchange.waited is None else round(exchange.waited * 1000, 3),
         "request": {
             "headers": shown_request_headers(exchange.request_headers, options),
-            "body": body_value(exchange.request_body, _content_type(exchange.request_headers),
+            "body": body_value(exchange.request_body, content_type_of(exchange.request_headers),
                                options),
         },
         "response": {

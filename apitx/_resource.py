@@ -64,6 +64,11 @@ def item_segment(item: Segment) -> str:
     text = str(item)
     if not text:
         raise ValueError("a path segment cannot be empty: give a name, e.g. api.instances['c1']")
+    if text in (".", ".."):
+        # quote() leaves dots alone, and HTTP clients resolve "." and ".."
+        # segments away: a DELETE of item '..' would reach the collection's
+        # parent. Encoded, it stays a name for the server to judge.
+        return text.replace(".", "%2E")
     return quote(text, safe="")
 
 
@@ -139,7 +144,7 @@ class Resource:
         return self._api.url(self._path)[len(self._api.endpoint.base_url):]
 
     def __repr__(self) -> str:
-        return f"<Resource {self._api.endpoint.describe(str(self))}>"
+        return f"<Resource {self._api.endpoint.describe_url(self._api.url(self._path))}>"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Resource):

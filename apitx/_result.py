@@ -20,15 +20,17 @@ import re
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 from urllib.parse import urlsplit
 
 import requests
 
+from ._config import env_flag
 from ._curl import render_curl
 from ._exceptions import APIException, APINotFoundException, OperationTimeout, server_message
 from ._render import (Exchange, RenderOptions, render_request, render_response,
                       render_text)
+from ._transport import translate_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._api import API
@@ -120,6 +122,26 @@ class APIResult:
         match = _OPERATION_PATH.match(self.request_path().split("?", 1)[0])
         return match.group("path") if match and match.group("id") == op["id"] else None
 
+    @property
+    def body_read(self) -> bool:
+        """False while a ``stream=True`` body is still the caller's to read."""
+        return not body_unread(self.response)
+
+    def iter_content(self, chunk_size: int = 1 << 16) -> Iterator[bytes]:
+        """The body in pieces (for ``stream=True``), without loading it whole.
+
+        Like ``response.iter_content``, but a connection that breaks or stalls
+        mid-body raises apitx's errors, as every other failure does.
+
+        >>> with open('rootfs.tar.gz', 'wb') as out:
+        ...     for piece in api.get(f'images/{fp}/export', stream=True).iter_content():
+        ...         out.write(piece)
+        """
+        try:
+            yield from self.response.iter_content(chunk_size)
+        except (requests.RequestException, OSError) as exc:
+            raise translate_error(exc, self.api.endpoint, self.request_line()) from exc
+
     # -- people-readable forms ------------------------------------------------
 
     def request_path(self) -> str:
@@ -128,8 +150,10 @@ class APIResult:
         return parts.path + (f"?{parts.query}" if parts.query else "")
 
     def request_line(self) -> str:
-        """``METHOD readable-url``, e.g. ``GET unix:/var/lib/lxd/unix.socket /1.0``."""
-        return f"{self.request.method} {self.api.endpoint.describe(self.request_path())}"
+        """``METHOD readable-url``, e.g. ``GET unix:/var/lib/lxd/unix.socket /1.0``,
+        secrets in the query redacted unless ``APITX_DEBUG_UNSAFE``."""
+        return (f"{self.request.method} "
+                f"{self.api.endpoint.describe(self.request_path(), env_flag('APITX_DEBUG_UNSAFE'))}")
 
     def request_summary(self) -> str:
         """The request method, readable URL, non-default headers and body, redacted."""
@@ -143,7 +167,7 @@ class APIResult:
         """The request as a curl command that runs as it is, redacted.
 
         >>> api.get('instances').curl()
-        "curl --unix-socket /var/lib/lxd/unix.socket 'http://lxd/1.0/instances'"
+        "curl --unix-socket /var/lib/lxd/unix.socket http://lxd/1.0/instances"
         """
         return render_curl(Exchange.from_result(self), RenderOptions.from_env())
 
@@ -170,8 +194,10 @@ class APIResult:
         if self.status_code == 404 or data.get("error_code") == 404:
             raise APINotFoundException(self, status_code=404)
         if self.status_code >= 400 or data.get("type") == "error":
-            code = data.get("error_code") or self.status_code
-            raise APIException(self, status_code=code if code >= 400 else self.status_code)
+            code = data.get("error_code")
+            if not (isinstance(code, int) and not isinstance(code, bool) and code >= 400):
+                code = self.status_code  # absent, odd (a string), or not an error code
+            raise APIException(self, status_code=code)
         if data:
             self.validate_metadata(data)
         return self
@@ -238,13 +264,22 @@ class APIResult:
             # validate() ran in request(): every failure encoding (HTTP error
             # status, type: error, or HTTP 200 with a Failure operation inside)
             # has raised by now.
-            if not _running(last.metadata):
-                # Finished (a failure has raised already), or no operation in
-                # the answer: a server that answers a wait with a plain sync
-                # result has nothing more to wait for.
-                return last
+            op = last.metadata
+            if not (isinstance(op, dict) and isinstance(op.get("status_code"), int)):
+                # An HTML page from a proxy, an empty body: nothing says the
+                # operation ended, and returning it would pass it off as done.
+                raise APIException(last, error="the answer to a wait is not an operation: "
+                                   "cannot tell whether it ended")
+            if not _running(op):
+                return last  # finished: a failure has raised in validate()
             if deadline is not None and time.monotonic() >= deadline:
                 raise OperationTimeout(last, time.monotonic() - started)
+
+
+def body_unread(response: requests.Response) -> bool:
+    """True while a ``stream=True`` body has not been read (requests marks an
+    unread body with ``_content = False``)."""
+    return response._content is False
 
 
 def _running(op: Any) -> bool:
@@ -260,12 +295,9 @@ def _parse_json(response: requests.Response) -> Any:
     """The JSON of a response, or None. Never raises, never reads a stream it
     should not: a ``stream=True`` body is read only when it is declared JSON
     (LXD's errors are), so file downloads stay untouched for the caller."""
-    if response._content is False and "json" not in response.headers.get("Content-Type", ""):
+    if body_unread(response) and "json" not in response.headers.get("Content-Type", ""):
         return None
-    try:
-        content = response.content
-    except requests.RequestException:
-        return None
+    content = response.content  # a broken read raises: API._send translates it
     if not content:
         return None
     try:

@@ -169,7 +169,7 @@ def _converge(collection: Resource, resource: Resource, wanted: Dict[str, Any],
     differs with If-Match, re-read on 412. After a write it reads back (after
     :data:`READBACK_DELAY`): LXD 5.0 checks the ETag and writes in two steps,
     so two writes sent at the same moment can both pass the check and the
-    later one undo the earlier (README-navigation.md, "No lost updates"); a
+    later one undo the earlier (README.md, "No lost updates"); a
     write found undone is re-applied like a 412. ``create=None`` means a missing object is an error.
     """
     retries = 0

@@ -74,6 +74,9 @@ ANSWERS: Dict[str, Answer] = {
     "/1.0/operations/fail-type/wait": (200, JSON, envelope(
         None, type_="error", status_code=0, error="failed by type", error_code=400)),
     "/1.0/operations/op-ok/wait": (200, JSON, envelope(operation("op-ok", 200))),
+    # A proxy's page where the operation should be: nothing says it ended.
+    "/1.0/operations/not-op/wait": (200, {"Content-Type": "text/html"}, b"<html>ok</html>"),
+    "/odd-error-code": (500, JSON, b'{"type": "error", "error": "odd", "error_code": "500"}'),
 }
 
 # GET /async/<id> answers like an LXD POST that started operation <id>.
@@ -81,7 +84,7 @@ ANSWERS.update({
     f"/async/{op_id}": (202, JSON, envelope(operation(op_id, 103), type_="async",
                                             status_code=100,
                                             operation=f"/1.0/operations/{op_id}"))
-    for op_id in ("op-ok", "op-slowly", "fail-sync", "fail-status", "fail-type")})
+    for op_id in ("op-ok", "op-slowly", "not-op", "fail-sync", "fail-status", "fail-type")})
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -125,9 +128,10 @@ class _Handler(socketserver.StreamRequestHandler):
             return False
         if path == "/close":
             return False
-        if path == "/truncated":
-            write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                  b"Content-Length: 1000\r\n\r\n{\"type\": \"sync\", \"meta")
+        if path in ("/truncated", "/truncated-binary"):
+            kind = b"application/json" if path == "/truncated" else b"application/octet-stream"
+            write(b"HTTP/1.1 200 OK\r\nContent-Type: " + kind +
+                  b"\r\nContent-Length: 1000\r\n\r\n{\"type\": \"sync\", \"meta")
             return False
         if path == "/slow":
             time.sleep(self.server.slow_seconds)

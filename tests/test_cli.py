@@ -599,3 +599,43 @@ def test_closed_stdout_exits_141_quietly(lxd_socket):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 141
     assert err == b""
+
+
+# -- faults the CLI must report, not crash on -----------------------------------------
+
+def test_a_broken_download_exits_3_with_one_line_and_keeps_the_old_file(hostile, tmp_path):
+    kept = tmp_path / "pulled.bin"
+    kept.write_bytes(b"previous copy")
+    done = command("-e", hostile.server_address, "-o", str(kept), "/truncated-binary")
+    assert done.returncode == 3
+    err = done.stderr.decode()
+    assert err.startswith(f"apitx: GET unix:{hostile.server_address} /truncated-binary: ")
+    assert "broke mid-answer" in err and "Traceback" not in err and err.count("\n") == 1
+    assert kept.read_bytes() == b"previous copy"
+    assert [p.name for p in tmp_path.iterdir()] == ["pulled.bin"]  # no temporary left
+
+
+@live
+def test_a_failed_pull_leaves_the_output_file_alone(tmp_path):
+    kept = tmp_path / "precious.txt"
+    kept.write_bytes(b"precious\n")
+    done = command("-e", SANDBOX_SOCKET, "-o", str(kept), "instances/apitx-nope/files",
+                   "-p", "path=/etc/hostname")
+    assert done.returncode == 1 and b"Instance not found" in done.stderr
+    assert kept.read_bytes() == b"precious\n"
+
+
+def test_a_successful_pull_replaces_the_output_file(hostile, tmp_path):
+    target = tmp_path / "out.json"
+    target.write_bytes(b"old")
+    assert command("-e", hostile.server_address, "-o", str(target), "").returncode == 0
+    assert json.loads(target.read_bytes()) == {"api_version": "1.0"}
+    assert oct(target.stat().st_mode & 0o777) != oct(0o600)  # as open() creates, not mkstemp
+
+
+def test_a_header_that_cannot_be_sent_is_a_usage_error(hostile):
+    done = command("-e", hostile.server_address, "-H", "X-Auth-Token: abc\ndef", "")
+    assert done.returncode == 2
+    err = done.stderr.decode()
+    assert "header X-Auth-Token cannot be sent" in err and "abc" not in err
+    assert hostile.log == []

@@ -92,5 +92,5 @@ def test_nothing_found_names_every_path_and_the_fix(tmp_path, monkeypatch):
     message = str(info.value)
     assert str(tmp_path / "x.sock") in message
     assert str(tmp_path / "lxddir" / "unix.socket") in message
-    assert "install LXD" in message.lower() or "Install LXD" in message
+    assert "Install LXD and start it" in message
     assert "LXD_DIR" in message

@@ -155,3 +155,49 @@ def test_connect_timeout_when_the_daemon_never_accepts():
         finally:
             for sock in fillers + [stuck]:
                 sock.close()
+
+
+def test_messages_redact_query_secrets_and_url_passwords(hostile_api, hostile, monkeypatch):
+    with pytest.raises(APINotFoundException) as info:
+        hostile_api.get("instances/x", params={"secret": "hunter2", "name": "ok"})
+    assert str(info.value) == (f"GET unix:{hostile.server_address} "
+                               "/1.0/instances/x?secret=<redacted>&name=ok: not found")
+    assert "hunter2" not in repr(info.value.result)
+    monkeypatch.setenv("APITX_DEBUG_UNSAFE", "1")
+    assert "secret=hunter2" in info.value.result.request_line()
+    remote = apitx.API.factory("https://admin:s3cret@127.0.0.1:1")
+    with pytest.raises(APIConnectionError) as refused:
+        remote.get("")
+    assert "s3cret" not in str(refused.value) and "s3cret" not in repr(remote)
+    assert "https://<redacted>@127.0.0.1:1/1.0" in str(refused.value)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"headers": {"X-Auth-Token": "tok-PLANTED\nX-Evil: 1"}}, "header X-Auth-Token cannot be sent"),
+    ({"json": {"limit": float("nan")}}, "InvalidJSONError"),
+])
+def test_requests_that_cannot_be_sent_are_the_callers_mistake(hostile_api, hostile, kwargs,
+                                                              words):
+    with pytest.raises(apitx.RequestError, match=words) as info:
+        hostile_api.post("instances", **kwargs)
+    assert isinstance(info.value, ValueError)
+    assert "PLANTED" not in str(info.value) and "nothing was sent" in str(info.value)
+    assert hostile.log == []
+
+
+def test_a_path_prefix_is_shown_once():
+    from hostile import HostileTCPServer
+    import threading
+    server = HostileTCPServer()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()
+    try:
+        host, port = server.server_address
+        with apitx.API.factory(f"http://{host}:{port}/prefix") as api:
+            with pytest.raises(APINotFoundException) as info:
+                api.get("instances/c1")
+        assert server.log[-1][1] == "/prefix/1.0/instances/c1"
+        assert str(info.value) == f"GET http://{host}:{port}/prefix/1.0/instances/c1: not found"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -32,7 +32,8 @@ def test_attributes_items_and_slash_make_segments(offline):
 
 @pytest.mark.parametrize("name, segment", [
     ("a/b", "a%2Fb"), ("two words", "two%20words"), ("été", "%C3%A9t%C3%A9"),
-    ("q?x=1#f", "q%3Fx%3D1%23f"), ("..", ".."), ("%2F", "%252F"),
+    ("q?x=1#f", "q%3Fx%3D1%23f"), ("..", "%2E%2E"),
+    (".", "%2E"), ("%2F", "%252F"),
 ])
 def test_items_are_one_quoted_segment(offline, name, segment):
     assert str(offline.instances[name]) == f"/1.0/instances/{segment}"

@@ -54,6 +54,14 @@ def test_null_metadata_without_error_raises_api_exception_not_type_error(hostile
     assert '"metadata": null' in info.value.error
 
 
+def test_odd_error_code_falls_back_to_the_http_status(hostile_api):
+    result = hostile_api.get("/odd-error-code", validate=False)
+    assert result.ok is False
+    with pytest.raises(APIException, match="odd") as info:
+        result.validate()
+    assert info.value.status_code == 500
+
+
 def test_error_code_404_in_body_is_not_found(hostile_api):
     with pytest.raises(APINotFoundException, match="gone"):
         hostile_api.get("/error-code-404")
@@ -109,6 +117,11 @@ def test_wait_raises_for_every_failure_encoding(hostile_api, op_id, message):
     with pytest.raises(APIException, match=message) as info:
         started.wait(timeout=5)
     assert info.value.status_code == 400
+
+
+def test_wait_refuses_an_answer_that_is_not_an_operation(hostile_api):
+    with pytest.raises(APIException, match="the answer to a wait is not an operation"):
+        hostile_api.get("/async/not-op").wait(timeout=5)
 
 
 def test_wait_returns_final_success(hostile_api, hostile):

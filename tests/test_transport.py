@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+import requests
 import requests_unixsocket
 
 import apitx
@@ -65,19 +66,44 @@ def test_adapter_owns_exactly_one_pool(hostile):
 
 @pytest.mark.parametrize("path, error, words", [
     ("/garbage", APIConnectionError, "did not answer in HTTP"),
-    ("/close", APIConnectionError, "unix:"),
+    ("/close", APIConnectionError, "Remote end closed connection without response"),
     ("/truncated", APIConnectionError, "broke mid-answer"),
     ("/slow", APITimeoutError, "timed out waiting for the answer"),
 ])
-def test_faults_become_apitx_errors_with_cause(hostile_api, hostile, path, error, words):
+@pytest.mark.parametrize("stream", [False, True])
+def test_faults_become_apitx_errors_with_cause(hostile_api, hostile, path, error, words, stream):
     with pytest.raises(error) as info:
-        hostile_api.get(path)
+        hostile_api.get(path, stream=stream)
     message = str(info.value)
+    assert message.startswith(f"GET unix:{hostile.server_address} {path}: ")
     assert words in message
-    assert f"GET unix:{hostile.server_address} /1.0{path}" in message or path in message
     assert "%2F" not in message
     assert info.value.__cause__ is not None
     assert isinstance(info.value, APITXError)
+
+
+def test_a_download_that_breaks_raises_apitx_errors(hostile_api, hostile):
+    result = hostile_api.get("/truncated-binary", stream=True)
+    assert result.data is None and not result.body_read  # binary: left to the caller
+    with pytest.raises(APIConnectionError, match="broke mid-answer") as info:
+        b"".join(result.iter_content(4))
+    assert str(info.value).startswith(f"GET unix:{hostile.server_address} /truncated-binary: ")
+
+
+def test_failing_streamed_requests_give_their_connection_back(hostile_api, hostile,
+                                                              socket_connects):
+    for _ in range(5):
+        with pytest.raises(apitx.APIException):
+            hostile_api.get("/html-502", stream=True)
+    assert socket_connects == [hostile.server_address]
+
+
+def test_one_session_cannot_serve_two_sockets(hostile, lxd_socket):
+    session = requests.Session()
+    apitx.API(session, lxd_socket)
+    with pytest.raises(apitx.EndpointError, match=f"already talks to unix:{lxd_socket}"):
+        apitx.API(session, hostile.server_address)
+    apitx.API(session, lxd_socket)  # the same socket again is fine
 
 
 def test_slow_answer_within_timeout_succeeds(hostile, socket_connects):
