@@ -222,3 +222,17 @@ def test_curl_keeps_the_body_byte_for_byte_when_nothing_is_secret():
     body = b'{"b":1,  "a":[2]}'
     assert "--data-binary '{\"b\":1,  \"a\":[2]}'" in render_curl(
         exchange(request_body=body, request_headers={"Content-Type": "application/json"}), SAFE)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.text(min_size=1).filter(lambda t: "\x00" not in t),
+       header=st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), max_size=30))
+def test_curl_quoting_survives_the_shell_for_any_body(body, header):
+    """What the shell hands curl is exactly the body and header that were sent."""
+    import shlex
+    line = render_curl(exchange(request_body=body.encode("utf-8", "surrogatepass"),
+                                request_headers={"X-Note": header, "Content-Type": "text/plain"}),
+                       RenderOptions(unsafe=True))
+    words = shlex.split(line)
+    assert words[words.index("--data-binary") + 1] == body
+    assert f"X-Note: {header}" in words
