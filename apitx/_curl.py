@@ -21,7 +21,7 @@ Example::
 from __future__ import annotations
 
 import shlex
-from typing import TYPE_CHECKING, Any, List
+from typing import TYPE_CHECKING, Any, List, Tuple
 
 import requests
 
@@ -59,10 +59,11 @@ def curl_command(request: requests.PreparedRequest, api: API) -> str:
 def render_curl(exchange: Exchange, options: RenderOptions, strict: bool = False) -> str:
     """The curl command for an exchange's request, secrets redacted unless unsafe.
 
-    With ``strict``, a body that cannot be written on a command line raises
-    ValueError (the CLI says so); without it (traces must never raise) the
-    body is replaced by a ``@'<…not shown>'`` placeholder, so the line still
-    says what was sent.
+    A binary body (or text with NUL) is piped in from ``printf``. With
+    ``strict``, a body that cannot be replayed (binary over the body limit, a
+    stream with no file name) raises ValueError (the CLI says so); without it
+    (traces must never raise) it is replaced by a ``@'<…not shown>'``
+    placeholder, so the line still says what was sent.
     """
     words: List[str] = ["curl"]
     url = exchange.url if options.unsafe else redact_url(exchange.url)
@@ -85,9 +86,11 @@ def render_curl(exchange: Exchange, options: RenderOptions, strict: bool = False
         # Without this curl adds a form Content-Type, and LXD then reads a
         # pushed file as a form: the file arrives empty.
         words += ["-H", "Content-Type:"]
-    words += _body_options(body, content_type_of(exchange.request_headers), options, strict)
+    body_words, stdin = _body_options(body, content_type_of(exchange.request_headers), options,
+                                      strict)
+    words += body_words
     words.append(url)
-    return " ".join(shlex.quote(word) for word in words)
+    return stdin + " ".join(shlex.quote(word) for word in words)
 
 
 def _tls_options(cert: Any, verify: Any) -> List[str]:
@@ -105,27 +108,48 @@ def _tls_options(cert: Any, verify: Any) -> List[str]:
 
 
 def _body_options(body: Any, content_type: str, options: RenderOptions,
-                  strict: bool) -> List[str]:
+                  strict: bool) -> Tuple[List[str], str]:
+    """curl's body options, and what to pipe into curl first ('' for nothing)."""
     if body is None or body == b"" or body == "":
-        return []
-    if isinstance(body, (bytes, bytearray)):
-        try:
-            body = bytes(body).decode("utf-8")
-        except UnicodeDecodeError:
-            if strict:
-                raise ValueError(
-                    f"the request body is {len(body)} bytes of binary data, which cannot be "
-                    "written on a command line: put it in a file and send it with "
-                    "--data-binary @FILE") from None
-            return ["--data-binary", f"@<binary body, {len(body)} bytes, not shown>"]
+        return [], ""
     if isinstance(body, str):
-        return ["--data-binary", body if options.unsafe else redact_text(body, content_type)]
+        body = body.encode("utf-8", "surrogatepass")
+    if isinstance(body, (bytes, bytearray)):
+        data = bytes(body)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None and "\0" not in text:
+            return ["--data-binary", text if options.unsafe else redact_text(text, content_type)], ""
+        # Binary, or text with NUL (which no argument can hold): piped in
+        # from printf, which POSIX shells all have, so the line still runs.
+        if len(data) <= options.max_body:
+            return ["--data-binary", "@-"], f"printf {shlex.quote(_printf_format(data))} | "
+        if strict:
+            raise ValueError(
+                f"the request body is {len(data)} bytes of binary data, more than fits on a "
+                "command line: put it in a file and send it with --data-binary @FILE")
+        return ["--data-binary", f"@<binary body, {len(data)} bytes, not shown>"], ""
     name = getattr(body, "name", None)
     if isinstance(name, str) and not name.startswith("<"):
         # An open file (apitx --data-binary @FILE): curl reads the same path.
-        return ["--data-binary", f"@{name}"]
+        return ["--data-binary", f"@{name}"], ""
     if strict:
         raise ValueError(
             f"the request body is a stream ({type(body).__name__}) with no file name, which "
             "curl cannot replay: save it to a file and send it with --data-binary @FILE")
-    return ["--data-binary", "@<streamed body, not shown>"]
+    return ["--data-binary", "@<streamed body, not shown>"], ""
+
+
+def _printf_format(data: bytes) -> str:
+    """A printf format that prints exactly ``data``: printable ASCII as it is,
+    every other byte (and ``\\``, ``%``, ``'``) as a 3-digit octal escape.
+
+    >>> _printf_format(b"a\\xff%")
+    'a\\377\\045'
+    """
+    text = "".join(chr(b) if 0x20 <= b < 0x7F and b not in b"\\%'" else f"\\{b:03o}"
+                   for b in data)
+    # printf would take a leading "-" for an option.
+    return "\\055" + text[1:] if text.startswith("-") else text

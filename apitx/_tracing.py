@@ -82,15 +82,20 @@ class Tracer:
             return
         text = self._render(Exchange.from_result(result, seq=next(_sequence)), self.options)
         if self.options.unsafe:
-            text = _announce_unsafe(text)
+            text = _announce_unsafe(text, self.format)
         logger.debug(text)
 
 
-def _announce_unsafe(text: str) -> str:
+def _announce_unsafe(text: str, format: str) -> str:
+    """The unsafe notice before the first trace of the process, in the
+    format's own terms: JSON lines must stay JSON (each record already says
+    ``"unsafe": true``), curl lines must stay runnable (a shell comment)."""
     global _unsafe_announced
     with _setup_lock:
         first, _unsafe_announced = not _unsafe_announced, True
-    return f"{UNSAFE_NOTICE}\n{text}" if first else text
+    if not first or format == "json":
+        return text
+    return f"{'# ' if format == 'curl' else ''}{UNSAFE_NOTICE}\n{text}"
 
 
 class StderrHandler(logging.StreamHandler):  # used by the CLI too

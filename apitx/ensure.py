@@ -187,7 +187,7 @@ def _converge(collection: Resource, resource: Resource, wanted: Dict[str, Any],
             current = resource.get()  # another writer created it meanwhile: update it
         patch, before, after = _plan(current.metadata, wanted)
         if not patch:
-            return Change(False, {}, current, retries)
+            return Change(False, {}, None if check else current, retries)
         if check:
             return Change(True, _diff(before, after), None, retries)
         answer = resource.patch(json=patch, headers={"If-Match": _etag(current)}, validate=False)
@@ -315,7 +315,7 @@ def instance_state(api: API, name: str, state: str, check: bool = False) -> Chan
     current = resource.get()
     status = current.metadata.get("status")
     if status == wanted:
-        return Change(False, {}, current)
+        return Change(False, {}, None if check else current)
     actions = STATE_ACTIONS.get((status, wanted))
     if actions is None:
         raise ValueError(f"instance {name!r} is {status!r}: cannot make it {wanted} "
@@ -373,7 +373,8 @@ def image_present(api: API, path: str, alias: Optional[str] = None,
         if aliased.changed:
             before["alias"], after["alias"] = aliased.diff["before"], aliased.diff["after"]
     changed = bool(after)
-    return Change(changed, _diff(before, after) if changed else {}, image, retries)
+    return Change(changed, _diff(before, after) if changed else {}, None if check else image,
+                  retries)
 
 
 def _upload(api: API, path: str, fingerprint: str) -> APIResult:

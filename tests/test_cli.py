@@ -13,6 +13,7 @@ connection attempt would exit 3, not 2).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pty
@@ -123,12 +124,16 @@ class Runner:
         self.capsysbinary = capsysbinary
         self.cassette = None
 
-    def __call__(self, *args: str) -> Outcome:
+    def __call__(self, *args: str, stdin: str = "") -> Outcome:
         argv = ["-e", self.socket, *args]
         if self.mode == "live":
-            done = command(*argv)
+            done = command(*argv, input=stdin.encode())
             return Outcome(done.returncode, done.stdout, done.stderr)
-        return in_process(self.capsysbinary, *argv)
+        saved, sys.stdin = sys.stdin, io.StringIO(stdin)  # what a shell would pipe in
+        try:
+            return in_process(self.capsysbinary, *argv)
+        finally:
+            sys.stdin = saved
 
 
 @pytest.fixture(params=["live", "replay"])
@@ -303,6 +308,23 @@ def test_wait_prints_the_finished_operation(run):
     assert outcome.code == 0 and outcome.err == b""
     operation = json.loads(outcome.out)
     assert operation["status"] == "Success" and operation["metadata"]["return"] == 0
+
+
+def test_data_from_a_file_and_from_stdin(run, tmp_path):
+    body = tmp_path / "exec.json"
+    body.write_text(_exec("/bin/echo", "from-file"))
+    from_file = run("-X", "POST", "-d", f"@{body}", "--wait", f"instances/{run.running}/exec")
+    assert from_file.code == 0 and json.loads(from_file.out)["metadata"]["return"] == 0
+    from_stdin = run("-X", "POST", "-d", "@-", "--wait", f"instances/{run.running}/exec",
+                     stdin=_exec("/bin/sh", "-c", "exit 7"))
+    assert from_stdin.code == 0 and json.loads(from_stdin.out)["metadata"]["return"] == 7
+
+
+def test_without_endpoint_the_command_discovers_lxd_socket_first(hostile):
+    done = subprocess.run([sys.executable, "-m", "apitx", "--compact", ""], capture_output=True,
+                          env={**ENV, "LXD_SOCKET": hostile.server_address}, timeout=60)
+    assert (done.returncode, done.stdout) == (0, b'{"api_version":"1.0"}\n')
+    assert [entry[1] for entry in hostile.log] == ["/1.0"]
 
 
 def test_wait_on_a_failed_operation_exits_1(run):

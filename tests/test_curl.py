@@ -86,7 +86,14 @@ def test_open_file_body_is_referenced_by_its_path(socket_api, tmp_path):
         ["-H", "Content-Type:"]
 
 
-def test_binary_bytes_body_is_refused_with_what_to_do(socket_api):
+def test_binary_bytes_body_is_piped_from_printf(socket_api):
+    line = render(socket_api, "POST", "instances/c1/files?path=/x", data=b"\xff\xfe\x00\x01")
+    assert line.startswith("printf '\\377\\376\\000\\001' | curl --unix-socket ")
+    assert "--data-binary @- " in line
+
+
+def test_binary_bytes_over_the_body_limit_are_refused_with_what_to_do(socket_api, monkeypatch):
+    monkeypatch.setenv("APITX_DEBUG_MAX_BODY", "3")
     with pytest.raises(ValueError, match=r"4 bytes of binary data.*--data-binary @FILE"):
         render(socket_api, "POST", "instances/c1/files?path=/x", data=b"\xff\xfe\x00\x01")
 

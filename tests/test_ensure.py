@@ -164,6 +164,10 @@ def test_check_mode_reports_and_changes_nothing(traced, api, names, instance, ca
     assert api.images[n.fingerprint].get(validate=False).status_code == 404
     assert api.images.aliases[n.alias].get(validate=False).status_code == 404
     assert api.instances[instance].state.get().metadata["status"] == "Stopped"
+    # Check mode with nothing to change: changed False, and still no result.
+    unchanged = [ensure.profile_present(traced, n.profile, config={"user.a": "1"}, check=True),
+                 ensure.instance_state(traced, instance, "Stopped", check=True)]
+    assert all(not change.changed and change.result is None for change in unchanged)
 
 
 def _profile_get(name):

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import subprocess
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -211,11 +212,30 @@ def test_renderers_never_raise_and_never_leak(request_body, response_body, reque
 
 
 @pytest.mark.parametrize("body, shown", [
-    (bytes([0xff, 0]), "--data-binary '@<binary body, 2 bytes, not shown>'"),
+    (bytes(70_000), "--data-binary '@<binary body, 70000 bytes, not shown>'"),
     (iter([b"x"]), "--data-binary '@<streamed body, not shown>'"),
 ])
 def test_curl_in_traces_never_raises_on_bodies_it_cannot_inline(body, shown):
     assert shown in render_curl(exchange(request_body=body), SAFE)
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=st.binary(min_size=1, max_size=400).filter(
+    lambda b: b"\0" in b or not _is_utf8(b)))
+def test_binary_bodies_are_piped_from_printf_byte_for_byte(body):
+    line = render_curl(exchange(request_body=body), SAFE)
+    assert line.startswith("printf ") and " | curl " in line and "--data-binary @-" in line
+    printed = subprocess.run(line.split(" | curl ", 1)[0], shell=True, capture_output=True,
+                             timeout=10, check=True).stdout
+    assert printed == body
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def test_curl_keeps_the_body_byte_for_byte_when_nothing_is_secret():

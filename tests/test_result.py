@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+import apitx
+
 from apitx import APIException, APINotFoundException, OperationTimeout
 
 from conftest import instance_config, remove_instance
@@ -236,3 +238,12 @@ def test_an_operation_fetched_by_url_can_be_waited_on(api, instance):
     done = fetched.wait(timeout=30)
     assert done.metadata["status"] == "Success"
     assert done.wait() is done  # finished: nothing more to wait for
+
+
+@live
+def test_a_long_poll_outlasts_a_short_read_timeout(lxd_socket, api, instance):
+    """Each poll's read timeout exceeds its server-side timeout, whatever the
+    API's own read timeout: here 2 s, for an operation that takes 4."""
+    started = start_exec(api, instance, "/bin/sleep", "4")
+    short = apitx.API.factory(lxd_socket, timeout=apitx.Timeout(connect=5, read=2))
+    assert short.get(started.operation).wait(timeout=30).metadata["status"] == "Success"

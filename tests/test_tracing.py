@@ -279,3 +279,46 @@ def test_result_curl_posts_what_apitx_posted(api, instance_name):
         assert api.get(f"instances/{instance_name}").metadata["name"] == instance_name
     finally:
         remove_instance(api, instance_name)
+
+
+@pytest.mark.parametrize("trace_format", ["json", "curl"])
+def test_unsafe_keeps_json_and_curl_traces_machine_readable(hostile, trace_format):
+    program = "import sys, apitx; apitx.API.factory(sys.argv[1], debug=True).get('')"
+    lines = run_program(program, hostile.server_address, APITX_DEBUG=trace_format,
+                        APITX_DEBUG_UNSAFE="1").stderr.splitlines()
+    if trace_format == "json":
+        assert json.loads(lines[0])["unsafe"] is True and len(lines) == 1
+    else:
+        assert lines == [f"# {UNSAFE_NOTICE}",
+                         f"curl --unix-socket {hostile.server_address} http://lxd/1.0"]
+
+
+def test_summaries_are_redacted_and_readable(hostile_api, hostile):
+    result = hostile_api.post("/echo", params={"token": "PLANTED-Q"},
+                              json={"name": "x", "password": "PLANTED-B"},
+                              headers={"Authorization": "PLANTED-H"})
+    request = result.request_summary().splitlines()
+    assert request[:3] == [f"POST unix:{hostile.server_address} /echo?token=<redacted>",
+                           "Authorization: <redacted>", "Content-Type: application/json"]
+    assert request[3:] == ["{", '    "name": "x",', '    "password": "<redacted>"', "}"]
+    response = result.response_summary()
+    assert response.startswith("HTTP/200 Whatever\n{\n") and '"<redacted>"' in response
+    assert "PLANTED" not in result.request_summary() + response
+
+
+@live
+def test_a_traced_binary_push_replays_byte_for_byte_with_curl(api, lxd_socket, instance, caplog,
+                                                             monkeypatch):
+    payload = bytes(range(256)) * 8 + b"\x00'%\\ end"
+    monkeypatch.setenv("APITX_DEBUG", "curl")
+    traced = apitx.API.factory(lxd_socket, debug=True)
+    files = f"instances/{instance}/files"
+    with caplog.at_level(logging.DEBUG, logger="apitx"):
+        traced.post(files, params={"path": "/root/first.bin"}, data=payload,
+                    headers={"X-LXD-type": "file"})
+    (line,) = [record.getMessage() for record in caplog.records]
+    replay = line.replace("first.bin", "second.bin")
+    subprocess.run(replay, shell=True, capture_output=True, timeout=30, check=True)
+    for name in ("first.bin", "second.bin"):
+        pulled = api.get(files, params={"path": f"/root/{name}"}, stream=True)
+        assert b"".join(pulled.iter_content()) == payload
