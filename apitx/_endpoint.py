@@ -78,8 +78,7 @@ class Endpoint:
 
     def describe_url(self, url: str, unsafe: bool = False) -> str:
         """:meth:`describe` for a full request URL."""
-        parts = urlsplit(url)
-        return self.describe(parts.path + (f"?{parts.query}" if parts.query else ""), unsafe)
+        return self.describe(path_and_query(url), unsafe)
 
     @classmethod
     def parse(cls, text: str) -> Endpoint:
@@ -140,6 +139,16 @@ class Endpoint:
             f"no LXD socket found; tried {listed}. Install LXD and start it "
             "(apt-get install lxd, or snap install lxd), or set LXD_DIR to the "
             "directory holding its unix.socket, or pass endpoint= to API.factory()")
+
+
+def path_and_query(url: str) -> str:
+    """The part of a URL a server sees: ``/1.0/instances?recursion=1``.
+
+    >>> path_and_query('http+unix://lxd/1.0/instances?recursion=1')
+    '/1.0/instances?recursion=1'
+    """
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def candidate_sockets(environ: Mapping[str, str]) -> List[Tuple[str, str]]:

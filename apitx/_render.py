@@ -20,11 +20,11 @@ import json
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 import requests
 
-from ._endpoint import Endpoint
+from ._endpoint import Endpoint, path_and_query
 from ._redact import REDACTED, is_secret_header, redact, redact_headers, redact_url
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -108,8 +108,7 @@ class Exchange:
     @property
     def path(self) -> str:
         """Path and query string as sent."""
-        parts = urlsplit(self.url)
-        return parts.path + (f"?{parts.query}" if parts.query else "")
+        return path_and_query(self.url)
 
 
 # -- text -------------------------------------------------------------------------

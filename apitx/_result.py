@@ -21,12 +21,12 @@ import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Iterator, Optional
-from urllib.parse import urlsplit
 
 import requests
 
 from ._config import env_flag
 from ._curl import render_curl
+from ._endpoint import path_and_query
 from ._exceptions import APIException, APINotFoundException, OperationTimeout, server_message
 from ._render import (Exchange, RenderOptions, render_request, render_response,
                       render_text)
@@ -146,8 +146,7 @@ class APIResult:
 
     def request_path(self) -> str:
         """The request's path and query string, as sent."""
-        parts = urlsplit(self.request.url)
-        return parts.path + (f"?{parts.query}" if parts.query else "")
+        return path_and_query(self.request.url or "")
 
     def request_line(self) -> str:
         """``METHOD readable-url``, e.g. ``GET unix:/var/lib/lxd/unix.socket /1.0``,
