@@ -193,8 +193,8 @@ class APIResult:
         if self.status_code == 404 or data.get("error_code") == 404:
             raise APINotFoundException(self, status_code=404)
         if self.status_code >= 400 or data.get("type") == "error":
-            code = data.get("error_code")
-            if not (isinstance(code, int) and not isinstance(code, bool) and code >= 400):
+            code = _code(data.get("error_code"))
+            if code is None or code < FAILURE_FLOOR:
                 code = self.status_code  # absent, odd (a string), or not an error code
             raise APIException(self, status_code=code)
         if data:
@@ -219,8 +219,8 @@ class APIResult:
                 continue
             if not isinstance(node, dict):
                 continue
-            code = node.get("status_code")
-            if isinstance(code, int) and not isinstance(code, bool) and code >= FAILURE_FLOOR:
+            code = _code(node.get("status_code"))
+            if code is not None and code >= FAILURE_FLOOR:
                 raise APIException(self, error=server_message(self, node), status_code=code)
             child = node.get("metadata")
             if isinstance(child, (dict, list)):
@@ -233,8 +233,9 @@ class APIResult:
 
         On a sync result, returns the result itself (validated), unless it is
         the answer to ``GET /1.0/operations/<id>`` for an operation still
-        running: that one is waited on too. On an async one, long-polls ``<operation>/wait?timeout=N`` until the operation ends:
-        success returns that last answer (its ``metadata`` is the finished
+        running: that one is waited on too. On an async one, long-polls
+        ``<operation>/wait?timeout=N`` until the operation ends: success
+        returns that last answer (its ``metadata`` is the finished
         operation); failure or cancellation raises :class:`APIException` with
         LXD's ``err``. When ``timeout`` seconds (rounded up to whole seconds,
         as LXD takes them) pass and the operation still runs, raises
@@ -260,16 +261,16 @@ class APIResult:
                 "GET", url, (), {"params": {"timeout": poll},
                                  "timeout": self.api.timeout.with_read(poll + POLL_READ_MARGIN)},
                 validate=True, wait_started=started)
-            # validate() ran in request(): every failure encoding (HTTP error
+            # _send() validated the answer: every failure encoding (HTTP error
             # status, type: error, or HTTP 200 with a Failure operation inside)
             # has raised by now.
-            op = last.metadata
-            if not (isinstance(op, dict) and isinstance(op.get("status_code"), int)):
+            code = _operation_code(last.metadata)
+            if code is None:
                 # An HTML page from a proxy, an empty body: nothing says the
                 # operation ended, and returning it would pass it off as done.
                 raise APIException(last, error="the answer to a wait is not an operation: "
                                    "cannot tell whether it ended")
-            if not _running(op):
+            if code >= SUCCESS:
                 return last  # finished: a failure has raised in validate()
             if deadline is not None and time.monotonic() >= deadline:
                 raise OperationTimeout(last, time.monotonic() - started)
@@ -281,10 +282,20 @@ def body_unread(response: requests.Response) -> bool:
     return response._content is False
 
 
+def _code(value: Any) -> Optional[int]:
+    """A status or error code as LXD sends it (an int; a bool is not one), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _operation_code(op: Any) -> Optional[int]:
+    """The status code of an operation object, or None when ``op`` is not one."""
+    return _code(op.get("status_code")) if isinstance(op, dict) else None
+
+
 def _running(op: Any) -> bool:
     """True for an operation object whose status code says it has not ended."""
-    code = op.get("status_code") if isinstance(op, dict) else None
-    return isinstance(code, int) and not isinstance(code, bool) and code < SUCCESS
+    code = _operation_code(op)
+    return code is not None and code < SUCCESS
 
 
 _OPERATION_PATH = re.compile(r"^(?P<path>/[^/]+/operations/(?P<id>[^/?]+))(?:/wait)?$")
