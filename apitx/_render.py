@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl, urlencode
 
 import requests
@@ -231,26 +231,35 @@ def _parse(body: Any) -> Any:
         return _NOT_JSON
 
 
-def _structured(text: str, kind: str, options: RenderOptions) -> str:
-    """JSON indented and redacted; form fields redacted; other text as is.
+def _redacted(text: str, content_type: str, unsafe: bool) -> Tuple[Any, Any]:
+    """A text body's secrets hidden, by the one rule every rendering uses.
 
-    JSON is tried whatever the declared type: a JSON body sent as a form or
-    as text/plain must not escape redaction because of its label.
+    Returns ``(tree, shown)``: ``tree`` is the body's JSON (a dict or list)
+    or ``_NOT_JSON``; ``shown`` is that tree with secret keys redacted, or
+    the text with secret form fields redacted, or the text as it is. JSON is
+    tried whatever the declared type: a JSON body sent as a form or as
+    text/plain must not escape redaction because of its label.
     """
-    data = _parse(text)
-    if data is _NOT_JSON or not isinstance(data, (dict, list)):
-        if "x-www-form-urlencoded" in kind and not options.unsafe:
-            return _redact_form(text)
-        return text
-    if not options.unsafe:
-        data = redact(data)
+    tree = _parse(text)
+    if isinstance(tree, (dict, list)):
+        return tree, tree if unsafe else redact(tree)
+    if "x-www-form-urlencoded" in content_type.lower() and not unsafe:
+        return _NOT_JSON, _redact_form(text)
+    return _NOT_JSON, text
+
+
+def _structured(text: str, kind: str, options: RenderOptions) -> str:
+    """JSON indented and redacted; form fields redacted; other text as is."""
+    tree, shown = _redacted(text, kind, options.unsafe)
+    if tree is _NOT_JSON:
+        return shown
     try:
-        return json.dumps(data, indent=4, ensure_ascii=False)
+        return json.dumps(shown, indent=4, ensure_ascii=False)
     except RecursionError:
         # Pathologically deep JSON: the indenting encoder recurses in Python;
         # the compact one is C and goes deeper.
         try:
-            return json.dumps(data, ensure_ascii=False)
+            return json.dumps(shown, ensure_ascii=False)
         except RecursionError:
             return "<JSON too deep to show>"
 
@@ -258,13 +267,10 @@ def _structured(text: str, kind: str, options: RenderOptions) -> str:
 def redact_text(text: str, content_type: str) -> str:
     """A request body as text with its secrets redacted, kept byte for byte
     when there is nothing to redact (so a curl line sends what was sent)."""
-    data = _parse(text)
-    if isinstance(data, (dict, list)):
-        redacted = redact(data)
-        return text if redacted == data else json.dumps(redacted, ensure_ascii=False)
-    if "x-www-form-urlencoded" in content_type.lower():
-        return _redact_form(text)
-    return text
+    tree, shown = _redacted(text, content_type, unsafe=False)
+    if tree is _NOT_JSON:
+        return shown
+    return text if shown == tree else json.dumps(shown, ensure_ascii=False)
 
 
 def _redact_form(text: str) -> str:
