@@ -62,7 +62,7 @@ class API:
                  default_version: Optional[str] = None, debug: bool = False,
                  timeout: TimeoutLike = DEFAULT_TIMEOUT) -> None:
         self.session = session
-        self.endpoint = endpoint if isinstance(endpoint, Endpoint) else Endpoint.parse(endpoint)
+        self.endpoint = Endpoint.coerce(endpoint)
         self.default_version = default_version.strip("/") if default_version else None
         self.timeout = Timeout.coerce(timeout)
         self._timeout_tuple = self.timeout.as_requests()
@@ -101,8 +101,7 @@ class API:
         """
         cert: Optional[Union[str, Tuple[str, str]]] = kwargs.pop("cert", None)
         verify: Union[bool, str] = kwargs.pop("verify", True)
-        resolved = (Endpoint.discover() if endpoint is None
-                    else endpoint if isinstance(endpoint, Endpoint) else Endpoint.parse(endpoint))
+        resolved = Endpoint.discover() if endpoint is None else Endpoint.coerce(endpoint)
         session = requests.Session()
         session.cert = cert
         session.verify = verify
@@ -175,12 +174,11 @@ class API:
             # connection that breaks while it is read must raise, not parse
             # to None and pass validation.
             result = APIResult(self, response, elapsed=time.perf_counter() - started)
-        except _CALLER_MISTAKES as exc:
-            raise RequestError(f"{method.upper()} {self.endpoint.describe_url(full_url)}: "
-                               f"{_mistake(exc, kwargs)}; nothing was sent") from exc
         except (requests.RequestException, OSError) as exc:
-            raise translate_error(exc, self.endpoint,
-                                  f"{method.upper()} {self.endpoint.describe_url(full_url)}") from exc
+            line = f"{method.upper()} {self.endpoint.describe_url(full_url)}"
+            if isinstance(exc, _CALLER_MISTAKES):
+                raise RequestError(f"{line}: {_mistake(exc, kwargs)}; nothing was sent") from exc
+            raise translate_error(exc, self.endpoint, line) from exc
         if self.tracer is not None:
             if wait_started is not None:
                 result.waited = time.monotonic() - wait_started

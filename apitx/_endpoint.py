@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import List, Mapping, Optional, Tuple
+from typing import List, Mapping, Optional, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
 from ._exceptions import APIConnectionError, EndpointError
@@ -121,6 +121,11 @@ class Endpoint:
             f"endpoint {text!r} is not understood: give a socket path "
             "(/var/lib/lxd/unix.socket, or ./relative.socket), unix:///path/to.socket, "
             "http://host:port or https://host:8443")
+
+    @classmethod
+    def coerce(cls, value: Union[Endpoint, str]) -> Endpoint:
+        """An Endpoint as it is, or one parsed from a string (see :meth:`parse`)."""
+        return value if isinstance(value, Endpoint) else cls.parse(value)
 
     @classmethod
     def discover(cls, environ: Optional[Mapping[str, str]] = None) -> Endpoint:
