@@ -18,7 +18,7 @@ Every public name is importable from here; the modules behind it are private.
 """
 
 from ._api import API
-from ._config import Timeout
+from ._config import RenderOptions, Timeout, TraceSettings
 from ._endpoint import Endpoint
 from ._exceptions import (
     APIConnectionError,
@@ -29,9 +29,12 @@ from ._exceptions import (
     EndpointError,
     OperationTimeout,
     RequestError,
+    SettingsError,
 )
 from ._resource import Resource
 from ._result import APIResult
+from ._tracing import StderrHandler
+from ._types import USE_DEFAULT
 from . import ensure  # noqa: E402  (apitx.ensure: idempotent helpers)
 
 __version__ = "0.1.0"
@@ -47,9 +50,14 @@ __all__ = [
     "Endpoint",
     "EndpointError",
     "OperationTimeout",
+    "RenderOptions",
     "RequestError",
     "Resource",
+    "SettingsError",
+    "StderrHandler",
     "Timeout",
+    "TraceSettings",
+    "USE_DEFAULT",
     "__version__",
     "ensure",
 ]

@@ -5,7 +5,7 @@ import pytest
 import apitx
 from apitx import API, APINotFoundException, EndpointError, Timeout
 
-from conftest import SANDBOX_DIR, SANDBOX_HTTPS
+from sandbox import SANDBOX_DIR, SANDBOX_HTTPS
 
 live = pytest.mark.live
 

@@ -19,7 +19,7 @@ import apitx
 from apitx import APIException, APINotFoundException, ensure
 from apitx.ensure import ConcurrentUpdateError, file_fingerprint
 
-from conftest import SANDBOX_SOCKET, remove_instance
+from sandbox import SANDBOX_SOCKET, remove_instance
 from images import export_sandbox_image, make_tarball
 from traces import traced_requests as request_lines, traced_writes as writes
 

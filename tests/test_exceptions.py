@@ -15,7 +15,7 @@ import apitx
 from apitx import (APIConnectionError, APIException, APINotFoundException, APITimeoutError,
                    APITXError, EndpointError, OperationTimeout)
 
-from conftest import SANDBOX_HTTPS
+from sandbox import SANDBOX_HTTPS
 
 live = pytest.mark.live
 
@@ -163,8 +163,13 @@ def test_messages_redact_query_secrets_and_url_passwords(hostile_api, hostile, m
     assert str(info.value) == (f"GET unix:{hostile.server_address} "
                                "/1.0/instances/x?secret=<redacted>&name=ok: not found")
     assert "hunter2" not in repr(info.value.result)
+    # The environment is read once, when an API is made: setting it later
+    # changes nothing for this API, and a new one shows secrets.
     monkeypatch.setenv("APITX_DEBUG_UNSAFE", "1")
-    assert "secret=hunter2" in info.value.result.request_line()
+    assert "hunter2" not in info.value.result.request_line()
+    with apitx.API.factory(hostile.server_address) as unsafe:
+        shown = unsafe.get("instances/x", params={"secret": "hunter2"}, validate=False)
+    assert "secret=hunter2" in shown.request_line()
     remote = apitx.API.factory("https://admin:s3cret@127.0.0.1:1")
     with pytest.raises(APIConnectionError) as refused:
         remote.get("")

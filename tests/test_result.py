@@ -13,7 +13,7 @@ import apitx
 
 from apitx import APIException, APINotFoundException, OperationTimeout
 
-from conftest import instance_config, remove_instance
+from sandbox import instance_config, remove_instance
 
 live = pytest.mark.live
 
