@@ -283,7 +283,7 @@ def render_json(exchange: Exchange, options: RenderOptions) -> str:
     response_body = (STREAMED if exchange.response_body is None else
                      body_value(exchange.response_body,
                                 content_type_of(exchange.response_headers), options))
-    record = {
+    record: Dict[str, Any] = {
         "seq": exchange.seq,
         "endpoint": exchange.endpoint.origin,
         "method": exchange.method,

@@ -142,7 +142,7 @@ class UnixSocketAdapter(StrictLengthAdapter):
                                         proxies: Any = None, cert: Any = None) -> Any:
         return self.pool
 
-    def get_connection(self, url: str, proxies: Any = None) -> Any:
+    def get_connection(self, url: Any, proxies: Any = None) -> Any:
         # requests < 2.32.2 calls this one instead of the method above.
         return self.pool
 

@@ -308,8 +308,8 @@ def instance_present(api: API, name: str, source: Optional[Source] = None,
     Change(changed=True, ...)
     """
     config = _checked_config(config)
-    wanted = {"config": config, "devices": devices, "profiles": profiles}
-    create = None
+    wanted: Dict[str, Any] = {"config": config, "devices": devices, "profiles": profiles}
+    create: Optional[Dict[str, Any]] = None
     if source is not None:
         create = {"name": name, "source": ({"type": "image", "alias": source}
                                            if isinstance(source, str) else source)}
@@ -473,9 +473,9 @@ def profile_present(api: API, name: str, config: Optional[Dict[str, str]] = None
     >>> profile_present(api, 'small', config={'limits.cpu': '1'}).changed
     True
     """
-    wanted = {"config": _checked_config(config), "devices": devices,
-              "description": description}
-    create = {"name": name}
+    wanted: Dict[str, Any] = {"config": _checked_config(config), "devices": devices,
+                              "description": description}
+    create: Dict[str, Any] = {"name": name}
     create.update((key, value) for key, value in wanted.items() if value is not None)
     return _converge(api.profiles, api.profiles[name], wanted, create, check)
 

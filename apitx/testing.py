@@ -33,8 +33,8 @@ from __future__ import annotations
 import re
 from typing import Any, Dict
 
-import vcr
-from vcr.stubs import VCRHTTPConnection
+import vcr  # type: ignore[import-untyped]  # vcrpy ships no type hints
+from vcr.stubs import VCRHTTPConnection  # type: ignore[import-untyped]
 
 from ._transport import UnixSocketConnection, UnixSocketConnectionPool
 
