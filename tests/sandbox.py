@@ -36,3 +36,11 @@ def remove_instance(api: apitx.API, name: str) -> None:
     if state.metadata and state.metadata.get("status") == "Running":
         api.put(f"instances/{name}/state", json={"action": "stop", "force": True}).wait(60)
     api.delete(f"instances/{name}").wait(60)
+
+
+def start_exec(api: apitx.API, instance: str, *command: str) -> apitx.APIResult:
+    """Start the instance and a command in it; return the exec's async result."""
+    api.put(f"instances/{instance}/state", json={"action": "start"}).wait(60)
+    return api.post(f"instances/{instance}/exec", json={
+        "command": list(command), "record-output": True,
+        "wait-for-websocket": False, "interactive": False})

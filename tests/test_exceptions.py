@@ -206,3 +206,22 @@ def test_a_path_prefix_is_shown_once():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_bad_debug_variable_is_refused_when_the_api_is_made(hostile, monkeypatch):
+    monkeypatch.setenv("APITX_DEBUG_MAX_BODY", "lots")
+    with pytest.raises(apitx.SettingsError, match="APITX_DEBUG_MAX_BODY='lots'"):
+        apitx.API.factory(hostile.server_address)
+
+
+def test_reading_the_transaction_of_an_error_never_raises(hostile_api, monkeypatch):
+    # Before, every rendering re-read the environment: a bad value set by
+    # then made exc.transaction raise ValueError inside the caller's handler.
+    with pytest.raises(APINotFoundException) as info:
+        hostile_api.get("instances/x")
+    monkeypatch.setenv("APITX_DEBUG_MAX_BODY", "lots")
+    monkeypatch.setenv("APITX_DEBUG", "xml")
+    assert "GET /1.0/instances/x" in info.value.transaction
+    assert "HTTP/404" in info.value.transaction
+    assert "HTTP/404" in info.value.result.response_summary()
+    assert info.value.result.curl().startswith("curl --unix-socket ")
