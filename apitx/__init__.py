@@ -27,12 +27,15 @@ from ._exceptions import (
     APITimeoutError,
     APITXError,
     EndpointError,
+    MissingExtension,
     OperationTimeout,
     RequestError,
     SettingsError,
 )
+from ._files import Entry, Files
 from ._resource import Resource
 from ._result import APIResult
+from ._server import Server
 from ._tracing import StderrHandler
 from ._types import USE_DEFAULT
 from . import ensure  # noqa: E402  (apitx.ensure: idempotent helpers)
@@ -49,10 +52,14 @@ __all__ = [
     "APITXError",
     "Endpoint",
     "EndpointError",
+    "Entry",
+    "Files",
+    "MissingExtension",
     "OperationTimeout",
     "RenderOptions",
     "RequestError",
     "Resource",
+    "Server",
     "SettingsError",
     "StderrHandler",
     "Timeout",

@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import math
+import threading
 import time
 from typing import Any, Optional, Union
 
@@ -21,10 +22,13 @@ from . import _envelope
 from ._config import DEFAULT_TIMEOUT, Timeout, TimeoutLike, TraceLike, TraceSettings
 from ._curl import render_curl
 from ._endpoint import Endpoint
-from ._exceptions import APIException, EndpointError, OperationTimeout, RequestError
+from ._exceptions import (APIException, EndpointError, MissingExtension, OperationTimeout,
+                          RequestError)
 from ._render import Exchange, request_line
 from ._resource import Resource, Segment
+from ._files import Files
 from ._result import APIResult, Progress
+from ._server import Server
 from ._tracing import Tracer
 from ._transport import StrictLengthAdapter, UnixSocketAdapter, translate_error
 from ._types import USE_DEFAULT, Cert, Headers, Params, UseDefault
@@ -102,6 +106,8 @@ class API:
             # (retries, pool sizes) is theirs to keep.
             session.mount(prefix, StrictLengthAdapter())
         self._root = self.endpoint.base_url + (f"/{self.default_version}" if self.default_version else "")
+        self._server: Optional[Server] = None  # api.server: GET /1.0, once
+        self._server_lock = threading.Lock()
 
     @classmethod
     def factory(cls, endpoint: Optional[Union[Endpoint, str]] = None,
@@ -328,9 +334,7 @@ class API:
         while True:
             left = longest if deadline is None else deadline - time.monotonic()
             poll = min(longest, max(0, math.ceil(left)))
-            last = self._send(self._prepare("GET", url, params={"timeout": poll}),
-                              self.timeout.with_read(poll + POLL_READ_MARGIN),
-                              waited_since=started)
+            last = self._poll(operation, poll, started)
             # _send() validated the answer: every failure encoding (HTTP error
             # status, type: error, or HTTP 200 with a Failure operation inside)
             # has raised by now.
@@ -375,6 +379,96 @@ class API:
 
     def __repr__(self) -> str:
         return f"<API {self.endpoint.display} version={self.default_version}>"
+
+    def _poll(self, operation: str, poll: int, started: float) -> APIResult:
+        """One ``GET <operation>/wait?timeout=<poll>``, validated, with Incus's
+        way of saying "still running" understood (for :meth:`wait`).
+
+        Incus 6.0 sends a wait's HTTP 200 headers at once and its body when
+        the wait ends, so it reports the end in the body: a poll that runs out
+        on a running operation is ``type: error``, 500, ``context deadline
+        exceeded``, and a failed operation ``type: error`` with the
+        operation's ``err`` (and 500 or 400 as the code). Neither says whether
+        the operation ended; the operation itself does. So on an error answer,
+        GET the operation once: still running after a full poll, it is a poll
+        that ran out (wait() goes on, or raises OperationTimeout); ended, its
+        own validation raises with its ``err`` and ``status_code`` (400, as
+        LXD gives); gone, or not an operation, the wait's error stands.
+        """
+        asked = time.monotonic()
+        answer = self._send(self._prepare("GET", operation.rstrip("/") + "/wait",
+                                          params={"timeout": poll}),
+                            self.timeout.with_read(poll + POLL_READ_MARGIN),
+                            waited_since=started, validate=False)
+        if _envelope.top_failure(answer.data, answer.status_code) is None:
+            return answer.validate()  # the operation itself, ended or not (LXD)
+        state = self._send(self._prepare("GET", operation), self.timeout,
+                           waited_since=started, validate=False)
+        gone = _envelope.top_failure(state.data, state.status_code) is not None
+        code = None if gone else _envelope.operation_code(state.metadata)
+        # An error that came back before the poll's time was up is not a
+        # poll that ran out: looping on it would spin.
+        ran_out = time.monotonic() - asked >= poll - 0.1
+        if code is None or (code < _envelope.SUCCESS and not ran_out):
+            return answer.validate()  # raises: the wait's own error stands
+        return state.validate()  # running: a poll that ran out; ended: its own verdict
+
+    # -- the server (what it is: _server.py; its file API: _files.py) ---------
+
+    @property
+    def server(self) -> Server:
+        """What the server says about itself in ``GET /1.0``: LXD or Incus, its
+        version, API extensions, ``auth`` and project (see :class:`Server`).
+
+        Fetched on first use, once, whichever thread asks first (the others
+        wait for that answer); a frozen value after that. With tracing on,
+        the trace then says which server this API talks to, in one line.
+
+        >>> api.server.name, api.server.version
+        ('incus', '6.0.4')
+        """
+        with self._server_lock:
+            if self._server is None:
+                # Always /1.0, whatever default_version: that is where an
+                # LXD-style server describes itself.
+                self._server = Server.from_metadata(self.get("/1.0").metadata)
+                if self.tracer is not None:
+                    self.tracer.note(f"apitx: talking to {self._server} at "
+                                     f"{self.endpoint.display}")
+            return self._server
+
+    def has_extension(self, name: str) -> bool:
+        """True when the server announces API extension ``name``.
+
+        >>> api.has_extension('instance_bulk_state_change')
+        """
+        return self.server.has(name)
+
+    def require(self, *names: str) -> Server:
+        """Raise :class:`MissingExtension` unless the server has every one of
+        these API extensions; return the server. Call it before a feature
+        that needs them, to fail with a clear message instead of an obscure
+        error halfway through.
+
+        >>> api.require('container_exec_recording', 'file_delete')
+        """
+        server = self.server
+        missing = server.missing(names)
+        if missing:
+            raise MissingExtension(
+                f"{server} at {self.endpoint.display} lacks API extension"
+                f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}: this needs a newer "
+                f"{server.name or 'server'}, or a way that does without "
+                f"(api.has_extension() tells which)", server=server.name,
+                version=server.version, missing=missing)
+        return server
+
+    def files(self, instance: str, project: Optional[str] = None) -> Files:
+        """The files of ``instance``, in this server's dialect (see :class:`Files`).
+
+        >>> api.files('c1').push('/etc/motd', 'hello\\n', mode=0o644)
+        """
+        return Files(self, instance, project=project)
 
 
 def _with_query(url: str, params: Params) -> str:

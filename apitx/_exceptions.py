@@ -7,6 +7,8 @@ The tree::
     │                                   that cannot be used, named with what to give
     ├── EndpointError(ValueError)       an endpoint string we cannot understand
     ├── RequestError(ValueError)        a request that cannot be sent as given
+    ├── MissingExtension                the server lacks an API extension the
+    │                                   caller requires (api.require)
     ├── APIException                    the server answered, and the answer is an error
     │   └── APINotFoundException        ... HTTP 404, or error_code 404
     ├── APIConnectionError              no answer: no socket, refused, permission
@@ -35,7 +37,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
     from ._result import APIResult
@@ -77,6 +79,22 @@ class RequestError(APITXError, ValueError):
     """A request that cannot be sent as the caller gave it: a header value
     with CR/LF, a ``json=`` body JSON cannot encode, a malformed URL. Nothing
     was sent; the message names what to change (never a header's value)."""
+
+
+class MissingExtension(APITXError):
+    """The server lacks API extensions the caller needs (``api.require``).
+
+    ``server`` is its name (``'lxd'``, ``'incus'``), ``version`` its version,
+    ``missing`` the extensions it lacks; the message says which server, where,
+    and what is missing. Raised before anything that needs them is sent.
+    """
+
+    def __init__(self, message: str, *, server: str, version: Optional[str],
+                 missing: Tuple[str, ...]) -> None:
+        self.server = server
+        self.version = version
+        self.missing = missing
+        super().__init__(message)
 
 
 class APIException(_HasResult, APITXError):

@@ -17,6 +17,7 @@ When tracing is off nothing here runs: the API holds no tracer.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import sys
@@ -68,6 +69,19 @@ class Tracer:
         text = self._render(exchange(next(_sequence)), self.options)
         if self.options.unsafe:
             text = _announce_unsafe(text, self.format)
+        logger.debug(text)
+
+
+    def note(self, text: str) -> None:
+        """Log one line about the API (which server it talks to), in the
+        format's own terms: a JSON object for ``json`` (the trace stays one
+        object per line), a shell comment for ``curl`` (lines stay runnable)."""
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        if self.format == "json":
+            text = json.dumps({"note": text})
+        elif self.format == "curl":
+            text = f"# {text}"
         logger.debug(text)
 
 
