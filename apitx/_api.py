@@ -116,16 +116,17 @@ class API:
                 timeout: TimeoutLike = DEFAULT_TIMEOUT, trace: TraceLike = None) -> API:
         """Make an API with its own session.
 
-        ``endpoint=None`` discovers the local LXD socket (``$LXD_SOCKET``,
-        ``$LXD_DIR/unix.socket``, the snap's, Debian's); otherwise give a socket
-        path, ``unix:///path``, or ``https://host:8443``. For HTTPS, ``cert=(crt,
+        ``endpoint=None`` discovers the local LXD or Incus socket (see
+        :meth:`Endpoint.discover`), ``'lxd'`` or ``'incus'`` one of that
+        family; otherwise give a socket path, ``unix:///path``, or
+        ``https://host:8443``. For HTTPS, ``cert=(crt,
         key)`` is the client certificate and ``verify`` the CA bundle or server
         certificate to trust (or False). ``debug``, ``timeout`` and ``trace``
         are :class:`API`'s.
 
         >>> api = API.factory('https://10.0.0.5:8443', cert=('c.crt', 'c.key'), verify='server.crt')
         """
-        resolved = Endpoint.discover() if endpoint is None else Endpoint.coerce(endpoint)
+        resolved = Endpoint.resolve(endpoint)
         session = requests.Session()
         session.cert = cert
         session.verify = verify

@@ -2,7 +2,8 @@
 
 An :class:`Endpoint` is a value object made once, from whatever the caller
 gave (a socket path, ``unix:///path``, ``http(s)://host:port``, or nothing at
-all, which means "discover the local LXD socket the way ``lxc`` does").
+all, which means "discover the local LXD or Incus socket the way ``lxc``
+and ``incus`` do"; ``'lxd'`` or ``'incus'`` keeps to one of them).
 
 The socket path lives here and in the transport adapter, never in request
 URLs: requests to a socket go to ``http+unix://lxd/1.0/...`` and the adapter
@@ -19,8 +20,9 @@ Example::
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
-from typing import List, Mapping, Optional, Tuple, Union
+from typing import List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
 from ._exceptions import APIConnectionError, EndpointError
@@ -31,12 +33,35 @@ from ._redact import redact_url
 #: real host named ``lxd`` stays reachable with plain ``http://lxd``.
 UNIX_BASE_URL = "http+unix://lxd"
 
-#: Where LXD's own client looks for the local daemon, in its order, after the
-#: two environment variables.
-WELL_KNOWN_SOCKETS = (
-    "/var/snap/lxd/common/lxd/unix.socket",
-    "/var/lib/lxd/unix.socket",
+#: The families discovery knows, and the words that restrict it to one:
+#: ``API.factory('incus')``. A bare word is never a socket path (a path is
+#: absolute or starts with ``./``), so the two cannot be confused.
+FAMILIES = ("lxd", "incus")
+
+#: Where the Go clients look for the local daemon after the environment
+#: variables, in their order: LXD's snap, then Debian's (and LXD's own
+#: default); then Incus's ``/run/incus`` (Fedora and others), then its default.
+WELL_KNOWN_SOCKETS: Tuple[Tuple[str, str], ...] = (
+    ("lxd", "/var/snap/lxd/common/lxd/unix.socket"),
+    ("lxd", "/var/lib/lxd/unix.socket"),
+    ("incus", "/run/incus/unix.socket"),
+    ("incus", "/var/lib/incus/unix.socket"),
 )
+
+#: The socket ``incus-user`` serves beside Incus's own: any local user may
+#: write it, and the daemon confines them to the project ``user-<uid>``.
+USER_SOCKET = "unix.socket.user"
+
+
+class Candidate(NamedTuple):
+    """A socket discovery tries: where the path came from (``$LXD_DIR``,
+    ``default``, ...), the path, its family, and whether it is Incus's
+    per-user socket."""
+
+    origin: str
+    path: str
+    family: str
+    user: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,6 +74,9 @@ class Endpoint:
 
     base_url: str
     socket_path: Optional[str] = None
+    #: The project the server confines this endpoint to, when discovery knows
+    #: one: ``user-<uid>`` on Incus's per-user socket. Else None.
+    project: Optional[str] = None
 
     @property
     def display(self) -> str:
@@ -128,22 +156,87 @@ class Endpoint:
         return value if isinstance(value, Endpoint) else cls.parse(value)
 
     @classmethod
-    def discover(cls, environ: Optional[Mapping[str, str]] = None) -> Endpoint:
-        """Find the local LXD socket the way ``lxc`` does: the first that exists.
+    def resolve(cls, value: Union[Endpoint, str, None]) -> Endpoint:
+        """What :meth:`API.factory` does with its ``endpoint``: None discovers
+        any local server, ``'lxd'`` or ``'incus'`` discovers one of that
+        family, anything else is :meth:`coerce`\ d.
 
-        Tried in order: ``$LXD_SOCKET``, ``$LXD_DIR/unix.socket``, the snap's
-        socket, Debian's socket. Raises :class:`APIConnectionError` naming every
-        path tried when none exists.
+        >>> Endpoint.resolve('incus').socket_path
+        '/var/lib/incus/unix.socket'
         """
-        tried = candidate_sockets(os.environ if environ is None else environ)
-        for _, path in tried:
-            if os.path.exists(path):
-                return cls(base_url=UNIX_BASE_URL, socket_path=path)
-        listed = ", ".join(f"{path} ({origin})" for origin, path in tried)
+        if value is None:
+            return cls.discover()
+        if isinstance(value, str) and value.strip().lower() in FAMILIES:
+            return cls.discover(family=value.strip().lower())
+        return cls.coerce(value)
+
+    @classmethod
+    def discover(cls, environ: Optional[Mapping[str, str]] = None,
+                 family: Optional[str] = None, *,
+                 well_known: Sequence[Tuple[str, str]] = WELL_KNOWN_SOCKETS) -> Endpoint:
+        """Find the local LXD or Incus socket the way ``lxc`` and ``incus`` do:
+        the first that exists and that this user may write.
+
+        Tried in order (see :func:`candidate_sockets`): ``$LXD_SOCKET``,
+        ``$LXD_DIR/unix.socket``, ``$INCUS_SOCKET``, ``$INCUS_DIR/unix.socket``,
+        LXD's snap and Debian sockets, Incus's ``/run/incus`` and
+        ``/var/lib/incus`` sockets, and last Incus's per-user sockets
+        (``unix.socket.user``: the endpoint's ``project`` is then
+        ``user-<uid>``, the only project that socket serves). ``family``
+        (``'lxd'`` or ``'incus'``) keeps to one. A socket this user cannot
+        write is passed over, as the Go clients do: connecting would only
+        fail with "permission denied". Raises :class:`APIConnectionError`
+        listing every path with why it was passed over.
+
+        >>> Endpoint.discover({'INCUS_DIR': '/srv/incus'}, family='incus').socket_path
+        """
+        if family is not None and family not in FAMILIES:
+            raise EndpointError(f"family {family!r} is not known: give one of "
+                                f"{', '.join(FAMILIES)}, or None for any")
+        tried = candidate_sockets(os.environ if environ is None else environ, family,
+                                  well_known=well_known)
+        reasons = []
+        for candidate in tried:
+            reason = _unusable(candidate.path, candidate.family)
+            if reason is None:
+                return cls(base_url=UNIX_BASE_URL, socket_path=candidate.path,
+                           project=f"user-{os.getuid()}" if candidate.user else None)
+            reasons.append(f"{candidate.path} ({candidate.origin}): {reason}")
+        servers = {"lxd": "LXD", "incus": "Incus"}.get(family or "", "LXD or Incus")
         raise APIConnectionError(
-            f"no LXD socket found; tried {listed}. Install LXD and start it "
-            "(apt-get install lxd, or snap install lxd), or set LXD_DIR to the "
-            "directory holding its unix.socket, or pass endpoint= to API.factory()")
+            f"no usable {servers} socket; tried {'; '.join(reasons)}. Start the daemon "
+            "(install it first if needed: apt-get install lxd, or incus), join the "
+            "group that owns its socket, set LXD_DIR/INCUS_DIR to the directory holding its "
+            "unix.socket, or pass endpoint= to API.factory()")
+
+
+def _unusable(path: str, family: str) -> Optional[str]:
+    """Why discovery passes ``path`` over, or None when it can use it."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"cannot be looked at ({exc.strerror})"
+    if not stat.S_ISSOCK(info.st_mode):
+        return "not a socket"
+    if os.access(path, os.W_OK):
+        return None
+    group = _group_name(info.st_gid)
+    admin = {"lxd": "lxd", "incus": "incus-admin"}[family]
+    fix = ("run as root" if info.st_gid == 0 else
+           f"join group {group} (then log in again)")
+    if group != admin and info.st_gid != 0:
+        fix += f"; the packaged daemon's group is {admin}"
+    return f"exists, not writable by uid {os.getuid()}: {fix}"
+
+
+def _group_name(gid: int) -> str:
+    try:
+        import grp
+        return grp.getgrgid(gid).gr_name
+    except (ImportError, KeyError):
+        return str(gid)
 
 
 def path_and_query(url: str) -> str:
@@ -156,12 +249,28 @@ def path_and_query(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-def candidate_sockets(environ: Mapping[str, str]) -> List[Tuple[str, str]]:
-    """``(where it came from, path)`` for every socket discovery tries, in order."""
-    found = []
+def candidate_sockets(environ: Mapping[str, str], family: Optional[str] = None, *,
+                      well_known: Sequence[Tuple[str, str]] = WELL_KNOWN_SOCKETS
+                      ) -> List[Candidate]:
+    """Every socket discovery tries, in order; ``family`` keeps to one.
+
+    The variables first (LXD's, then Incus's), then ``well_known``; Incus's
+    per-user sockets (``unix.socket.user`` beside each Incus directory's
+    socket) come last, so one is used only when no other socket is usable.
+    """
+    found: List[Candidate] = []
     if environ.get("LXD_SOCKET"):
-        found.append(("$LXD_SOCKET", environ["LXD_SOCKET"]))
+        found.append(Candidate("$LXD_SOCKET", environ["LXD_SOCKET"], "lxd"))
     if environ.get("LXD_DIR"):
-        found.append(("$LXD_DIR", os.path.join(environ["LXD_DIR"], "unix.socket")))
-    found.extend(("default", path) for path in WELL_KNOWN_SOCKETS)
-    return found
+        found.append(Candidate("$LXD_DIR", os.path.join(environ["LXD_DIR"], "unix.socket"),
+                               "lxd"))
+    if environ.get("INCUS_SOCKET"):
+        found.append(Candidate("$INCUS_SOCKET", environ["INCUS_SOCKET"], "incus"))
+    if environ.get("INCUS_DIR"):
+        found.append(Candidate("$INCUS_DIR",
+                               os.path.join(environ["INCUS_DIR"], "unix.socket"), "incus"))
+    found.extend(Candidate("default", path, kind) for kind, path in well_known)
+    found.extend(Candidate(c.origin, os.path.join(os.path.dirname(c.path), USER_SOCKET),
+                           "incus", user=True)
+                 for c in list(found) if c.family == "incus" and c.origin != "$INCUS_SOCKET")
+    return [c for c in found if family is None or c.family == family]

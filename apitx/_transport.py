@@ -173,7 +173,8 @@ def translate_error(exc: BaseException, endpoint: Endpoint, request_line: str) -
             "(lxc config trust add)", endpoint=where)
     code = cause.errno if cause is not None else None
     if code in (errno.EACCES, errno.EPERM):
-        hint = ("run as root, or add your user to the 'lxd' group (then log in again)"
+        hint = ("run as root, or add your user to the 'lxd' group (on Incus: "
+                "'incus-admin') (then log in again)"
                 if endpoint.socket_path else "check the firewall and the server's address")
         return APIConnectionError(f"{request_line}: permission denied on {where}: {hint}",
                                   endpoint=where)
