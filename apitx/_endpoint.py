@@ -159,7 +159,7 @@ class Endpoint:
     def resolve(cls, value: Union[Endpoint, str, None]) -> Endpoint:
         """What :meth:`API.factory` does with its ``endpoint``: None discovers
         any local server, ``'lxd'`` or ``'incus'`` discovers one of that
-        family, anything else is :meth:`coerce`\ d.
+        family; anything else goes to :meth:`coerce`.
 
         >>> Endpoint.resolve('incus').socket_path
         '/var/lib/incus/unix.socket'

@@ -1,7 +1,7 @@
-"""Shared fixtures: the live LXD, the hostile server, and cassettes.
+"""Shared fixtures: the live servers, the hostile server, and cassettes.
 
-Live tests (mark ``live``) talk to the LXD that ``scripts/lxd-sandbox``
-prepares. When it is not there they FAIL with what to run, never skip:
+Live tests (mark ``live``) talk to the LXD and the Incus that
+``scripts/lxd-sandbox`` prepares, each test once per server (``server``). When it is not there they FAIL with what to run, never skip:
 CI must not go green on tests that did not run.
 
 Cassettes: ``pytest --record`` re-records ``cassettes/`` from the live LXD;
@@ -22,8 +22,8 @@ import apitx
 from apitx.testing import recorder
 
 from hostile import HostileServer, running_server
-from sandbox import (CASSETTES, NOWHERE_SOCKET, SANDBOX_SOCKET, instance_config,
-                     remove_instance)
+from sandbox import (CASSETTES, NOWHERE_SOCKET, SANDBOX_SOCKET, SERVERS, SandboxServer,
+                     instance_config, remove_instance)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -33,17 +33,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="rewrite tests/golden/ from the cassettes (review the diff)")
 
 
+@pytest.fixture(scope="session", params=SERVERS, ids=lambda server: server.name)
+def server(request: pytest.FixtureRequest) -> SandboxServer:
+    """Each server the sandbox runs (LXD, then Incus): every live test that
+    uses it, or ``lxd_socket``, ``api`` or ``instance``, runs once per server,
+    with ``[lxd]`` or ``[incus]`` in its id."""
+    return live_server(request.param)
+
+
+def live_server(server: SandboxServer) -> SandboxServer:
+    """``server``, or a failure saying what to run when it is not up."""
+    if not os.path.exists(server.socket):
+        pytest.fail(f"no {server.name} socket at {server.socket}: run {server.prepare} "
+                    "(as root) first; live tests never skip")
+    return server
+
+
 @pytest.fixture(scope="session")
-def lxd_socket() -> str:
-    if not os.path.exists(SANDBOX_SOCKET):
-        pytest.fail(f"no LXD socket at {SANDBOX_SOCKET}: run scripts/lxd-sandbox (as root) "
-                    "first; live tests never skip")
-    return SANDBOX_SOCKET
+def lxd_socket(server: SandboxServer) -> str:
+    """The Unix socket of the server under test (LXD's or Incus's)."""
+    return server.socket
 
 
 @pytest.fixture
 def api(lxd_socket: str) -> Iterator[apitx.API]:
-    """An API on the live sandbox LXD."""
+    """An API on the live sandbox server (LXD or Incus)."""
     with apitx.API.factory(lxd_socket) as live:
         yield live
 

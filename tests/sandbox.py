@@ -7,6 +7,8 @@ plain values and functions here, so test modules import them by name.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from typing import Callable, Dict
 
 import apitx
 
@@ -18,6 +20,39 @@ SANDBOX_HTTPS = "https://127.0.0.1:8443"
 #: The sandbox's client certificate and its server certificate, for HTTPS.
 HTTPS_OPTIONS = {"cert": (f"{SANDBOX_DIR}/client.crt", f"{SANDBOX_DIR}/client.key"),
                  "verify": f"{SANDBOX_DIR}/server.crt"}
+
+
+@dataclass(frozen=True)
+class SandboxServer:
+    """One daemon scripts/lxd-sandbox prepares: every live test runs on each.
+
+    ``name`` is what ``GET /1.0`` says (``environment.server``) and the test id
+    (``[lxd]``, ``[incus]``); ``socket`` its Unix socket; ``https`` its HTTPS
+    address; ``server_cert`` its certificate, to trust over HTTPS.
+    """
+
+    name: str
+    socket: str
+    https: str
+    server_cert: str
+    #: The command that prepares it, for the message of a missing daemon.
+    prepare: str
+
+    @property
+    def https_options(self) -> dict:
+        """``cert=`` and ``verify=`` for :meth:`apitx.API.factory` over HTTPS."""
+        return {"cert": HTTPS_OPTIONS["cert"], "verify": self.server_cert}
+
+
+#: LXD first: cassettes and golden traces are recorded from it.
+SERVERS = (
+    SandboxServer("lxd", SANDBOX_SOCKET, SANDBOX_HTTPS, f"{SANDBOX_DIR}/server.crt",
+                  "scripts/lxd-sandbox"),
+    SandboxServer("incus", os.environ.get("APITX_INCUS_SOCKET", "/var/lib/incus/unix.socket"),
+                  "https://127.0.0.1:8444", f"{SANDBOX_DIR}/incus-server.crt",
+                  "scripts/lxd-sandbox incus"),
+)
+SERVER_BY_NAME: Dict[str, SandboxServer] = {server.name: server for server in SERVERS}
 CASSETTES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                          "cassettes")
 #: Replays use a socket that cannot exist: they must never reach a server.
@@ -44,3 +79,36 @@ def start_exec(api: apitx.API, instance: str, *command: str) -> apitx.APIResult:
     return api.post(f"instances/{instance}/exec", json={
         "command": list(command), "record-output": True,
         "wait-for-websocket": False, "interactive": False})
+
+
+def as_nobody(attempt: Callable[[], str]) -> str:
+    """Run ``attempt`` in a forked child that has become the real user nobody
+    (uid and gid 65534, no supplementary groups); return what it returned,
+    or ``"raised <type>: <message>"``. Needs root."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child becomes nobody, tries, and reports
+        code = 1
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                report = attempt()
+            except Exception as exc:  # noqa: BLE001 - reported to the parent as text
+                report = f"raised {type(exc).__name__}: {exc}"
+            os.write(write_end, report.encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    chunks = []
+    while True:
+        chunk = os.read(read_end, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0, "the child running as nobody failed"
+    return b"".join(chunks).decode()

@@ -1,5 +1,6 @@
 """apitx._endpoint: parsing what people give, and discovering the local socket."""
 
+import grp
 import os
 import socket
 
@@ -8,6 +9,8 @@ import pytest
 import apitx
 from apitx import APIConnectionError, Endpoint, EndpointError
 from apitx._endpoint import UNIX_BASE_URL, candidate_sockets
+
+from sandbox import as_nobody
 
 
 @pytest.mark.parametrize("text, socket_path", [
@@ -53,44 +56,155 @@ def test_describe_keeps_socket_path_readable():
     assert Endpoint.parse("https://h:8443").describe("/1.0") == "https://h:8443/1.0"
 
 
-def test_candidates_follow_lxc_order():
-    found = candidate_sockets({"LXD_SOCKET": "/a.sock", "LXD_DIR": "/d"})
-    assert [path for _, path in found] == [
-        "/a.sock", "/d/unix.socket",
-        "/var/snap/lxd/common/lxd/unix.socket", "/var/lib/lxd/unix.socket"]
+# -- discovery: offline, with tmp dirs, fake environments and real AF_UNIX sockets --
+
+#: The well-known places, relocated under a tmp dir by ``places``.
+WELL_KNOWN = {"snap": "snap/unix.socket", "deb": "lxd/unix.socket",
+              "run_incus": "run-incus/unix.socket", "incus": "incus/unix.socket",
+              "incus_user": "incus/unix.socket.user"}
 
 
-def test_discover_takes_first_that_exists(tmp_path):
-    lxd_dir = tmp_path / "lxd"
-    lxd_dir.mkdir()
-    sock = socket.socket(socket.AF_UNIX)
-    sock.bind(str(lxd_dir / "unix.socket"))
-    try:
-        found = Endpoint.discover({"LXD_SOCKET": str(tmp_path / "missing.sock"),
-                                   "LXD_DIR": str(lxd_dir)})
-    finally:
+@pytest.fixture
+def places(tmp_path):
+    """``(root, make, well_known)``: ``make(relative)`` binds a real AF_UNIX
+    socket file there (closed at the end); ``well_known`` the table to pass
+    to discovery in place of the real /var/... paths."""
+    sockets = []
+
+    def make(relative: str) -> str:
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+        sockets.append(sock)
+        return str(path)
+
+    well_known = (("lxd", str(tmp_path / WELL_KNOWN["snap"])),
+                  ("lxd", str(tmp_path / WELL_KNOWN["deb"])),
+                  ("incus", str(tmp_path / WELL_KNOWN["run_incus"])),
+                  ("incus", str(tmp_path / WELL_KNOWN["incus"])))
+    yield tmp_path, make, well_known
+    for sock in sockets:
         sock.close()
-    assert found.socket_path == str(lxd_dir / "unix.socket")
 
 
-def test_discover_prefers_lxd_socket(tmp_path):
-    first = tmp_path / "first.sock"
-    first.touch()
-    assert Endpoint.discover({"LXD_SOCKET": str(first)}).socket_path == str(first)
+def test_candidates_follow_the_go_clients_order():
+    found = candidate_sockets({"LXD_SOCKET": "/a.sock", "LXD_DIR": "/d",
+                               "INCUS_SOCKET": "/i.sock", "INCUS_DIR": "/id"})
+    assert [(c.origin, c.path, c.family, c.user) for c in found] == [
+        ("$LXD_SOCKET", "/a.sock", "lxd", False),
+        ("$LXD_DIR", "/d/unix.socket", "lxd", False),
+        ("$INCUS_SOCKET", "/i.sock", "incus", False),
+        ("$INCUS_DIR", "/id/unix.socket", "incus", False),
+        ("default", "/var/snap/lxd/common/lxd/unix.socket", "lxd", False),
+        ("default", "/var/lib/lxd/unix.socket", "lxd", False),
+        ("default", "/run/incus/unix.socket", "incus", False),
+        ("default", "/var/lib/incus/unix.socket", "incus", False),
+        # incus-user's sockets last: used only when nothing else is usable
+        ("$INCUS_DIR", "/id/unix.socket.user", "incus", True),
+        ("default", "/run/incus/unix.socket.user", "incus", True),
+        ("default", "/var/lib/incus/unix.socket.user", "incus", True)]
 
 
-def test_nothing_found_names_every_path_and_the_fix(tmp_path, monkeypatch):
-    if any(os.path.exists(p) for p in ("/var/snap/lxd/common/lxd/unix.socket",
-                                       "/var/lib/lxd/unix.socket")):
-        # The well-known sockets exist here; prove the message on the
-        # function that builds it, with every candidate missing.
-        monkeypatch.setattr("apitx._endpoint.WELL_KNOWN_SOCKETS", (str(tmp_path / "nope"),))
-    monkeypatch.setenv("LXD_DIR", str(tmp_path / "lxddir"))
-    monkeypatch.setenv("LXD_SOCKET", str(tmp_path / "x.sock"))
+def test_a_family_keeps_to_its_own_candidates():
+    env = {"LXD_SOCKET": "/a.sock", "INCUS_SOCKET": "/i.sock"}
+    assert {c.family for c in candidate_sockets(env, "incus")} == {"incus"}
+    assert [c.path for c in candidate_sockets(env, "lxd")] == [
+        "/a.sock", "/var/snap/lxd/common/lxd/unix.socket", "/var/lib/lxd/unix.socket"]
+
+
+# Each row: the sockets that exist (keys of WELL_KNOWN, or "env:NAME" for one
+# named by a variable), the environment, the family asked for, and the socket
+# discovery must pick (None: it must fail).
+@pytest.mark.parametrize("existing, env, family, expected", [
+    (["deb", "incus"], {}, None, "deb"),                      # LXD before Incus
+    (["snap", "deb"], {}, None, "snap"),                      # the snap before Debian's
+    (["deb", "incus"], {}, "incus", "incus"),                 # 'incus' skips LXD
+    (["deb", "incus"], {}, "lxd", "deb"),
+    (["run_incus", "incus"], {}, None, "run_incus"),          # /run/incus first
+    (["incus"], {}, "lxd", None),                             # 'lxd' never takes Incus
+    (["deb", "env:INCUS"], {"INCUS_SOCKET": "env:INCUS"}, None, "env:INCUS"),  # variables first
+    (["env:LXD", "env:INCUS"], {"LXD_SOCKET": "env:LXD", "INCUS_SOCKET": "env:INCUS"}, None,
+     "env:LXD"),                                              # LXD's variables before Incus's
+    (["deb", "env:LXD"], {"LXD_SOCKET": "env:LXD"}, None, "env:LXD"),
+    (["deb"], {"LXD_SOCKET": "env:MISSING"}, None, "deb"),    # a missing one is skipped
+    (["incus_user", "incus"], {}, None, "incus"),             # the user socket comes last
+    (["incus_user"], {}, None, "incus_user"),                 # ... but is used when alone
+    ([], {}, None, None),
+])
+def test_discovery_table(places, existing, env, family, expected):
+    root, make, well_known = places
+    where = {key: (make(f"env/{key[4:]}.socket") if key.startswith("env:") else
+                   make(WELL_KNOWN[key])) for key in existing}
+    env = {name: where.get(value, str(root / "env" / "missing.socket"))
+           for name, value in env.items()}
+    if expected is None:
+        with pytest.raises(APIConnectionError):
+            Endpoint.discover(env, family, well_known=well_known)
+        return
+    found = Endpoint.discover(env, family, well_known=well_known)
+    assert found.socket_path == where[expected]
+    assert found.project == (f"user-{os.getuid()}" if expected == "incus_user" else None)
+
+
+def test_incus_dir_and_its_user_socket(places):
+    root, make, well_known = places
+    user = make("mine/unix.socket.user")
+    found = Endpoint.discover({"INCUS_DIR": str(root / "mine")}, "incus", well_known=well_known)
+    assert found.socket_path == user and found.project == f"user-{os.getuid()}"
+
+
+def test_a_file_that_is_not_a_socket_is_passed_over(places):
+    root, make, well_known = places
+    (root / "lxd").mkdir()
+    (root / "lxd" / "unix.socket").write_text("not a socket")
+    incus = make(WELL_KNOWN["incus"])
+    assert Endpoint.discover({}, well_known=well_known).socket_path == incus
+
+
+def test_nothing_usable_names_every_path_and_why(places):
+    root, make, well_known = places
+    (root / "lxd").mkdir()
+    (root / "lxd" / "unix.socket").write_text("")
     with pytest.raises(APIConnectionError) as info:
-        apitx.API.factory()
+        Endpoint.discover({"LXD_DIR": str(root / "lxddir")}, well_known=well_known)
     message = str(info.value)
-    assert str(tmp_path / "x.sock") in message
-    assert str(tmp_path / "lxddir" / "unix.socket") in message
-    assert "Install LXD and start it" in message
-    assert "LXD_DIR" in message
+    assert message.startswith("no usable LXD or Incus socket; tried ")
+    assert f"{root}/lxddir/unix.socket ($LXD_DIR): missing" in message
+    assert f"{root}/lxd/unix.socket (default): not a socket" in message
+    assert f"{root}/incus/unix.socket.user (default): missing" in message
+    assert "set LXD_DIR/INCUS_DIR" in message and "endpoint=" in message
+
+
+def test_a_family_word_is_not_a_path():
+    """'lxd' and 'incus' discover; a socket file of that name is './lxd'."""
+    assert Endpoint.resolve("./lxd").socket_path == "./lxd"
+    with pytest.raises(EndpointError, match="not understood"):
+        Endpoint.parse("lxd")
+    with pytest.raises(EndpointError, match="family 'docker' is not known"):
+        Endpoint.discover({}, "docker")
+
+
+@pytest.mark.live
+def test_factory_finds_each_server_by_its_family_word(server):
+    with apitx.API.factory(server.name) as api:
+        assert api.endpoint.socket_path == server.socket
+        assert api.server.name == server.name
+
+
+@pytest.mark.live
+def test_a_socket_nobody_cannot_write_is_skipped_and_said_why(server):
+    """A real non-root user: the Go clients' W_OK check, and the message."""
+    if os.getuid() != 0:
+        pytest.fail("this test needs root to become another user; run the suite as root")
+
+    def attempt() -> str:
+        return str(Endpoint.discover({}, server.name).socket_path)
+
+    report = as_nobody(attempt)
+    assert report.startswith(f"raised APIConnectionError: no usable "
+                             f"{ {'lxd': 'LXD', 'incus': 'Incus'}[server.name]} socket")
+    mode = os.stat(server.socket)
+    fix = ("run as root" if mode.st_gid == 0 else
+           f"join group {grp.getgrgid(mode.st_gid).gr_name} (then log in again)")
+    assert f"{server.socket} (default): exists, not writable by uid 65534: {fix}" in report

@@ -13,9 +13,9 @@ import pytest
 
 import apitx
 from apitx import (APIConnectionError, APIException, APINotFoundException, APITimeoutError,
-                   APITXError, EndpointError, OperationTimeout)
+                   APITXError, EndpointError, MissingExtension, OperationTimeout)
 
-from sandbox import SANDBOX_HTTPS
+from sandbox import as_nobody
 
 live = pytest.mark.live
 
@@ -25,7 +25,8 @@ def test_tree():
     assert issubclass(OperationTimeout, APITimeoutError)
     assert issubclass(APITimeoutError, TimeoutError)
     assert issubclass(EndpointError, ValueError)
-    for cls in (APIException, APIConnectionError, APITimeoutError, EndpointError):
+    for cls in (APIException, APIConnectionError, APITimeoutError, EndpointError,
+                MissingExtension):
         assert issubclass(cls, APITXError)
     assert all(name in apitx.__all__ for name in (
         "APITXError", "APIException", "APINotFoundException", "APIConnectionError",
@@ -92,43 +93,29 @@ def test_regular_file_is_not_a_socket(tmp_path):
 
 @live
 def test_permission_denied_for_a_non_root_user(lxd_socket):
-    """A real non-root process (nobody) against LXD's root-group 0660 socket."""
+    """A real non-root process (nobody) against the server's root-group 0660 socket."""
     if os.getuid() != 0:
         pytest.fail("this test needs root to become another user; run the suite as root")
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child becomes nobody, tries, and reports
-        code = 1
+
+    def attempt() -> str:
         try:
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            try:
-                apitx.API.factory(lxd_socket).get("")
-                report = "no error"
-            except APIConnectionError as exc:
-                report = f"{type(exc.__cause__).__name__}|{exc}"
-            os.write(write_end, report.encode())
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    report = os.read(read_end, 4096).decode()
-    os.close(read_end)
-    _, status = os.waitpid(pid, 0)
-    assert status == 0
-    cause, message = report.split("|", 1)
+            apitx.API.factory(lxd_socket).get("")
+        except APIConnectionError as exc:
+            return f"{type(exc.__cause__).__name__}|{exc}"
+        return "no error"
+
+    cause, message = as_nobody(attempt).split("|", 1)
     assert cause == "ConnectionError"
     assert f"permission denied on unix:{lxd_socket}" in message
-    assert "add your user to the 'lxd' group" in message
+    assert "add your user to the 'lxd' group (on Incus: 'incus-admin')" in message
 
 
 @live
-def test_tls_failure_names_verify_and_cert():
+def test_tls_failure_names_verify_and_cert(server):
     with pytest.raises(APIConnectionError) as info:
-        apitx.API.factory(SANDBOX_HTTPS).get("")
+        apitx.API.factory(server.https).get("")
     message = str(info.value)
-    assert "TLS failure with https://127.0.0.1:8443" in message
+    assert f"TLS failure with {server.https}" in message
     assert "verify=" in message and "cert=" in message
 
 
