@@ -23,7 +23,7 @@ from apitx.testing import recorder
 
 from hostile import HostileServer, running_server
 from sandbox import (CASSETTES, NOWHERE_SOCKET, SANDBOX_SOCKET, SERVERS, SandboxServer,
-                     instance_config, remove_instance)
+                     instance_config, live_server, remove_instance)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,14 +39,6 @@ def server(request: pytest.FixtureRequest) -> SandboxServer:
     uses it, or ``lxd_socket``, ``api`` or ``instance``, runs once per server,
     with ``[lxd]`` or ``[incus]`` in its id."""
     return live_server(request.param)
-
-
-def live_server(server: SandboxServer) -> SandboxServer:
-    """``server``, or a failure saying what to run when it is not up."""
-    if not os.path.exists(server.socket):
-        pytest.fail(f"no {server.name} socket at {server.socket}: run {server.prepare} "
-                    "(as root) first; live tests never skip")
-    return server
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Dict
 
+import pytest
+
 import apitx
 
 #: What scripts/lxd-sandbox prepares.
@@ -53,6 +55,14 @@ SERVERS = (
                   "scripts/lxd-sandbox incus"),
 )
 SERVER_BY_NAME: Dict[str, SandboxServer] = {server.name: server for server in SERVERS}
+
+
+def live_server(server: SandboxServer) -> SandboxServer:
+    """``server``, or a test failure saying what to run when it is not up."""
+    if not os.path.exists(server.socket):
+        pytest.fail(f"no {server.name} socket at {server.socket}: run {server.prepare} "
+                    "(as root) first; live tests never skip")
+    return server
 CASSETTES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                          "cassettes")
 #: Replays use a socket that cannot exist: they must never reach a server.

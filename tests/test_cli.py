@@ -24,9 +24,9 @@ import subprocess
 import sys
 import sysconfig
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Iterator, List
+from typing import Callable, Iterator, List
 
 import pytest
 
@@ -36,8 +36,10 @@ from apitx._cli import main, progress_text
 from sandbox import (
     NOWHERE_SOCKET,
     SANDBOX_DIR,
-    SANDBOX_HTTPS,
     SANDBOX_SOCKET,
+    SERVER_BY_NAME,
+    SandboxServer,
+    live_server,
     instance_config,
     remove_instance,
 )
@@ -99,10 +101,23 @@ def _instances(socket: str, running: str, stopped: str) -> Iterator[tuple]:
 
 
 @pytest.fixture(scope="module")
-def live_instances(lxd_socket: str) -> Iterator[tuple]:
-    suffix = os.urandom(4).hex()
-    with _instances(lxd_socket, f"apitx-cli-run-{suffix}", f"apitx-cli-stop-{suffix}") as names:
-        yield names
+def instances_on() -> Iterator[Callable[[SandboxServer], tuple]]:
+    """``instances_on(server)``: a running and a stopped instance on that
+    server, made on first use (once per module and server), deleted at the end."""
+    made: dict = {}
+    with ExitStack() as stack:
+        def get(server: SandboxServer) -> tuple:
+            if server.name not in made:
+                suffix = os.urandom(4).hex()
+                made[server.name] = stack.enter_context(_instances(
+                    server.socket, f"apitx-cli-run-{suffix}", f"apitx-cli-stop-{suffix}"))
+            return made[server.name]
+        yield get
+
+
+@pytest.fixture(scope="module")
+def live_instances(server: SandboxServer, instances_on) -> tuple:
+    return instances_on(server)
 
 
 @pytest.fixture(scope="module")
@@ -136,12 +151,15 @@ class Runner:
             sys.stdin = saved
 
 
-@pytest.fixture(params=["live", "replay"])
+@pytest.fixture(params=[*SERVER_BY_NAME, "replay"])
 def run(request: pytest.FixtureRequest, capsysbinary, cassette) -> Iterator[Runner]:
-    if request.param == "live":
+    """The command, live on each server (``[lxd]``, ``[incus]``), and replayed
+    from a cassette recorded from LXD (``[replay]``)."""
+    if request.param in SERVER_BY_NAME:
         request.applymarker(live)
-        running, stopped = request.getfixturevalue("live_instances")
-        yield Runner("live", request.getfixturevalue("lxd_socket"), running, stopped)
+        server = live_server(SERVER_BY_NAME[request.param])
+        running, stopped = request.getfixturevalue("instances_on")(server)
+        yield Runner("live", server.socket, running, stopped)
         return
     running, stopped = request.getfixturevalue("recorded_instances")
     name = re.sub(r"\[.*", "", request.node.name).replace("test_", "cli-", 1) + ".yaml"
@@ -243,22 +261,23 @@ def test_binary_body_goes_to_stdout_when_it_is_not_a_terminal(run, tmp_path):
 
 
 @live
-def test_pushed_bytes_arrive_exactly_as_the_library_reads_them(api, live_instances, tmp_path):
+def test_pushed_bytes_arrive_exactly_as_the_library_reads_them(api, lxd_socket, live_instances,
+                                                               tmp_path):
     stopped = live_instances[1]
     source = tmp_path / "payload.bin"
     source.write_bytes(PAYLOAD)
     files = f"instances/{stopped}/files?path=/tmp/apitx-cli-check.bin"
-    done = command("-e", SANDBOX_SOCKET, "-X", "POST", "-H", "X-LXD-type: file",
+    done = command("-e", lxd_socket, "-X", "POST", "-H", "X-LXD-type: file",
                    "--data-binary", f"@{source}", files)
     assert done.returncode == 0, done.stderr
     assert api.get(files).response.content == PAYLOAD
 
 
-def _on_a_terminal(*args: str) -> tuple:
+def _on_a_terminal(socket: str, *args: str) -> tuple:
     """Run the command with stdout on a pseudo-terminal: (exit code, screen, stderr)."""
     controller, terminal = pty.openpty()
     try:
-        done = subprocess.run([sys.executable, "-m", "apitx", "-e", SANDBOX_SOCKET, *args],
+        done = subprocess.run([sys.executable, "-m", "apitx", "-e", socket, *args],
                               stdout=terminal, stderr=subprocess.PIPE, env=ENV, timeout=60)
         os.close(terminal)
         terminal = -1
@@ -274,12 +293,12 @@ def test_binary_body_is_not_written_to_a_terminal_unless_asked(api, live_instanc
     stopped = live_instances[1]
     files = f"instances/{stopped}/files?path=/tmp/apitx-cli-tty.txt"
     api.post(files, data=b"hello from the instance\n", headers={"X-LXD-type": "file"})
-    code, screen, err = _on_a_terminal(files)
+    code, screen, err = _on_a_terminal(api.endpoint.socket_path, files)
     assert code == 2 and screen == b""
     assert err.strip().endswith(
         "the answer is not JSON (application/octet-stream): not written to a terminal; "
         "use -o FILE, -o - or a pipe")
-    code, screen, err = _on_a_terminal("-o", "-", files)
+    code, screen, err = _on_a_terminal(api.endpoint.socket_path, "-o", "-", files)
     assert code == 0 and err == ""
     assert screen == b"hello from the instance\r\n"  # the terminal turns \n into \r\n
 
@@ -351,7 +370,7 @@ def test_wait_timeout_exits_4_naming_the_running_operation(run):
 
 @live
 def test_timed_out_operation_is_really_still_running(api, live_instances):
-    done = command("-e", SANDBOX_SOCKET, "-X", "POST", "-d", _exec("/bin/sleep", "3"),
+    done = command("-e", api.endpoint.socket_path, "-X", "POST", "-d", _exec("/bin/sleep", "3"),
                    "--wait", "--timeout", "1", f"instances/{live_instances[0]}/exec")
     assert done.returncode == 4
     path = re.search(r"/1\.0/operations/[0-9a-f-]{36}", done.stderr.decode()).group(0)
@@ -365,7 +384,8 @@ def _interrupt_wait(api: apitx.API, instance: str, *args: str) -> tuple:
     before = set(_running_operations(api, instance))
     # SIG_DFL in the child: a runner started in the background by a shell
     # without job control ignores SIGINT, and the child would inherit that.
-    process = subprocess.Popen([sys.executable, "-m", "apitx", "-e", SANDBOX_SOCKET, *args],
+    process = subprocess.Popen([sys.executable, "-m", "apitx", "-e", api.endpoint.socket_path,
+                                *args],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
@@ -410,12 +430,12 @@ def test_ctrl_c_stops_waiting_and_names_the_running_operation(api, live_instance
     code, err, operation = _interrupt_wait(api, stopped, *_migration_args(stopped))
     try:
         assert code == 130
-        assert err == (f"apitx: interrupted; operation still running: unix:{SANDBOX_SOCKET} "
+        assert err == (f"apitx: interrupted; operation still running: unix:{api.endpoint.socket_path} "
                        f"{operation} (wait on it with apitx --wait {operation}, "
                        f"or cancel it with apitx -X DELETE {operation})\n")
         assert api.get(operation).metadata["status"] == "Running"
         # The suggested command really waits on it (here, until --timeout).
-        again = command("-e", SANDBOX_SOCKET, "--wait", "--timeout", "1", operation)
+        again = command("-e", api.endpoint.socket_path, "--wait", "--timeout", "1", operation)
         assert again.returncode == 4
         assert operation in again.stderr.decode()
     finally:
@@ -428,7 +448,8 @@ def test_ctrl_c_with_cancel_on_interrupt_cancels_the_operation(api, live_instanc
     code, err, operation = _interrupt_wait(api, stopped, "--cancel-on-interrupt",
                                          *_migration_args(stopped))
     assert code == 130
-    assert err == f"apitx: interrupted; cancelled operation unix:{SANDBOX_SOCKET} {operation}\n"
+    assert err == ("apitx: interrupted; cancelled operation "
+                   f"unix:{api.endpoint.socket_path} {operation}\n")
     # A cancelled operation's answer is a failure (status_code 401): read it as it is.
     assert api.get(operation, validate=False).metadata["status"] == "Cancelled"
 
@@ -440,14 +461,14 @@ def test_ctrl_c_cancel_of_an_uncancellable_operation_says_lxd_refused(api, live_
                                          "-d", _exec("/bin/sleep", "3"), "--wait",
                                          f"instances/{running}/exec")
     assert code == 130
-    assert err == (f"apitx: interrupted; LXD did not cancel operation unix:{SANDBOX_SOCKET} "
+    assert err == (f"apitx: interrupted; LXD did not cancel operation unix:{api.endpoint.socket_path} "
                    f"{operation}: This operation can't be cancelled; it is still running\n")
 
 
 # -- the progress line, in a real terminal -----------------------------------------
 
 @live
-def test_progress_line_appears_and_is_cleared_in_a_terminal(live_instances, tmp_path):
+def test_progress_line_appears_and_is_cleared_in_a_terminal(lxd_socket, live_instances, tmp_path):
     tmux = shutil.which("tmux")
     if tmux is None:
         pytest.fail("tmux is missing: apt-get install -y tmux (this test drives a real terminal)")
@@ -455,7 +476,7 @@ def test_progress_line_appears_and_is_cleared_in_a_terminal(live_instances, tmp_
     done_marker = tmp_path / "done"
     script = tmp_path / "run.sh"
     script.write_text(
-        f"PYTHONPATH={ROOT} {sys.executable} -m apitx -e {SANDBOX_SOCKET} --compact -X POST "
+        f"PYTHONPATH={ROOT} {sys.executable} -m apitx -e {lxd_socket} --compact -X POST "
         f"-d '{_exec('/bin/sleep', '3')}' --wait instances/{live_instances[0]}/exec\n"
         f"echo EXIT=$? > {done_marker}\nsleep 60\n")
     subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "120", "-y", "20",
@@ -566,10 +587,9 @@ def test_curl_references_a_data_binary_file(capsysbinary, tmp_path):
 
 
 @live
-def test_https_endpoint_with_client_certificate(lxd_socket):
-    done = command("-e", SANDBOX_HTTPS, "--cert", f"{SANDBOX_DIR}/client.crt",
-                   "--key", f"{SANDBOX_DIR}/client.key", "--cacert", f"{SANDBOX_DIR}/server.crt",
-                   "")
+def test_https_endpoint_with_client_certificate(server):
+    done = command("-e", server.https, "--cert", f"{SANDBOX_DIR}/client.crt",
+                   "--key", f"{SANDBOX_DIR}/client.key", "--cacert", server.server_cert, "")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["auth"] == "trusted"
 
@@ -638,10 +658,10 @@ def test_a_broken_download_exits_3_with_one_line_and_keeps_the_old_file(hostile,
 
 
 @live
-def test_a_failed_pull_leaves_the_output_file_alone(tmp_path):
+def test_a_failed_pull_leaves_the_output_file_alone(lxd_socket, tmp_path):
     kept = tmp_path / "precious.txt"
     kept.write_bytes(b"precious\n")
-    done = command("-e", SANDBOX_SOCKET, "-o", str(kept), "instances/apitx-nope/files",
+    done = command("-e", lxd_socket, "-o", str(kept), "instances/apitx-nope/files",
                    "-p", "path=/etc/hostname")
     assert done.returncode == 1 and b"Instance not found" in done.stderr
     assert kept.read_bytes() == b"precious\n"
