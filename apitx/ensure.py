@@ -70,7 +70,10 @@ READBACK_DELAY = 0.05
 #: a current state to the wanted one (in order).
 STATE_ACTIONS = {
     ("Stopped", "Running"): ("start",), ("Frozen", "Running"): ("unfreeze",),
-    ("Running", "Stopped"): ("stop",), ("Frozen", "Stopped"): ("stop",),
+    # A clean stop of a frozen instance: LXD 5.0 thaws it first, Incus 6.0 does
+    # not (the halt signal waits in the frozen init, and the stop fails when
+    # its timeout ends, leaving it Running): unfreeze first, on both.
+    ("Running", "Stopped"): ("stop",), ("Frozen", "Stopped"): ("unfreeze", "stop"),
     ("Running", "Frozen"): ("freeze",), ("Stopped", "Frozen"): ("start", "freeze"),
 }
 STATES = ("Running", "Stopped", "Frozen")

@@ -69,6 +69,13 @@ CASSETTES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file_
 NOWHERE_SOCKET = "/nonexistent/apitx-replay.socket"
 
 
+def instance_not_found(server: str, name: str) -> str:
+    """The server's own words for a missing instance: Incus 6.0 names the
+    instance and its project, LXD 5.0 does not."""
+    return ("Instance not found" if server == "lxd" else
+            f'Failed to fetch instance "{name}" in project "default": Instance not found')
+
+
 def instance_config(name: str) -> dict:
     return {"name": name, "source": {"type": "image", "alias": SANDBOX_IMAGE}}
 

@@ -7,7 +7,7 @@ import pytest
 import apitx
 from apitx import API, APINotFoundException, EndpointError, Timeout
 
-from sandbox import SANDBOX_DIR, SANDBOX_HTTPS, start_exec
+from sandbox import instance_not_found, start_exec
 
 live = pytest.mark.live
 
@@ -76,36 +76,37 @@ def test_legacy_lxdapi_endpoint_string(hostile):
 def test_validate_false_lets_callers_branch(api):
     result = api.get("instances/does-not-exist", validate=False)
     assert (result.ok, result.status_code) == (False, 404)
-    assert result.data["error"] == "Instance not found"
+    assert result.data["error"] == instance_not_found(api.server.name, "does-not-exist")
     with pytest.raises(APINotFoundException):
         result.validate()
 
 
 @live
-def test_discovery_through_lxd_dir(monkeypatch, lxd_socket):
-    monkeypatch.delenv("LXD_SOCKET", raising=False)
-    monkeypatch.setenv("LXD_DIR", lxd_socket.rsplit("/", 1)[0])
+def test_discovery_through_the_family_dir_variable(monkeypatch, server):
+    for name in ("LXD_SOCKET", "LXD_DIR", "INCUS_SOCKET", "INCUS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    variable = {"lxd": "LXD_DIR", "incus": "INCUS_DIR"}[server.name]
+    monkeypatch.setenv(variable, server.socket.rsplit("/", 1)[0])
     with API.factory() as api:
-        assert api.endpoint.socket_path == lxd_socket
-        assert api.get("").metadata["api_version"] == "1.0"
+        assert api.endpoint.socket_path == server.socket
+        assert api.server.name == server.name
 
 
 @live
-def test_https_remote_with_client_certificate():
-    with API.factory(SANDBOX_HTTPS, cert=(f"{SANDBOX_DIR}/client.crt", f"{SANDBOX_DIR}/client.key"),
-                     verify=f"{SANDBOX_DIR}/server.crt") as api:
+def test_https_remote_with_client_certificate(server):
+    with API.factory(server.https, **server.https_options) as api:
         root = api.get("")
         assert root.metadata["auth"] == "trusted"
-        assert root.request_line() == "GET https://127.0.0.1:8443/1.0"
+        assert root.request_line() == f"GET {server.https}/1.0"
         with pytest.raises(APINotFoundException) as info:
             api.get("instances/missing")
-        assert str(info.value) == ("GET https://127.0.0.1:8443/1.0/instances/missing: "
-                                   "Instance not found")
+        assert str(info.value) == (f"GET {server.https}/1.0/instances/missing: "
+                                   f"{instance_not_found(server.name, 'missing')}")
 
 
 @live
-def test_https_remote_without_client_certificate_is_untrusted():
-    with API.factory(SANDBOX_HTTPS, verify=f"{SANDBOX_DIR}/server.crt") as api:
+def test_https_remote_without_client_certificate_is_untrusted(server):
+    with API.factory(server.https, verify=server.server_cert) as api:
         assert api.get("").metadata["auth"] == "untrusted"
         with pytest.raises(apitx.APIException) as info:
             api.get("instances")

@@ -39,6 +39,7 @@ from sandbox import (
     SANDBOX_SOCKET,
     SERVER_BY_NAME,
     SandboxServer,
+    instance_not_found,
     live_server,
     instance_config,
     remove_instance,
@@ -133,8 +134,8 @@ class Runner:
     """Runs the command live (subprocess) or in process under a cassette."""
 
     def __init__(self, mode: str, socket: str, running: str, stopped: str,
-                 capsysbinary=None) -> None:
-        self.mode, self.socket = mode, socket
+                 capsysbinary=None, server: str = "lxd") -> None:
+        self.mode, self.socket, self.server = mode, socket, server
         self.running, self.stopped = running, stopped
         self.capsysbinary = capsysbinary
         self.cassette = None
@@ -159,7 +160,7 @@ def run(request: pytest.FixtureRequest, capsysbinary, cassette) -> Iterator[Runn
         request.applymarker(live)
         server = live_server(SERVER_BY_NAME[request.param])
         running, stopped = request.getfixturevalue("instances_on")(server)
-        yield Runner("live", server.socket, running, stopped)
+        yield Runner("live", server.socket, running, stopped, server=server.name)
         return
     running, stopped = request.getfixturevalue("recorded_instances")
     name = re.sub(r"\[.*", "", request.node.name).replace("test_", "cli-", 1) + ".yaml"
@@ -215,7 +216,8 @@ def test_api_error_exits_1_with_the_library_message(run):
     outcome = run("instances/apitx-cli-missing")
     assert outcome.code == 1
     assert one_line_error(outcome) == (
-        f"apitx: GET unix:{run.socket} /1.0/instances/apitx-cli-missing: Instance not found")
+        f"apitx: GET unix:{run.socket} /1.0/instances/apitx-cli-missing: "
+        f"{instance_not_found(run.server, 'apitx-cli-missing')}")
 
 
 def test_debug_traces_the_transaction_to_stderr(run):
@@ -232,7 +234,8 @@ def test_debug_shows_a_traceback_on_errors(run):
     assert outcome.code == 1
     err = outcome.err.decode()
     assert "Traceback (most recent call last)" in err and "APINotFoundException" in err
-    assert err.splitlines()[-1].endswith("/1.0/instances/apitx-cli-missing: Instance not found")
+    assert err.splitlines()[-1].endswith(
+        f"/1.0/instances/apitx-cli-missing: {instance_not_found(run.server, 'apitx-cli-missing')}")
 
 
 # -- binary bodies ----------------------------------------------------------------

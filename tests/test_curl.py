@@ -17,7 +17,6 @@ import pytest
 
 import apitx
 
-from sandbox import HTTPS_OPTIONS, SANDBOX_HTTPS
 
 live = pytest.mark.live
 
@@ -135,7 +134,7 @@ def test_file_body_command_pushes_the_exact_bytes(api, instance, tmp_path):
 
 
 @live
-def test_https_command_runs_with_the_client_certificate(lxd_socket):  # lxd_socket: sandbox up
-    with apitx.API.factory(SANDBOX_HTTPS, **HTTPS_OPTIONS) as api:
+def test_https_command_runs_with_the_client_certificate(server):
+    with apitx.API.factory(server.https, **server.https_options) as api:
         answer = json.loads(run_curl(render(api, "GET", "")))
     assert answer["metadata"]["auth"] == "trusted"

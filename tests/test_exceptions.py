@@ -15,7 +15,7 @@ import apitx
 from apitx import (APIConnectionError, APIException, APINotFoundException, APITimeoutError,
                    APITXError, EndpointError, MissingExtension, OperationTimeout)
 
-from sandbox import as_nobody
+from sandbox import as_nobody, instance_not_found
 
 live = pytest.mark.live
 
@@ -37,9 +37,9 @@ def test_tree():
 def test_not_found_is_one_readable_line(api, lxd_socket):
     with pytest.raises(APINotFoundException) as info:
         api.get("instances/c1-missing")
-    assert str(info.value) == (f"GET unix:{lxd_socket} /1.0/instances/c1-missing: "
-                               "Instance not found")
-    assert info.value.error == "Instance not found"
+    words = instance_not_found(api.server.name, "c1-missing")
+    assert str(info.value) == f"GET unix:{lxd_socket} /1.0/instances/c1-missing: {words}"
+    assert info.value.error == words
     assert info.value.status_code == 404
     assert info.value.result.status_code == 404
 

@@ -10,6 +10,7 @@ import pytest
 import apitx
 from apitx import APIException, APINotFoundException, APITimeoutError, Resource
 
+from sandbox import instance_not_found
 from traces import traced_requests
 
 live = pytest.mark.live
@@ -111,7 +112,8 @@ def test_calls_go_through_api_request_and_its_trace(lxd_socket, caplog):
         pools = api.storage_pools.get(params={"recursion": 1})
         missing = api.instances["get"].get(validate=False)
     assert any(p["name"] == "default" for p in pools.metadata)
-    assert missing.status_code == 404 and missing.data["error"] == "Instance not found"
+    assert missing.status_code == 404
+    assert missing.data["error"] == instance_not_found(api.server.name, "get")
     assert traced_requests(caplog) == ["GET /1.0/storage-pools?recursion=1",
                                        "GET /1.0/instances/get"]
 
@@ -182,7 +184,7 @@ def test_replay_navigation_without_lxd(cassette):
     assert any(p["name"] == "default" for p in pools.metadata)
     assert default.metadata["driver"] == "dir"
     assert spaced.request_path() == "/1.0/instances/two%20words"
-    assert spaced.data["error"] == "Instance not found"
+    assert spaced.data["error"] == "Instance not found"  # recorded from LXD
     assert method_named.data["error"] == "Instance not found"
     assert accented.request_path() == "/1.0/profiles/%C3%A9t%C3%A9"
     assert accented.status_code == 404
