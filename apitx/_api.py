@@ -11,7 +11,6 @@ Example::
 from __future__ import annotations
 
 import math
-import threading
 import time
 from typing import Any, Optional, Union
 
@@ -28,7 +27,7 @@ from ._render import Exchange, request_line
 from ._resource import Resource, Segment
 from ._files import Files
 from ._result import APIResult, Progress
-from ._server import Server
+from ._server import Server, ServerOnce
 from ._tracing import Tracer
 from ._transport import StrictLengthAdapter, UnixSocketAdapter, translate_error
 from ._types import USE_DEFAULT, Cert, Headers, Params, UseDefault
@@ -106,8 +105,7 @@ class API:
             # (retries, pool sizes) is theirs to keep.
             session.mount(prefix, StrictLengthAdapter())
         self._root = self.endpoint.base_url + (f"/{self.default_version}" if self.default_version else "")
-        self._server: Optional[Server] = None  # api.server: GET /1.0, once
-        self._server_lock = threading.Lock()
+        self._server = ServerOnce()  # api.server: GET /1.0, once
 
     @classmethod
     def factory(cls, endpoint: Optional[Union[Endpoint, str]] = None,
@@ -428,15 +426,15 @@ class API:
         >>> api.server.name, api.server.version
         ('incus', '6.0.4')
         """
-        with self._server_lock:
-            if self._server is None:
-                # Always /1.0, whatever default_version: that is where an
-                # LXD-style server describes itself.
-                self._server = Server.from_metadata(self.get("/1.0").metadata)
-                if self.tracer is not None:
-                    self.tracer.note(f"apitx: talking to {self._server} at "
-                                     f"{self.endpoint.display}")
-            return self._server
+        return self._server.get(self._fetch_server)
+
+    def _fetch_server(self) -> Server:
+        # Always /1.0, whatever default_version: that is where an LXD-style
+        # server describes itself.
+        server = Server.from_metadata(self.get("/1.0").metadata)
+        if self.tracer is not None:
+            self.tracer.note(f"apitx: talking to {server} at {self.endpoint.display}")
+        return server
 
     def has_extension(self, name: str) -> bool:
         """True when the server announces API extension ``name``.

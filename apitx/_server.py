@@ -20,8 +20,9 @@ Example::
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, Iterable, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterable, Optional, Tuple
 
 #: Extensions only one family has: when ``environment`` is hidden (an untrusted
 #: HTTPS client sees no ``environment.server``), they still tell the two apart.
@@ -95,3 +96,32 @@ class Server:
         name = self.name or "an unnamed LXD-style server"
         version = f" {self.version}" if self.version else ""
         return f"{name}{version} (API {self.api_version or '?'})"
+
+
+class ServerOnce:
+    """An API's :class:`Server`, made on first use, once, whichever thread
+    asks first (the others wait for it).
+
+    A copy or an unpickled API forgets it and asks its own server again: a
+    lock cannot be copied, and the copy may well talk to another daemon.
+
+    >>> once = ServerOnce()
+    >>> once.get(fetch) is once.get(fetch)      # fetch() ran once
+    True
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._server: Optional[Server] = None
+
+    def get(self, fetch: Callable[[], Server]) -> Server:
+        with self._lock:
+            if self._server is None:
+                self._server = fetch()
+            return self._server
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]

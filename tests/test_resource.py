@@ -106,14 +106,14 @@ def test_building_sends_nothing(api, socket_connects):
 
 
 @live
-def test_calls_go_through_api_request_and_its_trace(lxd_socket, caplog):
+def test_calls_go_through_api_request_and_its_trace(lxd_socket, server, caplog):
     caplog.set_level(logging.DEBUG, logger="apitx")
     with apitx.API.factory(lxd_socket, debug=True) as api:
         pools = api.storage_pools.get(params={"recursion": 1})
         missing = api.instances["get"].get(validate=False)
     assert any(p["name"] == "default" for p in pools.metadata)
     assert missing.status_code == 404
-    assert missing.data["error"] == instance_not_found(api.server.name, "get")
+    assert missing.data["error"] == instance_not_found(server.name, "get")
     assert traced_requests(caplog) == ["GET /1.0/storage-pools?recursion=1",
                                        "GET /1.0/instances/get"]
 
