@@ -5,7 +5,7 @@ import time
 import pytest
 
 import apitx
-from apitx import API, APINotFoundException, EndpointError, Timeout
+from apitx import API, APIException, APINotFoundException, EndpointError, Timeout
 
 from sandbox import instance_not_found, start_exec
 
@@ -183,3 +183,17 @@ def test_wait_with_progress_still_times_out_as_asked(api, instance):
     assert 1.5 < time.monotonic() - before < 4
     assert 1 <= len(seen) <= 2
     started.wait(timeout=30)
+
+
+@live
+def test_wait_on_a_cancelled_operation_raises(api, instance):
+    # A migration source waits for a peer that never comes: a cancellable
+    # operation (may_cancel: true) that runs until cancelled.
+    started = api.post(f"instances/{instance}", json={"migration": True})
+    assert started.metadata["may_cancel"] is True
+    api.delete(started.operation)
+    with pytest.raises(APIException) as info:
+        started.wait(timeout=30)
+    # Both servers answer the wait with the Cancelled operation inside (401).
+    assert info.value.status_code == 401
+    assert info.value.result.metadata["status"] == "Cancelled"
