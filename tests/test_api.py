@@ -5,8 +5,10 @@ import time
 import pytest
 
 import apitx
-from apitx import API, APIException, APINotFoundException, EndpointError, Timeout
+from apitx import (API, APIException, APINotFoundException, EndpointError, OperationTimeout,
+                   Timeout)
 
+from hostile import JSON, envelope, operation
 from sandbox import instance_not_found, start_exec
 
 live = pytest.mark.live
@@ -197,3 +199,64 @@ def test_wait_on_a_cancelled_operation_raises(api, instance):
     # Both servers answer the wait with the Cancelled operation inside (401).
     assert info.value.status_code == 401
     assert info.value.result.metadata["status"] == "Cancelled"
+
+
+# -- Incus 6.0's wait answers, offline (the hostile server plays Incus) ----------------
+#
+# Incus sends a wait's HTTP 200 headers at once, so it reports how the wait
+# ended in the body: `type: error` both when the poll ran out on a running
+# operation ("context deadline exceeded") and when the operation failed.
+# wait() asks the operation itself which it was. Live, on the real Incus,
+# the same paths run in test_result.py's wait tests ([incus]).
+
+DEADLINE = (200, JSON, envelope(None, type_="error", status_code=0, error_code=500,
+                                error="context deadline exceeded"))
+
+
+def _plays_incus(hostile, op_id: str, wait_answer, state_code=None, err: str = "") -> None:
+    hostile.answers[f"/async/{op_id}"] = (202, JSON, envelope(
+        operation(op_id, 103), type_="async", status_code=100,
+        operation=f"/1.0/operations/{op_id}"))
+    hostile.answers[f"/1.0/operations/{op_id}/wait"] = wait_answer
+    if state_code is not None:
+        hostile.answers[f"/1.0/operations/{op_id}"] = (200, JSON, envelope(
+            operation(op_id, state_code, err)))
+
+
+def test_a_deadline_error_on_a_running_operation_is_a_timeout(hostile, hostile_api):
+    _plays_incus(hostile, "inc-run", DEADLINE, 103)
+    with pytest.raises(OperationTimeout) as info:
+        hostile_api.get("/async/inc-run").wait(timeout=0)
+    assert info.value.result.metadata["status"] == "Running"
+    assert [entry[1] for entry in hostile.log[-2:]] == [
+        "/1.0/operations/inc-run/wait?timeout=0", "/1.0/operations/inc-run"]
+
+
+def test_an_error_answer_for_a_failed_operation_raises_its_own_err_and_code(hostile,
+                                                                            hostile_api):
+    _plays_incus(hostile, "inc-fail", (200, JSON, envelope(
+        None, type_="error", status_code=0, error_code=500, error="UNIQUE constraint")),
+        400, "Failed creating instance record: UNIQUE constraint")
+    with pytest.raises(APIException) as info:
+        hostile_api.get("/async/inc-fail").wait(timeout=5)
+    assert (info.value.status_code, info.value.error) == (
+        400, "Failed creating instance record: UNIQUE constraint")
+
+
+def test_an_early_error_while_the_operation_runs_is_not_taken_for_a_timeout(hostile,
+                                                                           hostile_api):
+    """An error that comes back before the poll's time is up stands: taking
+    it for a poll that ran out would spin on it."""
+    _plays_incus(hostile, "inc-early", (200, JSON, envelope(
+        None, type_="error", status_code=0, error_code=500, error="boom")), 103)
+    with pytest.raises(APIException, match="boom") as info:
+        hostile_api.get("/async/inc-early").wait(timeout=5)
+    assert info.value.status_code == 500
+    assert sum(1 for entry in hostile.log if "/wait" in entry[1]) == 1
+
+
+def test_an_error_for_an_operation_that_is_gone_stands(hostile, hostile_api):
+    _plays_incus(hostile, "inc-gone", DEADLINE)
+    with pytest.raises(APIException, match="context deadline exceeded"):
+        hostile_api.get("/async/inc-gone").wait(timeout=0)
+
