@@ -2,7 +2,9 @@
 
 import grp
 import os
+import shutil
 import socket
+import tempfile
 
 import pytest
 
@@ -208,3 +210,29 @@ def test_a_socket_nobody_cannot_write_is_skipped_and_said_why(server):
     fix = ("run as root" if mode.st_gid == 0 else
            f"join group {grp.getgrgid(mode.st_gid).gr_name} (then log in again)")
     assert f"{server.socket} (default): exists, not writable by uid 65534: {fix}" in report
+
+
+def test_a_socket_of_a_group_names_the_group_to_join():
+    """A real non-root user (nobody) and a socket in group 'daemon', mode 0660."""
+    if os.getuid() != 0:
+        pytest.fail("this test needs root to become another user; run the suite as root")
+    directory = tempfile.mkdtemp(prefix="apitx-")
+    os.chmod(directory, 0o755)  # nobody may look inside
+    path = os.path.join(directory, "unix.socket")
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(path)
+        os.chown(path, 0, grp.getgrnam("daemon").gr_gid)
+        os.chmod(path, 0o660)
+        report = as_nobody(lambda: str(Endpoint.discover({"INCUS_DIR": directory}, "incus",
+                                                         well_known=())))
+    finally:
+        sock.close()
+        shutil.rmtree(directory)
+    assert report == (
+        f"raised APIConnectionError: no usable Incus socket; tried {path} ($INCUS_DIR): "
+        "exists, not writable by uid 65534: join group daemon (then log in again); the "
+        f"packaged daemon's group is incus-admin; {path}.user ($INCUS_DIR): missing. Start "
+        "the daemon (install it first if needed: apt-get install lxd, or incus), join the "
+        "group that owns its socket, set LXD_DIR/INCUS_DIR to the directory holding its "
+        "unix.socket, or pass endpoint= to API.factory()")
