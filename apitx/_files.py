@@ -197,6 +197,9 @@ class Files:
         >>> files.push_tree(Path('site'), '/srv/site')
         """
         root = os.fspath(local_dir)
+        if not os.path.isdir(root):
+            raise NotADirectoryError(f"push_tree({root!r}, {path!r}): {root} is not a local "
+                                     "directory; push() copies one file")
         written = []
         for local, remote in _walk_local(root, path):
             info = os.lstat(local)
@@ -206,7 +209,8 @@ class Files:
                 self.mkdir(remote, uid=info.st_uid, gid=info.st_gid,
                            mode=stat.S_IMODE(info.st_mode))
             elif stat.S_ISREG(info.st_mode):
-                self.push(remote, Path(local), uid=info.st_uid, gid=info.st_gid, mode=stat.S_IMODE(info.st_mode))
+                self.push(remote, Path(local), uid=info.st_uid, gid=info.st_gid,
+                          mode=stat.S_IMODE(info.st_mode))
             else:
                 continue  # sockets, fifos, devices: the file API has no such type
             written.append(remote)
@@ -227,6 +231,10 @@ class Files:
             remote, local = todo.pop(0)
             result = self._get(remote, stream=True)
             entry = self._entry(remote, result)
+            if remote == path and entry.type != "directory":
+                raise APIException(result, error=f"cannot pull_tree {path} from "
+                                                  f"{self.instance}: it is a {entry.type}, "
+                                                  "not a directory; pull() copies a file")
             if entry.type == "directory":
                 os.makedirs(local, exist_ok=True)
                 os.chmod(local, 0o700)  # writable while it is filled; its mode comes last

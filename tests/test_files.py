@@ -169,6 +169,11 @@ def test_trees_keep_modes_owners_and_symlinks(api, instance, tmp_path):
     assert os.readlink(back / "link") == "/tmp/tree/sub/run.sh"
     assert (back / "sub" / "run.sh").read_bytes() == b"#!/bin/sh\necho hi\n"
     assert not [p for p in Path(back).rglob(".apitx-pull-*")]  # no temporary left
+    with pytest.raises(APIException, match="it is a file, not a directory; pull.. copies"):
+        files.pull_tree("/tmp/tree/a.txt", tmp_path / "not-made")
+    assert not (tmp_path / "not-made").exists()
+    with pytest.raises(NotADirectoryError, match="is not a local directory"):
+        files.push_tree(source / "a.txt", "/tmp/x")
 
 
 @live

@@ -80,7 +80,8 @@ def test_each_server_says_what_it_is(api, server):
     assert about.name == server.name
     assert re.fullmatch(r"\d+\.\d+(\.\d+)?", about.version or "")
     assert (about.api_version, about.auth, about.project) == ("1.0", "trusted", "default")
-    assert isinstance(about.api_extensions, frozenset) and "container_exec_recording" in about.api_extensions
+    assert isinstance(about.api_extensions, frozenset)
+    assert "container_exec_recording" in about.api_extensions
     assert api.require("container_exec_recording", "file_delete") is about
 
 
