@@ -329,14 +329,14 @@ class API:
         longest = POLL_SECONDS if progress is None else PROGRESS_POLL_SECONDS
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
-        url = operation.rstrip("/") + "/wait"
         while True:
             left = longest if deadline is None else deadline - time.monotonic()
             poll = min(longest, max(0, math.ceil(left)))
             last = self._poll(operation, poll, started)
-            # _send() validated the answer: every failure encoding (HTTP error
+            # _poll() validated the answer: every failure encoding (HTTP error
             # status, type: error, or HTTP 200 with a Failure operation inside)
-            # has raised by now.
+            # has raised by now, and Incus's "poll ran out" error is a running
+            # operation again.
             code = _envelope.operation_code(last.metadata)
             if code is None:
                 # An HTML page from a proxy, an empty body: nothing says the
