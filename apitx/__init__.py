@@ -29,7 +29,10 @@ from ._exceptions import (
     EndpointError,
     OperationTimeout,
     RequestError,
+    RequestTypeError,
+    ResponseTooLarge,
     SettingsError,
+    SettingsTypeError,
 )
 from ._resource import Resource
 from ._result import APIResult
@@ -52,8 +55,11 @@ __all__ = [
     "OperationTimeout",
     "RenderOptions",
     "RequestError",
+    "RequestTypeError",
     "Resource",
+    "ResponseTooLarge",
     "SettingsError",
+    "SettingsTypeError",
     "StderrHandler",
     "Timeout",
     "TraceSettings",

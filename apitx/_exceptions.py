@@ -4,9 +4,12 @@ The tree::
 
     APITXError                          root: catch this to catch everything of ours
     ├── SettingsError(ValueError)       a setting (argument or APITX_*/DEBUG variable)
-    │                                   that cannot be used, named with what to give
+    │   │                               that cannot be used, named with what to give
+    │   └── SettingsTypeError(TypeError) ... of the wrong type
     ├── EndpointError(ValueError)       an endpoint string we cannot understand
-    ├── RequestError(ValueError)        a request that cannot be sent as given
+    ├── RequestError(ValueError)        a request that cannot be sent as given: nothing sent
+    │   └── RequestTypeError(TypeError) ... an argument of the wrong type
+    ├── ResponseTooLarge                an answer larger than apitx reads (max_answer_bytes)
     ├── APIException                    the server answered, and the answer is an error
     │   └── APINotFoundException        ... HTTP 404, or error_code 404
     ├── APIConnectionError              no answer: no socket, refused, permission
@@ -52,6 +55,11 @@ class SettingsError(APITXError, ValueError):
     message names the setting, the value and what to give instead."""
 
 
+class SettingsTypeError(SettingsError, TypeError):
+    """A setting of the wrong type (``timeout=[1, 2]``): a
+    :class:`SettingsError` and a ``TypeError``."""
+
+
 class EndpointError(APITXError, ValueError):
     """An endpoint (or a URL given to the API) that apitx cannot use.
 
@@ -77,6 +85,18 @@ class RequestError(APITXError, ValueError):
     """A request that cannot be sent as the caller gave it: a header value
     with CR/LF, a ``json=`` body JSON cannot encode, a malformed URL. Nothing
     was sent; the message names what to change (never a header's value)."""
+
+
+class RequestTypeError(RequestError, TypeError):
+    """A request argument of the wrong type (``wait(timeout='5')``, a method
+    that is not a string): a :class:`RequestError` and a ``TypeError``."""
+
+
+class ResponseTooLarge(APITXError):
+    """An answer apitx reads for the caller (JSON, or an error's detail) is
+    larger, once decompressed, than the API's ``max_answer_bytes``: a
+    compressed or endless answer must not exhaust memory. The message names
+    the request and the limit; the connection is closed."""
 
 
 class APIException(_HasResult, APITXError):
