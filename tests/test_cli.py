@@ -583,7 +583,8 @@ def test_help_documents_exit_codes_and_examples(capsysbinary):
     assert outcome.code == 0
     text = outcome.out.decode()
     for line in ("0    ok", "1    the API answered an error", "2    usage error",
-                 "3    cannot connect", "4    timeout", "130  interrupted", "141  stdout"):
+                 "3    cannot connect", "4    timeout", "5    the result could not be written",
+                 "70   internal error", "130  interrupted", "141  stdout"):
         assert line in text
     assert "apitx -X POST -d @c1.json --wait instances" in text
 
