@@ -25,7 +25,7 @@ import sys
 import tempfile
 import traceback
 from contextlib import ExitStack, contextmanager
-from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import IO, Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple
 
 from . import (
     API,
@@ -217,7 +217,7 @@ def _claim_standard_fds() -> None:
     Otherwise the next file or socket apitx opens would take that number, and
     whatever is written to "stderr" would land in it. Python already made
     ``sys.stdout`` (and the others) None for a descriptor closed at start:
-    that is how :func:`_run` knows stdout is closed. Messages to a closed
+    that is how :func:`_stdout` knows stdout is closed. Messages to a closed
     stderr go nowhere; the exit code still tells.
     """
     for fd in (0, 1, 2):
@@ -262,10 +262,11 @@ def _fail(message: str, code: int, with_traceback: bool) -> int:
 
 def _silence_stdout() -> None:
     """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
-    if sys.stdout is not sys.__stdout__ or sys.stdout is None:
+    stdout = sys.stdout
+    if stdout is None or stdout is not sys.__stdout__:
         return  # closed from the start (nothing buffered), or main() runs in a host's process
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, stdout.fileno())
     os.close(devnull)
 
 
@@ -446,7 +447,7 @@ def _check_json(text: str) -> None:
         raise UsageError("-d: the JSON is nested too deeply to check; nothing was sent") from None
 
 
-def _no_constant(name: str) -> Any:
+def _no_constant(name: str) -> NoReturn:
     raise UsageError(f"-d: invalid JSON: {name} is not JSON (JSON has no NaN or Infinity); "
                      "nothing was sent")
 
@@ -621,7 +622,7 @@ def _compact_json(value: Any) -> Iterator[str]:
             stack.pop()
 
 
-def _members(container: Any, encode: Any) -> Iterator[Tuple[bool, Any]]:
+def _members(container: Any, encode: Callable[[Any], str]) -> Iterator[Tuple[bool, Any]]:
     """A non-empty dict or list as (True, syntax) and (False, value) pairs, in order."""
     if isinstance(container, dict):
         for index, (key, value) in enumerate(container.items()):
