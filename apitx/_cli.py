@@ -263,7 +263,7 @@ def _fail(message: str, code: int, with_traceback: bool) -> int:
 def _silence_stdout() -> None:
     """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
     stdout = sys.stdout
-    if stdout is None or stdout is not sys.__stdout__:
+    if stdout is not sys.__stdout__ or stdout is None:
         return  # closed from the start (nothing buffered), or main() runs in a host's process
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, stdout.fileno())
