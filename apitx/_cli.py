@@ -321,10 +321,11 @@ def _run(args: argparse.Namespace) -> int:
     method = args.request.strip().upper()
     if not _TOKEN.match(method):
         raise UsageError(f"-X {args.request!r} is not an HTTP method (GET, POST, PUT, ...)")
+    _utf8("PATH", args.path)
     headers = _parse_headers(args.header)
     params = _parse_params(args.param)
     if args.project is not None:
-        params.append(("project", args.project))
+        params.append(("project", _utf8("--project", args.project)))
     with ExitStack() as stack:
         if args.debug:
             stack.enter_context(_trace_to_stderr())
@@ -404,14 +405,29 @@ def _parse_params(values: List[str]) -> List[Tuple[str, str]]:
         key, sep, content = value.partition("=")
         if not sep or not key:
             raise UsageError(f"-p {value!r} is not a parameter: write it as key=value")
-        params.append((key, content))
+        params.append((_utf8("-p", key), _utf8("-p", content)))
     return params
+
+
+def _utf8(option: str, text: str) -> str:
+    """``text`` from the command line, refused if it holds bytes that are not UTF-8.
+
+    Python keeps such bytes as lone surrogates (``\\udcff``), which cannot be
+    encoded to be sent.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UsageError(f"{option}: not UTF-8 text (at character {exc.start + 1}); "
+                         "nothing was sent") from None
+    return text
 
 
 def _request_body(args: argparse.Namespace, stack: ExitStack) -> Tuple[Any, Optional[str]]:
     """The body to send and its default Content-Type."""
     if args.data is not None:
-        text = _read_data(args.data)
+        text = _utf8("-d " + args.data if args.data.startswith("@") else "-d",
+                     _read_data(args.data))
         _check_json(text)
         return text.encode("utf-8"), "application/json"
     if args.data_binary is not None:
@@ -467,15 +483,19 @@ def _read_data(value: str) -> str:
         if sys.stdin is None:
             raise UsageError("-d @-: stdin is closed: pipe the JSON in, or give it as -d TEXT "
                              "or -d @FILE; nothing was sent")
-        return sys.stdin.read()
+        return _read_text(sys.stdin, value)
     if value.startswith("@"):
         with _open(value[1:], "r", "-d") as handle:
-            try:
-                return handle.read()
-            except UnicodeDecodeError as exc:
-                raise UsageError(f"-d {value}: not UTF-8 text ({exc.reason}); for raw "
-                                 "bytes use --data-binary") from None
+            return _read_text(handle, value)
     return value
+
+
+def _read_text(stream: IO[str], value: str) -> str:
+    try:
+        return stream.read()
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"-d {value}: not UTF-8 text ({exc.reason}); for raw "
+                         "bytes use --data-binary") from None
 
 
 def _open(path: str, mode: str, option: str) -> IO[Any]:

@@ -809,6 +809,30 @@ def test_bad_input_found_by_issue_12_exits_2_before_sending(capsysbinary, args, 
     assert one_line_error(outcome) == f"apitx: {message}"
 
 
+@pytest.mark.parametrize("args, message", [
+    (["-X", "POST", "-d", '{"a": "\udcff"}', "instances"],
+     "-d: not UTF-8 text (at character 8); nothing was sent"),
+    (["-p", "name=\udcff", "instances"], "-p: not UTF-8 text (at character 1); nothing was sent"),
+    (["--project", "p\udcff", "instances"],
+     "--project: not UTF-8 text (at character 2); nothing was sent"),
+    (["instances/\udcff"], "PATH: not UTF-8 text (at character 11); nothing was sent"),
+])
+def test_arguments_that_are_not_utf8_exit_2_before_sending(args, message):
+    """A shell passes any bytes; Python keeps those that are not UTF-8 as surrogates."""
+    done = command("-e", NOWHERE_SOCKET, *[os.fsencode(arg) for arg in args])
+    assert (done.returncode, done.stdout) == (2, b"")
+    assert done.stderr.decode() == f"apitx: {message}\n"
+
+
+def test_data_from_stdin_that_is_not_utf8_exits_2():
+    done = command("-e", NOWHERE_SOCKET, "-X", "POST", "-d", "@-", "instances",
+                   input=b'{"a": "\xff"}')
+    assert done.returncode == 2
+    # Strict, or kept as a surrogate (the C locale): refused either way.
+    assert done.stderr.startswith(b"apitx: -d @-: not UTF-8 text (")
+    assert done.stderr.count(b"\n") == 1
+
+
 def test_a_header_value_that_is_plain_ascii_still_reaches_the_server(hostile):
     done = command("-e", hostile.server_address, "-H", "X-Name: a b\tc!~", "")
     assert done.returncode == 0, done.stderr
