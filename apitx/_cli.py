@@ -142,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--curl", action="store_true",
                         help="print the request as a runnable curl command; send nothing")
     parser.add_argument("-v", "--debug", action="store_true",
-                        help="trace every request and response to stderr; tracebacks on errors")
+                        help="trace every request and response to stderr; tracebacks on errors "
+                             "(not on bad input: its line says what to fix)")
     parser.add_argument("--version", action=_PrintAndExit, help="show apitx's version and exit")
     return parser
 
