@@ -365,11 +365,7 @@ def test_timed_out_operation_is_really_still_running(api, live_instances):
 def _interrupt_wait(api: apitx.API, instance: str, *args: str) -> tuple:
     """Start a --wait in a subprocess, SIGINT it once it waits; return (code, stderr, op)."""
     before = set(_running_operations(api, instance))
-    # SIG_DFL in the child: a runner started in the background by a shell
-    # without job control ignores SIGINT, and the child would inherit that.
-    process = subprocess.Popen([sys.executable, "-m", "apitx", "-e", SANDBOX_SOCKET, *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = _popen("-e", SANDBOX_SOCKET, *args)
     try:
         operation = _new_operation(api, instance, before)
         time.sleep(0.5)  # the answer reached the client: let it start waiting
@@ -380,6 +376,15 @@ def _interrupt_wait(api: apitx.API, instance: str, *args: str) -> tuple:
             process.kill()
             process.communicate()
     return process.returncode, err.decode(), operation
+
+
+def _popen(*args: str) -> subprocess.Popen:
+    """``python -m apitx ARGS`` started with pipes, to be sent SIGINT."""
+    # SIG_DFL in the child: a runner started in the background by a shell
+    # without job control ignores SIGINT, and the child would inherit that.
+    return subprocess.Popen([sys.executable, "-m", "apitx", *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _running_operations(api: apitx.API, instance: str) -> List[str]:
@@ -964,12 +969,6 @@ def _interrupt(process: subprocess.Popen, syscall: int, fd: int) -> tuple:
             process.kill()
             process.communicate()
     return process.returncode, out, err
-
-
-def _popen(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "apitx", *args], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_ctrl_c_while_reading_the_body_exits_130_in_one_line(hostile):
