@@ -19,6 +19,8 @@ from requests.adapters import HTTPAdapter
 from ._config import DEFAULT_TIMEOUT, Timeout, TimeoutLike, env_flag
 from ._endpoint import Endpoint
 from ._exceptions import EndpointError, RequestError
+from ._pinning import PinningAdapter, pin_for
+from ._remotes import resolve_remote
 from ._resource import Resource, Segment
 from ._result import APIResult
 from ._tracing import Tracer
@@ -94,17 +96,37 @@ class API:
         ``$LXD_DIR/unix.socket``, the snap's, Debian's); otherwise give a socket
         path, ``unix:///path``, or ``https://host:8443``. For HTTPS, ``cert=(crt,
         key)`` is the client certificate and ``verify`` the CA bundle or server
-        certificate to trust (or False). Other keyword arguments (``debug``,
-        ``timeout``) go to :class:`API`.
+        certificate to trust (or False): a file of non-CA certificates is a pin
+        (trusted as itself, by any name), ``fingerprint='sha256:…'`` pins by
+        fingerprint (see _pinning.py). ``'name:'`` is a remote as ``lxc`` or
+        ``incus`` keep it (see _remotes.py); ``project`` adds ``?project=`` to
+        every request. Other keyword arguments (``debug``, ``timeout``) go to
+        :class:`API`.
 
         >>> api = API.factory('https://10.0.0.5:8443', cert=('c.crt', 'c.key'), verify='server.crt')
+        >>> api = API.factory('web:')
         """
+        # Remotes and pins: see _remotes.py and _pinning.py. A remote ('name:')
+        # supplies cert/fingerprint/project; arguments given here win.
+        remote = resolve_remote(endpoint)
+        if remote is not None:
+            endpoint, kwargs = remote.endpoint, {**remote.api_options(), **kwargs}
+        project: Optional[str] = kwargs.pop("project", None)
+        fingerprint = kwargs.pop("fingerprint", None)
         cert: Optional[Union[str, Tuple[str, str]]] = kwargs.pop("cert", None)
         verify: Union[bool, str] = kwargs.pop("verify", True)
         resolved = Endpoint.discover() if endpoint is None else Endpoint.coerce(endpoint)
         session = requests.Session()
         session.cert = cert
         session.verify = verify
+        pin = pin_for(verify, fingerprint)
+        if pin is not None:
+            if not resolved.base_url.startswith("https://"):
+                raise EndpointError(f"a pinned certificate needs an https:// endpoint, not "
+                                    f"{resolved.display}: drop fingerprint=/verify=")
+            session.mount(resolved.base_url + "/", PinningAdapter(pin))
+        if project:
+            session.params = {"project": project}
         # Proxies and .netrc never apply to a Unix socket, and looking them up
         # in the environment is the largest single cost of a request (~12% of
         # client CPU, measured by bench/core.py). Remote endpoints keep them.
