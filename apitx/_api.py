@@ -110,7 +110,10 @@ class API:
         # supplies cert/fingerprint/project; arguments given here win.
         remote = resolve_remote(endpoint)
         if remote is not None:
-            endpoint, kwargs = remote.endpoint, {**remote.api_options(), **kwargs}
+            options = remote.api_options()
+            if "verify" in kwargs:  # the caller's own trust rule replaces the remote's pin
+                options.pop("fingerprint", None)
+            endpoint, kwargs = remote.endpoint, {**options, **kwargs}
         project: Optional[str] = kwargs.pop("project", None)
         fingerprint = kwargs.pop("fingerprint", None)
         cert: Optional[Union[str, Tuple[str, str]]] = kwargs.pop("cert", None)
