@@ -26,10 +26,13 @@ from ._exceptions import (
     APINotFoundException,
     APITimeoutError,
     APITXError,
+    CertificateMismatch,
     EndpointError,
     OperationTimeout,
     RequestError,
 )
+from ._pinning import Pin
+from ._remote_add import add_remote
 from ._resource import Resource
 from ._result import APIResult
 from . import ensure  # noqa: E402  (apitx.ensure: idempotent helpers)
@@ -44,12 +47,15 @@ __all__ = [
     "APIResult",
     "APITimeoutError",
     "APITXError",
+    "CertificateMismatch",
     "Endpoint",
     "EndpointError",
     "OperationTimeout",
+    "Pin",
     "RequestError",
     "Resource",
     "Timeout",
     "__version__",
+    "add_remote",
     "ensure",
 ]

@@ -17,14 +17,16 @@ import datetime
 import getpass
 import os
 import socket
-from typing import Tuple
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from typing import TYPE_CHECKING, Tuple
 
 from ._exceptions import EndpointError
+
+if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+# cryptography is imported in the functions: `import apitx` must not pay
+# for it (~22 ms) when no certificate is ever made.
 
 _VALIDITY = datetime.timedelta(days=3650)
 
@@ -42,6 +44,9 @@ def ensure_client_certificate(config_dir: str) -> Tuple[str, str]:
     if present:
         raise EndpointError(f"{present[0]} exists without its pair: restore the missing "
                             "client.crt/client.key, or remove both to make a new one")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     os.makedirs(config_dir, mode=0o750, exist_ok=True)
     private = ec.generate_private_key(ec.SECP384R1())
     _write_new(key, private.private_bytes(serialization.Encoding.PEM,
@@ -52,6 +57,10 @@ def ensure_client_certificate(config_dir: str) -> Tuple[str, str]:
 
 
 def _self_signed(private: ec.EllipticCurvePrivateKey) -> x509.Certificate:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
     name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "apitx"),
                       x509.NameAttribute(NameOID.COMMON_NAME,
                                          f"{getpass.getuser()}@{socket.gethostname()}")])

@@ -28,18 +28,16 @@ import binascii
 import hashlib
 import json
 import socket
+import ssl
 from typing import Any, Dict, Optional
-
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from ._api import API
 from ._client_cert import ensure_client_certificate
 from ._endpoint import Endpoint
 from ._exceptions import APIConnectionError, EndpointError
 from ._pinning import Pin, certificate_fingerprint, fetch_certificate, parse_fingerprint
-from ._remotes import RemoteSettings, check_name, load_remotes, own_config_dir, save_remote
-from ._remotes import ConfigDir
+from ._remotes import (ConfigDir, RemoteSettings, check_name, load_remotes, own_config_dir,
+                       save_remote)
 
 #: LXD's default HTTPS port, added when an address has none (as ``lxc`` does).
 DEFAULT_PORT = 8443
@@ -111,7 +109,7 @@ def add_remote(name: str, url: Optional[str] = None, *, token: Optional[str] = N
                                      "accepting it: check the server's trust list "
                                      "(lxc config trust list)", endpoint=address)
     server = (info.get("environment") or {}).get("server")
-    pem = x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
+    pem = ssl.DER_cert_to_PEM_cert(der).encode()
     save_remote(directory, name, address, "incus" if server == "incus" else "lxd", pem, project)
     return load_remotes(own)[name]
 

@@ -32,8 +32,6 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-import yaml
-
 from ._endpoint import Endpoint
 from ._exceptions import EndpointError
 from ._pinning import Pin
@@ -158,6 +156,8 @@ def read_config(config_dir: str) -> Dict[str, Any]:
 
     Bad YAML raises :class:`EndpointError` naming the file and line.
     """
+    import yaml  # here, not above: only remote users pay for importing it
+
     path = os.path.join(config_dir, "config.yml")
     try:
         with open(path, encoding="utf-8") as handle:
@@ -249,8 +249,7 @@ def save_remote(config_dir: str, name: str, addr: str, protocol: str,
     config["remotes"] = remotes
     os.makedirs(os.path.join(config_dir, "servercerts"), mode=0o750, exist_ok=True)
     _replace(os.path.join(config_dir, "servercerts", f"{name}.crt"), server_cert_pem)
-    _replace(os.path.join(config_dir, "config.yml"),
-             yaml.safe_dump(config, default_flow_style=False, sort_keys=False).encode())
+    _write_config(config_dir, config)
 
 
 def remove_remote(config_dir: str, name: str) -> None:
@@ -261,12 +260,18 @@ def remove_remote(config_dir: str, name: str) -> None:
         raise EndpointError(f"no remote named {name!r} in {config_dir}/config.yml: "
                             "`apitx remote list` shows where each remote lives")
     del remotes[name]
-    _replace(os.path.join(config_dir, "config.yml"),
-             yaml.safe_dump(config, default_flow_style=False, sort_keys=False).encode())
+    _write_config(config_dir, config)
     try:
         os.unlink(os.path.join(config_dir, "servercerts", f"{name}.crt"))
     except FileNotFoundError:
         pass
+
+
+def _write_config(config_dir: str, config: Dict[str, Any]) -> None:
+    import yaml
+
+    _replace(os.path.join(config_dir, "config.yml"),
+             yaml.safe_dump(config, default_flow_style=False, sort_keys=False).encode())
 
 
 def check_name(name: str) -> None:
