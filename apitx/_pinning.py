@@ -166,15 +166,23 @@ def pin_for(verify: Any, fingerprint: Any) -> Optional[Pin]:
     ``fingerprint`` is a ``'sha256:…'`` string, a list of them, or a
     :class:`Pin`; with it, ``verify`` must stay at its default (one trust
     rule per endpoint). Else ``verify`` is a pin when it names a file that
-    :func:`is_pin_file` says is one.
+    :func:`is_pin_file` says is one; an unreadable file is left to requests.
     """
     if fingerprint is not None:
         if verify is not True:
             raise EndpointError(
                 f"fingerprint= and verify={verify!r} both say which server to trust: give one")
         return fingerprint if isinstance(fingerprint, Pin) else Pin.from_fingerprints(fingerprint)
-    if isinstance(verify, str) and is_pin_file(verify):
-        return Pin.from_file(verify)
+    if isinstance(verify, str):
+        try:
+            pinned = is_pin_file(verify)
+        except EndpointError:
+            # A file that cannot be read as certificates stays requests'
+            # business, as before pinning existed: the first request fails
+            # with the TLS error, and an API can still be built (curl export).
+            return None
+        if pinned:
+            return Pin.from_file(verify)
     return None
 
 

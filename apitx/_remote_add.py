@@ -12,8 +12,9 @@ The steps, in the order that keeps secrets safe:
    already trusts us, send the token or trust password: only to that server;
 4. save ``config.yml`` and ``servercerts/<name>.crt``.
 
-LXD 5.0 takes a token in ``password`` (``trust_token`` is refused there:
-403); Incus and later LXD read ``trust_token``. A token is sent in both.
+Measured: LXD 5.0.2 takes a token only in ``password`` (``trust_token``
+alone: 403), Incus 6.0.4 only in ``trust_token`` (``password`` alone: 403).
+So a token is sent in both.
 
 Example::
 
@@ -118,15 +119,16 @@ def _confirm(seen: str, address: str, claims: Optional[Dict[str, Any]],
              fingerprint: Optional[str], accept_certificate: bool) -> None:
     """Trust the fetched certificate only if the token, the caller's fingerprint,
     or an explicit acceptance vouches for it."""
-    vouched = [("the token", claims["fingerprint"])] if claims else []
+    vouched = [("the token", claims["fingerprint"], "the token was made on another server")
+               ] if claims else []
     if fingerprint:
-        vouched.append(("--fingerprint", fingerprint))
-    for source, expected in vouched:
+        vouched.append(("--fingerprint", fingerprint, "the fingerprint is another server's"))
+    for source, expected, or_else in vouched:
         if parse_fingerprint(expected) != parse_fingerprint(seen):
             raise EndpointError(
                 f"{address} presents certificate {seen}, but {source} expects "
                 f"sha256:{parse_fingerprint(expected).hex()}: another server answers there, "
-                "or the token is for another server; nothing was sent")
+                f"or {or_else}; nothing was sent")
     if not vouched and not accept_certificate:
         raise EndpointError(
             f"{address} presents certificate {seen}: compare it with the server's "

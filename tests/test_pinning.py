@@ -26,7 +26,7 @@ from apitx._pinning import (
     pin_for,
 )
 
-from tls import CLIENT, DAEMONS, make_cert, require, running_tls_server
+from tls import CLIENT, DAEMONS, make_cert, require, running_connect_proxy, running_tls_server
 
 HEX = "425dfa67a301552ddb649568c5713a5334e0145bd4275b77d1c38cdf581ecbf1"
 
@@ -88,6 +88,7 @@ def test_pin_rules(tmp_path):
     assert pin_for(True, None) is None
     assert pin_for(False, None) is None
     assert pin_for(ca, None) is None
+    assert pin_for(str(tmp_path / "missing.crt"), None) is None  # requests reports it, later
     assert pin_for(leaf, None) == Pin.from_file(leaf)
     assert pin_for(True, f"sha256:{HEX}").digests == {bytes.fromhex(HEX)}
     forced = Pin.from_file(ca)
@@ -176,6 +177,21 @@ def test_a_mismatched_connection_is_not_reused(tls_server, tmp_path):
             api.get("")
     assert len(tls_server.connections) == 2
     assert all(c.received == b"" for c in tls_server.connections)
+
+
+def test_the_pin_holds_through_a_proxy(tls_server, tmp_path, monkeypatch):
+    # A proxy manager builds its own pools: without care they would skip the pin.
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    other, _ = make_cert(str(tmp_path), "other")
+    with running_connect_proxy() as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+        url = f"https://localhost:{tls_server.port}"
+        with pytest.raises(CertificateMismatch):
+            apitx.API.factory(url, verify=other).get("")
+        assert tls_server.connections[-1].received == b""
+        assert apitx.API.factory(url, verify=tls_server.cert).get("").ok
+    assert proxy.targets == [f"localhost:{tls_server.port}"] * 2
 
 
 def test_fetch_certificate_trusts_nothing_and_sends_nothing(tls_server):

@@ -157,3 +157,75 @@ def running_tls_server(cert: Tuple[str, str], client_ca: str) -> Iterator[TLSSer
         stop.set()
         listener.close()
         thread.join(5)
+
+
+@dataclass
+class Proxy:
+    port: int
+    targets: List[str] = field(default_factory=list)
+
+
+@contextmanager
+def running_connect_proxy() -> Iterator[Proxy]:
+    """An HTTP proxy on 127.0.0.1 that only tunnels (CONNECT), recording each target."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    proxy = Proxy(listener.getsockname()[1])
+    stop = threading.Event()
+
+    def tunnel(client: socket.socket) -> None:
+        with client:
+            client.settimeout(5)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = client.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            target = head.split()[1].decode()
+            proxy.targets.append(target)
+            host, port = target.rsplit(":", 1)
+            with socket.create_connection((host, int(port)), 5) as upstream:
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                pipes = [threading.Thread(target=_pipe, args=pair, daemon=True)
+                         for pair in ((client, upstream), (upstream, client))]
+                for pipe in pipes:
+                    pipe.start()
+                for pipe in pipes:
+                    pipe.join(10)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=tunnel, args=(client,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield proxy
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(5)
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while True:
+            data = source.recv(65536)
+            if not data:
+                break
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for end in (source, sink):
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
