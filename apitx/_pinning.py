@@ -112,7 +112,18 @@ def _is_ca(certificate: x509.Certificate) -> bool:
 def is_pin_file(path: str) -> bool:
     """True when ``verify=path`` means "this exact certificate" (no certificate
     in it is a CA), False when it is a CA bundle for ordinary verification."""
-    return not any(_is_ca(cert) for cert in load_certificates(path))
+    return _pins(load_certificates(path))
+
+
+def _pins(certificates: List[x509.Certificate]) -> bool:
+    return not any(_is_ca(cert) for cert in certificates)
+
+
+def _digests(certificates: List[x509.Certificate]) -> FrozenSet[bytes]:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return frozenset(hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
+                     for cert in certificates)
 
 
 @dataclass(frozen=True)
@@ -132,10 +143,7 @@ class Pin:
     @classmethod
     def from_file(cls, path: str) -> Pin:
         """Pin every certificate of a PEM file, whatever its basicConstraints."""
-        from cryptography.hazmat.primitives.serialization import Encoding
-
-        return cls(frozenset(hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
-                             for cert in load_certificates(path)), path)
+        return cls(_digests(load_certificates(path)), path)
 
     @classmethod
     def from_fingerprints(cls, fingerprints: Union[str, Iterable[str]]) -> Pin:
@@ -173,17 +181,16 @@ def pin_for(verify: Any, fingerprint: Any) -> Optional[Pin]:
             raise EndpointError(
                 f"fingerprint= and verify={verify!r} both say which server to trust: give one")
         return fingerprint if isinstance(fingerprint, Pin) else Pin.from_fingerprints(fingerprint)
-    if isinstance(verify, str):
-        try:
-            pinned = is_pin_file(verify)
-        except EndpointError:
-            # A file that cannot be read as certificates stays requests'
-            # business, as before pinning existed: the first request fails
-            # with the TLS error, and an API can still be built (curl export).
-            return None
-        if pinned:
-            return Pin.from_file(verify)
-    return None
+    if not isinstance(verify, str):
+        return None
+    try:
+        certificates = load_certificates(verify)
+    except EndpointError:
+        # A file that cannot be read as certificates stays requests'
+        # business, as before pinning existed: the first request fails
+        # with the TLS error, and an API can still be built (curl export).
+        return None
+    return Pin(_digests(certificates), verify) if _pins(certificates) else None
 
 
 class _PinnedConnectionMixin:
@@ -197,9 +204,10 @@ class _PinnedConnectionMixin:
 
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]
+        host = self.host  # type: ignore[attr-defined]
+        where = f"https://{f'[{host}]' if ':' in host else host}:{self.port}"  # type: ignore
         try:
-            self.pin.check(self.sock.getpeercert(binary_form=True),
-                           f"https://{self.host}:{self.port}")  # type: ignore[attr-defined]
+            self.pin.check(self.sock.getpeercert(binary_form=True), where)
         except CertificateMismatch:
             self.close()  # type: ignore[attr-defined]
             raise
