@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -19,7 +20,7 @@ from apitx._exceptions import CertificateMismatch
 from apitx._remote_add import add_remote, decode_token, https_address
 
 from test_pinning import fingerprint
-from tls import DAEMONS, make_cert, require, running_tls_server
+from tls import CLIENT, DAEMONS, make_cert, require, running_tls_server
 from trust import fingerprint_of, pending_tokens, token_for
 
 
@@ -165,4 +166,26 @@ def test_live_the_certificate_is_checked_again_when_talking(daemon, conf, monkey
                         lambda url, timeout: real(other.https, timeout))
     with pytest.raises(CertificateMismatch, match=fingerprint(daemon.server_cert)):
         add_remote("sb", daemon.https, password="never-sent", accept_certificate=True)
+    assert not (conf / "config.yml").exists()
+
+
+@pytest.mark.live
+def test_live_an_already_trusted_client_needs_no_secret(daemon, conf):
+    conf.mkdir()
+    for source, name in zip(CLIENT, ("client.crt", "client.key")):
+        shutil.copy(source, conf / name)
+    with apitx.API.factory(daemon.socket) as local:
+        before = local.get("certificates").metadata
+        remote = add_remote("sb", daemon.https, fingerprint=fingerprint(daemon.server_cert))
+        assert local.get("certificates").metadata == before  # nothing new trusted
+    with apitx.API.factory("sb:") as api:
+        assert api.get("").metadata["auth"] == "trusted"
+    assert remote.client_cert == (str(conf / "client.crt"), str(conf / "client.key"))
+
+
+
+@pytest.mark.live
+def test_live_an_untrusted_client_without_a_secret_is_told_what_to_give(daemon, conf):
+    with pytest.raises(apitx.EndpointError, match=r"give --token \(made on the server"):
+        add_remote("sb", daemon.https, fingerprint=fingerprint(daemon.server_cert))
     assert not (conf / "config.yml").exists()
