@@ -15,6 +15,8 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["apitx", "apitx.*"]),
+    # py.typed: apitx's type hints are part of its interface (PEP 561).
+    package_data={"apitx": ["py.typed"]},
     python_requires=">=3.9",
     install_requires=[
         "requests>=2.26,<3",
@@ -36,6 +38,11 @@ setup(
             # Only the benchmark and a comparison test use it: apitx's own
             # transport replaces it (README, "Dependencies").
             "requests-unixsocket>=0.4,<0.5",
+            # The static checks scripts/test runs before pytest.
+            "import-linter>=2.1,<3",
+            "mypy>=1.8",
+            "types-requests",
+            "types-PyYAML",  # apitx._remotes reads and writes config.yml
         ],
     },
     # The `apitx` command (also `python -m apitx`).

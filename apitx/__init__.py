@@ -18,7 +18,7 @@ Every public name is importable from here; the modules behind it are private.
 """
 
 from ._api import API
-from ._config import Timeout
+from ._config import RenderOptions, Timeout, TraceSettings
 from ._endpoint import Endpoint
 from ._exceptions import (
     APIConnectionError,
@@ -30,11 +30,14 @@ from ._exceptions import (
     EndpointError,
     OperationTimeout,
     RequestError,
+    SettingsError,
 )
 from ._pinning import Pin
 from ._remote_add import add_remote
 from ._resource import Resource
 from ._result import APIResult
+from ._tracing import StderrHandler
+from ._types import USE_DEFAULT
 from . import ensure  # noqa: E402  (apitx.ensure: idempotent helpers)
 
 __version__ = "0.1.0"
@@ -52,9 +55,14 @@ __all__ = [
     "EndpointError",
     "OperationTimeout",
     "Pin",
+    "RenderOptions",
     "RequestError",
     "Resource",
+    "SettingsError",
+    "StderrHandler",
     "Timeout",
+    "TraceSettings",
+    "USE_DEFAULT",
     "__version__",
     "add_remote",
     "ensure",

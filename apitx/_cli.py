@@ -21,27 +21,23 @@ import shlex
 import shutil
 import sys
 import tempfile
-import time
 import traceback
 from contextlib import ExitStack, contextmanager
 from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-import requests
-
-from . import __version__
-from ._api import API
-from ._curl import curl_command
-from ._exceptions import (
+from . import (
+    API,
     APIConnectionError,
     APIException,
+    APIResult,
     APITimeoutError,
     APITXError,
     EndpointError,
-    OperationTimeout,
     RequestError,
+    SettingsError,
+    StderrHandler,
+    __version__,
 )
-from ._result import APIResult
-from ._tracing import StderrHandler
 
 EXIT_OK = 0
 EXIT_API_ERROR = 1
@@ -54,10 +50,6 @@ EXIT_BROKEN_PIPE = 141
 #: Response bodies are copied to files and pipes in pieces of this size, so a
 #: file pull of any size holds only this much of it in memory.
 CHUNK = 1 << 16
-
-#: How long each poll of a --wait shown with progress asks LXD to hold the
-#: answer: the progress line is refreshed this often.
-PROGRESS_POLL_SECONDS = 1
 
 EXAMPLES = """\
 examples:
@@ -178,6 +170,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 #: The exit code of each failure, most specific class first.
 _EXIT_CODES = (
     (UsageError, EXIT_USAGE),
+    (SettingsError, EXIT_USAGE),
     (EndpointError, EXIT_USAGE),
     (RequestError, EXIT_USAGE),
     (APITimeoutError, EXIT_TIMEOUT),  # OperationTimeout too
@@ -236,7 +229,7 @@ def _run(args: argparse.Namespace) -> int:
         if result.data is None:
             return _write_body(result.validate(), output, args)
         if args.wait:
-            result = _wait(result, args)
+            result = _wait(api, result, args)
         else:
             result.validate()
         _write_json(result.data if args.raw else result.metadata, output, args)
@@ -374,11 +367,9 @@ def _tls_options(args: argparse.Namespace) -> Dict[str, Any]:
 
 def _print_curl(api: API, method: str, args: argparse.Namespace, headers: Dict[str, str],
                 params: List[Tuple[str, str]], body: Any) -> int:
-    prepared = api.session.prepare_request(requests.Request(
-        method, api.url(args.path), headers=headers, params=params, data=body))
     try:
-        command = curl_command(prepared, api)
-    except ValueError as exc:
+        command = api.curl(method, args.path, headers=headers, params=params, data=body)
+    except RequestError as exc:
         raise UsageError(f"--curl: {exc}") from None
     if args.output:
         command += f" -o {shlex.quote(args.output)}"
@@ -423,7 +414,7 @@ def _write_body(result: APIResult, output: Optional[IO[bytes]],
 
 # -- --wait ----------------------------------------------------------------------
 
-def _wait(result: APIResult, args: argparse.Namespace) -> APIResult:
+def _wait(api: API, result: APIResult, args: argparse.Namespace) -> APIResult:
     """Wait for the operation, with a live progress line when stderr is a terminal.
 
     Ctrl-C stops waiting and names the operation (cancelling it with
@@ -433,44 +424,23 @@ def _wait(result: APIResult, args: argparse.Namespace) -> APIResult:
     try:
         if progress is None:
             return result.wait(args.timeout)
-        return _wait_with_progress(result, args.timeout, progress)
+        progress.show(result.metadata, 0.0)
+        return result.wait(args.timeout, progress=progress.update)
     except KeyboardInterrupt:
-        raise _Interrupted(_interrupted_message(result, args.cancel_on_interrupt)) from None
+        raise _Interrupted(_interrupted_message(api, result, args.cancel_on_interrupt)) from None
     finally:
         if progress is not None:
             progress.clear()
 
 
-def _wait_with_progress(result: APIResult, timeout: Optional[float],
-                        progress: ProgressLine) -> APIResult:
-    """``result.wait(timeout)`` in short polls, showing the operation after each.
-
-    Each poll is ``wait()`` itself with a short timeout: the library still
-    judges success and failure; this loop only adds the display and the
-    overall deadline.
-    """
-    started = time.monotonic()
-    progress.show(result.metadata, 0.0)
-    while True:
-        left = None if timeout is None else timeout - (time.monotonic() - started)
-        step = PROGRESS_POLL_SECONDS if left is None else max(0.0, min(PROGRESS_POLL_SECONDS, left))
-        try:
-            return result.wait(step)
-        except OperationTimeout as still_running:
-            elapsed = time.monotonic() - started
-            if timeout is not None and elapsed >= timeout:
-                raise OperationTimeout(still_running.result, elapsed) from None
-            progress.show(still_running.result.metadata, elapsed)
-
-
-def _interrupted_message(result: APIResult, cancel: bool) -> str:
-    where = result.api.endpoint.describe(result.operation or "")
+def _interrupted_message(api: API, result: APIResult, cancel: bool) -> str:
+    where = result.locate(result.operation or "")
     if not cancel:
         return (f"interrupted; operation still running: {where} (wait on it with "
                 f"apitx --wait {result.operation}, or cancel it with "
                 f"apitx -X DELETE {result.operation})")
     try:
-        answer = result.api.delete(result.operation or "", validate=False)
+        answer = api.delete(result.operation or "", validate=False)
     except (APIConnectionError, APITimeoutError) as exc:
         return f"interrupted; could not cancel operation {where}: {exc}"
     if answer.ok:
@@ -508,6 +478,11 @@ class ProgressLine:
         self.stream.write(f"\r\x1b[K{text}")
         self.stream.flush()
         self.shown = True
+
+    def update(self, answer: APIResult) -> None:
+        """A ``wait(progress=...)`` callback: show the operation as an answer
+        of the wait reports it."""
+        self.show(answer.metadata, answer.waited or 0.0)
 
     def clear(self) -> None:
         if self.shown:

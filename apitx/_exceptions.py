@@ -3,6 +3,8 @@
 The tree::
 
     APITXError                          root: catch this to catch everything of ours
+    ├── SettingsError(ValueError)       a setting (argument or APITX_*/DEBUG variable)
+    │                                   that cannot be used, named with what to give
     ├── EndpointError(ValueError)       an endpoint string we cannot understand
     ├── RequestError(ValueError)        a request that cannot be sent as given
     ├── APIException                    the server answered, and the answer is an error
@@ -17,6 +19,11 @@ No exception of ``requests``, ``urllib3`` or ``socket`` escapes apitx: the
 transport layer translates them into the classes above and keeps the
 original as ``__cause__``, so nothing is lost for a traceback.
 
+This module is the bottom layer: it imports nothing of apitx and knows
+nothing of LXD. An exception that carries a result asks the result for its
+words (``request_line()``, ``server_message()``, ``transaction()``); every
+other message is written by the layer that raises.
+
 Example::
 
     try:
@@ -29,8 +36,7 @@ Example::
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
     from ._result import APIResult
@@ -38,6 +44,13 @@ if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
 
 class APITXError(Exception):
     """Root of every exception apitx raises."""
+
+
+class SettingsError(APITXError, ValueError):
+    """A setting apitx cannot use: an argument such as ``trace=``, or an
+    environment variable such as ``APITX_DEBUG_MAX_BODY``. Raised when the
+    :class:`~apitx.API` is made, never later inside error handling; the
+    message names the setting, the value and what to give instead."""
 
 
 class EndpointError(APITXError, ValueError):
@@ -56,7 +69,8 @@ class _HasResult:
     @property
     def transaction(self) -> str:
         """The failing transaction as the text trace shows it, secrets redacted:
-        what to put in a log or a bug report."""
+        what to put in a log or a bug report. Rendered with the settings the
+        API was made with, so reading it never raises."""
         return self.result.transaction()
 
 
@@ -83,7 +97,7 @@ class APIException(_HasResult, APITXError):
                  status_code: Optional[int] = None) -> None:
         self.result = result
         self.status_code = result.status_code if status_code is None else status_code
-        self.error = error if error is not None else server_message(result)
+        self.error = error if error is not None else result.server_message()
         super().__init__(f"{result.request_line()}: {self.error}")
 
 
@@ -134,36 +148,5 @@ class OperationTimeout(_HasResult, APITimeoutError):
         operation = result.operation or ""
         super().__init__(
             f"operation {operation.rsplit('/', 1)[-1] or '?'} still running after "
-            f"{waited:.1f}s: {result.api.endpoint.describe(operation)} "
+            f"{waited:.1f}s: {result.locate(operation)} "
             "(wait on it again, or DELETE it to cancel)")
-
-
-_BODY_SNIPPET = 200
-_SPACES = re.compile(r"\s+")
-
-
-def server_message(result: APIResult, node: Any = None) -> str:
-    """The server's own words for an error, as one line.
-
-    LXD puts them in an operation's ``err`` (modern LXD also sends an empty
-    top-level ``error`` on every answer, so ``err`` must win), else in the
-    envelope's ``error``; a non-LXD server (a proxy's HTML page) gets a snippet
-    of its body; an empty body gets the HTTP reason.
-    """
-    data = result.data
-    for candidate in (node, result.metadata, data):
-        if isinstance(candidate, dict) and candidate.get("err"):
-            return _one_line(str(candidate["err"]))
-    if isinstance(data, dict) and data.get("error"):
-        return _one_line(str(data["error"]))
-    text = result.response.text if result.body_read else ""
-    if text.strip():
-        return _one_line(text)
-    return f"HTTP {result.status_code} {result.response.reason or ''}".rstrip()
-
-
-def _one_line(text: str) -> str:
-    text = _SPACES.sub(" ", text).strip()
-    if len(text) > _BODY_SNIPPET:
-        text = text[:_BODY_SNIPPET] + "…"
-    return text

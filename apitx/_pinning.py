@@ -168,7 +168,11 @@ class Pin:
             endpoint=where, seen=shown, expected=expected)
 
 
-def pin_for(verify: Any, fingerprint: Any) -> Optional[Pin]:
+#: What ``API.factory(fingerprint=...)`` takes.
+FingerprintLike = Union[str, Iterable[str], "Pin", None]
+
+
+def pin_for(verify: Any, fingerprint: FingerprintLike) -> Optional[Pin]:
     """The pin ``API.factory``'s ``verify=``/``fingerprint=`` ask for, or None.
 
     ``fingerprint`` is a ``'sha256:…'`` string, a list of them, or a

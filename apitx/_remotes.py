@@ -30,11 +30,12 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from ._endpoint import Endpoint
 from ._exceptions import EndpointError
-from ._pinning import Pin
+from ._pinning import FingerprintLike, Pin
+from ._types import Cert
 
 #: ``name:`` as ``lxc`` writes a remote; a name holds no ``:`` or ``/``.
 _REMOTE = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.+-]*):")
@@ -235,6 +236,25 @@ def resolve_remote(text: Any, environ: Optional[Mapping[str, str]] = None
     """
     match = _REMOTE.fullmatch(text) if isinstance(text, str) else None
     return find_remote(match.group(1), environ) if match else None
+
+
+def apply_remote(endpoint: Any, cert: Cert, verify: Union[bool, str],
+                 fingerprint: FingerprintLike, project: Optional[str]
+                 ) -> Tuple[Any, Cert, FingerprintLike, Optional[str]]:
+    """``API.factory``'s endpoint and settings, with a remote's filled in.
+
+    For ``'name:'``: the remote's endpoint, and its client certificate, pin
+    and project wherever the caller left the default (a ``verify=`` of the
+    caller's own replaces the remote's pin). Anything else passes unchanged.
+    """
+    remote = resolve_remote(endpoint)
+    if remote is None:
+        return endpoint, cert, fingerprint, project
+    options = remote.api_options()
+    if verify is True and fingerprint is None:
+        fingerprint = options.get("fingerprint")
+    return (remote.endpoint, options.get("cert") if cert is None else cert, fingerprint,
+            options.get("project") if project is None else project)
 
 
 def save_remote(config_dir: str, name: str, addr: str, protocol: str,

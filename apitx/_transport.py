@@ -1,16 +1,14 @@
 """HTTP over a Unix socket, one connection pool per socket, and error translation.
 
-Why not requests-unixsocket's adapter? Two measured faults:
+Why a transport of its own:
 
-1. It keeps one connection pool per *full URL*, query string included, so
-   walking 1,000 instances opens and drops sockets all the way. Here the
-   adapter owns exactly one pool, for its one socket: every URL and query
-   string reuses the same keep-alive connections.
-2. Its pool overrides ``_new_conn`` to build its own connection class, which
-   makes vcrpy loop forever (vcrpy swaps ``ConnectionCls`` and discards pooled
-   connections that are not its stub). Here the pool only sets
-   ``ConnectionCls`` and leaves ``_new_conn`` to urllib3, so a recorder can
-   swap the class (see :mod:`apitx.testing`).
+1. One connection pool per *socket*: every URL and query string reuses the
+   same keep-alive connections (a pool per full URL would open and drop a
+   socket for each of 1,000 instances walked).
+2. The pool only sets ``ConnectionCls`` and leaves ``_new_conn`` to urllib3,
+   so a recorder can swap the class (see :mod:`apitx.testing`): vcrpy swaps
+   it and discards pooled connections that are not its stub, and a pool that
+   builds its own connections in ``_new_conn`` makes it loop forever.
 
 The connection class changes one thing in urllib3's ``HTTPConnection``: how
 the socket is made (``AF_UNIX``, connected to ``socket_path``).
@@ -142,7 +140,7 @@ class UnixSocketAdapter(StrictLengthAdapter):
                                         proxies: Any = None, cert: Any = None) -> Any:
         return self.pool
 
-    def get_connection(self, url: str, proxies: Any = None) -> Any:
+    def get_connection(self, url: Any, proxies: Any = None) -> Any:
         # requests < 2.32.2 calls this one instead of the method above.
         return self.pool
 

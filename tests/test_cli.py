@@ -33,7 +33,7 @@ import pytest
 import apitx
 from apitx._cli import main, progress_text
 
-from conftest import (
+from sandbox import (
     NOWHERE_SOCKET,
     SANDBOX_DIR,
     SANDBOX_HTTPS,

@@ -19,7 +19,7 @@ import apitx
 from apitx._render import SEPARATOR
 from apitx._tracing import UNSAFE_NOTICE
 
-from conftest import remove_instance
+from sandbox import remove_instance
 
 live = pytest.mark.live
 
