@@ -26,6 +26,7 @@ from ._exceptions import (
     APINotFoundException,
     APITimeoutError,
     APITXError,
+    CertificateMismatch,
     EndpointError,
     OperationTimeout,
     RequestError,
@@ -34,6 +35,8 @@ from ._exceptions import (
     SettingsError,
     SettingsTypeError,
 )
+from ._pinning import Pin
+from ._remote_add import add_remote
 from ._resource import Resource
 from ._result import APIResult
 from ._tracing import StderrHandler
@@ -50,9 +53,11 @@ __all__ = [
     "APIResult",
     "APITimeoutError",
     "APITXError",
+    "CertificateMismatch",
     "Endpoint",
     "EndpointError",
     "OperationTimeout",
+    "Pin",
     "RenderOptions",
     "RequestError",
     "RequestTypeError",
@@ -65,5 +70,6 @@ __all__ = [
     "TraceSettings",
     "USE_DEFAULT",
     "__version__",
+    "add_remote",
     "ensure",
 ]

@@ -25,7 +25,9 @@ from ._curl import render_curl
 from ._endpoint import Endpoint
 from ._exceptions import (APIException, APINotFoundException, EndpointError, OperationTimeout,
                           RequestError, RequestTypeError, ResponseTooLarge, SettingsError)
+from ._pinning import FingerprintLike, PinningAdapter, pin_for
 from ._redact import redact_url
+from ._remotes import apply_remote
 from ._render import Exchange, request_line
 from ._resource import Resource, Segment
 from ._result import APIResult, Progress, is_json
@@ -132,22 +134,38 @@ class API:
                 default_version: Optional[str] = "1.0", *, cert: Cert = None,
                 verify: Union[bool, str] = True, debug: bool = False,
                 timeout: TimeoutLike = DEFAULT_TIMEOUT, trace: TraceLike = None,
-                max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES) -> API:
+                max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+                fingerprint: FingerprintLike = None, project: Optional[str] = None) -> API:
         """Make an API with its own session.
 
         ``endpoint=None`` discovers the local LXD socket (``$LXD_SOCKET``,
         ``$LXD_DIR/unix.socket``, the snap's, Debian's); otherwise give a socket
         path, ``unix:///path``, or ``https://host:8443``. For HTTPS, ``cert=(crt,
         key)`` is the client certificate and ``verify`` the CA bundle or server
-        certificate to trust (or False). ``debug``, ``timeout``, ``trace`` and
+        certificate to trust (or False): a file of non-CA certificates is a pin
+        (trusted as itself, by any name), ``fingerprint='sha256:…'`` pins by
+        fingerprint (see _pinning.py). ``'name:'`` is a remote as ``lxc`` or
+        ``incus`` keep it (see _remotes.py); ``project`` adds ``?project=`` to
+        every request. ``debug``, ``timeout``, ``trace`` and
         ``max_answer_bytes`` are :class:`API`'s.
 
         >>> api = API.factory('https://10.0.0.5:8443', cert=('c.crt', 'c.key'), verify='server.crt')
+        >>> api = API.factory('web:')
         """
+        endpoint, cert, fingerprint, project = apply_remote(endpoint, cert, verify,
+                                                            fingerprint, project)
         resolved = Endpoint.discover() if endpoint is None else Endpoint.coerce(endpoint)
         session = requests.Session()
         session.cert = cert
         session.verify = verify
+        pin = pin_for(verify, fingerprint)
+        if pin is not None:
+            if not resolved.base_url.startswith("https://"):
+                raise EndpointError(f"a pinned certificate needs an https:// endpoint, not "
+                                    f"{resolved.display}: drop fingerprint=/verify=")
+            session.mount(resolved.base_url + "/", PinningAdapter(pin))
+        if project:
+            session.params = {"project": project}
         # Proxies and .netrc never apply to a Unix socket, and looking them up
         # in the environment is the largest single cost of a request (~12% of
         # client CPU, measured by bench/core.py). Remote endpoints keep them.

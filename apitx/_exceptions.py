@@ -13,7 +13,8 @@ The tree::
     ├── APIException                    the server answered, and the answer is an error
     │   └── APINotFoundException        ... HTTP 404, or error_code 404
     ├── APIConnectionError              no answer: no socket, refused, permission
-    │                                   denied, TLS failure, connection broken mid-answer
+    │   │                               denied, TLS failure, connection broken mid-answer
+    │   └── CertificateMismatch         ... the server's certificate is not the pinned one
     └── APITimeoutError(TimeoutError)   no answer in time (connect or read)
         └── OperationTimeout            an LXD operation still runs when wait() gives up
 
@@ -134,6 +135,20 @@ class APIConnectionError(APITXError):
     def __init__(self, message: str, endpoint: Optional[str] = None) -> None:
         self.endpoint = endpoint
         super().__init__(message)
+
+
+class CertificateMismatch(APIConnectionError):
+    """A pinned endpoint presented another certificate; nothing was sent.
+
+    ``seen`` and ``expected`` are ``sha256:<hex>`` fingerprints (``expected``
+    may list several, joined by `` or ``).
+    """
+
+    def __init__(self, message: str, endpoint: Optional[str] = None, seen: str = "",
+                 expected: str = "") -> None:
+        self.seen = seen
+        self.expected = expected
+        super().__init__(message, endpoint=endpoint)
 
 
 class APITimeoutError(APITXError, TimeoutError):
