@@ -1,4 +1,4 @@
-"""apitx packaging. Runtime needs only requests; see README "Dependencies"."""
+"""apitx packaging. Runtime needs requests, PyYAML and cryptography; see README "Dependencies"."""
 
 import re
 from pathlib import Path
@@ -21,6 +21,11 @@ setup(
     install_requires=[
         "requests>=2.26,<3",
         "urllib3>=1.26,<3",
+        # Remotes: config.yml is YAML, as lxc and incus write it (safe_load/safe_dump).
+        "PyYAML>=5.4,<7",
+        # Pinning and remote add: read certificates (basicConstraints, DER for
+        # fingerprints) and make a client certificate; 39 added load_pem_x509_certificates.
+        "cryptography>=39",
     ],
     extras_require={
         # apitx.testing: record and replay LXD sessions. vcrpy's connection
@@ -37,6 +42,7 @@ setup(
             "import-linter>=2.1,<3",
             "mypy>=1.8",
             "types-requests",
+            "types-PyYAML",  # apitx._remotes reads and writes config.yml
         ],
     },
     # The `apitx` command (also `python -m apitx`).

@@ -26,12 +26,18 @@ from ._exceptions import (
     APINotFoundException,
     APITimeoutError,
     APITXError,
+    CertificateMismatch,
     EndpointError,
     MissingExtension,
     OperationTimeout,
     RequestError,
+    RequestTypeError,
+    ResponseTooLarge,
     SettingsError,
+    SettingsTypeError,
 )
+from ._pinning import Pin
+from ._remote_add import add_remote
 from ._files import Entry, Files
 from ._resource import Resource
 from ._result import APIResult
@@ -50,21 +56,27 @@ __all__ = [
     "APIResult",
     "APITimeoutError",
     "APITXError",
+    "CertificateMismatch",
     "Endpoint",
     "EndpointError",
     "Entry",
     "Files",
     "MissingExtension",
     "OperationTimeout",
+    "Pin",
     "RenderOptions",
     "RequestError",
+    "RequestTypeError",
     "Resource",
+    "ResponseTooLarge",
     "Server",
     "SettingsError",
+    "SettingsTypeError",
     "StderrHandler",
     "Timeout",
     "TraceSettings",
     "USE_DEFAULT",
     "__version__",
+    "add_remote",
     "ensure",
 ]

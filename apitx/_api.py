@@ -11,8 +11,10 @@ Example::
 from __future__ import annotations
 
 import math
+import re
 import time
 from typing import Any, Optional, Union
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -21,15 +23,19 @@ from . import _envelope
 from ._config import DEFAULT_TIMEOUT, Timeout, TimeoutLike, TraceLike, TraceSettings
 from ._curl import render_curl
 from ._endpoint import Endpoint
-from ._exceptions import (APIException, EndpointError, MissingExtension, OperationTimeout,
-                          RequestError)
+from ._exceptions import (APIException, APINotFoundException, EndpointError,
+                          MissingExtension, OperationTimeout, RequestError, RequestTypeError,
+                          ResponseTooLarge, SettingsError)
+from ._files import Files
+from ._pinning import FingerprintLike, PinningAdapter, pin_for
+from ._redact import redact_url
+from ._remotes import apply_remote
 from ._render import Exchange, request_line
 from ._resource import Resource, Segment
-from ._files import Files
-from ._result import APIResult, Progress
+from ._result import APIResult, Progress, is_json
 from ._server import Server, ServerOnce
 from ._tracing import Tracer
-from ._transport import StrictLengthAdapter, UnixSocketAdapter, translate_error
+from ._transport import StrictLengthAdapter, UnixSocketAdapter, deadline, translate_error
 from ._types import USE_DEFAULT, Cert, Headers, Params, UseDefault
 
 #: Each poll of ``wait()`` asks LXD to hold the answer this long at most, so a
@@ -41,6 +47,17 @@ PROGRESS_POLL_SECONDS = 1
 #: LXD answers a timed-out wait only after the full ``timeout``, and a client
 #: that gives up first kills a healthy request with ReadTimeout.
 POLL_READ_MARGIN = 10.0
+
+#: Wait()'s pauses between polls that a server answered early.
+WAIT_BACKOFF_FIRST = 0.05
+WAIT_BACKOFF_LONGEST = 1.0
+#: How many redirects ``follow_redirects=True`` follows.
+MAX_REDIRECTS = 5
+#: The largest answer apitx reads for the caller (JSON, an error's detail),
+#: decompressed: LXD's largest answers (recursion=2 listings) are megabytes.
+DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024
+#: Bodies are read in pieces of this size.
+BODY_PIECE = 1 << 16
 
 #: What requests refuses before sending: the caller's arguments, not the
 #: server or the connection, are at fault.
@@ -68,7 +85,9 @@ class API:
     any string :meth:`Endpoint.parse` accepts; ``default_version`` the version
     prefix of relative URLs (``'1.0'``: ``'instances'`` means
     ``/1.0/instances``; None: no prefix); ``timeout`` the default for every
-    request (see :class:`Timeout`; None means no limit); ``trace`` how
+    request (see :class:`Timeout`; None means no limit); ``max_answer_bytes``
+    the largest JSON answer or error detail apitx reads, decompressed
+    (:class:`ResponseTooLarge` beyond it); ``trace`` how
     transactions are traced and rendered (see :meth:`TraceSettings.coerce`:
     None follows ``DEBUG`` and ``APITX_DEBUG*``, read here, once); ``debug``
     turns tracing on.
@@ -79,9 +98,16 @@ class API:
 
     def __init__(self, session: requests.Session, endpoint: Union[Endpoint, str],
                  default_version: Optional[str] = None, debug: bool = False,
-                 timeout: TimeoutLike = DEFAULT_TIMEOUT, trace: TraceLike = None) -> None:
+                 timeout: TimeoutLike = DEFAULT_TIMEOUT, trace: TraceLike = None,
+                 max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES) -> None:
         self.session = session
         self.endpoint = Endpoint.coerce(endpoint)
+        if isinstance(max_answer_bytes, bool) or not isinstance(max_answer_bytes, int) \
+                or max_answer_bytes <= 0:
+            raise SettingsError(f"max_answer_bytes={max_answer_bytes!r}: give a positive "
+                                f"number of bytes (default {DEFAULT_MAX_ANSWER_BYTES})")
+        #: The largest JSON answer or error detail read, decompressed.
+        self.max_answer_bytes = max_answer_bytes
         self.default_version = default_version.strip("/") if default_version else None
         self.timeout = Timeout.coerce(timeout)
         #: How this API traces and renders: read once, here.
@@ -111,7 +137,9 @@ class API:
     def factory(cls, endpoint: Optional[Union[Endpoint, str]] = None,
                 default_version: Optional[str] = "1.0", *, cert: Cert = None,
                 verify: Union[bool, str] = True, debug: bool = False,
-                timeout: TimeoutLike = DEFAULT_TIMEOUT, trace: TraceLike = None) -> API:
+                timeout: TimeoutLike = DEFAULT_TIMEOUT, trace: TraceLike = None,
+                max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+                fingerprint: FingerprintLike = None, project: Optional[str] = None) -> API:
         """Make an API with its own session.
 
         ``endpoint=None`` discovers the local LXD or Incus socket (see
@@ -119,21 +147,36 @@ class API:
         family; otherwise give a socket path, ``unix:///path``, or
         ``https://host:8443``. For HTTPS, ``cert=(crt,
         key)`` is the client certificate and ``verify`` the CA bundle or server
-        certificate to trust (or False). ``debug``, ``timeout`` and ``trace``
-        are :class:`API`'s.
+        certificate to trust (or False): a file of non-CA certificates is a pin
+        (trusted as itself, by any name), ``fingerprint='sha256:…'`` pins by
+        fingerprint (see _pinning.py). ``'name:'`` is a remote as ``lxc`` or
+        ``incus`` keep it (see _remotes.py); ``project`` adds ``?project=`` to
+        every request. ``debug``, ``timeout``, ``trace`` and
+        ``max_answer_bytes`` are :class:`API`'s.
 
         >>> api = API.factory('https://10.0.0.5:8443', cert=('c.crt', 'c.key'), verify='server.crt')
+        >>> api = API.factory('web:')
         """
+        endpoint, cert, fingerprint, project = apply_remote(endpoint, cert, verify,
+                                                            fingerprint, project)
         resolved = Endpoint.resolve(endpoint)
         session = requests.Session()
         session.cert = cert
         session.verify = verify
+        pin = pin_for(verify, fingerprint)
+        if pin is not None:
+            if not resolved.base_url.startswith("https://"):
+                raise EndpointError(f"a pinned certificate needs an https:// endpoint, not "
+                                    f"{resolved.display}: drop fingerprint=/verify=")
+            session.mount(resolved.base_url + "/", PinningAdapter(pin))
+        if project:
+            session.params = {"project": project}
         # Proxies and .netrc never apply to a Unix socket, and looking them up
         # in the environment is the largest single cost of a request (~12% of
         # client CPU, measured by bench/core.py). Remote endpoints keep them.
         session.trust_env = resolved.socket_path is None
         return cls(session, resolved, default_version=default_version, debug=debug,
-                   timeout=timeout, trace=trace)
+                   timeout=timeout, trace=trace, max_answer_bytes=max_answer_bytes)
 
     # -- requests -------------------------------------------------------------
 
@@ -161,7 +204,7 @@ class API:
     def request(self, method: str, url: str, *, params: Params = None, json: Any = None,
                 data: Any = None, headers: Headers = None,
                 timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT, stream: bool = False,
-                validate: bool = True) -> APIResult:
+                validate: bool = True, follow_redirects: bool = False) -> APIResult:
         """Send one request; return its :class:`APIResult`, validated.
 
         ``params`` is the query, ``json`` a body to encode as JSON, ``data`` a
@@ -171,68 +214,168 @@ class API:
         ``iter_content()``. With ``validate=False`` the result is returned as
         it is, for callers who branch on ``result.ok`` and
         ``result.status_code``; transport failures still raise (there is no
-        result to return).
+        result to return). A redirect (3xx) is not followed, since LXD never
+        sends one: it fails validation, unless ``follow_redirects=True``,
+        which follows it within this API's endpoint only, never to another.
 
-        When tracing is on the transaction is logged before validation, so a
-        failing request is always visible.
+        Mistakes in the arguments raise :class:`RequestError` (or
+        :class:`RequestTypeError`) before anything is sent. When tracing is
+        on the transaction is logged before validation, so a failing request
+        is always visible.
 
         >>> api.request('GET', 'instances', params={'recursion': 1}).metadata
         """
         prepared = self._prepare(method, url, params=params, json=json, data=data,
                                  headers=headers)
-        return self._send(prepared, self.timeout if isinstance(timeout, UseDefault)
-                          else Timeout.coerce(timeout), stream=stream, validate=validate)
+        if isinstance(timeout, UseDefault):
+            chosen = self.timeout
+        else:
+            try:
+                chosen = Timeout.coerce(timeout)
+            except SettingsError as exc:
+                kind = RequestTypeError if isinstance(exc, TypeError) else RequestError
+                raise kind(f"{self._line(prepared)}: {exc}; nothing was sent") from None
+        result = self._send(prepared, chosen, stream=stream, validate=False)
+        for _ in range(MAX_REDIRECTS if follow_redirects else 0):
+            if not result.response.is_redirect:
+                break
+            result = self._send(self._redirected(result), chosen, stream=stream, validate=False)
+        return result.validate() if validate else result
+
+    def _line(self, prepared: requests.PreparedRequest) -> str:
+        """The request line of a prepared request, for messages."""
+        return request_line(Exchange.from_request(prepared, self.endpoint), self.render_options)
 
     def _prepare(self, method: str, url: str, *, params: Params = None, json: Any = None,
                  data: Any = None, headers: Headers = None) -> requests.PreparedRequest:
-        """The request as it will be sent, or RequestError naming what is wrong."""
+        """The request as it will be sent, or RequestError naming what is wrong.
+
+        Checked here, before anything is sent: the method (a bare word of
+        letters: requests would send an empty one as a request with no
+        method), the JSON body (JSON has no NaN, and only some types), and
+        the headers (HTTP sends names that are tokens and values in
+        Latin-1; http.client would raise UnicodeEncodeError mid-send).
+        """
         full_url = self.url(url)
+        if not isinstance(method, str):
+            raise RequestTypeError(f"method {method!r} is not a string: give an HTTP method "
+                                   "such as 'GET'; nothing was sent")
+        if not _METHOD.fullmatch(method):
+            raise RequestError(f"method {method!r} is not an HTTP method (GET, POST, PUT, "
+                               "PATCH, DELETE, HEAD...); nothing was sent")
+        refused: Optional[RequestError] = None
         try:
-            return self.session.prepare_request(requests.Request(
-                method, full_url, params=params, json=json, data=data, headers=headers))
-        except _CALLER_MISTAKES as exc:
-            line = request_line(Exchange(self.endpoint, str(method), _with_query(full_url, params)),
-                                self.render_options)
-            raise RequestError(f"{line}: {_mistake(exc, headers)}; nothing was sent") from exc
+            prepared = self.session.prepare_request(requests.Request(
+                method.upper(), full_url, params=params, json=json, data=data, headers=headers))
+        except (*_CALLER_MISTAKES, TypeError) as exc:
+            # json= that JSON cannot encode raises TypeError inside requests;
+            # other arguments of the wrong type too.
+            kind = RequestError if isinstance(exc, _CALLER_MISTAKES) else RequestTypeError
+            line = request_line(Exchange(self.endpoint, method.upper(),
+                                         _with_query(full_url, params)), self.render_options)
+            refused = kind(f"{line}: {_mistake(exc, headers)}; nothing was sent")
+        if refused is not None:
+            # Raised here, outside the except block, so that requests' own
+            # exception (which quotes a bad header's value, maybe a token) is
+            # neither its cause nor its context.
+            raise refused
+        for name, value in prepared.headers.items():
+            problem = _header_problem(name, value)
+            if problem:
+                raise RequestError(f"{self._line(prepared)}: header {_shown_name(name)} "
+                                   f"{problem}; nothing was sent")
+        return prepared
+
+    def _redirected(self, result: APIResult) -> requests.PreparedRequest:
+        """The request a redirect asks for, if it stays on this endpoint.
+
+        301, 302 and 303 become a GET without a body, as browsers do; 307
+        and 308 repeat the method and body. A redirect elsewhere (another
+        host, scheme, or off the Unix socket) is refused: it would carry the
+        request's body and credentials to a server the caller never named.
+        """
+        target = _resolve(result.request.url or "", result.response.headers.get("Location") or "")
+        if _origin(target) != _origin(self.endpoint.base_url):
+            raise APIException(result, error=(
+                f"the server redirects to {redact_url(target)}, off this endpoint "
+                f"({self.endpoint.display}): apitx never follows a redirect elsewhere"))
+        if result.status_code in (307, 308):
+            prepared = result.request.copy()
+            prepared.prepare_url(target, None)
+            return prepared
+        return self.session.prepare_request(requests.Request(
+            "HEAD" if result.request.method == "HEAD" else "GET", target))
 
     def _send(self, prepared: requests.PreparedRequest, timeout: Timeout, *,
               stream: bool = False, validate: bool = True,
               waited_since: Optional[float] = None) -> APIResult:
-        """Send a prepared request; ``waited_since`` is when a wait() began,
-        so each of its answers knows how long the wait has taken."""
+        """Send a prepared request and read what apitx must read of the answer.
+
+        The answer always comes as a stream, and apitx reads the body itself
+        unless the caller streams a non-JSON one: JSON and error bodies up to
+        ``max_answer_bytes`` (decompressed), others whole. The request's
+        total deadline holds from connecting to the last byte.
+        ``waited_since`` is when a wait() began, so each of its answers knows
+        how long the wait has taken.
+        """
         # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override the
         # session's own verify= (psf/requests#3829): LXD's self-signed
         # certificate, given as verify='server.crt', would be ignored
         # wherever those are set. Passing it per request makes it win.
         cert, verify = self.session.cert, self.session.verify
         started = time.perf_counter()
+        until = timeout.deadline(time.monotonic())
+        refused: Optional[RequestError] = None
         try:
-            settings = self.session.merge_environment_settings(
-                prepared.url, {}, stream, verify, cert)
-            response = self.session.send(prepared, timeout=timeout.as_requests(),
-                                         allow_redirects=True, **settings)
-            if response.status_code >= 400:
-                # Even with stream=True: an error's body is its detail (a
-                # proxy's page), not the caller's data, and reading it gives
-                # the connection back to the pool.
-                response.content  # noqa: B018
-            # Inside the try: with stream=True a JSON body is read here, and a
-            # connection that breaks while it is read must raise, not parse
-            # to None and pass validation.
+            with deadline(until):
+                settings = self.session.merge_environment_settings(
+                    prepared.url, {}, True, verify, cert)
+                response = self.session.send(prepared, timeout=timeout.as_requests(),
+                                             allow_redirects=False, **settings)
+                # Inside the try: a connection that breaks while a JSON body
+                # is read must raise, not parse to None and pass validation.
+                # An error's body is read even with stream=True: it is its
+                # detail (a proxy's page), not the caller's data.
+                if response.status_code >= 400 or is_json(response):
+                    self._read_body(response, prepared, self.max_answer_bytes)
+                elif not stream:
+                    self._read_body(response, prepared, None)
             result = APIResult(
                 self, response, endpoint=self.endpoint, options=self.render_options,
                 cert=cert, verify=verify, elapsed=time.perf_counter() - started,
-                waited=None if waited_since is None else time.monotonic() - waited_since)
+                waited=None if waited_since is None else time.monotonic() - waited_since,
+                deadline=until)
+        except _CALLER_MISTAKES as exc:
+            refused = RequestError(f"{self._line(prepared)}: {_mistake(exc, prepared.headers)}; "
+                                   "nothing was sent")
         except (requests.RequestException, OSError) as exc:
-            line = request_line(Exchange.from_request(prepared, self.endpoint),
-                                self.render_options)
-            if isinstance(exc, _CALLER_MISTAKES):
-                raise RequestError(f"{line}: {_mistake(exc, prepared.headers)}; "
-                                   "nothing was sent") from exc
-            raise translate_error(exc, self.endpoint, line) from exc
+            raise translate_error(exc, self.endpoint, self._line(prepared)) from exc
+        if refused is not None:
+            raise refused  # outside the except block: see _prepare
         if self.tracer is not None:
             self.tracer.trace(result.exchange)
         return result.validate() if validate else result
+
+    def _read_body(self, response: requests.Response, prepared: requests.PreparedRequest,
+                   limit: Optional[int]) -> None:
+        """Read a body whole (decompressed), refusing more than ``limit`` bytes.
+
+        A compressed or chunked answer has no size until it is read: 0.5 MB of
+        gzip grew to 2 GB here before this limit. Counting the decoded
+        pieces as they come keeps memory within the limit.
+        """
+        pieces = []
+        size = 0
+        for piece in response.iter_content(BODY_PIECE):
+            size += len(piece)
+            if limit is not None and size > limit:
+                response.close()
+                raise ResponseTooLarge(
+                    f"{self._line(prepared)}: the answer is larger than {limit} bytes "
+                    f"(max_answer_bytes); the connection was closed. Raise "
+                    "API(max_answer_bytes=...) if it is legitimately this large")
+            pieces.append(piece)
+        response._content = b"".join(pieces)  # type: ignore[attr-defined]
 
     def get(self, url: str, *, params: Params = None, headers: Headers = None,
             timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT, stream: bool = False,
@@ -308,9 +451,9 @@ class API:
         returns that last answer (its ``metadata`` is the finished
         operation); failure or cancellation raises :class:`APIException` with
         LXD's ``err``. When ``timeout`` seconds (rounded up to whole seconds,
-        as LXD takes them) pass and the operation still runs, raises
-        :class:`OperationTimeout` carrying the last answer: a running
-        operation is never returned as if done.
+        as LXD takes them; None or ``math.inf``: no limit) pass and the
+        operation still runs, raises :class:`OperationTimeout` carrying the
+        last answer: a running operation is never returned as if done.
 
         ``progress`` is called with each answer while the operation runs (its
         ``metadata`` is the operation, with LXD's progress figures; its
@@ -323,16 +466,19 @@ class API:
         operation = result.operation
         if not operation or (result.type != "async" and not result.running):
             return result
-        if timeout is not None and (isinstance(timeout, bool) or timeout < 0):
-            raise ValueError(f"wait(timeout={timeout!r}): give seconds >= 0, or None to "
-                             "wait until the operation ends")
+        limit = _wait_limit(timeout)
         longest = POLL_SECONDS if progress is None else PROGRESS_POLL_SECONDS
         started = time.monotonic()
-        deadline = None if timeout is None else started + timeout
+        until = None if limit is None else started + limit
+        pause = 0.0
         while True:
-            left = longest if deadline is None else deadline - time.monotonic()
+            left = longest if until is None else until - time.monotonic()
             poll = min(longest, max(0, math.ceil(left)))
-            last = self._poll(operation, poll, started)
+            asked = time.monotonic()
+            try:
+                last = self._poll(operation, poll, started)
+            except APINotFoundException as gone:
+                raise _forgotten(gone, operation) from None
             # _poll() validated the answer: every failure encoding (HTTP error
             # status, type: error, or HTTP 200 with a Failure operation inside)
             # has raised by now, and Incus's "poll ran out" error is a running
@@ -345,10 +491,18 @@ class API:
                                    "cannot tell whether it ended")
             if code >= _envelope.SUCCESS:
                 return last  # finished: a failure has raised in validate()
-            if deadline is not None and time.monotonic() >= deadline:
-                raise OperationTimeout(last, time.monotonic() - started)
-            if progress is not None:
+            if progress is not None and (until is None or time.monotonic() < until):
                 progress(last)
+            # A server that answers a wait at once, without holding it, would
+            # make this loop spin (30,000 polls in 15 s were seen): back off,
+            # from 50 ms to 1 s, while answers come back early.
+            if poll > 0 and time.monotonic() - asked < poll / 2:
+                pause = min(max(pause * 2, WAIT_BACKOFF_FIRST), WAIT_BACKOFF_LONGEST)
+                time.sleep(pause if until is None else max(0.0, min(pause, until - time.monotonic())))
+            else:
+                pause = 0.0
+            if until is not None and time.monotonic() >= until:
+                raise OperationTimeout(last, time.monotonic() - started)
 
     # -- navigation (rules and reasons in _resource.py) ------------------------
 
@@ -479,3 +633,66 @@ def _with_query(url: str, params: Params) -> str:
         return probe.url or url
     except (requests.RequestException, ValueError, TypeError):
         return url
+
+
+#: Methods are bare words of letters (HTTP allows more, LXD uses these).
+_METHOD = re.compile(r"[A-Za-z]+")
+#: A header name: an RFC 7230 token.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _header_problem(name: Any, value: Any) -> Optional[str]:
+    """What is wrong with one header as HTTP would send it, or None."""
+    if not isinstance(name, (str, bytes)) or not _TOKEN.fullmatch(
+            name if isinstance(name, str) else name.decode("latin-1")):
+        return "has a name that is not an HTTP token (letters, digits and !#$%&'*+.^_`|~-)"
+    if isinstance(value, str):
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            return ("has a value HTTP cannot carry (headers are Latin-1): encode it, e.g. "
+                    "percent-encoding or base64")
+    return None
+
+
+def _shown_name(name: Any) -> str:
+    """A header name as a message may show it (never its value)."""
+    return repr(name) if isinstance(name, str) and _TOKEN.fullmatch(name) else "(name not shown)"
+
+
+def _resolve(base: str, location: str) -> str:
+    """A Location resolved against the request's URL. urljoin() leaves a
+    relative Location alone for schemes it does not know (``http+unix``),
+    so the join is made as http and the scheme put back."""
+    parts = urlsplit(base)
+    joined = urlsplit(urljoin(urlunsplit(("http",) + tuple(parts[1:])), location))
+    return urlunsplit((parts.scheme if joined.scheme == "http" and not urlsplit(location).scheme
+                       else joined.scheme,) + tuple(joined[1:]))
+
+
+def _origin(url: str) -> str:
+    """``scheme://host:port`` of a URL, lower-cased, for comparing endpoints."""
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+def _wait_limit(timeout: Any) -> Optional[float]:
+    """wait()'s ``timeout`` as seconds, or None for no limit; a mistake raises."""
+    if timeout is None or timeout == math.inf:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise RequestTypeError(f"wait(timeout={timeout!r}): give seconds as a number >= 0, "
+                               "or None to wait until the operation ends")
+    if math.isnan(timeout) or timeout < 0:
+        raise RequestError(f"wait(timeout={timeout!r}): give seconds >= 0, or None to wait "
+                           "until the operation ends")
+    return float(timeout)
+
+
+def _forgotten(gone: APINotFoundException, operation: str) -> APINotFoundException:
+    """The 404 of a wait, saying what it means: the operation is over, and
+    the server has forgotten it (LXD keeps a finished operation about 5 s)."""
+    return APINotFoundException(gone.result, status_code=404, error=(
+        f"{gone.error}: operation {operation.rsplit('/', 1)[-1]} is unknown to the server; if "
+        "it was started, it ended and was forgotten (LXD keeps a finished operation about "
+        "5 s). To keep its outcome, wait on it at once after starting it, or watch events"))

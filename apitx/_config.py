@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple, Union
 
-from ._exceptions import SettingsError
+from ._exceptions import SettingsError, SettingsTypeError
 
 #: Words that turn a switch such as ``DEBUG`` off: any non-empty string being
 #: true in Python must not make ``DEBUG=0`` mean "on".
@@ -44,6 +44,11 @@ def env_flag(name: str, environ: Optional[Mapping[str, str]] = None) -> bool:
 
 Seconds = Optional[float]
 
+#: The shortest default total deadline of a request: five minutes, enough for
+#: a large answer on a slow link, short enough that a dribbling server cannot
+#: hold a caller indefinitely.
+MIN_TOTAL = 300.0
+
 
 @dataclass(frozen=True)
 class Timeout:
@@ -57,24 +62,37 @@ class Timeout:
     - ``read`` (default 60 s): the longest LXD takes to answer a synchronous
       request here is well under a second; long work runs as operations,
       which :meth:`APIResult.wait` polls with its own, longer read timeout.
+    - ``total``: the whole request, from connecting to the last byte read
+      (``iter_content()`` of a streamed body included). A read timeout
+      restarts with every byte, so only this bounds a server that dribbles
+      its answer. Default (None): :data:`MIN_TOTAL` seconds or ``connect +
+      read``, whichever is longer; no limit when either of those has none.
+      ``math.inf`` means no limit.
 
-    >>> Timeout(read=120).read
-    120
+    >>> Timeout(read=120).read, Timeout(read=400).total
+    (120, 405.0)
     """
 
     connect: Seconds = 5.0
     read: Seconds = 60.0
+    total: Seconds = None
 
     def __post_init__(self) -> None:
-        for name in ("connect", "read"):
+        for name in ("connect", "read", "total"):
             value = getattr(self, name)
-            if value is None:
+            if value is None or (name == "total" and value == math.inf):
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not math.isfinite(value) or value <= 0:
                 raise SettingsError(
                     f"Timeout({name}={value!r}): give a positive number of seconds, "
-                    "or None for no limit")
+                    "or None for " + ("the default" if name == "total" else "no limit"))
+        if self.total is None and self.connect is not None and self.read is not None:
+            object.__setattr__(self, "total", max(MIN_TOTAL, float(self.connect + self.read)))
+
+    def deadline(self, start: float) -> Optional[float]:
+        """When a request begun at ``start`` (``time.monotonic()``) must end, or None."""
+        return None if self.total is None or self.total == math.inf else start + self.total
 
     @classmethod
     def coerce(cls, value: TimeoutLike) -> Timeout:
@@ -85,12 +103,13 @@ class Timeout:
             return cls(connect=value, read=value)
         if isinstance(value, tuple) and len(value) == 2:
             return cls(connect=value[0], read=value[1])
-        raise TypeError(
+        raise SettingsTypeError(
             f"timeout={value!r}: give seconds as a number, a (connect, read) tuple, "
             "an apitx.Timeout, or None for no limit")
 
     def with_read(self, read: Seconds) -> Timeout:
-        """The same connect timeout with another read timeout."""
+        """The same connect timeout with another read timeout (and the total
+        that follows from them)."""
         return Timeout(connect=self.connect, read=read)
 
     def as_requests(self) -> Tuple[Seconds, Seconds]:

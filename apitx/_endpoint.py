@@ -20,7 +20,6 @@ Example::
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from typing import List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote, urlsplit
@@ -218,8 +217,6 @@ def _unusable(path: str, family: str) -> Optional[str]:
         return "missing"
     except OSError as exc:
         return f"cannot be looked at ({exc.strerror})"
-    if not stat.S_ISSOCK(info.st_mode):
-        return "not a socket"
     if os.access(path, os.W_OK):
         return None
     group = _group_name(info.st_gid)

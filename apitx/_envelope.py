@@ -23,6 +23,8 @@ import sys
 import threading
 from typing import Any, List, NamedTuple, Optional
 
+from ._redact import redact_free_text
+
 #: LXD operation status codes below 200 (Created 100, Started 101, Running
 #: 103, Cancelling 104, Pending 105, …) mean "not finished"; 200 is Success;
 #: 400 Failure and 401 Cancelled are the failures.
@@ -58,15 +60,31 @@ def is_running(op: Any) -> bool:
     return code is not None and code < SUCCESS
 
 
+#: The envelope types LXD sends.
+ENVELOPE_TYPES = frozenset({"sync", "async", "error"})
+
+
+def is_envelope(data: Any) -> bool:
+    """True when parsed JSON has the shape of an LXD answer (a ``type`` of
+    ``sync``, ``async`` or ``error``). Other JSON (a pulled file, an exec
+    log that happens to hold ``error_code``) is data, never a verdict.
+
+    >>> is_envelope({'type': 'sync', 'metadata': {}}), is_envelope({'error_code': 404})
+    (True, False)
+    """
+    return isinstance(data, dict) and data.get("type") in ENVELOPE_TYPES
+
+
 def top_failure(data: Any, http_status: int) -> Optional[Failure]:
     """The failure an answer states at its top level, or None.
 
-    HTTP 404 or ``error_code`` 404 is "not found"; any other HTTP status >=
-    400, or ``type: error``, is a failure whose code is ``error_code`` when it
-    is a real error code, else the HTTP status. Failures nested in
-    operations are :func:`nested_failure`'s.
+    HTTP 404, or ``error_code`` 404 in an envelope, is "not found"; any
+    other HTTP status >= 400, or an envelope of ``type: error``, is a failure
+    whose code is ``error_code`` when it is a real error code, else the HTTP
+    status. Only envelopes (:func:`is_envelope`) are read; failures nested
+    in operations are :func:`nested_failure`'s.
     """
-    envelope = data if isinstance(data, dict) else {}
+    envelope = data if is_envelope(data) else {}
     if http_status == 404 or envelope.get("error_code") == 404:
         return Failure(404, True)
     if http_status >= 400 or envelope.get("type") == "error":
@@ -109,44 +127,60 @@ _SPACES = re.compile(r"\s+")
 
 def server_message(data: Any, node: Any = None, text: str = "", status: int = 0,
                    reason: str = "") -> str:
-    """The server's own words for an error, as one line.
+    """The server's own words for an error, as one line, secrets redacted.
 
     LXD puts them in an operation's ``err`` (``node``, the failed operation,
     first; modern LXD also sends an empty top-level ``error`` on every answer,
     so ``err`` must win), else in the envelope's ``error``; a non-LXD server
-    (a proxy's HTML page) gets a snippet of its body ``text``; an empty body
-    gets the HTTP ``status`` and ``reason``.
+    (a proxy's HTML page, another API's JSON) gets a snippet of its body
+    ``text``; an empty body gets the HTTP ``status`` and ``reason``.
 
-    >>> server_message({'error': 'Instance not found'})
+    >>> server_message({'type': 'error', 'error': 'Instance not found'})
     'Instance not found'
     """
-    metadata = data.get("metadata") if isinstance(data, dict) else None
-    for candidate in (node, metadata, data):
+    envelope = data if is_envelope(data) else {}
+    metadata = envelope.get("metadata")
+    for candidate in (node, metadata, envelope):
         if isinstance(candidate, dict) and candidate.get("err"):
             return one_line(str(candidate["err"]))
-    if isinstance(data, dict) and data.get("error"):
-        return one_line(str(data["error"]))
+    if envelope.get("error"):
+        return one_line(str(envelope["error"]))
     if text.strip():
         return one_line(text)
     return f"HTTP {status} {reason or ''}".rstrip()
 
 
 def one_line(text: str) -> str:
-    """Text folded onto one line and cut to a readable length."""
-    text = _SPACES.sub(" ", text).strip()
+    """Text folded onto one line, its secrets redacted, cut to a readable length.
+
+    Redaction comes before the cut, so a secret is never half shown.
+    """
+    text = redact_free_text(_SPACES.sub(" ", text).strip())
     if len(text) > _BODY_SNIPPET:
         text = text[:_BODY_SNIPPET] + "…"
     return text
 
 
+class Unreadable(NamedTuple):
+    """Why a body declared as JSON could not be read (see :func:`parse_json`)."""
+
+    reason: str
+
+
 def parse_json(content: bytes) -> Any:
-    """The JSON of a body, or None when it is empty or not JSON. Never raises."""
+    """The JSON of a body declared as JSON; None when it is empty; an
+    :class:`Unreadable` when it is not JSON apitx can read (malformed, or
+    nested deeper than :data:`MAX_JSON_DEPTH`). Never raises.
+
+    An unreadable answer must fail validation: whatever it says (a ``type:
+    error`` deep inside, say) cannot be known, so it cannot pass as success.
+    """
     if not content:
         return None
     try:
         return json.loads(content)
-    except ValueError:
-        return None
+    except ValueError as exc:
+        return Unreadable(f"it is not valid JSON ({exc})")
     except RecursionError:
         return _loads_deep(content)
 
@@ -163,15 +197,18 @@ def _loads_deep(content: bytes) -> Any:
     """Parse JSON too deep for the current recursion limit, with headroom."""
     # Every level opens a bracket, so their count bounds the depth (counted in C).
     depth = content.count(b"[") + content.count(b"{")
+    too_deep = Unreadable(f"it is nested deeper than apitx reads ({MAX_JSON_DEPTH} levels)")
     if depth > MAX_JSON_DEPTH:
-        return None
+        return too_deep
     with _recursion_lock:
         limit = sys.getrecursionlimit()
         sys.setrecursionlimit(limit + depth)
         try:
             return json.loads(content)
-        except (ValueError, RecursionError):
-            return None
+        except ValueError as exc:
+            return Unreadable(f"it is not valid JSON ({exc})")
+        except RecursionError:
+            return too_deep
         finally:
             sys.setrecursionlimit(limit)
 

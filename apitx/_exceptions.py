@@ -4,15 +4,19 @@ The tree::
 
     APITXError                          root: catch this to catch everything of ours
     ├── SettingsError(ValueError)       a setting (argument or APITX_*/DEBUG variable)
-    │                                   that cannot be used, named with what to give
+    │   │                               that cannot be used, named with what to give
+    │   └── SettingsTypeError(TypeError) ... of the wrong type
     ├── EndpointError(ValueError)       an endpoint string we cannot understand
-    ├── RequestError(ValueError)        a request that cannot be sent as given
+    ├── RequestError(ValueError)        a request that cannot be sent as given: nothing sent
+    │   └── RequestTypeError(TypeError) ... an argument of the wrong type
+    ├── ResponseTooLarge                an answer larger than apitx reads (max_answer_bytes)
     ├── MissingExtension                the server lacks an API extension the
     │                                   caller requires (api.require)
     ├── APIException                    the server answered, and the answer is an error
     │   └── APINotFoundException        ... HTTP 404, or error_code 404
     ├── APIConnectionError              no answer: no socket, refused, permission
-    │                                   denied, TLS failure, connection broken mid-answer
+    │   │                               denied, TLS failure, connection broken mid-answer
+    │   └── CertificateMismatch         ... the server's certificate is not the pinned one
     └── APITimeoutError(TimeoutError)   no answer in time (connect or read)
         └── OperationTimeout            an LXD operation still runs when wait() gives up
 
@@ -54,6 +58,11 @@ class SettingsError(APITXError, ValueError):
     message names the setting, the value and what to give instead."""
 
 
+class SettingsTypeError(SettingsError, TypeError):
+    """A setting of the wrong type (``timeout=[1, 2]``): a
+    :class:`SettingsError` and a ``TypeError``."""
+
+
 class EndpointError(APITXError, ValueError):
     """An endpoint (or a URL given to the API) that apitx cannot use.
 
@@ -79,6 +88,18 @@ class RequestError(APITXError, ValueError):
     """A request that cannot be sent as the caller gave it: a header value
     with CR/LF, a ``json=`` body JSON cannot encode, a malformed URL. Nothing
     was sent; the message names what to change (never a header's value)."""
+
+
+class RequestTypeError(RequestError, TypeError):
+    """A request argument of the wrong type (``wait(timeout='5')``, a method
+    that is not a string): a :class:`RequestError` and a ``TypeError``."""
+
+
+class ResponseTooLarge(APITXError):
+    """An answer apitx reads for the caller (JSON, or an error's detail) is
+    larger, once decompressed, than the API's ``max_answer_bytes``: a
+    compressed or endless answer must not exhaust memory. The message names
+    the request and the limit; the connection is closed."""
 
 
 class MissingExtension(APITXError):
@@ -132,6 +153,20 @@ class APIConnectionError(APITXError):
     def __init__(self, message: str, endpoint: Optional[str] = None) -> None:
         self.endpoint = endpoint
         super().__init__(message)
+
+
+class CertificateMismatch(APIConnectionError):
+    """A pinned endpoint presented another certificate; nothing was sent.
+
+    ``seen`` and ``expected`` are ``sha256:<hex>`` fingerprints (``expected``
+    may list several, joined by `` or ``).
+    """
+
+    def __init__(self, message: str, endpoint: Optional[str] = None, seen: str = "",
+                 expected: str = "") -> None:
+        self.seen = seen
+        self.expected = expected
+        super().__init__(message, endpoint=endpoint)
 
 
 class APITimeoutError(APITXError, TimeoutError):

@@ -26,7 +26,8 @@ import requests
 
 from ._config import RenderOptions
 from ._endpoint import Endpoint, path_and_query
-from ._redact import REDACTED, is_secret_header, redact, redact_headers, redact_url
+from ._redact import (REDACTED, is_secret_header, redact, redact_free_text, redact_headers,
+                      redact_url)
 
 STREAMED = "<streamed body, not read>"
 SEPARATOR = "-" * 72
@@ -227,16 +228,19 @@ def _redacted(text: str, content_type: str, unsafe: bool) -> Tuple[Any, Any]:
 
     Returns ``(tree, shown)``: ``tree`` is the body's JSON (a dict or list)
     or ``_NOT_JSON``; ``shown`` is that tree with secret keys redacted, or
-    the text with secret form fields redacted, or the text as it is. JSON is
-    tried whatever the declared type: a JSON body sent as a form or as
+    the text with secret form fields redacted, or other text with its
+    ``name=value`` secrets redacted (an error page quoting a password). JSON
+    is tried whatever the declared type: a JSON body sent as a form or as
     text/plain must not escape redaction because of its label.
     """
     tree = _parse(text)
     if isinstance(tree, (dict, list)):
         return tree, tree if unsafe else redact(tree)
-    if "x-www-form-urlencoded" in content_type.lower() and not unsafe:
+    if unsafe:
+        return _NOT_JSON, text
+    if "x-www-form-urlencoded" in content_type.lower():
         return _NOT_JSON, _redact_form(text)
-    return _NOT_JSON, text
+    return _NOT_JSON, redact_free_text(text)
 
 
 def _structured(text: str, kind: str, options: RenderOptions) -> str:

@@ -25,9 +25,10 @@ from ._config import RenderOptions
 from ._curl import render_curl
 from ._endpoint import Endpoint, path_and_query
 from ._exceptions import APIException, APINotFoundException
+from ._redact import redact_url
 from ._render import (Exchange, render_request, render_response, render_text,
                       request_line)
-from ._transport import translate_error
+from ._transport import deadline, translate_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._api import API
@@ -39,27 +40,34 @@ Progress = Callable[["APIResult"], None]
 class APIResult:
     """An HTTP transaction made by :class:`API`.
 
-    ``data`` is the parsed JSON, or None when the body is empty, not JSON, or
-    was not read (``stream=True`` with a non-JSON content type); it never
-    raises, and the raw bytes stay on ``response.content``. ``endpoint``,
-    ``options``, ``cert`` and ``verify`` are what the request was sent to and
-    with, so the result renders itself without asking its API.
+    ``data`` is the parsed JSON of an answer declared as JSON (by its
+    ``Content-Type``), or None when the body is empty, not declared JSON (a
+    pulled file is data, whatever it holds), unreadable, or not read
+    (``stream=True`` with a non-JSON content type); it never raises, and the
+    raw bytes stay on ``response.content``. ``endpoint``, ``options``,
+    ``cert`` and ``verify`` are what the request was sent to and with, so the
+    result renders itself without asking its API; ``deadline`` is when the
+    request must be over (``iter_content()`` keeps to it).
     """
 
-    __slots__ = ("api", "response", "data", "endpoint", "options", "cert", "verify",
-                 "elapsed", "waited", "__weakref__")
+    __slots__ = ("api", "response", "data", "unreadable", "endpoint", "options", "cert",
+                 "verify", "elapsed", "waited", "deadline", "__weakref__")
 
     def __init__(self, api: API, response: requests.Response, *, endpoint: Endpoint,
                  options: RenderOptions = RenderOptions(), cert: Any = None,
                  verify: Any = True, elapsed: Optional[float] = None,
-                 waited: Optional[float] = None) -> None:
+                 waited: Optional[float] = None, deadline: Optional[float] = None) -> None:
         self.api = api
         self.response = response
         self.endpoint = endpoint
         self.options = options
         self.cert = cert
         self.verify = verify
-        self.data = _read_json(response)
+        self.deadline = deadline
+        parsed = _read_json(response)
+        #: Why an answer declared as JSON could not be read, or None.
+        self.unreadable = parsed.reason if isinstance(parsed, _envelope.Unreadable) else None
+        self.data = None if self.unreadable is not None else parsed
         #: Seconds from sending the request to having the whole answer.
         self.elapsed = elapsed
         #: For an answer of wait(): seconds since the wait started.
@@ -120,16 +128,26 @@ class APIResult:
         """The body in pieces (for ``stream=True``), without loading it whole.
 
         Like ``response.iter_content``, but a connection that breaks or stalls
-        mid-body raises apitx's errors, as every other failure does.
+        mid-body raises apitx's errors, as every other failure does, and the
+        request's total deadline (``Timeout.total``) still holds: a server
+        that dribbles the body cannot hold the reader forever.
 
         >>> with open('rootfs.tar.gz', 'wb') as out:
         ...     for piece in api.get(f'images/{fp}/export', stream=True).iter_content():
         ...         out.write(piece)
         """
-        try:
-            yield from self.response.iter_content(chunk_size)
-        except (requests.RequestException, OSError) as exc:
-            raise translate_error(exc, self.endpoint, self.request_line()) from exc
+        pieces = self.response.iter_content(chunk_size)
+        while True:
+            # The deadline is set around each read only, not across the
+            # yield: between pieces the caller's thread is the caller's.
+            try:
+                with deadline(self.deadline):
+                    piece = next(pieces, None)
+            except (requests.RequestException, OSError) as exc:
+                raise translate_error(exc, self.endpoint, self.request_line()) from exc
+            if piece is None:
+                return
+            yield piece
 
     # -- people-readable forms ------------------------------------------------
 
@@ -202,7 +220,17 @@ class APIResult:
         if failure is not None:
             kind = APINotFoundException if failure.not_found else APIException
             raise kind(self, status_code=failure.status_code)
-        if self.data:
+        if 300 <= self.status_code < 400:
+            where = redact_url(self.response.headers.get("Location") or "nowhere")
+            raise APIException(self, error=(
+                f"the server redirects (HTTP {self.status_code}) to {where}: LXD never "
+                "redirects, so apitx does not follow; is the endpoint an LXD server? "
+                "(request(..., follow_redirects=True) follows within the endpoint)"))
+        if self.unreadable is not None:
+            raise APIException(self, error=(
+                f"the answer is declared JSON but {self.unreadable}: apitx cannot tell "
+                "success from failure"))
+        if _envelope.is_envelope(self.data):
             self.validate_metadata(self.data)
         return self
 
@@ -233,11 +261,16 @@ def body_unread(response: requests.Response) -> bool:
     return response._content is False  # type: ignore[attr-defined]
 
 
+def is_json(response: requests.Response) -> bool:
+    """True when the answer declares itself JSON (``application/json``,
+    ``…+json``), as every LXD envelope does."""
+    return "json" in response.headers.get("Content-Type", "").lower()
+
+
 def _read_json(response: requests.Response) -> Any:
-    """The JSON of a response, or None. Never raises but for a broken read,
-    never reads a stream it should not: a ``stream=True`` body is read only
-    when it is declared JSON (LXD's errors are), so file downloads stay
-    untouched for the caller."""
-    if body_unread(response) and "json" not in response.headers.get("Content-Type", ""):
+    """The JSON of a response declared as JSON (see :func:`_envelope.parse_json`),
+    else None. Never reads a body that is not declared JSON, so a file pull
+    stays the caller's, and is data even when it looks like an LXD error."""
+    if not is_json(response) or body_unread(response):
         return None
-    return _envelope.parse_json(response.content)  # a broken read raises: API translates it
+    return _envelope.parse_json(response.content)

@@ -39,6 +39,8 @@ class SandboxServer:
     server_cert: str
     #: The command that prepares it, for the message of a missing daemon.
     prepare: str
+    #: The command-line client that reads the same remotes config format.
+    client: str
 
     @property
     def https_options(self) -> dict:
@@ -49,10 +51,10 @@ class SandboxServer:
 #: LXD first: cassettes and golden traces are recorded from it.
 SERVERS = (
     SandboxServer("lxd", SANDBOX_SOCKET, SANDBOX_HTTPS, f"{SANDBOX_DIR}/server.crt",
-                  "scripts/lxd-sandbox"),
+                  "scripts/lxd-sandbox", "lxc"),
     SandboxServer("incus", os.environ.get("APITX_INCUS_SOCKET", "/var/lib/incus/unix.socket"),
                   "https://127.0.0.1:8444", f"{SANDBOX_DIR}/incus-server.crt",
-                  "scripts/lxd-sandbox incus"),
+                  "scripts/lxd-sandbox incus", "incus"),
 )
 SERVER_BY_NAME: Dict[str, SandboxServer] = {server.name: server for server in SERVERS}
 
