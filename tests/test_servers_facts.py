@@ -26,7 +26,7 @@ import pytest
 import apitx
 from apitx import APIException, OperationTimeout
 
-from conftest import instance_config, remove_instance
+from sandbox import instance_config, remove_instance
 
 pytestmark = pytest.mark.live
 
@@ -90,7 +90,7 @@ def unique_name() -> str:
     return f"apitx-{uuid.uuid4().hex[:10]}"
 
 
-def start_exec(api: apitx.API, name: str, command: list, **params) -> apitx.APIResult:
+def recorded_exec(api: apitx.API, name: str, command: list, **params) -> apitx.APIResult:
     """Start ``command`` with its output recorded; return the 202 answer."""
     return api.post(f"instances/{name}/exec", params=params,
                     json={"command": command, "record-output": True,
@@ -162,7 +162,7 @@ def test_instance_errors_both_agree_on(api: apitx.API, running: str) -> None:
 
 
 def test_exec_operation_cannot_be_cancelled(api: apitx.API, running: str) -> None:
-    started = start_exec(api, running, ["/bin/sleep", "1"])
+    started = recorded_exec(api, running, ["/bin/sleep", "1"])
     assert started.metadata["may_cancel"] is False
     assert error_of(api.delete(started.operation, validate=False)) == \
         (400, "error", 400, "This operation can't be cancelled")
@@ -185,7 +185,7 @@ def test_wait_timeout_on_a_running_operation(server: Server, api: apitx.API,
     """LXD answers the operation, still Running; Incus answers HTTP 200 with
     an *error* body (it sends its 200 headers before the wait ends): a client
     must not read Incus's answer as a failure of the operation."""
-    started = start_exec(api, running, ["/bin/sleep", "6"])
+    started = recorded_exec(api, running, ["/bin/sleep", "6"])
     begun = time.monotonic()
     answer = api.get(f"{started.operation}/wait", params={"timeout": 1}, validate=False)
     assert 0.9 < time.monotonic() - begun < 4   # the timeout, not the end of the command
@@ -212,7 +212,7 @@ def test_wait_on_a_failed_operation(server: Server, api: apitx.API, running: str
     if failing == "duplicate-create":
         started = api.post("instances", json=instance_config(running))
     else:
-        started = start_exec(api, running, ["/nonexistent"])
+        started = recorded_exec(api, running, ["/nonexistent"])
     assert (started.status_code, started.data["type"]) == (202, "async")
     answer = api.get(f"{started.operation}/wait", params={"timeout": 30}, validate=False)
     operation = api.get(started.operation, validate=False).metadata
@@ -259,7 +259,7 @@ def test_create_operation_resources(server: Server, api: apitx.API) -> None:
 
 
 def test_finished_operation_is_forgotten_after_seconds(api: apitx.API, running: str) -> None:
-    started = start_exec(api, running, ["/bin/true"])
+    started = recorded_exec(api, running, ["/bin/true"])
     started.wait(timeout=30)
     ended = time.monotonic()
     assert api.get(started.operation).metadata["status"] == "Success"
@@ -270,7 +270,7 @@ def test_finished_operation_is_forgotten_after_seconds(api: apitx.API, running: 
 
 
 def test_operations_list_is_grouped_by_status(api: apitx.API, running: str) -> None:
-    started = start_exec(api, running, ["/bin/sleep", "2"])
+    started = recorded_exec(api, running, ["/bin/sleep", "2"])
     listed = api.get("operations").metadata
     assert set(listed) <= {"running", "success", "failure", "cancelled", "pending"}
     assert started.operation in listed["running"]
@@ -283,7 +283,7 @@ def test_operations_list_is_grouped_by_status(api: apitx.API, running: str) -> N
 
 
 def test_exec_record_output_log_paths(server: Server, api: apitx.API, running: str) -> None:
-    done = start_exec(api, running, ["/bin/sh", "-c", "echo out; echo err >&2; exit 3"]) \
+    done = recorded_exec(api, running, ["/bin/sh", "-c", "echo out; echo err >&2; exit 3"]) \
         .wait(timeout=30)
     operation_id = done.metadata["id"]
     base = f"/1.0/instances/{running}/{server.exec_log_dir}/exec_{operation_id}"
@@ -453,7 +453,7 @@ def test_projects(server: Server, api: apitx.API) -> None:
         assert api.get("instances", params={"project": "apitx-nope"}).metadata == []
 
         api.put(f"instances/{name}/state", params=scoped, json={"action": "start"}).wait(60)
-        log = start_exec(api, name, ["/bin/true"], **scoped).wait(timeout=30) \
+        log = recorded_exec(api, name, ["/bin/true"], **scoped).wait(timeout=30) \
             .metadata["metadata"]["output"]["1"]
         assert "?" not in log
         assert api.get(log, validate=False).status_code == 404
@@ -487,7 +487,7 @@ def test_apitx_wait_timeout_raises_operation_timeout(server: Server, api: apitx.
             strict=True, raises=APIException,
             reason="apitx reads Incus's wait timeout as a failed operation: "
                    "see docs/servers-findings.md"))
-    started = start_exec(api, running, ["/bin/sleep", "3"])
+    started = recorded_exec(api, running, ["/bin/sleep", "3"])
     try:
         with pytest.raises(OperationTimeout):
             started.wait(timeout=1)
