@@ -480,8 +480,8 @@ def test_apitx_wait_timeout_raises_operation_timeout(server: Server, api: apitx.
     timeout (HTTP 200, ``type: error``, "context deadline exceeded") as a
     failed operation, so ``wait(timeout=...)`` raises APIException instead of
     OperationTimeout, and ``wait()`` breaks on any operation longer than one
-    30 s poll. Strict: once apitx handles it, this XPASSes and fails, so the
-    mark goes."""
+    poll (30 s; 1 s with ``progress=``). Strict: once apitx handles it, this
+    XPASSes and fails, so the mark goes."""
     if server is INCUS:
         request.applymarker(pytest.mark.xfail(
             strict=True, raises=APIException,
