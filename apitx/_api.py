@@ -465,7 +465,12 @@ class API:
         longest = POLL_SECONDS if progress is None else PROGRESS_POLL_SECONDS
         started = time.monotonic()
         until = None if limit is None else started + limit
-        url = operation.rstrip("/") + "/wait"
+        # A cluster member that forwarded the request names the operation
+        # with a query (``/1.0/operations/<id>?project=default``): ``/wait``
+        # goes on the path, before it. (Appended after it, the request was a
+        # plain GET answered at once: 367 polls for a 2-second operation.)
+        path, _, query = operation.partition("?")
+        url = path.rstrip("/") + "/wait" + (f"?{query}" if query else "")
         pause = 0.0
         while True:
             left = longest if until is None else until - time.monotonic()
@@ -474,12 +479,22 @@ class API:
             try:
                 last = self._send(self._prepare("GET", url, params={"timeout": poll}),
                                   self.timeout.with_read(poll + POLL_READ_MARGIN),
-                                  waited_since=started)
+                                  validate=False, waited_since=started)
+                if last.type == "error" and last.status_code < 400:
+                    # Incus sends HTTP 200 as soon as a wait starts, so a poll
+                    # that times out ends as 200 with type: error ("context
+                    # deadline exceeded"), the same shape as a failure. The
+                    # operation itself tells them apart: still running is a
+                    # timeout.
+                    current = self._send(self._prepare("GET", operation), self.timeout,
+                                         validate=False, waited_since=started)
+                    if current.running:
+                        last = current
+                # Every failure encoding (HTTP error status, type: error, or
+                # HTTP 200 with a Failure operation inside) raises here.
+                last.validate()
             except APINotFoundException as gone:
                 raise _forgotten(gone, operation) from None
-            # _send() validated the answer: every failure encoding (HTTP error
-            # status, type: error, or HTTP 200 with a Failure operation inside)
-            # has raised by now.
             code = _envelope.operation_code(last.metadata)
             if code is None:
                 # An HTML page from a proxy, an empty body: nothing says the
@@ -600,6 +615,11 @@ def _forgotten(gone: APINotFoundException, operation: str) -> APINotFoundExcepti
     """The 404 of a wait, saying what it means: the operation is over, and
     the server has forgotten it (LXD keeps a finished operation about 5 s)."""
     return APINotFoundException(gone.result, status_code=404, error=(
-        f"{gone.error}: operation {operation.rsplit('/', 1)[-1]} is unknown to the server; if "
+        f"{gone.error}: operation {_operation_id(operation)} is unknown to the server; if "
         "it was started, it ended and was forgotten (LXD keeps a finished operation about "
         "5 s). To keep its outcome, wait on it at once after starting it, or watch events"))
+
+
+def _operation_id(operation: str) -> str:
+    """The id in an operation URL (``/1.0/operations/<id>[?query]``)."""
+    return operation.partition("?")[0].rstrip("/").rsplit("/", 1)[-1] or "?"

@@ -474,19 +474,11 @@ def test_projects(server: Server, api: apitx.API) -> None:
 
 
 def test_apitx_wait_timeout_raises_operation_timeout(server: Server, api: apitx.API,
-                                                    running: str,
-                                                    request: pytest.FixtureRequest) -> None:
-    """The one difference apitx does not handle yet: it reads Incus's wait
-    timeout (HTTP 200, ``type: error``, "context deadline exceeded") as a
-    failed operation, so ``wait(timeout=...)`` raises APIException instead of
-    OperationTimeout, and ``wait()`` breaks on any operation longer than one
-    poll (30 s; 1 s with ``progress=``). Strict: once apitx handles it, this
-    XPASSes and fails, so the mark goes."""
-    if server is INCUS:
-        request.applymarker(pytest.mark.xfail(
-            strict=True, raises=APIException,
-            reason="apitx reads Incus's wait timeout as a failed operation: "
-                   "see docs/servers-findings.md"))
+                                                    running: str) -> None:
+    """Incus answers a wait that timed out as HTTP 200, ``type: error``
+    ("context deadline exceeded"), the shape of a failure; apitx asks the
+    operation itself, and raises OperationTimeout as on LXD (before, it
+    raised APIException, and wait() broke on anything longer than a poll)."""
     started = recorded_exec(api, running, ["/bin/sleep", "3"])
     try:
         with pytest.raises(OperationTimeout):
