@@ -1,14 +1,15 @@
-"""The 3-member LXD cluster of ``scripts/lxd-cluster``, for tests marked ``cluster``.
+"""The 3-member LXD cluster of ``scripts/lxd-cluster``: a pytest plugin for tests
+marked ``cluster``, and helpers for them.
 
-A test module opts in with::
+tox.ini loads this module as a plugin (``-p cluster``, with ``tests`` on
+``pythonpath``), so the marker alone is enough::
 
-    from cluster import MARKS, cluster_up, members  # noqa: F401 (fixtures)
-    pytestmark = MARKS
+    pytestmark = pytest.mark.cluster
 
-``MARKS`` carries the ``cluster`` marker together with the ``cluster_up``
-check, so a selected cluster test can never run without the check: when the
-cluster is not up, every such test FAILS with "run scripts/lxd-cluster up".
-It never skips: CI must not go green on tests that did not run.
+Its hook checks the cluster once before the first selected cluster test:
+when the cluster is not up, every such test FAILS with "run
+scripts/lxd-cluster up". It never skips: CI must not go green on tests that
+did not run. Its fixture ``members`` gives an API per member.
 
 Everything here talks to the members over HTTPS, as a remote client would,
 with the sandbox's client certificate (``scripts/lxd-cluster up`` trusts it
@@ -23,7 +24,7 @@ import signal
 import subprocess
 import time
 import uuid
-from typing import Dict, Iterator, Optional, Union
+from typing import Dict, Iterator, List, Optional, Union
 
 import pytest
 
@@ -46,12 +47,6 @@ HOW_TO_FIX = "run scripts/lxd-cluster up (as root) first; cluster tests never sk
 #: verify=CLUSTER_CRT fails its host-name check; until then these tests trust
 #: whatever answers on 127.0.1.x (loopback only: nothing else can answer).
 VERIFY: Union[bool, str] = False
-
-MARKS = [pytest.mark.cluster, pytest.mark.usefixtures("cluster_up")] + (
-    # Without pinning, urllib3 warns on every request; the warning says
-    # nothing these tests do not already know (see VERIFY).
-    [pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")]
-    if VERIFY is False else [])
 
 
 def member_api(name: str, timeout: Union[apitx.Timeout, float] = apitx.Timeout(connect=2, read=30)
@@ -79,10 +74,32 @@ def cluster_problem() -> Optional[str]:
     return None
 
 
-@pytest.fixture(scope="session")
-def cluster_up() -> None:
-    """Fail (never skip) when the cluster is not there to test."""
-    problem = cluster_problem()
+# -- the plugin ----------------------------------------------------------------------
+
+_PROBLEM = pytest.StashKey[Optional[str]]()
+
+
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    if VERIFY is False:
+        # Without pinning, urllib3 warns on every request; the warning says
+        # nothing these tests do not already know (see VERIFY).
+        for item in items:
+            if item.get_closest_marker("cluster"):
+                item.add_marker(pytest.mark.filterwarnings(
+                    "ignore::urllib3.exceptions.InsecureRequestWarning"))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail (never skip) a cluster test when the cluster is not there to test.
+
+    Checked once, before the first cluster test of the session: the
+    destructive tests restore what they break.
+    """
+    if item.get_closest_marker("cluster") is None:
+        return
+    if _PROBLEM not in item.config.stash:
+        item.config.stash[_PROBLEM] = cluster_problem()
+    problem = item.config.stash[_PROBLEM]
     if problem:
         pytest.fail(f"the LXD cluster is not up ({problem}): {HOW_TO_FIX}", pytrace=False)
 
