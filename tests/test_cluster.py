@@ -12,6 +12,7 @@ The two destructive tests kill members by PID and restore them with
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from typing import Dict, Iterator
@@ -20,8 +21,8 @@ from urllib.parse import urlsplit
 import pytest
 
 import apitx
-from cluster import (MEMBERS, cluster_problem, create_instance, delete_instance, kill_member,
-                     member_api, new_name, restore_cluster, start_exec)
+from cluster import (CLUSTER_CRT, MEMBERS, cluster_problem, create_instance, delete_instance,
+                     kill_member, member_api, new_name, restore_cluster, start_exec)
 
 # The cluster plugin (tests/cluster.py) fails these when the cluster is not up.
 pytestmark = pytest.mark.cluster
@@ -53,6 +54,16 @@ def test_three_members_online(members: Dict[str, apitx.API]) -> None:
     for name, api in members.items():
         env = api.get("").metadata["environment"]
         assert (env["server_name"], env["server_clustered"]) == (name, True)
+
+
+def test_every_member_presents_the_pinned_certificate() -> None:
+    """The certificate scripts/lxd-cluster copies is the one to pin: every
+    member presents it (and it names no 127.0.1.x address, hence pinning)."""
+    with open(CLUSTER_CRT) as f:
+        pinned = ssl.PEM_cert_to_DER_cert(f.read())
+    for url in MEMBERS.values():
+        host, port = urlsplit(url).hostname, urlsplit(url).port
+        assert ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate((host, port))) == pinned, url
 
 
 def test_target_places_instance_on_that_member(members: Dict[str, apitx.API]) -> None:
