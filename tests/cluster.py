@@ -24,7 +24,7 @@ import signal
 import subprocess
 import time
 import uuid
-from typing import Dict, Iterator, List, Optional, Union
+from typing import Dict, Iterator, Optional, Union
 
 import pytest
 
