@@ -987,3 +987,20 @@ def test_ctrl_c_while_printing_exits_130_in_one_line(hostile):
     process = _popen("-e", hostile.server_address, "/big")
     code, _, err = _interrupt(process, 1, 1)  # write(1, ...): the pipe is full
     assert (code, err) == (130, b"apitx: interrupted\n")
+
+
+# -- --max-time: the whole request's deadline (issue 12) -----------------------------
+
+def test_max_time_ends_a_dribbling_answer_with_exit_4(hostile):
+    # The server sends a byte every 0.1 s: no read ever times out, and the
+    # answer would take 30 s; before, nothing ended it.
+    before = time.monotonic()
+    done = command("-e", hostile.server_address, "--max-time", "2", "/dribble")
+    assert done.returncode == 4 and b"total deadline" in done.stderr
+    assert time.monotonic() - before < 8
+
+
+def test_remote_is_a_subcommand(capsysbinary, monkeypatch, tmp_path):
+    monkeypatch.setenv("APITX_CONF", str(tmp_path))
+    assert main(["remote", "list", "--format", "json"]) == 0
+    assert b"local" in capsysbinary.readouterr().out
