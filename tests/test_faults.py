@@ -9,11 +9,9 @@ failed before the fix it covers.
 """
 
 import json
-import os
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 

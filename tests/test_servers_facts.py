@@ -24,7 +24,7 @@ from typing import Iterator
 import pytest
 
 import apitx
-from apitx import APIException, OperationTimeout
+from apitx import OperationTimeout
 
 from sandbox import instance_config, remove_instance
 

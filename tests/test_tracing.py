@@ -51,7 +51,7 @@ def test_debug_traces_go_to_stderr_only(lxd_socket, word):
     assert done.returncode == 0, done.stderr
     assert done.stdout == "version 1.0\nerror 400\n"
     lines = done.stderr.splitlines()
-    assert lines[0].startswith(f"#") and f" unix:{lxd_socket} GET /1.0 " in lines[0]
+    assert lines[0].startswith("#") and f" unix:{lxd_socket} GET /1.0 " in lines[0]
     assert lines[0].endswith(" ms")
     assert lines[1] == "HTTP/200 OK"
     # The failing transaction is traced, request body and error included.
