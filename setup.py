@@ -41,6 +41,7 @@ setup(
             # The static checks scripts/test runs before pytest.
             "import-linter>=2.1,<3",
             "mypy>=1.8",
+            "ruff>=0.4",
             "types-requests",
             "types-PyYAML",  # apitx._remotes reads and writes config.yml
         ],

@@ -470,19 +470,39 @@ class API:
         longest = POLL_SECONDS if progress is None else PROGRESS_POLL_SECONDS
         started = time.monotonic()
         until = None if limit is None else started + limit
+        # A cluster member that forwarded the request names the operation
+        # with a query (``/1.0/operations/<id>?project=default``): ``/wait``
+        # goes on the path, before it. (Appended after it, the request was a
+        # plain GET answered at once: 367 polls for a 2-second operation.)
+        path, _, query = operation.partition("?")
+        url = path.rstrip("/") + "/wait" + (f"?{query}" if query else "")
         pause = 0.0
         while True:
             left = longest if until is None else until - time.monotonic()
             poll = min(longest, max(0, math.ceil(left)))
             asked = time.monotonic()
             try:
-                last = self._poll(operation, poll, started)
+                last = self._send(self._prepare("GET", url, params={"timeout": poll}),
+                                  self.timeout.with_read(poll + POLL_READ_MARGIN),
+                                  validate=False, waited_since=started)
+                if last.type == "error" and last.status_code < 400:
+                    # Incus sends HTTP 200 as soon as a wait starts, so a poll
+                    # that times out ends as 200 with type: error ("context
+                    # deadline exceeded"), the same shape as a failure. The
+                    # operation itself tells them apart: still running is a
+                    # timeout.
+                    current = self._send(self._prepare("GET", operation), self.timeout,
+                                         validate=False, waited_since=started)
+                    # Ended, it is the operation's own record that speaks: its
+                    # err, its status_code (400, as LXD's wait gives; Incus's
+                    # type: error says 500) and its metadata (exec's return).
+                    if _envelope.operation_code(current.metadata) is not None:
+                        last = current
+                # Every failure encoding (HTTP error status, type: error, or
+                # HTTP 200 with a Failure operation inside) raises here.
+                last.validate()
             except APINotFoundException as gone:
                 raise _forgotten(gone, operation) from None
-            # _poll() validated the answer: every failure encoding (HTTP error
-            # status, type: error, or HTTP 200 with a Failure operation inside)
-            # has raised by now, and Incus's "poll ran out" error is a running
-            # operation again.
             code = _envelope.operation_code(last.metadata)
             if code is None:
                 # An HTML page from a proxy, an empty body: nothing says the
@@ -532,39 +552,6 @@ class API:
 
     def __repr__(self) -> str:
         return f"<API {self.endpoint.display} version={self.default_version}>"
-
-    def _poll(self, operation: str, poll: int, started: float) -> APIResult:
-        """One ``GET <operation>/wait?timeout=<poll>``, validated, with Incus's
-        way of saying "still running" understood (for :meth:`wait`).
-
-        Incus 6.0 sends a wait's HTTP 200 headers at once and its body when
-        the wait ends, so it reports the end in the body: a poll that runs out
-        on a running operation is ``type: error``, 500, ``context deadline
-        exceeded``, and a failed operation ``type: error`` with the
-        operation's ``err`` (and 500 or 400 as the code). Neither says whether
-        the operation ended; the operation itself does. So on an error answer,
-        GET the operation once: still running after a full poll, it is a poll
-        that ran out (wait() goes on, or raises OperationTimeout); ended, its
-        own validation raises with its ``err`` and ``status_code`` (400, as
-        LXD gives); gone, or not an operation, the wait's error stands.
-        """
-        asked = time.monotonic()
-        answer = self._send(self._prepare("GET", operation.rstrip("/") + "/wait",
-                                          params={"timeout": poll}),
-                            self.timeout.with_read(poll + POLL_READ_MARGIN),
-                            waited_since=started, validate=False)
-        if _envelope.top_failure(answer.data, answer.status_code) is None:
-            return answer.validate()  # the operation itself, ended or not (LXD)
-        state = self._send(self._prepare("GET", operation), self.timeout,
-                           waited_since=started, validate=False)
-        gone = _envelope.top_failure(state.data, state.status_code) is not None
-        code = None if gone else _envelope.operation_code(state.metadata)
-        # An error that came back before the poll's time was up is not a
-        # poll that ran out: looping on it would spin.
-        ran_out = time.monotonic() - asked >= poll - 0.1
-        if code is None or (code < _envelope.SUCCESS and not ran_out):
-            return answer.validate()  # raises: the wait's own error stands
-        return state.validate()  # running: a poll that ran out; ended: its own verdict
 
     # -- the server (what it is: _server.py; its file API: _files.py) ---------
 
@@ -693,6 +680,11 @@ def _forgotten(gone: APINotFoundException, operation: str) -> APINotFoundExcepti
     """The 404 of a wait, saying what it means: the operation is over, and
     the server has forgotten it (LXD keeps a finished operation about 5 s)."""
     return APINotFoundException(gone.result, status_code=404, error=(
-        f"{gone.error}: operation {operation.rsplit('/', 1)[-1]} is unknown to the server; if "
+        f"{gone.error}: operation {_operation_id(operation)} is unknown to the server; if "
         "it was started, it ended and was forgotten (LXD keeps a finished operation about "
         "5 s). To keep its outcome, wait on it at once after starting it, or watch events"))
+
+
+def _operation_id(operation: str) -> str:
+    """The id in an operation URL (``/1.0/operations/<id>[?query]``)."""
+    return operation.partition("?")[0].rstrip("/").rsplit("/", 1)[-1] or "?"

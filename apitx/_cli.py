@@ -34,22 +34,22 @@ from . import (
     APIResult,
     APITimeoutError,
     APITXError,
-    EndpointError,
     RequestError,
-    SettingsError,
     StderrHandler,
+    Timeout,
     __version__,
 )
+from . import _cli_remote
+from ._exit import (EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_OUTPUT,
+                    EXIT_USAGE, exit_code)
 
-EXIT_OK = 0
-EXIT_API_ERROR = 1
-EXIT_USAGE = 2
-EXIT_CONNECT = 3
-EXIT_TIMEOUT = 4
-EXIT_OUTPUT = 5
-EXIT_INTERNAL = 70  # EX_SOFTWARE of sysexits.h: a bug of apitx
-EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 141
+#: ``apitx NAME ...`` runs a subcommand instead of a request: the first word
+#: is matched before anything else (an API path named like one is written
+#: ``/1.0/remote``).
+SUBCOMMANDS: Dict[str, Callable[[Sequence[str]], int]] = {
+    "remote": _cli_remote.main,
+}
+
 
 #: Response bodies are copied to files and pipes in pieces of this size, so a
 #: file pull of any size holds only this much of it in memory.
@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="wait for the returned operation to end; print it")
     parser.add_argument("--timeout", metavar="SECONDS", type=_seconds,
                         help="with --wait: give up after SECONDS (exit 4)")
+    parser.add_argument("--max-time", metavar="SECONDS", type=_seconds,
+                        help="give up on any one request after SECONDS in all, however the "
+                             "server sends (exit 4; default 300, or more for long polls)")
     parser.add_argument("--cancel-on-interrupt", action="store_true",
                         help="with --wait: on Ctrl-C, cancel the operation (when LXD allows)")
     parser.add_argument("--raw", action="store_true",
@@ -183,6 +186,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     a bug of apitx.
     """
     _claim_standard_fds()
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and words[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[words[0]](words[1:])
     debug = False
     try:
         try:
@@ -231,21 +237,16 @@ def _claim_standard_fds() -> None:
 
 
 #: The exit code of each failure, most specific class first.
+#: The command's own failures; the library's are in _exit.LIBRARY_EXIT_CODES.
 _EXIT_CODES = (
     (UsageError, EXIT_USAGE),
-    (SettingsError, EXIT_USAGE),
-    (EndpointError, EXIT_USAGE),
-    (RequestError, EXIT_USAGE),
     (_OutputError, EXIT_OUTPUT),
-    (APITimeoutError, EXIT_TIMEOUT),  # OperationTimeout too
-    (APIConnectionError, EXIT_CONNECT),
-    (APIException, EXIT_API_ERROR),
     (_Interrupted, EXIT_INTERRUPTED),
 )
 
 
 def _exit_code(exc: BaseException) -> int:
-    return next((code for kind, code in _EXIT_CODES if isinstance(exc, kind)), EXIT_API_ERROR)
+    return next((code for kind, code in _EXIT_CODES if isinstance(exc, kind)), exit_code(exc))
 
 
 def _fail(message: str, code: int, with_traceback: bool) -> int:
@@ -333,7 +334,8 @@ def _run(args: argparse.Namespace) -> int:
         body, content_type = _request_body(args, stack)
         if content_type and not any(name.lower() == "content-type" for name in headers):
             headers["Content-Type"] = content_type
-        api = stack.enter_context(API.factory(args.endpoint, debug=args.debug,
+        timeout = Timeout(total=args.max_time) if args.max_time else Timeout()
+        api = stack.enter_context(API.factory(args.endpoint, debug=args.debug, timeout=timeout,
                                               **_tls_options(args)))
         api.url(args.path)  # a full URL given as PATH is a usage error, before any output
         if args.curl:

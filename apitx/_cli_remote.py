@@ -19,13 +19,10 @@ import json
 import sys
 from typing import Optional, Sequence
 
-from ._exceptions import APIConnectionError, APIException, APITimeoutError, APITXError
+from ._exceptions import APITXError
+from ._exit import EXIT_OK, EXIT_USAGE, exit_code
 from ._remote_add import add_remote
 from ._remotes import RemoteSettings, list_remotes, own_config_dir, remove_remote
-
-#: The ``apitx`` command's exit codes (see ``apitx --help``); not imported from
-#: _cli, which imports this module.
-EXIT_OK, EXIT_API_ERROR, EXIT_USAGE, EXIT_CONNECT, EXIT_TIMEOUT = 0, 1, 2, 3, 4
 
 EXAMPLES = """\
 examples:
@@ -77,17 +74,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return {"add": _add, "list": _list, "remove": _remove}[args.verb](args)
     except APITXError as exc:
         sys.stderr.write(f"apitx remote: {exc}\n")
-        return _exit_code(exc)
-
-
-def _exit_code(exc: APITXError) -> int:
-    if isinstance(exc, APITimeoutError):
-        return EXIT_TIMEOUT
-    if isinstance(exc, APIConnectionError):
-        return EXIT_CONNECT
-    if isinstance(exc, APIException):
-        return EXIT_API_ERROR
-    return EXIT_USAGE
+        return exit_code(exc)
 
 
 def _secret(value: Optional[str]) -> Optional[str]:

@@ -72,7 +72,10 @@ def is_envelope(data: Any) -> bool:
     >>> is_envelope({'type': 'sync', 'metadata': {}}), is_envelope({'error_code': 404})
     (True, False)
     """
-    return isinstance(data, dict) and data.get("type") in ENVELOPE_TYPES
+    # Compared as a string first: a type of [] or {} is unhashable (found by
+    # fuzzing: it raised TypeError from validate()).
+    kind = data.get("type") if isinstance(data, dict) else None
+    return isinstance(kind, str) and kind in ENVELOPE_TYPES
 
 
 def top_failure(data: Any, http_status: int) -> Optional[Failure]:

@@ -185,6 +185,6 @@ class OperationTimeout(_HasResult, APITimeoutError):
         self.waited = waited
         operation = result.operation or ""
         super().__init__(
-            f"operation {operation.rsplit('/', 1)[-1] or '?'} still running after "
+            f"operation {operation.partition('?')[0].rsplit('/', 1)[-1] or '?'} still running after "
             f"{waited:.1f}s: {result.locate(operation)} "
             "(wait on it again, or DELETE it to cancel)")

@@ -25,6 +25,7 @@ import threading
 from typing import Any, Callable, Dict
 
 from ._config import RenderOptions, TraceSettings
+from ._exceptions import SettingsError
 from ._curl import render_curl
 from ._render import SEPARATOR, Exchange, render_json, render_text
 
@@ -139,6 +140,23 @@ def _colour(line: str) -> str:
     return line
 
 
+class _TraceFileHandler(logging.FileHandler):
+    """Appends the trace to a file; a write that fails (a full disk) is said
+    once, in one line on stderr, instead of logging's traceback per record."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, mode="a", encoding="utf-8")
+        self._failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self._failed:
+            self._failed = True
+            error = sys.exc_info()[1]
+            sys.stderr.write(f"apitx: cannot write the trace to {self.baseFilename}: "
+                             f"{getattr(error, 'strerror', None) or error}; later records "
+                             "are lost too\n")
+
+
 def _attach_handler(file: str) -> None:
     """Make sure DEBUG records of ``apitx`` reach someone, once.
 
@@ -153,6 +171,11 @@ def _attach_handler(file: str) -> None:
         if file:
             path = os.path.abspath(file)
             if not any(getattr(h, "baseFilename", None) == path for h in logger.handlers):
-                logger.addHandler(logging.FileHandler(path, mode="a", encoding="utf-8"))
+                try:
+                    logger.addHandler(_TraceFileHandler(path))
+                except OSError as exc:
+                    raise SettingsError(f"APITX_DEBUG_FILE={file!r}: cannot append to it: "
+                                        f"{exc.strerror}; give a writable file, or unset it "
+                                        "to trace to stderr") from None
         elif not logger.hasHandlers():
             logger.addHandler(StderrHandler())

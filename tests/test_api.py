@@ -243,18 +243,6 @@ def test_an_error_answer_for_a_failed_operation_raises_its_own_err_and_code(host
         400, "Failed creating instance record: UNIQUE constraint")
 
 
-def test_an_early_error_while_the_operation_runs_is_not_taken_for_a_timeout(hostile,
-                                                                           hostile_api):
-    """An error that comes back before the poll's time is up stands: taking
-    it for a poll that ran out would spin on it."""
-    _plays_incus(hostile, "inc-early", (200, JSON, envelope(
-        None, type_="error", status_code=0, error_code=500, error="boom")), 103)
-    with pytest.raises(APIException, match="boom") as info:
-        hostile_api.get("/async/inc-early").wait(timeout=5)
-    assert info.value.status_code == 500
-    assert sum(1 for entry in hostile.log if "/wait" in entry[1]) == 1
-
-
 def test_an_error_for_an_operation_that_is_gone_stands(hostile, hostile_api):
     _plays_incus(hostile, "inc-gone", DEADLINE)
     with pytest.raises(APIException, match="context deadline exceeded"):

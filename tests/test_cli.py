@@ -894,12 +894,14 @@ def test_an_answer_too_deep_to_indent_prints_on_one_line(hostile, args):
     assert done.stdout.decode() == objects.replace(" ", "") + "\n"
 
 
-def test_an_answer_too_deep_to_parse_is_copied_as_it_came(hostile):
-    levels = 100_000  # beyond what apitx parses: not JSON to apitx, so not reshaped
+def test_an_answer_too_deep_to_read_fails_in_one_line(hostile):
+    # Beyond what apitx parses: whatever it says (an error deep inside?)
+    # cannot be known, so it cannot pass as a success (exit 1, not 0).
+    levels = 100_000
     hostile.answers["/deeper"] = _deep_answer("[" * levels + "]" * levels)
     done = command("-e", hostile.server_address, "/deeper")
-    assert (done.returncode, done.stderr) == (0, b"")
-    assert done.stdout == hostile.answers["/deeper"][2]
+    assert done.returncode == 1 and done.stdout == b""
+    assert done.stderr.count(b"\n") == 1 and b"nested deeper than apitx reads" in done.stderr
 
 
 @pytest.mark.parametrize("env, args", [
@@ -1014,3 +1016,20 @@ def test_ctrl_c_while_printing_exits_130_in_one_line(hostile):
     process = _popen("-e", hostile.server_address, "/big")
     code, _, err = _interrupt(process, 1, 1)  # write(1, ...): the pipe is full
     assert (code, err) == (130, b"apitx: interrupted\n")
+
+
+# -- --max-time: the whole request's deadline (issue 12) -----------------------------
+
+def test_max_time_ends_a_dribbling_answer_with_exit_4(hostile):
+    # The server sends a byte every 0.1 s: no read ever times out, and the
+    # answer would take 30 s; before, nothing ended it.
+    before = time.monotonic()
+    done = command("-e", hostile.server_address, "--max-time", "2", "/dribble")
+    assert done.returncode == 4 and b"total deadline" in done.stderr
+    assert time.monotonic() - before < 8
+
+
+def test_remote_is_a_subcommand(capsysbinary, monkeypatch, tmp_path):
+    monkeypatch.setenv("APITX_CONF", str(tmp_path))
+    assert main(["remote", "list", "--format", "json"]) == 0
+    assert b"local" in capsysbinary.readouterr().out

@@ -8,11 +8,10 @@ never hold) against the hostile server of ``hostile.py``. Every test here
 failed before the fix it covers.
 """
 
-import os
+import json
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 
@@ -238,3 +237,11 @@ def test_waiting_on_an_operation_the_server_forgot_says_what_happened(api, insta
         time.sleep(0.5)
     with pytest.raises(APINotFoundException, match="forgotten"):
         started.wait(5)
+
+
+@pytest.mark.parametrize("body", [b'{"type": [], "metadata": 1}', b'{"type": {}}',
+                                  b'{"type": null, "error_code": 404}'])
+def test_an_odd_type_field_is_not_an_envelope_and_raises_nothing(hostile, hostile_api, body):
+    # Found by fuzzing _envelope: a list as ``type`` raised TypeError.
+    hostile.answers["/odd-type"] = (200, {"Content-Type": "application/json"}, body)
+    assert hostile_api.get("/odd-type").data == json.loads(body)
