@@ -136,8 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write the result (JSON or raw bytes) to FILE, streamed; "
                              "-o - writes raw bytes to stdout even if it is a terminal")
     parser.add_argument("-e", "--endpoint", metavar="SOCKET|URL",
-                        help="a socket path, unix:///path or https://host:8443 "
-                             "(default: the local LXD, found as `lxc` finds it)")
+                        help="a socket path, unix:///path, https://host:8443, or lxd or "
+                             "incus (default: the local LXD or Incus, found as `lxc` and "
+                             "`incus` find them)")
     parser.add_argument("--cert", metavar="FILE", help="HTTPS: the client certificate")
     parser.add_argument("--key", metavar="FILE", help="HTTPS: the client certificate's key")
     parser.add_argument("--cacert", metavar="FILE",

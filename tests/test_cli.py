@@ -1033,3 +1033,11 @@ def test_remote_is_a_subcommand(capsysbinary, monkeypatch, tmp_path):
     monkeypatch.setenv("APITX_CONF", str(tmp_path))
     assert main(["remote", "list", "--format", "json"]) == 0
     assert b"local" in capsysbinary.readouterr().out
+
+
+@live
+def test_a_family_word_finds_that_server(server):
+    """-e lxd / -e incus: discovery kept to that family (the library's rule)."""
+    done = command("-e", server.name, "--compact", "")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["environment"]["server"] == server.name
