@@ -1004,3 +1004,12 @@ def test_remote_is_a_subcommand(capsysbinary, monkeypatch, tmp_path):
     monkeypatch.setenv("APITX_CONF", str(tmp_path))
     assert main(["remote", "list", "--format", "json"]) == 0
     assert b"local" in capsysbinary.readouterr().out
+
+
+def test_project_and_target_reach_every_query(hostile):
+    done = command("-e", hostile.server_address, "--project", "web", "--target", "m2",
+                   "-p", "recursion=1", "--wait", "/async/op-ok")
+    assert done.returncode == 0, done.stderr
+    assert [entry[1] for entry in hostile.log] == [
+        "/async/op-ok?recursion=1&project=web&target=m2",
+        "/1.0/operations/op-ok/wait?timeout=30&project=web&target=m2"]
