@@ -10,11 +10,13 @@ Example::
 
 from __future__ import annotations
 
+import copy
+import logging
 import math
 import re
 import time
-from typing import Any, Optional, Union
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
+from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -23,9 +25,10 @@ from . import _envelope
 from ._config import DEFAULT_TIMEOUT, Timeout, TimeoutLike, TraceLike, TraceSettings
 from ._curl import render_curl
 from ._endpoint import Endpoint
-from ._exceptions import (APIException, APINotFoundException, EndpointError,
-                          MissingExtension, OperationTimeout, RequestError, RequestTypeError,
-                          ResponseTooLarge, SettingsError)
+from ._exceptions import (APIConnectionError, APIException, APINotFoundException,
+                          APITimeoutError, APITXError, EndpointError, MissingExtension,
+                          OperationTimeout, RequestError, RequestTypeError, ResponseTooLarge,
+                          SettingsError)
 from ._files import Files
 from ._pinning import FingerprintLike, PinningAdapter, pin_for
 from ._redact import redact_url
@@ -34,7 +37,7 @@ from ._render import Exchange, request_line
 from ._resource import Resource, Segment
 from ._result import APIResult, Progress, is_json
 from ._server import Server, ServerOnce
-from ._tracing import Tracer
+from ._tracing import Tracer, logger
 from ._transport import StrictLengthAdapter, UnixSocketAdapter, deadline, translate_error
 from ._types import USE_DEFAULT, Cert, Headers, Params, UseDefault
 
@@ -92,16 +95,34 @@ class API:
     None follows ``DEBUG`` and ``APITX_DEBUG*``, read here, once); ``debug``
     turns tracing on.
 
+    ``project`` and ``target`` are added to every request's query (as
+    ``project=`` and ``target=``) unless the request names them itself (or
+    ``all-projects``), as LXD's Go client does; :meth:`using` makes a
+    sibling API with others.
+
+    ``endpoint`` may also be a list of HTTPS endpoints, the members of a
+    cluster: the API talks to the first that answers. A request that cannot
+    reach a member (nothing was sent) moves on to the next, whatever its
+    method; one that failed after it was sent moves on only if it is
+    idempotent (GET, HEAD, PUT, DELETE) and its body can be sent again.
+    Each attempt is traced.
+
     One API is safe to share between threads: requests' session and urllib3's
     pool are, and the API itself holds no per-request state.
     """
 
-    def __init__(self, session: requests.Session, endpoint: Union[Endpoint, str],
+    def __init__(self, session: requests.Session, endpoint: EndpointsLike,
                  default_version: Optional[str] = None, debug: bool = False,
                  timeout: TimeoutLike = DEFAULT_TIMEOUT, trace: TraceLike = None,
-                 max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES) -> None:
+                 max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+                 project: Optional[str] = None, target: Optional[str] = None) -> None:
         self.session = session
-        self.endpoint = Endpoint.coerce(endpoint)
+        #: Every endpoint the API may talk to; ``endpoint`` is the one in use.
+        self.endpoints = _endpoints(endpoint)
+        self._current = 0
+        #: Added to every request's query unless it names them (see the class).
+        self.project = project
+        self.target = target
         if isinstance(max_answer_bytes, bool) or not isinstance(max_answer_bytes, int) \
                 or max_answer_bytes <= 0:
             raise SettingsError(f"max_answer_bytes={max_answer_bytes!r}: give a positive "
@@ -115,31 +136,54 @@ class API:
         self.render_options = self.trace.render
         self.debug = self.trace.enabled
         self.tracer = Tracer(self.trace) if self.trace.enabled else None
-        prefix = self.endpoint.base_url + "/"
-        if self.endpoint.socket_path:
-            mounted = session.adapters.get(prefix)
-            if isinstance(mounted, UnixSocketAdapter) and \
-                    mounted.socket_path != self.endpoint.socket_path:
-                # Every socket is reached through the same URL prefix: a second
-                # socket would silently take over the first API's traffic.
-                raise EndpointError(
-                    f"this requests.Session already talks to unix:{mounted.socket_path}; "
-                    f"give the API for {self.endpoint.display} a session of its own")
-            session.mount(prefix, UnixSocketAdapter(self.endpoint.socket_path))
-        elif type(session.get_adapter(prefix)) is HTTPAdapter:
-            # Only requests' stock adapter is replaced: a caller's own
-            # (retries, pool sizes) is theirs to keep.
-            session.mount(prefix, StrictLengthAdapter())
-        self._root = self.endpoint.base_url + (f"/{self.default_version}" if self.default_version else "")
+        for each in self.endpoints:
+            prefix = each.base_url + "/"
+            if each.socket_path:
+                mounted = session.adapters.get(prefix)
+                if isinstance(mounted, UnixSocketAdapter) and \
+                        mounted.socket_path != each.socket_path:
+                    # Every socket is reached through the same URL prefix: a second
+                    # socket would silently take over the first API's traffic.
+                    raise EndpointError(
+                        f"this requests.Session already talks to unix:{mounted.socket_path}; "
+                        f"give the API for {each.display} a session of its own")
+                session.mount(prefix, UnixSocketAdapter(each.socket_path))
+            elif type(session.get_adapter(prefix)) is HTTPAdapter:
+                # Only requests' stock adapter is replaced: a caller's own
+                # (retries, pool sizes) is theirs to keep.
+                session.mount(prefix, StrictLengthAdapter())
         self._server = ServerOnce()  # api.server: GET /1.0, once
 
+    @property
+    def endpoint(self) -> Endpoint:
+        """The endpoint requests go to now (of :attr:`endpoints`)."""
+        return self.endpoints[self._current]
+
+    @property
+    def _root(self) -> str:
+        return self.endpoint.base_url + (f"/{self.default_version}" if self.default_version else "")
+
+    def using(self, *, project: Union[Optional[str], UseDefault] = USE_DEFAULT,
+              target: Union[Optional[str], UseDefault] = USE_DEFAULT) -> API:
+        """A sibling API on the same session with other defaults (None: none).
+
+        >>> api.using(project='web', target='m2').post('instances', json=config).wait()
+        """
+        sibling = copy.copy(self)
+        if not isinstance(project, UseDefault):
+            sibling.project = project
+        if not isinstance(target, UseDefault):
+            sibling.target = target
+        return sibling
+
     @classmethod
-    def factory(cls, endpoint: Optional[Union[Endpoint, str]] = None,
+    def factory(cls, endpoint: Optional[EndpointsLike] = None,
                 default_version: Optional[str] = "1.0", *, cert: Cert = None,
                 verify: Union[bool, str] = True, debug: bool = False,
                 timeout: TimeoutLike = DEFAULT_TIMEOUT, trace: TraceLike = None,
                 max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
-                fingerprint: FingerprintLike = None, project: Optional[str] = None) -> API:
+                fingerprint: FingerprintLike = None, project: Optional[str] = None,
+                target: Optional[str] = None) -> API:
         """Make an API with its own session.
 
         ``endpoint=None`` discovers the local LXD or Incus socket (see
@@ -150,33 +194,41 @@ class API:
         certificate to trust (or False): a file of non-CA certificates is a pin
         (trusted as itself, by any name), ``fingerprint='sha256:…'`` pins by
         fingerprint (see _pinning.py). ``'name:'`` is a remote as ``lxc`` or
-        ``incus`` keep it (see _remotes.py); ``project`` adds ``?project=`` to
-        every request. ``debug``, ``timeout``, ``trace`` and
-        ``max_answer_bytes`` are :class:`API`'s.
+        ``incus`` keep it (see _remotes.py). A list of HTTPS endpoints is a
+        cluster's members (see :class:`API`). ``debug``, ``timeout``,
+        ``trace``, ``max_answer_bytes``, ``project`` and ``target`` are
+        :class:`API`'s.
 
         >>> api = API.factory('https://10.0.0.5:8443', cert=('c.crt', 'c.key'), verify='server.crt')
         >>> api = API.factory('web:')
+        >>> api = API.factory(['https://10.0.0.1:8443', 'https://10.0.0.2:8443'],
+        ...                   cert=('c.crt', 'c.key'), verify='cluster.crt')
         """
-        endpoint, cert, fingerprint, project = apply_remote(endpoint, cert, verify,
-                                                            fingerprint, project)
-        resolved = Endpoint.resolve(endpoint)
+        if endpoint is None or isinstance(endpoint, (str, Endpoint)):
+            endpoint, cert, fingerprint, project = apply_remote(endpoint, cert, verify,
+                                                                fingerprint, project)
+        resolved = _endpoints(endpoint)
+        if project is None:
+            # Incus's per-user socket serves one project, user-<uid>: make
+            # it the default, or every request would need project= by hand.
+            project = resolved[0].project
         session = requests.Session()
         session.cert = cert
         session.verify = verify
         pin = pin_for(verify, fingerprint)
         if pin is not None:
-            if not resolved.base_url.startswith("https://"):
-                raise EndpointError(f"a pinned certificate needs an https:// endpoint, not "
-                                    f"{resolved.display}: drop fingerprint=/verify=")
-            session.mount(resolved.base_url + "/", PinningAdapter(pin))
-        if project:
-            session.params = {"project": project}
+            for each in resolved:
+                if not each.base_url.startswith("https://"):
+                    raise EndpointError(f"a pinned certificate needs an https:// endpoint, "
+                                        f"not {each.display}: drop fingerprint=/verify=")
+                session.mount(each.base_url + "/", PinningAdapter(pin))
         # Proxies and .netrc never apply to a Unix socket, and looking them up
         # in the environment is the largest single cost of a request (~12% of
         # client CPU, measured by bench/core.py). Remote endpoints keep them.
-        session.trust_env = resolved.socket_path is None
+        session.trust_env = resolved[0].socket_path is None
         return cls(session, resolved, default_version=default_version, debug=debug,
-                   timeout=timeout, trace=trace, max_answer_bytes=max_answer_bytes)
+                   timeout=timeout, trace=trace, max_answer_bytes=max_answer_bytes,
+                   project=project, target=target)
 
     # -- requests -------------------------------------------------------------
 
@@ -265,6 +317,8 @@ class API:
                                "PATCH, DELETE, HEAD...); nothing was sent")
         refused: Optional[RequestError] = None
         try:
+            if self.project is not None or self.target is not None:
+                params = self._with_defaults(full_url, params)
             prepared = self.session.prepare_request(requests.Request(
                 method.upper(), full_url, params=params, json=json, data=data, headers=headers))
         except (*_CALLER_MISTAKES, TypeError) as exc:
@@ -285,6 +339,19 @@ class API:
                 raise RequestError(f"{self._line(prepared)}: header {_shown_name(name)} "
                                    f"{problem}; nothing was sent")
         return prepared
+
+    def _with_defaults(self, url: str, params: Params) -> Params:
+        """``params`` with the API's project and target added, unless the
+        request names them (in ``params`` or already in ``url``); a
+        request for ``all-projects`` gets no project."""
+        pairs = _pairs(params)
+        named = {name for name, _ in pairs} | {
+            name for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+        if self.project is not None and not named & {"project", "all-projects"}:
+            pairs.append(("project", self.project))
+        if self.target is not None and "target" not in named:
+            pairs.append(("target", self.target))
+        return pairs
 
     def _redirected(self, result: APIResult) -> requests.PreparedRequest:
         """The request a redirect asks for, if it stays on this endpoint.
@@ -309,6 +376,31 @@ class API:
     def _send(self, prepared: requests.PreparedRequest, timeout: Timeout, *,
               stream: bool = False, validate: bool = True,
               waited_since: Optional[float] = None) -> APIResult:
+        """Send a prepared request to the endpoint in use, moving on to the
+        next of :attr:`endpoints` when it cannot be reached (see the class)."""
+        while True:
+            try:
+                return self._send_once(prepared, timeout, stream=stream, validate=validate,
+                                       waited_since=waited_since)
+            except (APIConnectionError, APITimeoutError) as failed:
+                if len(self.endpoints) == 1 or not _may_try_elsewhere(failed, prepared):
+                    raise
+                tried = getattr(prepared, "apitx_tried", 1)
+                if tried >= len(self.endpoints):
+                    raise
+                before = self.endpoint
+                self._current = (self._current + 1) % len(self.endpoints)
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug("apitx: %s; %s, trying %s", failed,
+                                 "nothing was sent" if failed.sent is False else "idempotent",
+                                 self.endpoint.display)
+                prepared = prepared.copy()
+                prepared.url = self.endpoint.base_url + (prepared.url or "")[len(before.base_url):]
+                prepared.apitx_tried = tried + 1  # type: ignore[attr-defined]
+
+    def _send_once(self, prepared: requests.PreparedRequest, timeout: Timeout, *,
+                   stream: bool = False, validate: bool = True,
+                   waited_since: Optional[float] = None) -> APIResult:
         """Send a prepared request and read what apitx must read of the answer.
 
         The answer always comes as a stream, and apitx reads the body itself
@@ -688,3 +780,48 @@ def _forgotten(gone: APINotFoundException, operation: str) -> APINotFoundExcepti
 def _operation_id(operation: str) -> str:
     """The id in an operation URL (``/1.0/operations/<id>[?query]``)."""
     return operation.partition("?")[0].rstrip("/").rsplit("/", 1)[-1] or "?"
+
+
+#: One endpoint, or the members of a cluster.
+EndpointsLike = Union[Endpoint, str, Sequence[Union[Endpoint, str]]]
+
+
+def _endpoints(given: Optional[EndpointsLike]) -> Tuple[Endpoint, ...]:
+    """The endpoints an API talks to: one (None and ``'lxd'``/``'incus'``
+    discover it), or a cluster's HTTPS members."""
+    if given is None or isinstance(given, (str, Endpoint)):
+        return (Endpoint.resolve(given),)
+    if not isinstance(given, (list, tuple)) or not given:
+        raise EndpointError(f"endpoint={given!r}: give one endpoint, or a non-empty list of "
+                            "https:// endpoints (a cluster's members)")
+    endpoints = tuple(Endpoint.coerce(each) for each in given)
+    if len(endpoints) > 1 and any(each.socket_path for each in endpoints):
+        raise EndpointError("a list of endpoints is for a cluster's members over HTTPS; a Unix "
+                            f"socket reaches one daemon: {', '.join(e.display for e in endpoints)}")
+    return endpoints
+
+
+def _pairs(params: Params) -> List[Tuple[str, Any]]:
+    """Query parameters as ``(name, value)`` pairs, in the order given."""
+    if params is None:
+        return []
+    if isinstance(params, (str, bytes)):
+        text = params.decode() if isinstance(params, bytes) else params
+        return list(parse_qsl(text, keep_blank_values=True))
+    if isinstance(params, Mapping):
+        return list(params.items())
+    return [tuple(pair) for pair in params]  # type: ignore[misc]
+
+
+#: Methods that do the same thing however often they are sent.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+
+def _may_try_elsewhere(failed: APITXError, prepared: requests.PreparedRequest) -> bool:
+    """True when a request that failed may be sent to another member: it
+    never left (any method), or it is idempotent and its body (none, bytes
+    or text) can be sent again; a stream already read cannot."""
+    if failed.sent is False:
+        return True
+    return (prepared.method or "") in _IDEMPOTENT and (
+        prepared.body is None or isinstance(prepared.body, (bytes, str)))

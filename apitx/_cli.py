@@ -119,7 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="an extra request header (repeatable)")
     parser.add_argument("-p", "--param", metavar="KEY=VALUE", action="append", default=[],
                         help="a query string parameter (repeatable)")
-    parser.add_argument("--project", metavar="NAME", help="add project=NAME to the query")
+    parser.add_argument("--project", metavar="NAME",
+                        help="add project=NAME to the query (of --wait's polls too)")
+    parser.add_argument("--target", metavar="MEMBER",
+                        help="add target=MEMBER to the query: the cluster member to act on")
     parser.add_argument("--wait", action="store_true",
                         help="wait for the returned operation to end; print it")
     parser.add_argument("--timeout", metavar="SECONDS", type=_seconds,
@@ -327,8 +330,8 @@ def _run(args: argparse.Namespace) -> int:
     _utf8("PATH", args.path)
     headers = _parse_headers(args.header)
     params = _parse_params(args.param)
-    if args.project is not None:
-        params.append(("project", _utf8("--project", args.project)))
+    project = None if args.project is None else _utf8("--project", args.project)
+    target = None if args.target is None else _utf8("--target", args.target)
     with ExitStack() as stack:
         if args.debug:
             stack.enter_context(_trace_to_stderr())
@@ -337,6 +340,7 @@ def _run(args: argparse.Namespace) -> int:
             headers["Content-Type"] = content_type
         timeout = Timeout(total=args.max_time) if args.max_time else Timeout()
         api = stack.enter_context(API.factory(args.endpoint, debug=args.debug, timeout=timeout,
+                                              project=project, target=target,
                                               **_tls_options(args)))
         api.url(args.path)  # a full URL given as PATH is a usage error, before any output
         if args.curl:

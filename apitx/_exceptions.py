@@ -50,6 +50,12 @@ if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
 class APITXError(Exception):
     """Root of every exception apitx raises."""
 
+    #: For a request that got no answer (connection and timeout errors):
+    #: False when it failed before anything was sent (the connection was
+    #: refused or never made), True when it failed after (it may or may not
+    #: have been applied), None when that is unknown or not the question.
+    sent: Optional[bool] = None
+
 
 class SettingsError(APITXError, ValueError):
     """A setting apitx cannot use: an argument such as ``trace=``, or an

@@ -331,11 +331,19 @@ os.register_at_fork(after_in_child=_forget_pools_after_fork)
 
 
 def translate_error(exc: BaseException, endpoint: Endpoint, request_line: str) -> APITXError:
-    """The apitx exception for a transport failure, with a fix in its message.
+    """The apitx exception for a transport failure, with a fix in its message,
+    and ``sent`` saying whether the request left before it failed.
 
     ``request_line`` is ``METHOD readable-url``. The caller raises the result
     ``from exc``.
     """
+    error = _translated(exc, endpoint, request_line)
+    error.sent = not any(isinstance(e, (NewConnectionError, ConnectTimeoutError, socket.gaierror))
+                         for e in _chain(exc))
+    return error
+
+
+def _translated(exc: BaseException, endpoint: Endpoint, request_line: str) -> APITXError:
     where = endpoint.display
     cause = _root_os_error(exc)
     chain = list(_chain(exc))
@@ -351,7 +359,8 @@ def translate_error(exc: BaseException, endpoint: Endpoint, request_line: str) -
         phase = "connecting" if isinstance(exc, requests.ConnectTimeout) else "waiting for the answer"
         return APITimeoutError(
             f"{request_line}: timed out {phase} ({_reason(exc)}); is the daemon stuck or "
-            "overloaded? Raise API(timeout=...) if the request is legitimately slow")
+            "overloaded, or a cluster member without quorum? Raise API(timeout=...) if the "
+            "request is legitimately slow")
     if isinstance(exc, requests.exceptions.SSLError):
         return APIConnectionError(
             f"{request_line}: TLS failure with {where}: {_reason(exc)}. Check verify= "

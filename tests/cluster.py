@@ -175,8 +175,18 @@ def _alive(pid: int) -> bool:
 
 
 def restore_cluster() -> float:
-    """``scripts/lxd-cluster up`` (restarts dead members); the seconds it took."""
+    """``scripts/lxd-cluster up`` (restarts dead members), then wait until
+    every member is Online and serves; the seconds it took.
+
+    A member restarted within the offline threshold can still be marked
+    Offline by the next heartbeat round after ``up`` saw it Online (seen
+    here): the next test must not meet that.
+    """
     started = time.monotonic()
     done = subprocess.run([SCRIPT, "up"], capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, f"scripts/lxd-cluster up failed:\n{done.stderr}"
+    deadline = time.monotonic() + 40
+    while cluster_problem() is not None:
+        assert time.monotonic() < deadline, f"the cluster is not healthy: {cluster_problem()}"
+        time.sleep(0.5)
     return time.monotonic() - started

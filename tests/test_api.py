@@ -1,14 +1,17 @@
 """apitx._api: URL rules, request options, endpoints (socket and HTTPS)."""
 
+import socket
+import threading
 import time
 
 import pytest
 
 import apitx
-from apitx import (API, APIException, APINotFoundException, EndpointError, OperationTimeout,
-                   Timeout)
+from apitx import (API, APIException, APINotFoundException, Endpoint, EndpointError,
+                   OperationTimeout, Timeout)
+from apitx._endpoint import UNIX_BASE_URL
 
-from hostile import JSON, envelope, operation
+from hostile import JSON, HostileTCPServer, envelope, operation
 from sandbox import instance_not_found, start_exec
 
 live = pytest.mark.live
@@ -248,3 +251,120 @@ def test_an_error_for_an_operation_that_is_gone_stands(hostile, hostile_api):
     with pytest.raises(APIException, match="context deadline exceeded"):
         hostile_api.get("/async/inc-gone").wait(timeout=0)
 
+
+# -- defaults for every request: project and target (the clusters issue) -------------
+
+@pytest.mark.parametrize("call, sent", [
+    (lambda api: api.get("instances", validate=False), "/1.0/instances?project=p&target=m2"),
+    (lambda api: api.get("instances", params={"project": "q"}, validate=False), "/1.0/instances?project=q&target=m2"),
+    (lambda api: api.get("instances", params={"all-projects": "true"},
+                             validate=False),
+     "/1.0/instances?all-projects=true&target=m2"),
+    (lambda api: api.get("instances", params="recursion=1&target=m3", validate=False),
+     "/1.0/instances?recursion=1&target=m3&project=p"),
+    (lambda api: api.get("/1.0/operations/x?project=default", validate=False),
+     "/1.0/operations/x?project=default&target=m2"),
+])
+def test_project_and_target_are_added_unless_the_request_names_them(hostile, call, sent):
+    with API.factory(hostile.server_address, project="p", target="m2") as api:
+        call(api.using())  # using() with nothing given: the same defaults
+        assert hostile.log[-1][1] == sent
+
+
+def test_using_makes_a_sibling_on_the_same_session(hostile):
+    with API.factory(hostile.server_address, project="p") as api:
+        other = api.using(project="web", target="m1")
+        plain = api.using(project=None)
+        assert other.session is api.session and api.project == "p"
+        other.get("instances", validate=False)
+        plain.get("instances", validate=False)
+    assert [entry[1] for entry in hostile.log] == ["/1.0/instances?project=web&target=m1",
+                                                   "/1.0/instances"]
+
+
+# -- many endpoints: a cluster's members --------------------------------------------
+
+class _HangUp(threading.Thread):
+    """A TCP server that reads a request and closes the connection unanswered:
+    a member that dies after the request was sent."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.requests = 0
+
+    def run(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                if conn.recv(65536):
+                    self.requests += 1
+
+
+@pytest.fixture
+def hang_up():
+    server = _HangUp()
+    server.start()
+    yield server
+    server.listener.close()
+
+
+@pytest.fixture
+def tcp_hostile():
+    server = HostileTCPServer()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    yield server, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_member_that_cannot_be_reached_is_passed_over_for_any_method(tcp_hostile, caplog):
+    server, url = tcp_hostile
+    refused = "http://127.0.0.1:1"
+    with API.factory([refused, url], trace=True) as api, caplog.at_level("DEBUG", "apitx"):
+        assert api.post("", json={"x": 1}).metadata == {"api_version": "1.0"}
+        assert api.endpoint.base_url == url  # it stays with the member that answered
+    assert [entry[0] for entry in server.log] == ["POST"]
+    assert any("nothing was sent, trying " + url in r.getMessage() for r in caplog.records)
+
+
+def test_once_sent_only_an_idempotent_request_moves_on(hang_up, tcp_hostile):
+    server, url = tcp_hostile
+    with API.factory([hang_up.url, url], timeout=Timeout(connect=2, read=2)) as api:
+        with pytest.raises(apitx.APIConnectionError) as info:
+            api.post("", json={"x": 1})
+        assert info.value.sent is True and not server.log
+        assert api.get("").metadata == {"api_version": "1.0"}
+    assert hang_up.requests == 2 and [entry[0] for entry in server.log] == ["GET"]
+
+
+def test_when_every_member_fails_the_last_failure_is_raised():
+    with API.factory(["http://127.0.0.1:1", "http://127.0.0.1:2"]) as api, \
+            pytest.raises(apitx.APIConnectionError, match="127.0.0.1:2.*refused") as info:
+        api.get("")
+    assert info.value.sent is False
+
+
+@pytest.mark.parametrize("given", [[], ["/var/lib/lxd/unix.socket", "https://h:8443"], "x" * 0])
+def test_a_list_of_endpoints_is_for_https_members(given):
+    with pytest.raises(EndpointError):
+        API.factory(given)
+
+
+def test_the_incus_user_sockets_project_becomes_the_default(hostile):
+    """Discovery gives Incus's per-user socket with project user-<uid>: every
+    request then carries it, unless the caller names another."""
+    endpoint = Endpoint(base_url=UNIX_BASE_URL, socket_path=hostile.server_address,
+                        project="user-1000")
+    with API.factory(endpoint) as api:
+        api.get("instances", validate=False)
+    with API.factory(endpoint, project="mine") as api:
+        api.get("instances", validate=False)
+    assert [entry[1] for entry in hostile.log] == ["/1.0/instances?project=user-1000",
+                                                   "/1.0/instances?project=mine"]

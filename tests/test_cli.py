@@ -1041,3 +1041,12 @@ def test_a_family_word_finds_that_server(server):
     done = command("-e", server.name, "--compact", "")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["environment"]["server"] == server.name
+
+
+def test_project_and_target_reach_every_query(hostile):
+    done = command("-e", hostile.server_address, "--project", "web", "--target", "m2",
+                   "-p", "recursion=1", "--wait", "/async/op-ok")
+    assert done.returncode == 0, done.stderr
+    assert [entry[1] for entry in hostile.log] == [
+        "/async/op-ok?recursion=1&project=web&target=m2",
+        "/1.0/operations/op-ok/wait?timeout=30&project=web&target=m2"]

@@ -21,8 +21,9 @@ from urllib.parse import urlsplit
 import pytest
 
 import apitx
-from cluster import (CLUSTER_CRT, MEMBERS, cluster_problem, create_instance, delete_instance,
-                     kill_member, member_api, new_name, restore_cluster, start_exec)
+from cluster import (CLIENT_CERT, CLUSTER_CRT, MEMBERS, VERIFY, cluster_problem, create_instance,
+                     delete_instance, kill_member, member_api, new_name, restore_cluster,
+                     start_exec)
 
 # The cluster plugin (tests/cluster.py) fails these when the cluster is not up.
 pytestmark = pytest.mark.cluster
@@ -151,6 +152,37 @@ def test_member_killed_during_wait_fails_the_wait(members: Dict[str, apitx.API],
     assert op_id in str(error)
     # LXD's own words name the member that went away (its address).
     assert MEMBERS["m3"].split("//")[1] in error.error
+    assert cluster_problem() is None
+
+
+def test_an_api_on_every_member_passes_over_a_dead_one(caplog: pytest.LogCaptureFixture) -> None:
+    """API.factory([m1, m2, m3]) with m1 dead: a GET and a POST go to m2
+    (nothing reached m1, so any method may move on), each attempt traced."""
+    name = new_name()
+    try:
+        kill_member("m1")
+        with apitx.API.factory(list(MEMBERS.values()), cert=CLIENT_CERT, verify=VERIFY,
+                               trace=True) as api, caplog.at_level("DEBUG", "apitx"):
+            sent = time.monotonic()
+            api.get("")  # needs no cluster database: the failover alone
+            took = time.monotonic() - sent
+            assert api.endpoint.base_url == MEMBERS["m2"]
+            sent = time.monotonic()
+            listed = api.get("cluster/members").metadata
+            stalled = time.monotonic() - sent
+            assert len(listed) == 3
+            # target= from the API's defaults, not from the request.
+            api.using(target="m3").post("instances", json={
+                "name": name, "source": {"type": "image", "alias": "apitx-busybox"}}).wait(120)
+            assert api.get(f"instances/{name}").metadata["location"] == "m3"
+            delete_instance(api, name)
+        print(f"\nwith m1 dead, GET /1.0 took {took:.3f} s (m1 refused, m2 answered); "
+              f"GET cluster/members {stalled:.1f} s (the database elects a new leader)")
+        assert took < 2
+        moved = [r.getMessage() for r in caplog.records if "trying " in r.getMessage()]
+        assert len(moved) == 1 and "127.0.1.1:8443" in moved[0] and MEMBERS["m2"] in moved[0]
+    finally:
+        restore_cluster()
     assert cluster_problem() is None
 
 

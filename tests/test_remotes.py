@@ -226,9 +226,9 @@ def test_the_factory_takes_a_remote(home):
     api = apitx.API.factory("web:")
     assert api.endpoint.base_url == "https://10.0.0.5:8443"
     assert isinstance(api.session.get_adapter("https://10.0.0.5:8443/1.0"), PinningAdapter)
-    assert api.session.params == {"project": "shop"}
+    assert api.project == "shop"
     # The caller's own arguments win over the remote's.
-    assert apitx.API.factory("web:", project="other").session.params == {"project": "other"}
+    assert apitx.API.factory("web:", project="other").project == "other"
     ca, _ = make_cert(str(home), "ca", ca=True)
     own = apitx.API.factory("web:", verify=ca)
     assert not isinstance(own.session.get_adapter("https://10.0.0.5:8443/1.0"), PinningAdapter)
