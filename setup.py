@@ -19,6 +19,12 @@ setup(
     install_requires=[
         "requests>=2.26,<3",
         "urllib3>=1.26,<3",
+        # exec streams and events are websockets. websocket-client is
+        # synchronous (no threads or event loop of its own) and takes a socket
+        # apitx has already connected, so apitx's Unix-socket connect, TLS
+        # settings, timeouts and errors carry over; 1.8 added nothing we lack,
+        # but is the oldest release measured here (1.9.2 tested).
+        "websocket-client>=1.8,<2",
     ],
     extras_require={
         # apitx.testing: record and replay LXD sessions. vcrpy's connection

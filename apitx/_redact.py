@@ -29,6 +29,11 @@ REDACTED = "<redacted>"
 _SECRET_WORDS = re.compile(r"pass(word|wd)|secret|token|cookie|authori[sz]ation"
                            r"|private[-_ .]?key", re.IGNORECASE)
 _KEY_WORD = re.compile(r"key", re.IGNORECASE)
+#: JSON keys whose value maps innocent names to secrets: an exec operation's
+#: ``fds`` (``{"0": <secret>, "control": <secret>}``, each the credential to
+#: a running command's websocket) shows in its POST answer, every /wait and
+#: every ``operation`` event.
+_SECRET_MAPS = frozenset({"fds"})
 
 
 def is_secret_name(name: Any) -> bool:
@@ -37,7 +42,8 @@ def is_secret_name(name: Any) -> bool:
     >>> is_secret_name('trust_token'), is_secret_name('name')
     (True, False)
     """
-    return isinstance(name, str) and _SECRET_WORDS.search(name) is not None
+    return isinstance(name, str) and (_SECRET_WORDS.search(name) is not None
+                                      or name in _SECRET_MAPS)
 
 
 def is_secret_header(name: str) -> bool:
