@@ -9,8 +9,10 @@ The tree::
     │   └── APINotFoundException        ... HTTP 404, or error_code 404
     ├── APIConnectionError              no answer: no socket, refused, permission
     │                                   denied, TLS failure, connection broken mid-answer
-    └── APITimeoutError(TimeoutError)   no answer in time (connect or read)
-        └── OperationTimeout            an LXD operation still runs when wait() gives up
+    ├── APITimeoutError(TimeoutError)   no answer in time (connect or read)
+    │   └── OperationTimeout            an LXD operation still runs when wait() gives up
+    │       └── ExecTimeout             an exec ran past its timeout= and was killed
+    └── ExecError                       ExecResult.check(): a command exited non-zero
 
 No exception of ``requests``, ``urllib3`` or ``socket`` escapes apitx: the
 transport layer translates them into the classes above and keeps the
@@ -29,7 +31,8 @@ Example::
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Optional
+import shlex
+from typing import TYPE_CHECKING, Any, List, Optional
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
     from ._result import APIResult
@@ -121,6 +124,38 @@ class OperationTimeout(_HasResult, APITimeoutError):
             f"operation {operation.rsplit('/', 1)[-1] or '?'} still running after "
             f"{waited:.1f}s: {result.api.endpoint.describe(operation)} "
             "(wait on it again, or DELETE it to cancel)")
+
+
+class ExecTimeout(OperationTimeout):
+    """An exec ran past its ``timeout=``: it was killed (SIGKILL over the
+    control websocket). ``stdout`` and ``stderr`` hold what it wrote before."""
+
+    def __init__(self, instance: str, command: List[str], timeout: float,
+                 result: APIResult, stdout: bytes, stderr: bytes) -> None:
+        self.result = result
+        self.waited = timeout
+        self.instance, self.command = instance, command
+        self.stdout, self.stderr = stdout, stderr
+        APITimeoutError.__init__(
+            self, f"{shlex.join(command)} in {instance} still ran after {timeout:g}s and "
+            f"was killed ({len(stdout)} bytes of stdout, {len(stderr)} of stderr kept); "
+            "raise timeout= if it needs longer")
+
+
+class ExecError(APITXError):
+    """A command run by exec exited non-zero (raised by ``ExecResult.check()``).
+
+    ``return_code`` is its exit code and ``stderr`` all it wrote there; the
+    message ends with the last line of stderr.
+    """
+
+    def __init__(self, instance: str, command: List[str], return_code: int,
+                 stderr: bytes) -> None:
+        self.instance, self.command = instance, command
+        self.return_code, self.stderr = return_code, stderr
+        tail = stderr.decode("utf-8", "replace").strip().rsplit("\n", 1)[-1]
+        super().__init__(f"{shlex.join(command)} in {instance} exited with {return_code}"
+                         + (f": {_one_line(tail)}" if tail else " (no stderr)"))
 
 
 _BODY_SNIPPET = 200
