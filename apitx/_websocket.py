@@ -163,18 +163,17 @@ class WebSocketConnection:
         """Send a close frame (the end of what we send) and drop the connection.
 
         Does not wait for the peer's close frame: LXD does not always answer
-        one, and the caller has read what it wanted.
+        one, and the caller has read what it wanted. After :meth:`abort`,
+        only releases the socket.
         """
-        if self.closed:
-            return
-        self.closed = True
-        self._trace(">", "<close>")
-        try:
-            self._ws.close(timeout=0)
-        except (websocket.WebSocketException, OSError):
-            pass  # the peer left first: closing is all that was asked
-        finally:
-            self._ws.shutdown()
+        if not self.closed:
+            self.closed = True
+            self._trace(">", "<close>")
+            try:
+                self._ws.close(timeout=0)
+            except (websocket.WebSocketException, OSError):
+                pass  # the peer left first: closing is all that was asked
+        self._ws.shutdown()
 
     def send_close(self) -> None:
         """Send a close frame only, and keep reading: "end of my input"."""
@@ -248,7 +247,7 @@ def describe_message(message: Message) -> str:
     try:
         shown = json.dumps(redact(json.loads(message)), separators=(",", ":"))
     except ValueError:
-        shown = message
+        shown = json.dumps(message, ensure_ascii=False)  # quoted, on one line
     if len(shown) > _TRACE_TEXT_MAX:
         shown = shown[:_TRACE_TEXT_MAX] + "…"
     return f"{shown} ({len(message.encode('utf-8'))} bytes)"
