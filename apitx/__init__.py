@@ -20,6 +20,8 @@ Every public name is importable from here; the modules behind it are private.
 from ._api import API
 from ._config import Timeout
 from ._endpoint import Endpoint
+from ._events import Event, EventStream, events
+from ._exec import ExecResult, run_exec
 from ._exceptions import (
     APIConnectionError,
     APIException,
@@ -27,6 +29,8 @@ from ._exceptions import (
     APITimeoutError,
     APITXError,
     EndpointError,
+    ExecError,
+    ExecTimeout,
     OperationTimeout,
     RequestError,
 )
@@ -46,10 +50,17 @@ __all__ = [
     "APITXError",
     "Endpoint",
     "EndpointError",
+    "Event",
+    "EventStream",
+    "ExecError",
+    "ExecResult",
+    "ExecTimeout",
     "OperationTimeout",
     "RequestError",
     "Resource",
     "Timeout",
     "__version__",
     "ensure",
+    "events",
+    "run_exec",
 ]

@@ -11,7 +11,7 @@ Example::
 from __future__ import annotations
 
 import time
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -19,6 +19,7 @@ from requests.adapters import HTTPAdapter
 from ._config import DEFAULT_TIMEOUT, Timeout, TimeoutLike, env_flag
 from ._endpoint import Endpoint
 from ._exceptions import EndpointError, RequestError
+from ._exec import ExecResult, run_exec
 from ._resource import Resource, Segment
 from ._result import APIResult
 from ._tracing import Tracer
@@ -208,6 +209,14 @@ class API:
     def head(self, url: str, *args: Any, **kwargs: Any) -> APIResult:
         """``request('HEAD', url, ...)``."""
         return self.request("HEAD", url, *args, **kwargs)
+
+    def exec(self, instance: str, command: Sequence[str], **kwargs: Any) -> ExecResult:
+        """Run a command in an instance, with live streams; see :func:`apitx._exec.run_exec`.
+
+        >>> api.exec('c1', ['sh', '-c', 'echo hi']).stdout
+        b'hi\\n'
+        """
+        return run_exec(self, instance, command, **kwargs)
 
     # -- navigation (rules and reasons in _resource.py) ------------------------
 

@@ -21,7 +21,8 @@ How LXD 5.0.2 (and Incus 6.0) end each stream, measured here:
   when the whole command ends;
 - a command that does not exist fails the operation (``Command not found``)
   with ``metadata.return: 127``: reported here as return code 127, like a
-  shell would, not as an exception;
+  shell would, not as an exception. (Incus 6.0 answers the ``/wait`` of that
+  operation with a bare error envelope; the operation itself has the code);
 - a command killed by signal N returns 128 + N (``kill -9 $$``: 137).
 
 Example::
@@ -299,6 +300,11 @@ class _Run:
             # shell's code in it: the caller asked for a code, not an error.
             code = _return_code(exc.result.metadata)
             if code is None:
+                # Incus answers that wait with a bare error envelope (HTTP
+                # 200, type error): the operation itself still has the code.
+                code = _return_code(self.api.get(self.started.operation,
+                                                 validate=False).metadata)
+            if code is None:
                 raise
             return code
         except APITimeoutError as exc:
@@ -324,11 +330,12 @@ class _Run:
             pass  # the command is gone either way
 
     def close(self) -> None:
+        if self.writer is not None and self.writer.is_alive():
+            self.ws["0"].abort()  # unblocks the writer; a close frame would wait for it
+            self.writer.join(KILL_GRACE)
         for ws in self.ws.values():
             ws.close()
         self.selector.close()
-        if self.writer is not None:
-            self.writer.join(KILL_GRACE)
 
 
 def _return_code(operation: Any) -> Optional[int]:

@@ -31,6 +31,7 @@ import logging
 import os
 import socket
 import ssl
+import struct
 import time
 from typing import Any, Mapping, Optional, Union
 from urllib.parse import urlencode, urlsplit
@@ -130,18 +131,32 @@ class WebSocketConnection:
             return message
         if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
             self._trace("<", "<close>")
-            self._best_effort(ws.send_close)
+            self._reply(websocket.ABNF.OPCODE_CLOSE, struct.pack("!H", websocket.STATUS_NORMAL))
             return None
         if frame.opcode == websocket.ABNF.OPCODE_PING:
-            self._best_effort(ws.pong, frame.data)
+            self._reply(websocket.ABNF.OPCODE_PONG, frame.data)
         return NO_MESSAGE
 
-    @staticmethod
-    def _best_effort(method: Any, *args: Any) -> None:
+    def _reply(self, opcode: int, payload: bytes) -> None:
+        """Answer a ping or a close, best effort, never waiting.
+
+        Another thread may be blocked sending on this websocket (exec's stdin
+        writer, while the command does not read): waiting for it here would
+        stop this thread from reading the output the command is blocked on, a
+        deadlock. So the reply is skipped while a send is in progress (LXD
+        needs no pong: its pings only keep the connection alive). It is also
+        skipped when the peer already left: the next read says so, after
+        what it sent.
+        """
+        ws = self._ws
+        if not ws.lock.acquire(blocking=False):
+            return
         try:
-            method(*args)
+            ws._send(websocket.ABNF.create_frame(payload, opcode).format())
         except (websocket.WebSocketException, OSError):
-            pass  # the peer left: the next read says so, after what it sent
+            pass
+        finally:
+            ws.lock.release()
 
     def settimeout(self, seconds: Optional[float]) -> None:
         """The read (and send) timeout from now on; None waits forever."""
