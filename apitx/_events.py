@@ -72,22 +72,21 @@ class EventStream:
     def __next__(self) -> Event:
         with self._lock:
             if self._closed:
-                self._ws.close()
-                raise StopIteration
+                return self._stop()
             self._reading = True
         try:
             message = self._ws.recv()
+        except APIConnectionError as exc:
+            if self._closed:
+                return self._stop()
+            raise self._dropped() from exc
         finally:
             with self._lock:
                 self._reading = False
-        if message is None or self._closed:
-            if self._closed:
-                self._ws.close()
-                raise StopIteration
-            raise APIConnectionError(
-                f"events {self._ws.describe}: the server closed the event stream; "
-                "events may have been missed: open a new stream and read the state back",
-                endpoint=self._ws.describe)
+        if self._closed:
+            return self._stop()
+        if message is None:
+            raise self._dropped()
         try:
             data = json.loads(message)
             if not isinstance(data, dict):
@@ -97,6 +96,16 @@ class EventStream:
                 f"events {self._ws.describe}: a message is not a JSON event ({exc}): "
                 "is this endpoint an LXD-style API?", endpoint=self._ws.describe) from exc
         return Event.from_json(data)
+
+    def _stop(self) -> Event:
+        self._ws.close()
+        raise StopIteration
+
+    def _dropped(self) -> APIConnectionError:
+        return APIConnectionError(
+            f"events {self._ws.describe}: the server dropped the event stream; "
+            "events may have been missed: open a new stream and read the state back",
+            endpoint=self._ws.describe)
 
     def close(self) -> None:
         """End the stream; safe from any thread, and a blocked iteration ends at once."""

@@ -1,6 +1,6 @@
 """A tiny websocket server on a Unix socket, for what LXD will not do on request.
 
-It upgrades any path, records the request headers (to prove what apitx
+It upgrades any path, records the request targets and headers (to prove what apitx
 sends, such as no ``Origin``), sends the text messages it is given, and then
 either drops the connection without a close frame (a daemon that dies) or
 keeps it open until the test ends.
@@ -32,7 +32,7 @@ class _Handler(socketserver.StreamRequestHandler):
     server: "WebSocketServer"
 
     def handle(self) -> None:
-        self.rfile.readline()  # the request line
+        self.server.targets.append(self.rfile.readline().decode("latin-1").split(" ")[1])
         headers: Dict[str, str] = {}
         while True:
             line = self.rfile.readline().decode("latin-1").strip()
@@ -59,6 +59,7 @@ class WebSocketServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer
 
     def __init__(self, path: str, messages: List[str], then_drop: bool) -> None:
         self.requests: List[Dict[str, str]] = []
+        self.targets: List[str] = []
         self.messages = messages
         self.then_drop = then_drop
         self.release = threading.Event()
