@@ -47,9 +47,10 @@ from ._exceptions import (APIConnectionError, APIException, APITimeoutError, Exe
                           ExecTimeout)
 from ._websocket import NO_MESSAGE, WebSocketConnection, _PeerClosed, open_websocket
 
-#: Bytes per stdin message: large enough that framing costs nothing, small
-#: enough that a slow reader in the instance does not hold much in flight.
-STDIN_CHUNK = 1 << 20
+#: Bytes per stdin message. Measured here (50 MiB into sha256sum, LXD 5.0.2):
+#: 32 KiB ~95-115 MB/s, 64 KiB ~115-133, 128 KiB ~110, 1 MiB ~94, 4 MiB ~70:
+#: large messages stall in LXD's copy to the command's pipe.
+STDIN_CHUNK = 1 << 16
 
 #: After a kill (timeout, Ctrl-C), how long to keep reading what the dying
 #: command still wrote, at most.
