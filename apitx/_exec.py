@@ -136,8 +136,11 @@ def _chunks(source: Input) -> Any:
         for start in range(0, len(view), STDIN_CHUNK):
             yield bytes(view[start:start + STDIN_CHUNK])
         return
+    # read1() returns what is there as soon as there is some: a pipe that
+    # trickles is passed on live, not when 64 KiB have gathered.
+    read = getattr(source, "read1", source.read)
     while True:
-        chunk = source.read(STDIN_CHUNK)
+        chunk = read(STDIN_CHUNK)
         if not chunk:
             return
         yield chunk.encode("utf-8") if isinstance(chunk, str) else chunk
@@ -155,8 +158,8 @@ def run_exec(api: Any, instance: str, command: Sequence[str], *, stdin: Input = 
     each piece as it arrives (memory then stays flat); None collects the bytes
     on the result. ``timeout`` (seconds) kills the command with SIGKILL over
     the control websocket and raises :class:`ExecTimeout` carrying the
-    output so far; so does Ctrl-C (``KeyboardInterrupt``), which is then
-    re-raised. A non-zero exit is not an error: call :meth:`ExecResult.check`.
+    output so far. Any other exception while the command runs (Ctrl-C, a
+    ``stdout`` callable that raised) kills it the same way, then propagates. A non-zero exit is not an error: call :meth:`ExecResult.check`.
 
     >>> run_exec(api, 'c1', ['sh', '-c', 'cat; echo err >&2'], stdin=b'in\\n')
     ExecResult(instance='c1', command=[...], return_code=0, stdout=b'in\\n', stderr=b'err\\n')
@@ -180,13 +183,15 @@ def run_exec(api: Any, instance: str, command: Sequence[str], *, stdin: Input = 
         run.start_stdin(stdin)
         run.pump()
         code = run.exit_code()
-    except KeyboardInterrupt:
-        run.kill()
-        raise
     except _Expired:
         run.kill()
         raise ExecTimeout(instance, argv, timeout or 0.0, started,
                           sinks["1"].value(), sinks["2"].value()) from None
+    except BaseException:
+        # Ctrl-C, a stdout= that raised (a closed pipe), a dropped stream:
+        # the command must not run on unwatched.
+        run.kill()
+        raise
     finally:
         run.close()
     return ExecResult(instance, argv, code, sinks["1"].value(), sinks["2"].value())
@@ -286,8 +291,10 @@ class _Run:
 
     def exit_code(self) -> int:
         """The command's exit code, from the operation (127: not found)."""
-        if self.writer is not None:
-            self.writer.join()
+        # Once the output ended, the writer may still block reading a source
+        # that never ends (a terminal): it is not waited for. If it finished,
+        # a failure to read the caller's stdin must not pass in silence.
+        if self.writer is not None and not self.writer.is_alive():
             if self.writer.error is not None and not isinstance(
                     self.writer.error, (APIConnectionError, APITimeoutError, _PeerClosed)):
                 raise self.writer.error  # reading the caller's stdin failed
@@ -327,13 +334,14 @@ class _Run:
         try:
             control.send_text(json.dumps({"command": "signal", "signal": 9}))
             self.pump(until=time.monotonic() + KILL_GRACE)
-        except (APIConnectionError, APITimeoutError):
-            pass  # the command is gone either way
+        except Exception:  # noqa: BLE001 - what the drain meets (a dead pipe, a drop)
+            pass  # matters less than the error that made us kill: that one is raised
 
     def close(self) -> None:
         if self.writer is not None and self.writer.is_alive():
-            self.ws["0"].abort()  # unblocks the writer; a close frame would wait for it
-            self.writer.join(KILL_GRACE)
+            # Unblocks a writer stuck in a send (a close frame would wait for
+            # it); one stuck reading its source finds the socket gone later.
+            self.ws["0"].abort()
         for ws in self.ws.values():
             ws.close()
         self.selector.close()
