@@ -1,0 +1,105 @@
+"""`apitx exec`: run a command in an instance, streams passed through live.
+
+    apitx exec [-e ENDPOINT] [--project P] [--env K=V]... [--cwd DIR] [--user UID]
+               [--group GID] [--timeout S] INSTANCE -- COMMAND [ARG...]
+
+stdin is passed to the command (``< /dev/null`` for none); its stdout and
+stderr are written to ours as they arrive; the exit status is the
+command's. apitx's own failures (cannot connect, no such instance, the
+timeout) exit 255 with one line on stderr, as ssh does, so they never pass
+for the command's own status. Ctrl-C kills the command (SIGKILL, over the
+control websocket) and exits 130; a closed stdout (``| head``) kills it and
+exits 141.
+
+Example::
+
+    apitx exec c1 -- sh -c 'echo hi; exit 3'; echo $?      # hi, then 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import IO, Callable, Dict, List, Optional, Sequence
+
+from ._cli_common import add_connection_options, connect, fail
+from ._exceptions import APITXError
+from ._exec import run_exec
+
+#: ssh's convention: the command's status, or 255 for the tool's own failure.
+EXIT_OWN_FAILURE = 255
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="apitx exec", description="Run a command in an instance, streams live.",
+        epilog="exit status: the command's; 255 when apitx itself fails; 130 on Ctrl-C")
+    add_connection_options(parser)
+    parser.add_argument("--env", metavar="KEY=VALUE", action="append", default=[],
+                        help="set an environment variable (repeatable)")
+    parser.add_argument("--cwd", metavar="DIR", help="the working directory")
+    parser.add_argument("--user", metavar="UID", type=int, help="run as this user id")
+    parser.add_argument("--group", metavar="GID", type=int, help="run as this group id")
+    parser.add_argument("--timeout", metavar="SECONDS", type=float,
+                        help="kill the command after this long (exit 255)")
+    parser.add_argument("instance", metavar="INSTANCE")
+    parser.add_argument("command", metavar="COMMAND", nargs=argparse.REMAINDER,
+                        help="after --: the command and its arguments")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run `apitx exec`; return the exit status."""
+    try:
+        return _run(build_parser(), argv)
+    except SystemExit as exc:  # --help (0); a usage error is apitx's own failure
+        return 0 if exc.code == 0 else EXIT_OWN_FAILURE
+
+
+def _run(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> int:
+    args = parser.parse_args(argv)
+    command: List[str] = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write("apitx exec: give the command after --, such as: "
+                         "apitx exec c1 -- ls -l /\n")
+        return EXIT_OWN_FAILURE
+    try:
+        env = _parse_env(args.env)
+        api = connect(parser, args)
+        result = run_exec(api, args.instance, command, stdin=sys.stdin.buffer, env=env,
+                          cwd=args.cwd, user=args.user, group=args.group,
+                          timeout=args.timeout, stdout=_live(sys.stdout.buffer),
+                          stderr=_live(sys.stderr.buffer), project=args.project)
+    except (APITXError, ValueError) as exc:
+        return fail(args, exc, EXIT_OWN_FAILURE)
+    except KeyboardInterrupt:
+        sys.stderr.write("apitx: interrupted; the command was killed\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_BROKEN_PIPE  # the reader left (| head); the command was killed
+    return result.return_code
+
+
+def _parse_env(values: List[str]) -> Dict[str, str]:
+    env = {}
+    for value in values:
+        key, sep, setting = value.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--env {value!r}: give KEY=VALUE")
+        env[key] = setting
+    return env
+
+
+def _live(stream: IO[bytes]) -> Callable[[bytes], None]:
+    """A sink that writes each piece at once (a pipe or terminal sees it live)."""
+    def write(piece: bytes) -> None:
+        stream.write(piece)
+        stream.flush()
+    return write
+
+
+if __name__ == "__main__":  # python -m apitx._cli_exec …
+    sys.exit(main())
