@@ -81,6 +81,7 @@ class WebSocketConnection:
         self.describe = describe
         self._seq = next(_sequence) if traced else None
         self.closed = False
+        self._close_sent = False
 
     # -- sending and receiving ------------------------------------------------
 
@@ -131,7 +132,10 @@ class WebSocketConnection:
             return message
         if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
             self._trace("<", "<close>")
-            self._reply(websocket.ABNF.OPCODE_CLOSE, struct.pack("!H", websocket.STATUS_NORMAL))
+            if not self._close_sent:  # the closing handshake: answer once
+                self._close_sent = True
+                self._reply(websocket.ABNF.OPCODE_CLOSE,
+                            struct.pack("!H", websocket.STATUS_NORMAL))
             return None
         if frame.opcode == websocket.ABNF.OPCODE_PING:
             self._reply(websocket.ABNF.OPCODE_PONG, frame.data)
@@ -181,17 +185,19 @@ class WebSocketConnection:
         one, and the caller has read what it wanted. After :meth:`abort`,
         only releases the socket.
         """
-        if not self.closed:
-            self.closed = True
+        if not self.closed and not self._close_sent:
+            self._close_sent = True
             self._trace(">", "<close>")
             try:
                 self._ws.close(timeout=0)
             except (websocket.WebSocketException, OSError):
                 pass  # the peer left first: closing is all that was asked
+        self.closed = True
         self._ws.shutdown()
 
     def send_close(self) -> None:
         """Send a close frame only, and keep reading: "end of my input"."""
+        self._close_sent = True
         self._trace(">", "<close>")
         self._io(self._ws.send_close)
 
