@@ -279,11 +279,13 @@ class _Run:
             return False  # control and stdin drop when the command ends
         if name in ("control", "0") or message is NO_MESSAGE:
             return message is not None  # pings are answered inside recv_frame()
-        if message is None or message == "":
-            return False  # LXD's end of stream: an empty text message
-        self.sinks[name].write(message if isinstance(message, bytes)
-                               else message.encode("utf-8"))
-        return True
+        if isinstance(message, bytes):
+            self.sinks[name].write(message)
+            return True
+        if message:  # text: not what LXD sends for output, but output all the same
+            self.sinks[name].write(str(message).encode("utf-8"))
+            return True
+        return False  # LXD's end of stream: an empty text message (or None: closed)
 
     def _forget(self, name: str) -> None:
         self.selector.unregister(self.ws[name])

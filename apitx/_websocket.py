@@ -78,6 +78,11 @@ class WebSocketConnection:
 
     def __init__(self, ws: websocket.WebSocket, describe: str, traced: bool) -> None:
         self._ws = ws
+        #: Kept here: websocket-client forgets its socket once it shut it down,
+        #: and fileno(), pending() and abort() may come later, from elsewhere.
+        if ws.sock is None:
+            raise ValueError("WebSocketConnection needs a connected websocket: use open_websocket()")
+        self._sock: socket.socket = ws.sock
         self.describe = describe
         self._seq = next(_sequence) if traced else None
         self.closed = False
@@ -125,9 +130,10 @@ class WebSocketConnection:
             if not ws.cont_frame.is_fire(frame):
                 return NO_MESSAGE  # a fragment: the message is not whole yet
             opcode, data = ws.cont_frame.extract(frame)
-            data = data.data if isinstance(data, websocket.ABNF) else data
-            message: Message = bytes(data).decode("utf-8", "replace") \
-                if opcode == websocket.ABNF.OPCODE_TEXT else bytes(data)
+            payload = data.data if isinstance(data, websocket.ABNF) else data
+            raw = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
+            message: Message = raw.decode("utf-8", "replace") \
+                if opcode == websocket.ABNF.OPCODE_TEXT else raw
             self._trace("<", message)
             return message
         if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
@@ -168,13 +174,12 @@ class WebSocketConnection:
 
     def fileno(self) -> int:
         """The socket's file descriptor, for ``selectors``."""
-        return self._ws.sock.fileno()
+        return self._sock.fileno()
 
     def pending(self) -> bool:
         """True when bytes already decrypted by TLS wait to be read:
         ``select`` cannot see those, so check before waiting on :meth:`fileno`."""
-        sock = self._ws.sock
-        return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+        return isinstance(self._sock, ssl.SSLSocket) and self._sock.pending() > 0
 
     # -- ending -----------------------------------------------------------------
 
@@ -205,12 +210,10 @@ class WebSocketConnection:
         """End the connection at once, even while another thread is blocked in
         :meth:`recv` (that call then sees the connection closed)."""
         self.closed = True
-        sock = self._ws.sock
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already gone
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already gone
 
     def __enter__(self) -> WebSocketConnection:
         return self
@@ -300,9 +303,10 @@ def open_websocket(api: Any, path: str, params: Optional[Mapping[str, Any]] = No
     except (OSError, ssl.SSLError) as exc:
         raise _translate(exc, endpoint, line) from exc
     ws = websocket.WebSocket(skip_utf8_validation=True)
-    ws_url = ("ws://lxd" if endpoint.socket_path else
-              http_url.split("://", 1)[0].replace("http", "ws") + "://" +
-              urlsplit(http_url).netloc) + request_path
+    # The socket is connected already: the URL only gives websocket-client
+    # the Host header and the path.
+    scheme = "wss" if http_url.startswith("https:") else "ws"
+    ws_url = f"{scheme}://{urlsplit(http_url).netloc}{request_path}"
     try:
         # The upgrade is bounded by the connect timeout; later reads by the read one.
         ws.connect(ws_url, socket=sock, timeout=limits.connect, suppress_origin=True)
