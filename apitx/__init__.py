@@ -21,7 +21,7 @@ from ._api import API
 from ._config import Timeout
 from ._endpoint import Endpoint
 from ._events import Event, EventStream, events
-from ._exec import ExecResult, run_exec
+from ._exec import ExecControl, ExecResult, run_exec
 from ._exceptions import (
     APIConnectionError,
     APIException,
@@ -52,6 +52,7 @@ __all__ = [
     "EndpointError",
     "Event",
     "EventStream",
+    "ExecControl",
     "ExecError",
     "ExecResult",
     "ExecTimeout",

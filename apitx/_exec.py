@@ -40,7 +40,7 @@ import selectors
 import threading
 import time
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import quote
 
 from ._exceptions import (APIConnectionError, APIException, APITimeoutError, ExecError,
@@ -111,17 +111,19 @@ class _StdinWriter(threading.Thread):
     thread doing both could deadlock with it.
     """
 
-    def __init__(self, ws: WebSocketConnection, source: Input) -> None:
+    def __init__(self, ws: WebSocketConnection, source: Input, close_at_eof: bool) -> None:
         super().__init__(name="apitx-exec-stdin", daemon=True)
         self.ws = ws
         self.source = source
+        self.close_at_eof = close_at_eof
         self.error: Optional[BaseException] = None
 
     def run(self) -> None:
         try:
             for chunk in _chunks(self.source):
                 self.ws.send_binary(chunk)
-            self.ws.send_close()
+            if self.close_at_eof:
+                self.ws.send_close()
         except BaseException as exc:  # reported by the caller when it matters
             self.error = exc
 
@@ -146,11 +148,32 @@ def _chunks(source: Input) -> Any:
         yield chunk.encode("utf-8") if isinstance(chunk, str) else chunk
 
 
+class ExecControl:
+    """The running command's control channel, for ``on_start=``.
+
+    >>> run_exec(api, 'c1', ['sh'], terminal=(80, 24), on_start=lambda c: c.resize(120, 40))
+    """
+
+    def __init__(self, ws: WebSocketConnection) -> None:
+        self._ws = ws
+
+    def resize(self, width: int, height: int) -> None:
+        """Tell the command's terminal its new size (``terminal=`` runs only)."""
+        self._ws.send_text(json.dumps({"command": "window-resize",
+                                       "args": {"width": str(width), "height": str(height)}}))
+
+    def signal(self, number: int) -> None:
+        """Send the command a signal (``signal.SIGTERM``…)."""
+        self._ws.send_text(json.dumps({"command": "signal", "signal": int(number)}))
+
+
 def run_exec(api: Any, instance: str, command: Sequence[str], *, stdin: Input = None,
              env: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None,
              user: Optional[int] = None, group: Optional[int] = None,
              timeout: Optional[float] = None, stdout: Output = None,
-             stderr: Output = None, project: Optional[str] = None) -> ExecResult:
+             stderr: Output = None, project: Optional[str] = None,
+             terminal: Optional[Tuple[int, int]] = None,
+             on_start: Optional[Callable[[ExecControl], Any]] = None) -> ExecResult:
     """Run ``command`` in ``instance``; return its :class:`ExecResult`.
 
     ``stdin`` is bytes, str or a file object (read in chunks; None: empty
@@ -159,7 +182,14 @@ def run_exec(api: Any, instance: str, command: Sequence[str], *, stdin: Input = 
     on the result. ``timeout`` (seconds) kills the command with SIGKILL over
     the control websocket and raises :class:`ExecTimeout` carrying the
     output so far. Any other exception while the command runs (Ctrl-C, a
-    ``stdout`` callable that raised) kills it the same way, then propagates. A non-zero exit is not an error: call :meth:`ExecResult.check`.
+    ``stdout`` callable that raised) kills it the same way, then propagates.
+    A non-zero exit is not an error: call :meth:`ExecResult.check`.
+
+    ``terminal=(width, height)`` runs the command in a pseudo-terminal (LXD's
+    ``interactive`` mode): one stream both ways, so everything it writes goes
+    to ``stdout`` (with the terminal's CR LF line ends). ``on_start`` is
+    called with an :class:`ExecControl` once the command runs (to resize its
+    terminal or signal it later).
 
     >>> run_exec(api, 'c1', ['sh', '-c', 'cat; echo err >&2'], stdin=b'in\\n')
     ExecResult(instance='c1', command=[...], return_code=0, stdout=b'in\\n', stderr=b'err\\n')
@@ -169,24 +199,33 @@ def run_exec(api: Any, instance: str, command: Sequence[str], *, stdin: Input = 
                         "['sh', '-c', 'echo hi']")
     argv = [str(arg) for arg in command]
     body: Dict[str, Any] = {"command": argv, "environment": dict(env or {}),
-                            "wait-for-websocket": True, "interactive": False}
+                            "wait-for-websocket": True, "interactive": terminal is not None}
+    if terminal is not None:
+        body["width"], body["height"] = terminal
     for key, value in (("cwd", cwd), ("user", user), ("group", group)):
         if value is not None:
             body[key] = value
-    sinks = {"1": _Sink(stdout), "2": _Sink(stderr)}
+    # In a terminal, stream 0 carries the output too: there are no 1 and 2.
+    sinks = {"0": _Sink(stdout)} if terminal else {"1": _Sink(stdout), "2": _Sink(stderr)}
     deadline = None if timeout is None else time.monotonic() + timeout
     started = api.post(f"instances/{quote(instance, safe='')}/exec", json=body,
                        params={"project": project} if project else None)
     run = _Run(api, started, sinks, deadline)
+
+    def output() -> Tuple[bytes, bytes]:
+        return (sinks["0" if terminal else "1"].value(),
+                b"" if terminal else sinks["2"].value())
+
     try:
         run.connect()
+        if on_start is not None:
+            on_start(ExecControl(run.ws["control"]))
         run.start_stdin(stdin)
         run.pump()
         code = run.exit_code()
     except _Expired:
         run.kill()
-        raise ExecTimeout(instance, argv, timeout or 0.0, started,
-                          sinks["1"].value(), sinks["2"].value()) from None
+        raise ExecTimeout(instance, argv, timeout or 0.0, started, *output()) from None
     except BaseException:
         # Ctrl-C, a stdout= that raised (a closed pipe), a dropped stream:
         # the command must not run on unwatched.
@@ -194,7 +233,7 @@ def run_exec(api: Any, instance: str, command: Sequence[str], *, stdin: Input = 
         raise
     finally:
         run.close()
-    return ExecResult(instance, argv, code, sinks["1"].value(), sinks["2"].value())
+    return ExecResult(instance, argv, code, *output())
 
 
 class _Expired(Exception):
@@ -204,7 +243,6 @@ class _Expired(Exception):
 class _Run:
     """The websockets of one exec and the loop that drains them."""
 
-    ORDER = ("control", "0", "1", "2")  # as LXD's Go client connects them
 
     def __init__(self, api: Any, started: Any, sinks: Dict[str, _Sink],
                  deadline: Optional[float]) -> None:
@@ -215,23 +253,28 @@ class _Run:
         self.ws: Dict[str, WebSocketConnection] = {}
         self.writer: Optional[_StdinWriter] = None
         self.selector = selectors.DefaultSelector()
-        self.open_streams = {"1", "2"}
+        self.open_streams = set(sinks)
+        # As LXD's Go client connects them: control first.
+        self.names = ("control", "0", *sorted(set(sinks) - {"0"}))
         #: Output streams whose connection dropped before their end marker.
         self.dropped: Dict[str, APIConnectionError] = {}
 
     def connect(self) -> None:
         fds = (self.started.metadata or {}).get("metadata", {}).get("fds", {})
-        missing = [name for name in self.ORDER if name not in fds]
+        missing = [name for name in self.names if name not in fds]
         if missing:
             raise APIException(self.started, error=f"the exec operation announced no "
                                f"websocket for {', '.join(missing)}: is this LXD or Incus?")
         path = self.started.operation.rstrip("/") + "/websocket"
-        for name in self.ORDER:
+        for name in self.names:
             self.ws[name] = open_websocket(self.api, path, params={"secret": fds[name]})
             self.selector.register(self.ws[name], selectors.EVENT_READ, name)
 
     def start_stdin(self, source: Input) -> None:
-        self.writer = _StdinWriter(self.ws["0"], source)
+        # In a terminal, closing stream 0 hangs the terminal up (the command
+        # gets SIGHUP, 129: measured), and there is no EOF on a terminal
+        # anyway: the input just stops.
+        self.writer = _StdinWriter(self.ws["0"], source, close_at_eof="0" not in self.sinks)
         self.writer.start()
 
     def pump(self, until: Optional[float] = None) -> None:
@@ -272,12 +315,12 @@ class _Run:
         try:
             message = self.ws[name].recv_frame()
         except APIConnectionError as exc:
-            if name in ("1", "2"):
+            if name in self.sinks:
                 # Dropped before LXD said the stream ended: LXD does that when
                 # the command never started (not found); the operation tells.
                 self.dropped[name] = exc
             return False  # control and stdin drop when the command ends
-        if name in ("control", "0") or message is NO_MESSAGE:
+        if name not in self.sinks or message is NO_MESSAGE:
             return message is not None  # pings are answered inside recv_frame()
         if isinstance(message, bytes):
             self.sinks[name].write(message)

@@ -179,3 +179,40 @@ def test_bad_command_argument_is_refused_before_sending(target):
     api, instance = target
     with pytest.raises(TypeError, match=re.escape("give the argument list")):
         run_exec(api, instance, "echo hi")
+
+
+def test_terminal_mode_one_stream_sized_and_resizable(target):
+    api, instance = target
+    result = run_exec(api, instance, ["sh", "-c", "read x; tty; stty size; "
+                                      "echo got $x >&2; exit 4"],
+                      terminal=(80, 24), stdin=b"abc\r",
+                      on_start=lambda control: control.resize(100, 30))
+    # The terminal echoes the input; stderr comes on the same stream; the
+    # resize (sent before the input) is in place when `read` returns.
+    lines = [line for line in result.stdout.decode().split("\r\n") if line]
+    assert lines[0] == "abc" and lines[1].startswith("/dev/pts/")
+    assert lines[2:] == ["30 100", "got abc"]
+    assert (result.return_code, result.stderr) == (4, b"")
+
+
+def test_terminal_mode_input_end_is_no_hangup(target):
+    """Closing stream 0 would SIGHUP the command (129): the input just stops."""
+    api, instance = target
+    result = run_exec(api, instance, ["sh", "-c", "sleep 0.3; echo alive"], terminal=(80, 24))
+    assert (result.return_code, result.stdout) == (0, b"alive\r\n")
+
+
+def test_signal_through_exec_control(target):
+    api, instance = target
+    controls: list = []
+    pieces: list = []
+
+    def on_output(piece: bytes) -> None:
+        pieces.append(piece)
+        if b"ready" in piece:
+            controls[0].signal(15)  # SIGTERM, once the trap is set
+
+    result = run_exec(api, instance, ["sh", "-c", "trap 'echo term; exit 5' TERM; "
+                                      "echo ready; while true; do sleep 0.1; done"],
+                      stdout=on_output, on_start=controls.append, timeout=30)
+    assert (result.return_code, b"".join(pieces)) == (5, b"ready\nterm\n")
