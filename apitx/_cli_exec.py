@@ -1,11 +1,13 @@
 """`apitx exec`: run a command in an instance, streams passed through live.
 
     apitx exec [-e ENDPOINT] [--project P] [--env K=V]... [--cwd DIR] [--user UID]
-               [--group GID] [--timeout S] INSTANCE -- COMMAND [ARG...]
+               [--group GID] [--timeout S] [-t] INSTANCE -- COMMAND [ARG...]
 
 stdin is passed to the command (``< /dev/null`` for none); its stdout and
 stderr are written to ours as they arrive; the exit status is the
-command's. apitx's own failures (cannot connect, no such instance, the
+command's. ``-t`` runs it in a terminal of our terminal's size (a shell,
+an editor): our terminal goes raw while it runs (Ctrl-C then goes to the
+command) and window resizes follow. apitx's own failures (cannot connect, no such instance, the
 timeout) exit 255 with one line on stderr, as ssh does, so they never pass
 for the command's own status. Ctrl-C kills the command (SIGKILL, over the
 control websocket) and exits 130; a closed stdout (``| head``) kills it and
@@ -19,12 +21,17 @@ Example::
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
-from typing import IO, Callable, Dict, List, Optional, Sequence
+import termios
+import tty
+from contextlib import ExitStack, contextmanager
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ._cli_common import add_connection_options, connect, fail
 from ._exceptions import APITXError
-from ._exec import run_exec
+from ._exec import ExecControl, run_exec
 
 #: ssh's convention: the command's status, or 255 for the tool's own failure.
 EXIT_OWN_FAILURE = 255
@@ -44,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--group", metavar="GID", type=int, help="run as this group id")
     parser.add_argument("--timeout", metavar="SECONDS", type=float,
                         help="kill the command after this long (exit 255)")
+    parser.add_argument("-t", "--tty", action="store_true",
+                        help="run in a terminal (shells, editors); our terminal goes raw")
     parser.add_argument("instance", metavar="INSTANCE")
     parser.add_argument("command", metavar="COMMAND", nargs=argparse.REMAINDER,
                         help="after --: the command and its arguments")
@@ -69,10 +78,25 @@ def _run(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> int:
     try:
         env = _parse_env(args.env)
         api = connect(parser, args)
-        result = run_exec(api, args.instance, command, stdin=sys.stdin.buffer, env=env,
-                          cwd=args.cwd, user=args.user, group=args.group,
-                          timeout=args.timeout, stdout=_live(sys.stdout.buffer),
-                          stderr=_live(sys.stderr.buffer), project=args.project)
+        with ExitStack() as terminal:
+            tty_options: Dict[str, Any] = {}
+            if args.tty:
+                env.setdefault("TERM", os.environ.get("TERM", "xterm"))
+                terminal.enter_context(_raw(sys.stdin))
+                tty_options = {"terminal": _size(),
+                               "on_start": lambda control: terminal.enter_context(
+                                   _following_resizes(control))}
+            # Unbuffered: a read returns what is there (a terminal's keys
+            # live), and the stdin thread, left blocked in it once the command
+            # ended (a terminal never ends), holds no lock that the
+            # interpreter's shutdown would wait for (sys.stdin.buffer does).
+            stdin = terminal.enter_context(open(sys.stdin.fileno(), "rb", buffering=0,
+                                                closefd=False))
+            result = run_exec(api, args.instance, command, stdin=stdin, env=env,
+                              cwd=args.cwd, user=args.user, group=args.group,
+                              timeout=args.timeout, stdout=_live(sys.stdout.buffer),
+                              stderr=_live(sys.stderr.buffer), project=args.project,
+                              **tty_options)
     except (APITXError, ValueError) as exc:
         return fail(args, exc, EXIT_OWN_FAILURE)
     except KeyboardInterrupt:
@@ -91,6 +115,42 @@ def _parse_env(values: List[str]) -> Dict[str, str]:
             raise ValueError(f"--env {value!r}: give KEY=VALUE")
         env[key] = setting
     return env
+
+
+def _size() -> Tuple[int, int]:
+    """Our terminal's (columns, lines), from whichever of stdout, stdin is one."""
+    for stream in (sys.stdout, sys.stdin):
+        try:
+            size = os.get_terminal_size(stream.fileno())
+            return size.columns, size.lines
+        except (OSError, ValueError):
+            continue
+    return 80, 24
+
+
+@contextmanager
+def _raw(stream: IO[Any]) -> Iterator[None]:
+    """Our terminal in raw mode (keys go to the command as typed), restored after."""
+    if not stream.isatty():
+        yield
+        return
+    fd = stream.fileno()
+    saved = termios.tcgetattr(fd)
+    tty.setraw(fd)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+@contextmanager
+def _following_resizes(control: ExecControl) -> Iterator[None]:
+    """Pass our window's resizes (SIGWINCH) on to the command's terminal."""
+    previous = signal.signal(signal.SIGWINCH, lambda *_: control.resize(*_size()))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGWINCH, previous)
 
 
 def _live(stream: IO[bytes]) -> Callable[[bytes], None]:

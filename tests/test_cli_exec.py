@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 
 import pytest
@@ -71,3 +76,42 @@ def test_closed_stdout_kills_the_command_and_exits_141(name):
         "</dev/null | head -2; echo status=${PIPESTATUS[0]}", shell=True, executable="/bin/bash",
         cwd=ROOT, capture_output=True, timeout=60)
     assert pipeline.stdout == b"y\ny\nstatus=141\n"
+
+
+def _read_until(fd: int, needle: bytes, seen: bytearray) -> None:
+    deadline = time.monotonic() + 20
+    while needle not in seen:
+        assert time.monotonic() < deadline, f"never saw {needle!r} in {bytes(seen)!r}"
+        try:
+            seen += os.read(fd, 4096)
+        except OSError:  # the other end closed: everything is read
+            break
+
+
+def test_tty_mode_in_a_real_terminal_follows_its_size(name):
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 99, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "apitx._cli_exec", "-t", name, "--", "sh",
+                             "-c", "tty; stty size; echo ready; "
+                             "while [ \"$(stty size)\" = '33 99' ]; do sleep 0.05; done; "
+                             # The pause before exiting: once (1 run in 12) the output
+                             # after the input was lost, as if LXD stopped copying the
+                             # terminal when the command exited (suspected race, LXD 5.0.2).
+                             "stty size; read x; echo got $x; sleep 0.2; exit 6"], cwd=ROOT,
+                            stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    seen = bytearray()
+    try:
+        _read_until(master, b"ready\r\n", seen)
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 120, 0, 0))
+        proc.send_signal(signal.SIGWINCH)  # as the kernel does for a controlling terminal
+        _read_until(master, b"50 120\r\n", seen)
+        os.write(master, b"go\r")
+        _read_until(master, b"got go", seen)
+        _read_until(master, b"\xff", seen)  # until the end
+    finally:
+        assert proc.wait(30) == 6
+        os.close(master)
+    lines = [line for line in bytes(seen).decode().split("\r\n") if line]
+    assert lines[0].startswith("/dev/pts/")
+    assert lines[1:] == ["33 99", "ready", "50 120", "go", "got go"]
