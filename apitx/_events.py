@@ -94,7 +94,7 @@ class EventStream:
         except ValueError as exc:
             raise APIConnectionError(
                 f"events {self._ws.describe}: a message is not a JSON event ({exc}): "
-                "is this endpoint an LXD-style API?", endpoint=self._ws.describe) from exc
+                "is this endpoint an LXD-style API?", endpoint=self._ws.endpoint) from exc
         return Event.from_json(data)
 
     def _stop(self) -> Event:
@@ -105,7 +105,7 @@ class EventStream:
         return APIConnectionError(
             f"events {self._ws.describe}: the server dropped the event stream; "
             "events may have been missed: open a new stream and read the state back",
-            endpoint=self._ws.describe)
+            endpoint=self._ws.endpoint)
 
     def close(self) -> None:
         """End the stream; safe from any thread, and a blocked iteration ends at once."""

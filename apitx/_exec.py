@@ -45,7 +45,7 @@ from urllib.parse import quote
 
 from ._exceptions import (APIConnectionError, APIException, APITimeoutError, ExecError,
                           ExecTimeout)
-from ._websocket import NO_MESSAGE, WebSocketConnection, _PeerClosed, open_websocket
+from ._websocket import NO_MESSAGE, WebSocketConnection, open_websocket
 
 #: Bytes per stdin message. Measured here (50 MiB into sha256sum, LXD 5.0.2):
 #: 32 KiB ~95-115 MB/s, 64 KiB ~115-133, 128 KiB ~110, 1 MiB ~94, 4 MiB ~70:
@@ -341,7 +341,7 @@ class _Run:
         # a failure to read the caller's stdin must not pass in silence.
         if self.writer is not None and not self.writer.is_alive():
             if self.writer.error is not None and not isinstance(
-                    self.writer.error, (APIConnectionError, APITimeoutError, _PeerClosed)):
+                    self.writer.error, (APIConnectionError, APITimeoutError)):
                 raise self.writer.error  # reading the caller's stdin failed
         left = None if self.deadline is None else self.deadline - time.monotonic()
         if left is not None and left <= 0:

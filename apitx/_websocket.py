@@ -76,14 +76,17 @@ class WebSocketConnection:
     ...     ws.send_binary(b'data')
     """
 
-    def __init__(self, ws: websocket.WebSocket, describe: str, traced: bool) -> None:
+    def __init__(self, ws: websocket.WebSocket, endpoint: str, describe: str,
+                 traced: bool) -> None:
         self._ws = ws
+        #: The readable endpoint (``unix:/var/lib/lxd/unix.socket``) and the
+        #: whole websocket (endpoint and path, secrets redacted).
+        self.endpoint, self.describe = endpoint, describe
         #: Kept here: websocket-client forgets its socket once it shut it down,
         #: and fileno(), pending() and abort() may come later, from elsewhere.
         if ws.sock is None:
             raise ValueError("WebSocketConnection needs a connected websocket: use open_websocket()")
         self._sock: socket.socket = ws.sock
-        self.describe = describe
         self._seq = next(_sequence) if traced else None
         self.closed = False
         self._close_sent = False
@@ -121,7 +124,7 @@ class WebSocketConnection:
         """
         ws = self._ws
         try:
-            frame = self._io(ws.recv_frame)
+            frame = self._io(ws.recv_frame, reading=True)
         except _PeerClosed:
             return None
         if frame.opcode in _DATA_OPCODES:
@@ -226,27 +229,32 @@ class WebSocketConnection:
 
     # -- internals --------------------------------------------------------------
 
-    def _io(self, method: Any, *args: Any) -> Any:
-        """Run one websocket-client call, translating its failures."""
+    def _io(self, method: Any, *args: Any, reading: bool = False) -> Any:
+        """Run one websocket-client call, translating its failures.
+
+        A read that fails because we closed (or aborted) the connection is
+        the end of the stream (:class:`_PeerClosed`); a send is an error.
+        """
         try:
             return method(*args)
-        except websocket.WebSocketConnectionClosedException as exc:
-            if self.closed:
-                raise _PeerClosed() from exc
-            raise APIConnectionError(
-                f"websocket {self.describe}: the connection was dropped: the server went "
-                "away or the network broke; what it was doing may or may not have finished",
-                endpoint=self.describe) from exc
         except (websocket.WebSocketTimeoutException, socket.timeout) as exc:
             raise APITimeoutError(
-                f"websocket {self.describe}: nothing received in time "
+                f"websocket {self.describe}: nothing "
+                f"{'received' if reading else 'could be sent'} in time "
                 f"({self._ws.gettimeout()}s); raise the timeout if the wait is "
                 "legitimate") from exc
         except (websocket.WebSocketException, OSError) as exc:
-            if self.closed:
+            if self.closed and reading:
                 raise _PeerClosed() from exc
-            raise APIConnectionError(f"websocket {self.describe}: {exc}",
-                                     endpoint=self.describe) from exc
+            if self.closed:
+                reason = "it is closed already"
+            elif isinstance(exc, websocket.WebSocketConnectionClosedException):
+                reason = ("the connection was dropped: the server went away or the network "
+                          "broke; what it was doing may or may not have finished")
+            else:
+                reason = str(exc)
+            raise APIConnectionError(f"websocket {self.describe}: {reason}",
+                                     endpoint=self.endpoint) from exc
 
     def _trace(self, direction: str, message: Message) -> None:
         if self._seq is None or not logger.isEnabledFor(logging.DEBUG):
@@ -325,7 +333,7 @@ def open_websocket(api: Any, path: str, params: Optional[Mapping[str, Any]] = No
             exc = socket.timeout(str(exc))
         raise _translate(exc, endpoint, line) from exc
     ws.settimeout(limits.read)
-    connection = WebSocketConnection(ws, describe, traced)
+    connection = WebSocketConnection(ws, endpoint.display, describe, traced)
     if traced:
         logger.debug("#ws%d %s upgraded to a websocket %.1f ms\nHTTP/101 %s\n%s",
                      connection._seq, line, (time.perf_counter() - started) * 1000,
