@@ -18,7 +18,7 @@ Every public name is importable from here; the modules behind it are private.
 """
 
 from ._api import API
-from ._config import Timeout
+from ._config import RenderOptions, Timeout, TraceSettings
 from ._endpoint import Endpoint
 from ._events import Event, EventStream, events
 from ._exec import ExecControl, ExecResult, run_exec
@@ -28,14 +28,23 @@ from ._exceptions import (
     APINotFoundException,
     APITimeoutError,
     APITXError,
+    CertificateMismatch,
     EndpointError,
     ExecError,
     ExecTimeout,
     OperationTimeout,
     RequestError,
+    RequestTypeError,
+    ResponseTooLarge,
+    SettingsError,
+    SettingsTypeError,
 )
+from ._pinning import Pin
+from ._remote_add import add_remote
 from ._resource import Resource
 from ._result import APIResult
+from ._tracing import StderrHandler
+from ._types import USE_DEFAULT
 from . import ensure  # noqa: E402  (apitx.ensure: idempotent helpers)
 
 __version__ = "0.1.0"
@@ -48,6 +57,7 @@ __all__ = [
     "APIResult",
     "APITimeoutError",
     "APITXError",
+    "CertificateMismatch",
     "Endpoint",
     "EndpointError",
     "Event",
@@ -57,10 +67,20 @@ __all__ = [
     "ExecResult",
     "ExecTimeout",
     "OperationTimeout",
+    "Pin",
+    "RenderOptions",
     "RequestError",
+    "RequestTypeError",
     "Resource",
+    "ResponseTooLarge",
+    "SettingsError",
+    "SettingsTypeError",
+    "StderrHandler",
     "Timeout",
+    "TraceSettings",
+    "USE_DEFAULT",
     "__version__",
+    "add_remote",
     "ensure",
     "events",
     "run_exec",

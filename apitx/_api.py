@@ -10,21 +10,52 @@ Example::
 
 from __future__ import annotations
 
+import math
+import re
 import time
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any, Optional, Sequence, Union
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from ._config import DEFAULT_TIMEOUT, Timeout, TimeoutLike, env_flag
+from . import _envelope
+from ._config import DEFAULT_TIMEOUT, Timeout, TimeoutLike, TraceLike, TraceSettings
+from ._curl import render_curl
 from ._endpoint import Endpoint
-from ._exceptions import EndpointError, RequestError
+from ._exceptions import (APIException, APINotFoundException, EndpointError, OperationTimeout,
+                          RequestError, RequestTypeError, ResponseTooLarge, SettingsError)
+from ._pinning import FingerprintLike, PinningAdapter, pin_for
+from ._redact import redact_url
+from ._remotes import apply_remote
+from ._render import Exchange, request_line
 from ._exec import ExecResult, run_exec
 from ._resource import Resource, Segment
-from ._result import APIResult
+from ._result import APIResult, Progress, is_json
 from ._tracing import Tracer
-from ._transport import StrictLengthAdapter, UnixSocketAdapter, translate_error
+from ._transport import StrictLengthAdapter, UnixSocketAdapter, deadline, translate_error
+from ._types import USE_DEFAULT, Cert, Headers, Params, UseDefault
 
+#: Each poll of ``wait()`` asks LXD to hold the answer this long at most, so a
+#: daemon that dies during a long operation is noticed within this time.
+POLL_SECONDS = 30
+#: With a progress callback, polls are this short, so it is called this often.
+PROGRESS_POLL_SECONDS = 1
+#: A poll's HTTP read timeout exceeds its server-side ``timeout`` by this much:
+#: LXD answers a timed-out wait only after the full ``timeout``, and a client
+#: that gives up first kills a healthy request with ReadTimeout.
+POLL_READ_MARGIN = 10.0
+
+#: Wait()'s pauses between polls that a server answered early.
+WAIT_BACKOFF_FIRST = 0.05
+WAIT_BACKOFF_LONGEST = 1.0
+#: How many redirects ``follow_redirects=True`` follows.
+MAX_REDIRECTS = 5
+#: The largest answer apitx reads for the caller (JSON, an error's detail),
+#: decompressed: LXD's largest answers (recursion=2 listings) are megabytes.
+DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024
+#: Bodies are read in pieces of this size.
+BODY_PIECE = 1 << 16
 
 #: What requests refuses before sending: the caller's arguments, not the
 #: server or the connection, are at fault.
@@ -32,10 +63,10 @@ _CALLER_MISTAKES = (requests.exceptions.InvalidHeader, requests.exceptions.Inval
                     requests.exceptions.InvalidURL)
 
 
-def _mistake(exc: Exception, kwargs: Any) -> str:
+def _mistake(exc: Exception, headers: Headers) -> str:
     """What was wrong, without quoting a header's value (it may be a token)."""
     if isinstance(exc, requests.exceptions.InvalidHeader):
-        names = [str(name) for name, value in dict(kwargs.get("headers") or {}).items()
+        names = [str(name) for name, value in dict(headers or {}).items()
                  if not isinstance(value, (str, bytes)) or str(value) != str(value).strip()
                  or any(c in str(value) for c in "\r\n")]
         which = f"header {', '.join(names)}" if names else "a header"
@@ -51,9 +82,13 @@ class API:
     on it when the endpoint is a socket); ``endpoint`` an :class:`Endpoint` or
     any string :meth:`Endpoint.parse` accepts; ``default_version`` the version
     prefix of relative URLs (``'1.0'``: ``'instances'`` means
-    ``/1.0/instances``; None: no prefix); ``debug`` turns tracing on (so does
-    ``DEBUG=1`` in the environment); ``timeout`` is the default for every
-    request (see :class:`Timeout`; None means no limit).
+    ``/1.0/instances``; None: no prefix); ``timeout`` the default for every
+    request (see :class:`Timeout`; None means no limit); ``max_answer_bytes``
+    the largest JSON answer or error detail apitx reads, decompressed
+    (:class:`ResponseTooLarge` beyond it); ``trace`` how
+    transactions are traced and rendered (see :meth:`TraceSettings.coerce`:
+    None follows ``DEBUG`` and ``APITX_DEBUG*``, read here, once); ``debug``
+    turns tracing on.
 
     One API is safe to share between threads: requests' session and urllib3's
     pool are, and the API itself holds no per-request state.
@@ -61,14 +96,23 @@ class API:
 
     def __init__(self, session: requests.Session, endpoint: Union[Endpoint, str],
                  default_version: Optional[str] = None, debug: bool = False,
-                 timeout: TimeoutLike = DEFAULT_TIMEOUT) -> None:
+                 timeout: TimeoutLike = DEFAULT_TIMEOUT, trace: TraceLike = None,
+                 max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES) -> None:
         self.session = session
         self.endpoint = Endpoint.coerce(endpoint)
+        if isinstance(max_answer_bytes, bool) or not isinstance(max_answer_bytes, int) \
+                or max_answer_bytes <= 0:
+            raise SettingsError(f"max_answer_bytes={max_answer_bytes!r}: give a positive "
+                                f"number of bytes (default {DEFAULT_MAX_ANSWER_BYTES})")
+        #: The largest JSON answer or error detail read, decompressed.
+        self.max_answer_bytes = max_answer_bytes
         self.default_version = default_version.strip("/") if default_version else None
         self.timeout = Timeout.coerce(timeout)
-        self._timeout_tuple = self.timeout.as_requests()
-        self.debug = bool(debug) or env_flag("DEBUG")
-        self.tracer = Tracer.from_env() if self.debug else None
+        #: How this API traces and renders: read once, here.
+        self.trace = TraceSettings.coerce(trace, debug=debug)
+        self.render_options = self.trace.render
+        self.debug = self.trace.enabled
+        self.tracer = Tracer(self.trace) if self.trace.enabled else None
         prefix = self.endpoint.base_url + "/"
         if self.endpoint.socket_path:
             mounted = session.adapters.get(prefix)
@@ -88,29 +132,47 @@ class API:
 
     @classmethod
     def factory(cls, endpoint: Optional[Union[Endpoint, str]] = None,
-                default_version: Optional[str] = "1.0", **kwargs: Any) -> API:
+                default_version: Optional[str] = "1.0", *, cert: Cert = None,
+                verify: Union[bool, str] = True, debug: bool = False,
+                timeout: TimeoutLike = DEFAULT_TIMEOUT, trace: TraceLike = None,
+                max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+                fingerprint: FingerprintLike = None, project: Optional[str] = None) -> API:
         """Make an API with its own session.
 
         ``endpoint=None`` discovers the local LXD socket (``$LXD_SOCKET``,
         ``$LXD_DIR/unix.socket``, the snap's, Debian's); otherwise give a socket
         path, ``unix:///path``, or ``https://host:8443``. For HTTPS, ``cert=(crt,
         key)`` is the client certificate and ``verify`` the CA bundle or server
-        certificate to trust (or False). Other keyword arguments (``debug``,
-        ``timeout``) go to :class:`API`.
+        certificate to trust (or False): a file of non-CA certificates is a pin
+        (trusted as itself, by any name), ``fingerprint='sha256:…'`` pins by
+        fingerprint (see _pinning.py). ``'name:'`` is a remote as ``lxc`` or
+        ``incus`` keep it (see _remotes.py); ``project`` adds ``?project=`` to
+        every request. ``debug``, ``timeout``, ``trace`` and
+        ``max_answer_bytes`` are :class:`API`'s.
 
         >>> api = API.factory('https://10.0.0.5:8443', cert=('c.crt', 'c.key'), verify='server.crt')
+        >>> api = API.factory('web:')
         """
-        cert: Optional[Union[str, Tuple[str, str]]] = kwargs.pop("cert", None)
-        verify: Union[bool, str] = kwargs.pop("verify", True)
+        endpoint, cert, fingerprint, project = apply_remote(endpoint, cert, verify,
+                                                            fingerprint, project)
         resolved = Endpoint.discover() if endpoint is None else Endpoint.coerce(endpoint)
         session = requests.Session()
         session.cert = cert
         session.verify = verify
+        pin = pin_for(verify, fingerprint)
+        if pin is not None:
+            if not resolved.base_url.startswith("https://"):
+                raise EndpointError(f"a pinned certificate needs an https:// endpoint, not "
+                                    f"{resolved.display}: drop fingerprint=/verify=")
+            session.mount(resolved.base_url + "/", PinningAdapter(pin))
+        if project:
+            session.params = {"project": project}
         # Proxies and .netrc never apply to a Unix socket, and looking them up
         # in the environment is the largest single cost of a request (~12% of
         # client CPU, measured by bench/core.py). Remote endpoints keep them.
         session.trust_env = resolved.socket_path is None
-        return cls(session, resolved, default_version=default_version, **kwargs)
+        return cls(session, resolved, default_version=default_version, debug=debug,
+                   timeout=timeout, trace=trace, max_answer_bytes=max_answer_bytes)
 
     # -- requests -------------------------------------------------------------
 
@@ -135,80 +197,325 @@ class API:
                 f"({self.endpoint.display})")
         return f"{self._root}/{url}"
 
-    def request(self, method: str, url: str, *args: Any, validate: bool = True,
-                **kwargs: Any) -> APIResult:
+    def request(self, method: str, url: str, *, params: Params = None, json: Any = None,
+                data: Any = None, headers: Headers = None,
+                timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT, stream: bool = False,
+                validate: bool = True, follow_redirects: bool = False) -> APIResult:
         """Send one request; return its :class:`APIResult`, validated.
 
-        Extra arguments (``json``, ``data``, ``params``, ``headers``,
-        ``stream``, ``timeout``…) go to ``requests.Session.request``. With
-        ``validate=False`` the result is returned as it is, for callers who
-        branch on ``result.ok`` and ``result.status_code``; transport failures
-        still raise (there is no result to return).
+        ``params`` is the query, ``json`` a body to encode as JSON, ``data`` a
+        raw body (bytes, str, or a file or iterator, streamed), ``headers``
+        extra headers, ``timeout`` this request's (default: the API's; None:
+        no limit), ``stream=True`` leaves a non-JSON body unread for
+        ``iter_content()``. With ``validate=False`` the result is returned as
+        it is, for callers who branch on ``result.ok`` and
+        ``result.status_code``; transport failures still raise (there is no
+        result to return). A redirect (3xx) is not followed, since LXD never
+        sends one: it fails validation, unless ``follow_redirects=True``,
+        which follows it within this API's endpoint only, never to another.
 
-        When tracing is on the transaction is logged before validation, so a
-        failing request is always visible.
+        Mistakes in the arguments raise :class:`RequestError` (or
+        :class:`RequestTypeError`) before anything is sent. When tracing is
+        on the transaction is logged before validation, so a failing request
+        is always visible.
+
+        >>> api.request('GET', 'instances', params={'recursion': 1}).metadata
         """
-        return self._send(method, url, args, kwargs, validate=validate)
+        prepared = self._prepare(method, url, params=params, json=json, data=data,
+                                 headers=headers)
+        if isinstance(timeout, UseDefault):
+            chosen = self.timeout
+        else:
+            try:
+                chosen = Timeout.coerce(timeout)
+            except SettingsError as exc:
+                kind = RequestTypeError if isinstance(exc, TypeError) else RequestError
+                raise kind(f"{self._line(prepared)}: {exc}; nothing was sent") from None
+        result = self._send(prepared, chosen, stream=stream, validate=False)
+        for _ in range(MAX_REDIRECTS if follow_redirects else 0):
+            if not result.response.is_redirect:
+                break
+            result = self._send(self._redirected(result), chosen, stream=stream, validate=False)
+        return result.validate() if validate else result
 
-    def _send(self, method: str, url: str, args: Any, kwargs: Any, validate: bool,
-              wait_started: Optional[float] = None) -> APIResult:
-        """request(), for wait() too: it passes when its wait started, so the
-        trace of each poll shows the total time waited."""
+    def _line(self, prepared: requests.PreparedRequest) -> str:
+        """The request line of a prepared request, for messages."""
+        return request_line(Exchange.from_request(prepared, self.endpoint), self.render_options)
+
+    def _prepare(self, method: str, url: str, *, params: Params = None, json: Any = None,
+                 data: Any = None, headers: Headers = None) -> requests.PreparedRequest:
+        """The request as it will be sent, or RequestError naming what is wrong.
+
+        Checked here, before anything is sent: the method (a bare word of
+        letters: requests would send an empty one as a request with no
+        method), the JSON body (JSON has no NaN, and only some types), and
+        the headers (HTTP sends names that are tokens and values in
+        Latin-1; http.client would raise UnicodeEncodeError mid-send).
+        """
         full_url = self.url(url)
-        # timeout=None given explicitly means "no limit", like requests.
-        kwargs["timeout"] = (Timeout.coerce(kwargs["timeout"]).as_requests()
-                             if "timeout" in kwargs else self._timeout_tuple)
+        if not isinstance(method, str):
+            raise RequestTypeError(f"method {method!r} is not a string: give an HTTP method "
+                                   "such as 'GET'; nothing was sent")
+        if not _METHOD.fullmatch(method):
+            raise RequestError(f"method {method!r} is not an HTTP method (GET, POST, PUT, "
+                               "PATCH, DELETE, HEAD...); nothing was sent")
+        refused: Optional[RequestError] = None
+        try:
+            prepared = self.session.prepare_request(requests.Request(
+                method.upper(), full_url, params=params, json=json, data=data, headers=headers))
+        except (*_CALLER_MISTAKES, TypeError) as exc:
+            # json= that JSON cannot encode raises TypeError inside requests;
+            # other arguments of the wrong type too.
+            kind = RequestError if isinstance(exc, _CALLER_MISTAKES) else RequestTypeError
+            line = request_line(Exchange(self.endpoint, method.upper(),
+                                         _with_query(full_url, params)), self.render_options)
+            refused = kind(f"{line}: {_mistake(exc, headers)}; nothing was sent")
+        if refused is not None:
+            # Raised here, outside the except block, so that requests' own
+            # exception (which quotes a bad header's value, maybe a token) is
+            # neither its cause nor its context.
+            raise refused
+        for name, value in prepared.headers.items():
+            problem = _header_problem(name, value)
+            if problem:
+                raise RequestError(f"{self._line(prepared)}: header {_shown_name(name)} "
+                                   f"{problem}; nothing was sent")
+        return prepared
+
+    def _redirected(self, result: APIResult) -> requests.PreparedRequest:
+        """The request a redirect asks for, if it stays on this endpoint.
+
+        301, 302 and 303 become a GET without a body, as browsers do; 307
+        and 308 repeat the method and body. A redirect elsewhere (another
+        host, scheme, or off the Unix socket) is refused: it would carry the
+        request's body and credentials to a server the caller never named.
+        """
+        target = _resolve(result.request.url or "", result.response.headers.get("Location") or "")
+        if _origin(target) != _origin(self.endpoint.base_url):
+            raise APIException(result, error=(
+                f"the server redirects to {redact_url(target)}, off this endpoint "
+                f"({self.endpoint.display}): apitx never follows a redirect elsewhere"))
+        if result.status_code in (307, 308):
+            prepared = result.request.copy()
+            prepared.prepare_url(target, None)
+            return prepared
+        return self.session.prepare_request(requests.Request(
+            "HEAD" if result.request.method == "HEAD" else "GET", target))
+
+    def _send(self, prepared: requests.PreparedRequest, timeout: Timeout, *,
+              stream: bool = False, validate: bool = True,
+              waited_since: Optional[float] = None) -> APIResult:
+        """Send a prepared request and read what apitx must read of the answer.
+
+        The answer always comes as a stream, and apitx reads the body itself
+        unless the caller streams a non-JSON one: JSON and error bodies up to
+        ``max_answer_bytes`` (decompressed), others whole. The request's
+        total deadline holds from connecting to the last byte.
+        ``waited_since`` is when a wait() began, so each of its answers knows
+        how long the wait has taken.
+        """
         # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override the
         # session's own verify= (psf/requests#3829): LXD's self-signed
         # certificate, given as verify='server.crt', would be ignored
         # wherever those are set. Passing it per request makes it win.
-        kwargs.setdefault("verify", self.session.verify)
+        cert, verify = self.session.cert, self.session.verify
         started = time.perf_counter()
+        until = timeout.deadline(time.monotonic())
+        refused: Optional[RequestError] = None
         try:
-            response = self.session.request(method, full_url, *args, **kwargs)
-            if response.status_code >= 400:
-                # Even with stream=True: an error's body is its detail (a
-                # proxy's page), not the caller's data, and reading it gives
-                # the connection back to the pool.
-                response.content  # noqa: B018
-            # Inside the try: with stream=True a JSON body is read here, and a
-            # connection that breaks while it is read must raise, not parse
-            # to None and pass validation.
-            result = APIResult(self, response, elapsed=time.perf_counter() - started)
+            with deadline(until):
+                settings = self.session.merge_environment_settings(
+                    prepared.url, {}, True, verify, cert)
+                response = self.session.send(prepared, timeout=timeout.as_requests(),
+                                             allow_redirects=False, **settings)
+                # Inside the try: a connection that breaks while a JSON body
+                # is read must raise, not parse to None and pass validation.
+                # An error's body is read even with stream=True: it is its
+                # detail (a proxy's page), not the caller's data.
+                if response.status_code >= 400 or is_json(response):
+                    self._read_body(response, prepared, self.max_answer_bytes)
+                elif not stream:
+                    self._read_body(response, prepared, None)
+            result = APIResult(
+                self, response, endpoint=self.endpoint, options=self.render_options,
+                cert=cert, verify=verify, elapsed=time.perf_counter() - started,
+                waited=None if waited_since is None else time.monotonic() - waited_since,
+                deadline=until)
+        except _CALLER_MISTAKES as exc:
+            refused = RequestError(f"{self._line(prepared)}: {_mistake(exc, prepared.headers)}; "
+                                   "nothing was sent")
         except (requests.RequestException, OSError) as exc:
-            line = f"{method.upper()} {self.endpoint.describe_url(full_url)}"
-            if isinstance(exc, _CALLER_MISTAKES):
-                raise RequestError(f"{line}: {_mistake(exc, kwargs)}; nothing was sent") from exc
-            raise translate_error(exc, self.endpoint, line) from exc
+            raise translate_error(exc, self.endpoint, self._line(prepared)) from exc
+        if refused is not None:
+            raise refused  # outside the except block: see _prepare
         if self.tracer is not None:
-            if wait_started is not None:
-                result.waited = time.monotonic() - wait_started
-            self.tracer.trace(result)
+            self.tracer.trace(result.exchange)
         return result.validate() if validate else result
 
-    def get(self, url: str, *args: Any, **kwargs: Any) -> APIResult:
+    def _read_body(self, response: requests.Response, prepared: requests.PreparedRequest,
+                   limit: Optional[int]) -> None:
+        """Read a body whole (decompressed), refusing more than ``limit`` bytes.
+
+        A compressed or chunked answer has no size until it is read: 0.5 MB of
+        gzip grew to 2 GB here before this limit. Counting the decoded
+        pieces as they come keeps memory within the limit.
+        """
+        pieces = []
+        size = 0
+        for piece in response.iter_content(BODY_PIECE):
+            size += len(piece)
+            if limit is not None and size > limit:
+                response.close()
+                raise ResponseTooLarge(
+                    f"{self._line(prepared)}: the answer is larger than {limit} bytes "
+                    f"(max_answer_bytes); the connection was closed. Raise "
+                    "API(max_answer_bytes=...) if it is legitimately this large")
+            pieces.append(piece)
+        response._content = b"".join(pieces)  # type: ignore[attr-defined]
+
+    def get(self, url: str, *, params: Params = None, headers: Headers = None,
+            timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT, stream: bool = False,
+            validate: bool = True) -> APIResult:
         """``request('GET', url, ...)``."""
-        return self.request("GET", url, *args, **kwargs)
+        return self.request("GET", url, params=params, headers=headers, timeout=timeout,
+                            stream=stream, validate=validate)
 
-    def post(self, url: str, *args: Any, **kwargs: Any) -> APIResult:
-        """``request('POST', url, ...)``."""
-        return self.request("POST", url, *args, **kwargs)
-
-    def put(self, url: str, *args: Any, **kwargs: Any) -> APIResult:
-        """``request('PUT', url, ...)``."""
-        return self.request("PUT", url, *args, **kwargs)
-
-    def patch(self, url: str, *args: Any, **kwargs: Any) -> APIResult:
-        """``request('PATCH', url, ...)``."""
-        return self.request("PATCH", url, *args, **kwargs)
-
-    def delete(self, url: str, *args: Any, **kwargs: Any) -> APIResult:
-        """``request('DELETE', url, ...)``."""
-        return self.request("DELETE", url, *args, **kwargs)
-
-    def head(self, url: str, *args: Any, **kwargs: Any) -> APIResult:
+    def head(self, url: str, *, params: Params = None, headers: Headers = None,
+             timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
+             validate: bool = True) -> APIResult:
         """``request('HEAD', url, ...)``."""
-        return self.request("HEAD", url, *args, **kwargs)
+        return self.request("HEAD", url, params=params, headers=headers, timeout=timeout,
+                            validate=validate)
+
+    def delete(self, url: str, *, params: Params = None, json: Any = None,
+               headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
+               validate: bool = True) -> APIResult:
+        """``request('DELETE', url, ...)``."""
+        return self.request("DELETE", url, params=params, json=json, headers=headers,
+                            timeout=timeout, validate=validate)
+
+    def post(self, url: str, *, params: Params = None, json: Any = None, data: Any = None,
+             headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
+             stream: bool = False, validate: bool = True) -> APIResult:
+        """``request('POST', url, ...)``."""
+        return self.request("POST", url, params=params, json=json, data=data, headers=headers,
+                            timeout=timeout, stream=stream, validate=validate)
+
+    def put(self, url: str, *, params: Params = None, json: Any = None, data: Any = None,
+            headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
+            stream: bool = False, validate: bool = True) -> APIResult:
+        """``request('PUT', url, ...)``."""
+        return self.request("PUT", url, params=params, json=json, data=data, headers=headers,
+                            timeout=timeout, stream=stream, validate=validate)
+
+    def patch(self, url: str, *, params: Params = None, json: Any = None, data: Any = None,
+              headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
+              stream: bool = False, validate: bool = True) -> APIResult:
+        """``request('PATCH', url, ...)``."""
+        return self.request("PATCH", url, params=params, json=json, data=data, headers=headers,
+                            timeout=timeout, stream=stream, validate=validate)
+
+    def curl(self, method: str, url: str, *, params: Params = None, json: Any = None,
+             data: Any = None, headers: Headers = None) -> str:
+        """The curl command that would send this request, redacted; nothing is sent.
+
+        Raises :class:`RequestError` when the body cannot be put on a command
+        line (a stream with no file name, binary data over the body limit).
+
+        >>> api.curl('GET', 'instances')
+        'curl --unix-socket /var/lib/lxd/unix.socket http://lxd/1.0/instances'
+        """
+        prepared = self._prepare(method, url, params=params, json=json, data=data,
+                                 headers=headers)
+        exchange = Exchange.from_request(prepared, self.endpoint, cert=self.session.cert,
+                                         verify=self.session.verify)
+        try:
+            return render_curl(exchange, self.render_options, strict=True)
+        except ValueError as exc:
+            raise RequestError(str(exc)) from None
+
+    # -- operations -----------------------------------------------------------
+
+    def wait(self, result: APIResult, timeout: Optional[float] = None,
+             progress: Optional[Progress] = None) -> APIResult:
+        """Wait for a result's operation to end; return the final, validated result.
+
+        On a sync result, returns the result itself (validated), unless it is
+        the answer to ``GET /1.0/operations/<id>`` for an operation still
+        running: that one is waited on too. On an async one, long-polls
+        ``<operation>/wait?timeout=N`` until the operation ends: success
+        returns that last answer (its ``metadata`` is the finished
+        operation); failure or cancellation raises :class:`APIException` with
+        LXD's ``err``. When ``timeout`` seconds (rounded up to whole seconds,
+        as LXD takes them; None or ``math.inf``: no limit) pass and the
+        operation still runs, raises :class:`OperationTimeout` carrying the
+        last answer: a running operation is never returned as if done.
+
+        ``progress`` is called with each answer while the operation runs (its
+        ``metadata`` is the operation, with LXD's progress figures; its
+        ``waited`` the seconds so far); polls are then 1 s long.
+
+        >>> api.wait(api.post('instances', json=config), timeout=120,
+        ...          progress=lambda answer: print(answer.metadata['metadata']))
+        """
+        result.validate()
+        operation = result.operation
+        if not operation or (result.type != "async" and not result.running):
+            return result
+        limit = _wait_limit(timeout)
+        longest = POLL_SECONDS if progress is None else PROGRESS_POLL_SECONDS
+        started = time.monotonic()
+        until = None if limit is None else started + limit
+        # A cluster member that forwarded the request names the operation
+        # with a query (``/1.0/operations/<id>?project=default``): ``/wait``
+        # goes on the path, before it. (Appended after it, the request was a
+        # plain GET answered at once: 367 polls for a 2-second operation.)
+        path, _, query = operation.partition("?")
+        url = path.rstrip("/") + "/wait" + (f"?{query}" if query else "")
+        pause = 0.0
+        while True:
+            left = longest if until is None else until - time.monotonic()
+            poll = min(longest, max(0, math.ceil(left)))
+            asked = time.monotonic()
+            try:
+                last = self._send(self._prepare("GET", url, params={"timeout": poll}),
+                                  self.timeout.with_read(poll + POLL_READ_MARGIN),
+                                  validate=False, waited_since=started)
+                if last.type == "error" and last.status_code < 400:
+                    # Incus sends HTTP 200 as soon as a wait starts, so a poll
+                    # that times out ends as 200 with type: error ("context
+                    # deadline exceeded"), the same shape as a failure. The
+                    # operation itself tells them apart: still running is a
+                    # timeout.
+                    current = self._send(self._prepare("GET", operation), self.timeout,
+                                         validate=False, waited_since=started)
+                    if current.running:
+                        last = current
+                # Every failure encoding (HTTP error status, type: error, or
+                # HTTP 200 with a Failure operation inside) raises here.
+                last.validate()
+            except APINotFoundException as gone:
+                raise _forgotten(gone, operation) from None
+            code = _envelope.operation_code(last.metadata)
+            if code is None:
+                # An HTML page from a proxy, an empty body: nothing says the
+                # operation ended, and returning it would pass it off as done.
+                raise APIException(last, error="the answer to a wait is not an operation: "
+                                   "cannot tell whether it ended")
+            if code >= _envelope.SUCCESS:
+                return last  # finished: a failure has raised in validate()
+            if progress is not None and (until is None or time.monotonic() < until):
+                progress(last)
+            # A server that answers a wait at once, without holding it, would
+            # make this loop spin (30,000 polls in 15 s were seen): back off,
+            # from 50 ms to 1 s, while answers come back early.
+            if poll > 0 and time.monotonic() - asked < poll / 2:
+                pause = min(max(pause * 2, WAIT_BACKOFF_FIRST), WAIT_BACKOFF_LONGEST)
+                time.sleep(pause if until is None else max(0.0, min(pause, until - time.monotonic())))
+            else:
+                pause = 0.0
+            if until is not None and time.monotonic() >= until:
+                raise OperationTimeout(last, time.monotonic() - started)
 
     def exec(self, instance: str, command: Sequence[str], **kwargs: Any) -> ExecResult:
         """Run a command in an instance, with live streams; see :func:`apitx._exec.run_exec`.
@@ -246,3 +553,82 @@ class API:
 
     def __repr__(self) -> str:
         return f"<API {self.endpoint.display} version={self.default_version}>"
+
+
+def _with_query(url: str, params: Params) -> str:
+    """``url`` with ``params`` encoded as requests would, for a message about a
+    request that could not be prepared (params it cannot encode are left out)."""
+    try:
+        probe = requests.PreparedRequest()
+        probe.prepare_url(url, params)
+        return probe.url or url
+    except (requests.RequestException, ValueError, TypeError):
+        return url
+
+
+#: Methods are bare words of letters (HTTP allows more, LXD uses these).
+_METHOD = re.compile(r"[A-Za-z]+")
+#: A header name: an RFC 7230 token.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _header_problem(name: Any, value: Any) -> Optional[str]:
+    """What is wrong with one header as HTTP would send it, or None."""
+    if not isinstance(name, (str, bytes)) or not _TOKEN.fullmatch(
+            name if isinstance(name, str) else name.decode("latin-1")):
+        return "has a name that is not an HTTP token (letters, digits and !#$%&'*+.^_`|~-)"
+    if isinstance(value, str):
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            return ("has a value HTTP cannot carry (headers are Latin-1): encode it, e.g. "
+                    "percent-encoding or base64")
+    return None
+
+
+def _shown_name(name: Any) -> str:
+    """A header name as a message may show it (never its value)."""
+    return repr(name) if isinstance(name, str) and _TOKEN.fullmatch(name) else "(name not shown)"
+
+
+def _resolve(base: str, location: str) -> str:
+    """A Location resolved against the request's URL. urljoin() leaves a
+    relative Location alone for schemes it does not know (``http+unix``),
+    so the join is made as http and the scheme put back."""
+    parts = urlsplit(base)
+    joined = urlsplit(urljoin(urlunsplit(("http",) + tuple(parts[1:])), location))
+    return urlunsplit((parts.scheme if joined.scheme == "http" and not urlsplit(location).scheme
+                       else joined.scheme,) + tuple(joined[1:]))
+
+
+def _origin(url: str) -> str:
+    """``scheme://host:port`` of a URL, lower-cased, for comparing endpoints."""
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+def _wait_limit(timeout: Any) -> Optional[float]:
+    """wait()'s ``timeout`` as seconds, or None for no limit; a mistake raises."""
+    if timeout is None or timeout == math.inf:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise RequestTypeError(f"wait(timeout={timeout!r}): give seconds as a number >= 0, "
+                               "or None to wait until the operation ends")
+    if math.isnan(timeout) or timeout < 0:
+        raise RequestError(f"wait(timeout={timeout!r}): give seconds >= 0, or None to wait "
+                           "until the operation ends")
+    return float(timeout)
+
+
+def _forgotten(gone: APINotFoundException, operation: str) -> APINotFoundException:
+    """The 404 of a wait, saying what it means: the operation is over, and
+    the server has forgotten it (LXD keeps a finished operation about 5 s)."""
+    return APINotFoundException(gone.result, status_code=404, error=(
+        f"{gone.error}: operation {_operation_id(operation)} is unknown to the server; if "
+        "it was started, it ended and was forgotten (LXD keeps a finished operation about "
+        "5 s). To keep its outcome, wait on it at once after starting it, or watch events"))
+
+
+def _operation_id(operation: str) -> str:
+    """The id in an operation URL (``/1.0/operations/<id>[?query]``)."""
+    return operation.partition("?")[0].rstrip("/").rsplit("/", 1)[-1] or "?"

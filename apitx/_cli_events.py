@@ -24,14 +24,8 @@ from typing import IO, Optional, Sequence
 
 from ._cli_common import add_connection_options, connect, fail
 from ._events import Event, events
-from ._exceptions import (APIConnectionError, APIException, APITimeoutError, APITXError,
-                          EndpointError, RequestError)
-
-#: `apitx`'s exit codes (see its --help), most specific class first.
-EXIT_CODES = ((EndpointError, 2), (RequestError, 2), (APITimeoutError, 4),
-              (APIConnectionError, 3), (APIException, 1))
-EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 141
+from ._exceptions import APITXError
+from ._exit import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, exit_code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +45,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return _run(build_parser(), argv)
     except SystemExit as exc:  # --help (0), usage errors (2)
-        return exc.code if isinstance(exc.code, int) else 2
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
 
 def _run(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> int:
@@ -75,13 +69,12 @@ def _run(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> int:
             if timer is not None:
                 timer.cancel()
     except APITXError as exc:
-        return fail(args, exc, next((code for kind, code in EXIT_CODES
-                                     if isinstance(exc, kind)), 1))
+        return fail(args, exc, exit_code(exc))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_BROKEN_PIPE
-    return 0
+    return EXIT_OK
 
 
 def _print(event: Event, out: IO[str]) -> None:

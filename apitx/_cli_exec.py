@@ -32,11 +32,11 @@ from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, 
 from ._cli_common import add_connection_options, connect, fail
 from ._exceptions import APITXError
 from ._exec import ExecControl, run_exec
+from ._exit import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED
 
-#: ssh's convention: the command's status, or 255 for the tool's own failure.
+#: ssh's convention: the command's status, or 255 for the tool's own failure
+#: (so no exit code of _exit.LIBRARY_EXIT_CODES: those could be the command's).
 EXIT_OWN_FAILURE = 255
-EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 141
 
 
 def build_parser() -> argparse.ArgumentParser:

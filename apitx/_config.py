@@ -1,27 +1,32 @@
-"""Configuration values: timeouts and environment switches.
+"""Configuration values: timeouts, trace settings and environment switches.
 
-Like urllib3's ``Timeout``, a timeout is a small immutable value object, so it
-can be shared, compared and printed, and it checks its numbers once when it is
-made instead of failing deep inside a request.
+Every setting is a small immutable value object, so it can be shared,
+compared and printed, and it checks its values once, when it is made, instead
+of failing deep inside a request (or, worse, inside the error handling of a
+failed one). The environment is read in one place, :meth:`TraceSettings.from_env`,
+when an :class:`~apitx.API` is made; nothing reads it afterwards.
 
 Example::
 
-    api = API.factory(timeout=Timeout(connect=2, read=120))
+    api = API.factory(timeout=Timeout(connect=2, read=120),
+                      trace=TraceSettings(enabled=True, format='json'))
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
-from typing import Optional, Tuple, Union
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Tuple, Union
 
-#: Words that turn a switch such as ``DEBUG`` off. lxdapi treated ``DEBUG=0``
-#: as on, because any non-empty string is true in Python.
+from ._exceptions import SettingsError, SettingsTypeError
+
+#: Words that turn a switch such as ``DEBUG`` off: any non-empty string being
+#: true in Python must not make ``DEBUG=0`` mean "on".
 FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
 
 
-def env_flag(name: str) -> bool:
+def env_flag(name: str, environ: Optional[Mapping[str, str]] = None) -> bool:
     """Read a boolean switch from the environment.
 
     Unset, ``''``, ``0``, ``false``, ``no`` and ``off`` are off (any case,
@@ -33,10 +38,16 @@ def env_flag(name: str) -> bool:
     >>> os.environ['APITX_EXAMPLE'] = 'off'; env_flag('APITX_EXAMPLE')
     False
     """
-    return os.environ.get(name, "").strip().lower() not in FALSE_WORDS
+    return (os.environ if environ is None else environ).get(name, "").strip().lower() \
+        not in FALSE_WORDS
 
 
 Seconds = Optional[float]
+
+#: The shortest default total deadline of a request: five minutes, enough for
+#: a large answer on a slow link, short enough that a dribbling server cannot
+#: hold a caller indefinitely.
+MIN_TOTAL = 300.0
 
 
 @dataclass(frozen=True)
@@ -44,31 +55,44 @@ class Timeout:
     """How long to wait for a connection and for each read, in seconds.
 
     ``None`` means no limit. The defaults are finite on purpose: a stuck
-    daemon must not hang the caller forever (lxdapi had no timeout at all).
+    daemon must not hang the caller forever.
 
     - ``connect`` (default 5 s): a local socket connects in microseconds and a
       LAN host in milliseconds; 5 s tolerates a loaded machine.
     - ``read`` (default 60 s): the longest LXD takes to answer a synchronous
       request here is well under a second; long work runs as operations,
       which :meth:`APIResult.wait` polls with its own, longer read timeout.
+    - ``total``: the whole request, from connecting to the last byte read
+      (``iter_content()`` of a streamed body included). A read timeout
+      restarts with every byte, so only this bounds a server that dribbles
+      its answer. Default (None): :data:`MIN_TOTAL` seconds or ``connect +
+      read``, whichever is longer; no limit when either of those has none.
+      ``math.inf`` means no limit.
 
-    >>> Timeout(read=120).read
-    120
+    >>> Timeout(read=120).read, Timeout(read=400).total
+    (120, 405.0)
     """
 
     connect: Seconds = 5.0
     read: Seconds = 60.0
+    total: Seconds = None
 
     def __post_init__(self) -> None:
-        for name in ("connect", "read"):
+        for name in ("connect", "read", "total"):
             value = getattr(self, name)
-            if value is None:
+            if value is None or (name == "total" and value == math.inf):
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not math.isfinite(value) or value <= 0:
-                raise ValueError(
+                raise SettingsError(
                     f"Timeout({name}={value!r}): give a positive number of seconds, "
-                    "or None for no limit")
+                    "or None for " + ("the default" if name == "total" else "no limit"))
+        if self.total is None and self.connect is not None and self.read is not None:
+            object.__setattr__(self, "total", max(MIN_TOTAL, float(self.connect + self.read)))
+
+    def deadline(self, start: float) -> Optional[float]:
+        """When a request begun at ``start`` (``time.monotonic()``) must end, or None."""
+        return None if self.total is None or self.total == math.inf else start + self.total
 
     @classmethod
     def coerce(cls, value: TimeoutLike) -> Timeout:
@@ -79,12 +103,13 @@ class Timeout:
             return cls(connect=value, read=value)
         if isinstance(value, tuple) and len(value) == 2:
             return cls(connect=value[0], read=value[1])
-        raise TypeError(
+        raise SettingsTypeError(
             f"timeout={value!r}: give seconds as a number, a (connect, read) tuple, "
             "an apitx.Timeout, or None for no limit")
 
     def with_read(self, read: Seconds) -> Timeout:
-        """The same connect timeout with another read timeout."""
+        """The same connect timeout with another read timeout (and the total
+        that follows from them)."""
         return Timeout(connect=self.connect, read=read)
 
     def as_requests(self) -> Tuple[Seconds, Seconds]:
@@ -95,3 +120,110 @@ class Timeout:
 TimeoutLike = Union[Timeout, float, int, Tuple[Seconds, Seconds], None]
 
 DEFAULT_TIMEOUT = Timeout()
+
+#: Bytes of a body a rendering shows before cutting it.
+DEFAULT_MAX_BODY = 64 * 1024
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How transactions are shown to people: secrets redacted or not
+    (``unsafe``), and how many bytes of a body to show (``max_body``).
+
+    >>> RenderOptions(max_body=1024).unsafe
+    False
+    """
+
+    unsafe: bool = False
+    max_body: int = DEFAULT_MAX_BODY
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_body, bool) or not isinstance(self.max_body, int) \
+                or self.max_body <= 0:
+            raise SettingsError(f"max_body={self.max_body!r}: give a positive number of "
+                                f"bytes (default {DEFAULT_MAX_BODY})")
+
+
+#: The trace formats: a readable block, one JSON object a line, a curl line.
+TRACE_FORMATS = ("text", "json", "curl")
+
+
+@dataclass(frozen=True)
+class TraceSettings:
+    """Whether and how an API traces its transactions, and how it renders them.
+
+    ``enabled`` turns tracing on; ``format`` is one of :data:`TRACE_FORMATS`;
+    ``file`` appends the trace to that file instead of stderr; ``render``
+    applies to every rendering of the API's results (traces, summaries,
+    ``curl()``, exception texts), traced or not.
+
+    >>> TraceSettings(enabled=True, format='json').format
+    'json'
+    """
+
+    enabled: bool = False
+    format: str = "text"
+    file: str = ""
+    render: RenderOptions = field(default_factory=RenderOptions)
+
+    def __post_init__(self) -> None:
+        if self.format not in TRACE_FORMATS:
+            raise SettingsError(f"trace format {self.format!r} is not one of "
+                                f"{', '.join(TRACE_FORMATS)}")
+
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None,
+                 debug: bool = False) -> TraceSettings:
+        """The settings the environment asks for (``debug=True`` turns tracing on too).
+
+        - ``DEBUG``: tracing on (any word but ``0``/``false``/``no``/``off``);
+        - ``APITX_DEBUG``: the format, ``text`` (default), ``json`` or ``curl``;
+        - ``APITX_DEBUG_FILE``: append to this file instead of stderr;
+        - ``APITX_DEBUG_UNSAFE``: show secrets;
+        - ``APITX_DEBUG_MAX_BODY``: bytes of a body shown (default 65536).
+
+        A bad value raises :class:`~apitx.SettingsError` naming the variable.
+        """
+        env = os.environ if environ is None else environ
+        format = env.get("APITX_DEBUG", "").strip().lower() or "text"
+        if format not in TRACE_FORMATS:
+            raise SettingsError(f"APITX_DEBUG={format!r} is not a trace format: use "
+                                f"{', '.join(TRACE_FORMATS)}")
+        text = env.get("APITX_DEBUG_MAX_BODY", "").strip()
+        try:
+            max_body = int(text) if text else DEFAULT_MAX_BODY
+            if max_body <= 0:
+                raise ValueError(text)
+        except ValueError:
+            raise SettingsError(f"APITX_DEBUG_MAX_BODY={text!r}: give a positive number of "
+                                f"bytes (default {DEFAULT_MAX_BODY})") from None
+        return cls(enabled=bool(debug) or env_flag("DEBUG", env), format=format,
+                   file=env.get("APITX_DEBUG_FILE", "").strip(),
+                   render=RenderOptions(unsafe=env_flag("APITX_DEBUG_UNSAFE", env),
+                                        max_body=max_body))
+
+    @classmethod
+    def coerce(cls, value: TraceLike, debug: bool = False) -> TraceSettings:
+        """What ``API(trace=...)`` accepts.
+
+        None: the environment decides (:meth:`from_env`); a TraceSettings: as
+        it is; True or a format name: on, the rest from the environment;
+        False: off, whatever the environment says.
+        """
+        if isinstance(value, TraceSettings):
+            return value
+        if value is None:
+            return cls.from_env(debug=debug)
+        if isinstance(value, bool):
+            settings = cls.from_env(debug=value)
+            return settings if value else cls(render=settings.render)
+        if isinstance(value, str):
+            settings = cls.from_env(debug=True)
+            return cls(enabled=True, format=value.strip().lower(), file=settings.file,
+                       render=settings.render)
+        raise SettingsError(f"trace={value!r}: give True, False, a format "
+                            f"({', '.join(TRACE_FORMATS)}), an apitx.TraceSettings, or None "
+                            "to follow DEBUG and APITX_DEBUG*")
+
+
+TraceLike = Union[TraceSettings, bool, str, None]

@@ -13,55 +13,32 @@ file, and refused with a :class:`ValueError` otherwise.
 
 Example::
 
-    prepared = api.session.prepare_request(requests.Request('GET', api.url('instances')))
-    curl_command(prepared, api)
+    api.curl('GET', 'instances')          # prepares the request, sends nothing
     # "curl --unix-socket /var/lib/lxd/unix.socket http://lxd/1.0/instances"
 """
 
 from __future__ import annotations
 
 import shlex
-from typing import TYPE_CHECKING, Any, List, Tuple
+from typing import Any, List, Tuple
 
-import requests
-
+from ._config import RenderOptions
 from ._endpoint import UNIX_BASE_URL
 from ._redact import redact_url
-from ._render import (Exchange, RenderOptions, content_type_of, redact_text,
-                      shown_request_headers)
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ._api import API
+from ._render import Exchange, content_type_of, redact_text, shown_request_headers
 
 #: The URL prefix curl needs for a socket: any host name works with
 #: ``--unix-socket``; ``lxd`` matches what LXD's own tools send.
 CURL_UNIX_BASE_URL = "http://lxd"
 
 
-def curl_command(request: requests.PreparedRequest, api: API) -> str:
-    """The shell command that sends ``request`` to ``api``'s server with curl.
-
-    A pure function: nothing is sent, read or written. Secrets are redacted
-    unless ``APITX_DEBUG_UNSAFE`` is on. Raises ValueError when the body
-    cannot be put on a command line.
-
-    >>> curl_command(api.session.prepare_request(requests.Request(
-    ...     'POST', api.url('instances'), json={'name': 'c1'})), api)
-    "curl --unix-socket /var/lib/lxd/unix.socket -X POST -H 'Content-Type: application/json' --data-binary '{\\"name\\": \\"c1\\"}' http://lxd/1.0/instances"
-    """
-    exchange = Exchange(endpoint=api.endpoint, method=request.method or "GET",
-                        url=request.url or "", request_headers=request.headers,
-                        request_body=request.body, cert=api.session.cert,
-                        verify=api.session.verify)
-    return render_curl(exchange, RenderOptions.from_env(), strict=True)
-
-
 def render_curl(exchange: Exchange, options: RenderOptions, strict: bool = False) -> str:
     """The curl command for an exchange's request, secrets redacted unless unsafe.
 
-    A binary body (or text with NUL) is piped in from ``printf``. With
-    ``strict``, a body that cannot be replayed (binary over the body limit, a
-    stream with no file name) raises ValueError (the CLI says so); without it
+    A pure function: nothing is sent, read or written. A binary body (or text
+    with NUL) is piped in from ``printf``. With ``strict``, a body that cannot
+    be replayed (binary over the body limit, a stream with no file name)
+    raises ValueError (the CLI says so); without it
     (traces must never raise) it is replaced by a ``@'<…not shown>'``
     placeholder, so the line still says what was sent.
     """

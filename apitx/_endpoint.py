@@ -6,7 +6,7 @@ all, which means "discover the local LXD socket the way ``lxc`` does").
 
 The socket path lives here and in the transport adapter, never in request
 URLs: requests to a socket go to ``http+unix://lxd/1.0/...`` and the adapter
-mounted for that prefix knows the path (docker-py's design). So URLs stay
+mounted for that prefix knows the path. So URLs stay
 short, logs never show ``%2Fvar%2Flib%2F…``, and cassettes recorded on one
 machine replay on another whatever its socket path.
 
@@ -85,8 +85,8 @@ class Endpoint:
         """Understand an endpoint given by a person.
 
         Accepted: an absolute or ``./`` relative socket path; ``unix:///path``
-        (or ``unix:/path``); ``http+unix://%2Fpath`` (the form lxdapi and
-        requests-unixsocket used); ``http://host[:port][/prefix]`` and
+        (or ``unix:/path``); ``http+unix://%2Fpath`` (the percent-encoded
+        form of older clients); ``http://host[:port][/prefix]`` and
         ``https://…``.
         """
         if not isinstance(text, str) or not text.strip():

@@ -3,12 +3,18 @@
 The tree::
 
     APITXError                          root: catch this to catch everything of ours
+    ├── SettingsError(ValueError)       a setting (argument or APITX_*/DEBUG variable)
+    │   │                               that cannot be used, named with what to give
+    │   └── SettingsTypeError(TypeError) ... of the wrong type
     ├── EndpointError(ValueError)       an endpoint string we cannot understand
-    ├── RequestError(ValueError)        a request that cannot be sent as given
+    ├── RequestError(ValueError)        a request that cannot be sent as given: nothing sent
+    │   └── RequestTypeError(TypeError) ... an argument of the wrong type
+    ├── ResponseTooLarge                an answer larger than apitx reads (max_answer_bytes)
     ├── APIException                    the server answered, and the answer is an error
     │   └── APINotFoundException        ... HTTP 404, or error_code 404
     ├── APIConnectionError              no answer: no socket, refused, permission
-    │                                   denied, TLS failure, connection broken mid-answer
+    │   │                               denied, TLS failure, connection broken mid-answer
+    │   └── CertificateMismatch         ... the server's certificate is not the pinned one
     ├── APITimeoutError(TimeoutError)   no answer in time (connect or read)
     │   └── OperationTimeout            an LXD operation still runs when wait() gives up
     │       └── ExecTimeout             an exec ran past its timeout= and was killed
@@ -17,6 +23,11 @@ The tree::
 No exception of ``requests``, ``urllib3`` or ``socket`` escapes apitx: the
 transport layer translates them into the classes above and keeps the
 original as ``__cause__``, so nothing is lost for a traceback.
+
+This module is the bottom layer: it imports nothing of apitx and knows
+nothing of LXD. An exception that carries a result asks the result for its
+words (``request_line()``, ``server_message()``, ``transaction()``); every
+other message is written by the layer that raises.
 
 Example::
 
@@ -30,9 +41,7 @@ Example::
 
 from __future__ import annotations
 
-import re
-import shlex
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
     from ._result import APIResult
@@ -40,6 +49,18 @@ if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
 
 class APITXError(Exception):
     """Root of every exception apitx raises."""
+
+
+class SettingsError(APITXError, ValueError):
+    """A setting apitx cannot use: an argument such as ``trace=``, or an
+    environment variable such as ``APITX_DEBUG_MAX_BODY``. Raised when the
+    :class:`~apitx.API` is made, never later inside error handling; the
+    message names the setting, the value and what to give instead."""
+
+
+class SettingsTypeError(SettingsError, TypeError):
+    """A setting of the wrong type (``timeout=[1, 2]``): a
+    :class:`SettingsError` and a ``TypeError``."""
 
 
 class EndpointError(APITXError, ValueError):
@@ -58,7 +79,8 @@ class _HasResult:
     @property
     def transaction(self) -> str:
         """The failing transaction as the text trace shows it, secrets redacted:
-        what to put in a log or a bug report."""
+        what to put in a log or a bug report. Rendered with the settings the
+        API was made with, so reading it never raises."""
         return self.result.transaction()
 
 
@@ -66,6 +88,18 @@ class RequestError(APITXError, ValueError):
     """A request that cannot be sent as the caller gave it: a header value
     with CR/LF, a ``json=`` body JSON cannot encode, a malformed URL. Nothing
     was sent; the message names what to change (never a header's value)."""
+
+
+class RequestTypeError(RequestError, TypeError):
+    """A request argument of the wrong type (``wait(timeout='5')``, a method
+    that is not a string): a :class:`RequestError` and a ``TypeError``."""
+
+
+class ResponseTooLarge(APITXError):
+    """An answer apitx reads for the caller (JSON, or an error's detail) is
+    larger, once decompressed, than the API's ``max_answer_bytes``: a
+    compressed or endless answer must not exhaust memory. The message names
+    the request and the limit; the connection is closed."""
 
 
 class APIException(_HasResult, APITXError):
@@ -85,7 +119,7 @@ class APIException(_HasResult, APITXError):
                  status_code: Optional[int] = None) -> None:
         self.result = result
         self.status_code = result.status_code if status_code is None else status_code
-        self.error = error if error is not None else server_message(result)
+        self.error = error if error is not None else result.server_message()
         super().__init__(f"{result.request_line()}: {self.error}")
 
 
@@ -105,6 +139,20 @@ class APIConnectionError(APITXError):
         super().__init__(message)
 
 
+class CertificateMismatch(APIConnectionError):
+    """A pinned endpoint presented another certificate; nothing was sent.
+
+    ``seen`` and ``expected`` are ``sha256:<hex>`` fingerprints (``expected``
+    may list several, joined by `` or ``).
+    """
+
+    def __init__(self, message: str, endpoint: Optional[str] = None, seen: str = "",
+                 expected: str = "") -> None:
+        self.seen = seen
+        self.expected = expected
+        super().__init__(message, endpoint=endpoint)
+
+
 class APITimeoutError(APITXError, TimeoutError):
     """No answer in time: connecting, or reading the response."""
 
@@ -121,69 +169,30 @@ class OperationTimeout(_HasResult, APITimeoutError):
         self.waited = waited
         operation = result.operation or ""
         super().__init__(
-            f"operation {operation.rsplit('/', 1)[-1] or '?'} still running after "
-            f"{waited:.1f}s: {result.api.endpoint.describe(operation)} "
+            f"operation {operation.partition('?')[0].rsplit('/', 1)[-1] or '?'} still running after "
+            f"{waited:.1f}s: {result.locate(operation)} "
             "(wait on it again, or DELETE it to cancel)")
 
 
 class ExecTimeout(OperationTimeout):
-    """An exec ran past its ``timeout=``: it was killed (SIGKILL over the
-    control websocket). ``stdout`` and ``stderr`` hold what it wrote before."""
+    """An exec ran past its ``timeout=`` and was killed (SIGKILL over the
+    control websocket). ``stdout`` and ``stderr`` hold what it wrote before;
+    ``result`` is the exec's operation, ``waited`` the timeout."""
 
-    def __init__(self, instance: str, command: List[str], timeout: float,
-                 result: APIResult, stdout: bytes, stderr: bytes) -> None:
-        self.result = result
-        self.waited = timeout
-        self.instance, self.command = instance, command
+    def __init__(self, message: str, result: APIResult, waited: float, command: List[str],
+                 stdout: bytes, stderr: bytes) -> None:
+        self.result, self.waited, self.command = result, waited, command
         self.stdout, self.stderr = stdout, stderr
-        APITimeoutError.__init__(
-            self, f"{shlex.join(command)} in {instance} still ran after {timeout:g}s and "
-            f"was killed ({len(stdout)} bytes of stdout, {len(stderr)} of stderr kept); "
-            "raise timeout= if it needs longer")
+        APITimeoutError.__init__(self, message)
 
 
 class ExecError(APITXError):
     """A command run by exec exited non-zero (raised by ``ExecResult.check()``).
 
-    ``return_code`` is its exit code and ``stderr`` all it wrote there; the
-    message ends with the last line of stderr.
+    ``return_code`` is its exit code and ``stderr`` all it wrote there.
     """
 
-    def __init__(self, instance: str, command: List[str], return_code: int,
+    def __init__(self, message: str, command: List[str], return_code: int,
                  stderr: bytes) -> None:
-        self.instance, self.command = instance, command
-        self.return_code, self.stderr = return_code, stderr
-        tail = stderr.decode("utf-8", "replace").strip().rsplit("\n", 1)[-1]
-        super().__init__(f"{shlex.join(command)} in {instance} exited with {return_code}"
-                         + (f": {_one_line(tail)}" if tail else " (no stderr)"))
-
-
-_BODY_SNIPPET = 200
-_SPACES = re.compile(r"\s+")
-
-
-def server_message(result: APIResult, node: Any = None) -> str:
-    """The server's own words for an error, as one line.
-
-    LXD puts them in an operation's ``err`` (modern LXD also sends an empty
-    top-level ``error`` on every answer, so ``err`` must win), else in the
-    envelope's ``error``; a non-LXD server (a proxy's HTML page) gets a snippet
-    of its body; an empty body gets the HTTP reason.
-    """
-    data = result.data
-    for candidate in (node, result.metadata, data):
-        if isinstance(candidate, dict) and candidate.get("err"):
-            return _one_line(str(candidate["err"]))
-    if isinstance(data, dict) and data.get("error"):
-        return _one_line(str(data["error"]))
-    text = result.response.text if result.body_read else ""
-    if text.strip():
-        return _one_line(text)
-    return f"HTTP {result.status_code} {result.response.reason or ''}".rstrip()
-
-
-def _one_line(text: str) -> str:
-    text = _SPACES.sub(" ", text).strip()
-    if len(text) > _BODY_SNIPPET:
-        text = text[:_BODY_SNIPPET] + "…"
-    return text
+        self.command, self.return_code, self.stderr = command, return_code, stderr
+        super().__init__(message)

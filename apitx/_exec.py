@@ -37,6 +37,7 @@ from __future__ import annotations
 import io
 import json
 import selectors
+import shlex
 import threading
 import time
 from dataclasses import dataclass
@@ -80,7 +81,12 @@ class ExecResult:
     def check(self) -> ExecResult:
         """Return self when the command exited 0, else raise :class:`ExecError`."""
         if self.return_code != 0:
-            raise ExecError(self.instance, self.command, self.return_code, self.stderr)
+            tail = " ".join(self.stderr.decode("utf-8", "replace").strip()
+                            .rsplit("\n", 1)[-1].split())
+            raise ExecError(f"{shlex.join(self.command)} in {self.instance} exited with "
+                            f"{self.return_code}" + (f": {tail[:200]}" if tail else
+                                                     " (no stderr)"),
+                            self.command, self.return_code, self.stderr)
         return self
 
 
@@ -225,7 +231,12 @@ def run_exec(api: Any, instance: str, command: Sequence[str], *, stdin: Input = 
         code = run.exit_code()
     except _Expired:
         run.kill()
-        raise ExecTimeout(instance, argv, timeout or 0.0, started, *output()) from None
+        stdout_so_far, stderr_so_far = output()
+        raise ExecTimeout(
+            f"{shlex.join(argv)} in {instance} still ran after {timeout or 0:g}s and was killed "
+            f"({len(stdout_so_far)} bytes of stdout, {len(stderr_so_far)} of stderr kept); "
+            "raise timeout= if it needs longer",
+            started, timeout or 0.0, argv, stdout_so_far, stderr_so_far) from None
     except BaseException:
         # Ctrl-C, a stdout= that raised (a closed pipe), a dropped stream:
         # the command must not run on unwatched.

@@ -6,31 +6,29 @@ arbitrary bytes, headers and JSON), never read a stream the caller owns,
 and never show a secret unless :attr:`RenderOptions.unsafe` says so.
 
 Every rendering of apitx goes through here: DEBUG traces,
-``request_summary()`` / ``response_summary()``, and the ``.transaction`` of
-exceptions.
+``request_summary()`` / ``response_summary()``, the ``.transaction`` of
+exceptions, and the one request line every message starts with
+(:func:`request_line`).
 
 Example::
 
-    print(render_text(Exchange.from_result(result), RenderOptions()))
+    print(render_text(result.exchange(), RenderOptions()))
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl, urlencode
 
 import requests
 
+from ._config import RenderOptions
 from ._endpoint import Endpoint, path_and_query
-from ._redact import REDACTED, is_secret_header, redact, redact_headers, redact_url
+from ._redact import (REDACTED, is_secret_header, redact, redact_free_text, redact_headers,
+                      redact_url)
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ._result import APIResult
-
-DEFAULT_MAX_BODY = 64 * 1024
 STREAMED = "<streamed body, not read>"
 SEPARATOR = "-" * 72
 
@@ -40,32 +38,6 @@ _DEFAULT_HEADERS = {name.lower(): value for name, value in requests.utils.defaul
 #: Headers computed from the request itself (a stale copy in a curl line would
 #: corrupt the request), and Connection, meaningless for one request.
 _COMPUTED_HEADERS = frozenset({"content-length", "host", "connection", "transfer-encoding"})
-
-
-@dataclass(frozen=True)
-class RenderOptions:
-    """How to render: redact secrets or not, and how much of a body to show.
-
-    ``from_env()`` reads ``APITX_DEBUG_UNSAFE`` (show secrets) and
-    ``APITX_DEBUG_MAX_BODY`` (bytes of a text body shown, default 64 KiB).
-    """
-
-    unsafe: bool = False
-    max_body: int = DEFAULT_MAX_BODY
-
-    @classmethod
-    def from_env(cls) -> RenderOptions:
-        from ._config import env_flag  # late: _config has no reason to know us
-
-        text = os.environ.get("APITX_DEBUG_MAX_BODY", "").strip()
-        try:
-            max_body = int(text) if text else DEFAULT_MAX_BODY
-            if max_body <= 0:
-                raise ValueError
-        except ValueError:
-            raise ValueError(f"APITX_DEBUG_MAX_BODY={text!r}: give a positive number of "
-                             "bytes (default 65536)") from None
-        return cls(unsafe=env_flag("APITX_DEBUG_UNSAFE"), max_body=max_body)
 
 
 @dataclass(frozen=True)
@@ -89,21 +61,32 @@ class Exchange:
     seq: Optional[int] = None
     elapsed: Optional[float] = None
     waited: Optional[float] = None
-    #: The session's client certificate and server trust, for curl lines.
+    #: The client certificate and server trust the request was sent with, for curl lines.
     cert: Any = None
     verify: Any = True
 
     @classmethod
-    def from_result(cls, result: APIResult, seq: Optional[int] = None) -> Exchange:
-        response = result.response
+    def from_request(cls, request: requests.PreparedRequest, endpoint: Endpoint,
+                     cert: Any = None, verify: Any = True) -> Exchange:
+        """The request half of an exchange: a request prepared, sent or not."""
+        return cls(endpoint=endpoint, method=request.method or "", url=request.url or "",
+                   request_headers=request.headers, request_body=request.body,
+                   cert=cert, verify=verify)
+
+    @classmethod
+    def from_response(cls, response: requests.Response, endpoint: Endpoint, *,
+                      body_read: bool, cert: Any = None, verify: Any = True,
+                      seq: Optional[int] = None, elapsed: Optional[float] = None,
+                      waited: Optional[float] = None) -> Exchange:
+        """A whole exchange; the response body only when it was read (a
+        ``stream=True`` body is the caller's, and is never read here)."""
         request = response.request
-        return cls(endpoint=result.api.endpoint, method=request.method or "", url=request.url or "",
+        return cls(endpoint=endpoint, method=request.method or "", url=request.url or "",
                    request_headers=request.headers, request_body=request.body,
                    status=response.status_code, reason=response.reason or "",
                    response_headers=response.headers,
-                   response_body=response.content if result.body_read else None,
-                   seq=seq, elapsed=result.elapsed, waited=result.waited,
-                   cert=result.api.session.cert, verify=result.api.session.verify)
+                   response_body=response.content if body_read else None,
+                   seq=seq, elapsed=elapsed, waited=waited, cert=cert, verify=verify)
 
     @property
     def path(self) -> str:
@@ -133,10 +116,19 @@ def header_line(exchange: Exchange, options: RenderOptions) -> str:
     return " ".join(parts)
 
 
+def request_line(exchange: Exchange, options: RenderOptions) -> str:
+    """``METHOD readable-url``, query included, secrets redacted unless unsafe:
+    the first words of every message about a request.
+
+    >>> request_line(Exchange(Endpoint.parse('/s'), 'GET', 'http+unix://lxd/1.0?x=1'), RenderOptions())
+    'GET unix:/s /1.0?x=1'
+    """
+    return f"{exchange.method.upper()} {exchange.endpoint.describe(exchange.path, options.unsafe)}"
+
+
 def render_request(exchange: Exchange, options: RenderOptions) -> str:
-    """``METHOD readable-url``, the non-default headers, then the body."""
-    first = f"{exchange.method} {exchange.endpoint.describe(exchange.path, options.unsafe)}"
-    return "\n".join([first] + _request_lines(exchange, options))
+    """The request line, the non-default headers, then the body."""
+    return "\n".join([request_line(exchange, options)] + _request_lines(exchange, options))
 
 
 def render_response(exchange: Exchange, options: RenderOptions) -> str:
@@ -144,14 +136,14 @@ def render_response(exchange: Exchange, options: RenderOptions) -> str:
     return "\n".join(_response_lines(exchange, options))
 
 
-def _request_lines(exchange: Exchange, options: RenderOptions) -> list:
+def _request_lines(exchange: Exchange, options: RenderOptions) -> List[str]:
     headers = shown_request_headers(exchange.request_headers, options)
     lines = [f"{name}: {value}" for name, value in headers.items()]
     body = render_body(exchange.request_body, content_type_of(exchange.request_headers), options)
     return lines + ([body] if body else [])
 
 
-def _response_lines(exchange: Exchange, options: RenderOptions) -> list:
+def _response_lines(exchange: Exchange, options: RenderOptions) -> List[str]:
     status = f"HTTP/{exchange.status} {exchange.reason}".rstrip()
     body = (STREAMED if exchange.response_body is None else
             render_body(exchange.response_body, content_type_of(exchange.response_headers), options))
@@ -236,16 +228,19 @@ def _redacted(text: str, content_type: str, unsafe: bool) -> Tuple[Any, Any]:
 
     Returns ``(tree, shown)``: ``tree`` is the body's JSON (a dict or list)
     or ``_NOT_JSON``; ``shown`` is that tree with secret keys redacted, or
-    the text with secret form fields redacted, or the text as it is. JSON is
-    tried whatever the declared type: a JSON body sent as a form or as
+    the text with secret form fields redacted, or other text with its
+    ``name=value`` secrets redacted (an error page quoting a password). JSON
+    is tried whatever the declared type: a JSON body sent as a form or as
     text/plain must not escape redaction because of its label.
     """
     tree = _parse(text)
     if isinstance(tree, (dict, list)):
         return tree, tree if unsafe else redact(tree)
-    if "x-www-form-urlencoded" in content_type.lower() and not unsafe:
+    if unsafe:
+        return _NOT_JSON, text
+    if "x-www-form-urlencoded" in content_type.lower():
         return _NOT_JSON, _redact_form(text)
-    return _NOT_JSON, text
+    return _NOT_JSON, redact_free_text(text)
 
 
 def _structured(text: str, kind: str, options: RenderOptions) -> str:
@@ -292,7 +287,7 @@ def render_json(exchange: Exchange, options: RenderOptions) -> str:
     response_body = (STREAMED if exchange.response_body is None else
                      body_value(exchange.response_body,
                                 content_type_of(exchange.response_headers), options))
-    record = {
+    record: Dict[str, Any] = {
         "seq": exchange.seq,
         "endpoint": exchange.endpoint.origin,
         "method": exchange.method,

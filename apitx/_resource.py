@@ -6,16 +6,16 @@ building one sends nothing and costs no connection. Only its HTTP methods
 go through :meth:`API.request` — same session, timeout, tracing, validation,
 and the same :class:`~apitx.APIResult` with its ``wait()``.
 
-Rules, each against a fault of an earlier client:
+Rules:
 
 - an attribute is a segment, with ``_`` turned into ``-`` (LXD's paths use
   dashes: ``storage_pools`` is ``storage-pools``);
 - ``[item]`` and ``/ item`` are one segment, percent-quoted whole, so a name
   with ``/``, a space or non-ASCII letters never becomes two segments, and a
-  segment called ``get`` (slumber's collision) is ``res['get']``;
-- names starting with ``_`` raise AttributeError (maxclient *returned* one,
-  so typos and ``hasattr`` passed silently), so ``copy``, ``pickle`` and
-  ``hasattr`` see an ordinary object;
+  segment named like a method is reachable as ``res['get']``;
+- names starting with ``_`` raise AttributeError (never return a resource),
+  so typos of private names, ``copy``, ``pickle`` and ``hasattr`` see an
+  ordinary object;
 - a typo such as ``api.instancse`` cannot be caught before sending: any name
   may be a path segment, and the server's 404 is the answer.
 
@@ -30,6 +30,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, List, Union
 from urllib.parse import quote
+
+from ._config import TimeoutLike
+from ._types import USE_DEFAULT, Headers, Params, UseDefault
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._api import API
@@ -105,34 +108,51 @@ class Resource:
     # (and ``x in res`` likewise): a path is not a sequence.
     __iter__ = None
 
-    # -- sending --------------------------------------------------------------
+    # -- sending (the same keyword arguments as API's verbs) ----------------
 
-    def _request(self, method: str, *args: Any, **kwargs: Any) -> APIResult:
-        return self._api.request(method, self._path, *args, **kwargs)
+    def get(self, *, params: Params = None, headers: Headers = None,
+            timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT, stream: bool = False,
+            validate: bool = True) -> APIResult:
+        """``api.get(<this path>, ...)``."""
+        return self._api.get(self._path, params=params, headers=headers, timeout=timeout,
+                             stream=stream, validate=validate)
 
-    def get(self, *args: Any, **kwargs: Any) -> APIResult:
-        """``api.request('GET', <this path>, ...)``: same keyword arguments."""
-        return self._request("GET", *args, **kwargs)
+    def head(self, *, params: Params = None, headers: Headers = None,
+             timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
+             validate: bool = True) -> APIResult:
+        """``api.head(<this path>, ...)``."""
+        return self._api.head(self._path, params=params, headers=headers, timeout=timeout,
+                              validate=validate)
 
-    def post(self, *args: Any, **kwargs: Any) -> APIResult:
-        """``api.request('POST', <this path>, ...)``."""
-        return self._request("POST", *args, **kwargs)
+    def delete(self, *, params: Params = None, json: Any = None, headers: Headers = None,
+               timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
+               validate: bool = True) -> APIResult:
+        """``api.delete(<this path>, ...)``."""
+        return self._api.delete(self._path, params=params, json=json, headers=headers,
+                                timeout=timeout, validate=validate)
 
-    def put(self, *args: Any, **kwargs: Any) -> APIResult:
-        """``api.request('PUT', <this path>, ...)``."""
-        return self._request("PUT", *args, **kwargs)
+    def post(self, *, params: Params = None, json: Any = None, data: Any = None,
+             headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
+             stream: bool = False, validate: bool = True) -> APIResult:
+        """``api.post(<this path>, ...)``."""
+        return self._api.post(self._path, params=params, json=json, data=data,
+                              headers=headers, timeout=timeout, stream=stream,
+                              validate=validate)
 
-    def patch(self, *args: Any, **kwargs: Any) -> APIResult:
-        """``api.request('PATCH', <this path>, ...)``."""
-        return self._request("PATCH", *args, **kwargs)
+    def put(self, *, params: Params = None, json: Any = None, data: Any = None,
+            headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
+            stream: bool = False, validate: bool = True) -> APIResult:
+        """``api.put(<this path>, ...)``."""
+        return self._api.put(self._path, params=params, json=json, data=data, headers=headers,
+                             timeout=timeout, stream=stream, validate=validate)
 
-    def delete(self, *args: Any, **kwargs: Any) -> APIResult:
-        """``api.request('DELETE', <this path>, ...)``."""
-        return self._request("DELETE", *args, **kwargs)
-
-    def head(self, *args: Any, **kwargs: Any) -> APIResult:
-        """``api.request('HEAD', <this path>, ...)``."""
-        return self._request("HEAD", *args, **kwargs)
+    def patch(self, *, params: Params = None, json: Any = None, data: Any = None,
+              headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
+              stream: bool = False, validate: bool = True) -> APIResult:
+        """``api.patch(<this path>, ...)``."""
+        return self._api.patch(self._path, params=params, json=json, data=data,
+                               headers=headers, timeout=timeout, stream=stream,
+                               validate=validate)
 
     # -- plumbing -------------------------------------------------------------
 

@@ -1,9 +1,11 @@
-"""One HTTP transaction and what LXD meant by it.
+"""One HTTP transaction and what LXD meant by it: a view, sending nothing.
 
 An :class:`APIResult` holds the request and the response, the parsed JSON
-envelope, and knows how to tell an error from a success in every way LXD has
-said it (HTTP status, ``type: error``, a failed operation nested in a
-successful answer) and how to wait for an operation to end.
+envelope, and tells an error from a success in every way LXD has said it
+(HTTP status, ``type: error``, a failed operation nested in a successful
+answer), by the rules of :mod:`apitx._envelope`. It renders itself for people
+with the settings its API was made with. Waiting is the API's work
+(:meth:`API.wait`); :meth:`APIResult.wait` is a shortcut to it.
 
 Example::
 
@@ -14,61 +16,62 @@ Example::
 
 from __future__ import annotations
 
-import json
-import math
-import re
-import sys
-import threading
-import time
-from typing import TYPE_CHECKING, Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 import requests
 
-from ._config import env_flag
+from . import _envelope
+from ._config import RenderOptions
 from ._curl import render_curl
-from ._endpoint import path_and_query
-from ._exceptions import APIException, APINotFoundException, OperationTimeout, server_message
-from ._render import (Exchange, RenderOptions, render_request, render_response,
-                      render_text)
-from ._transport import translate_error
+from ._endpoint import Endpoint, path_and_query
+from ._exceptions import APIException, APINotFoundException
+from ._redact import redact_url
+from ._render import (Exchange, render_request, render_response, render_text,
+                      request_line)
+from ._transport import deadline, translate_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._api import API
 
-#: LXD operation status codes below 200 (Created 100, Started 101, Running
-#: 103, Cancelling 104, Pending 105, …) mean "not finished"; 200 is Success;
-#: 400 Failure and 401 Cancelled are the failures.
-SUCCESS = 200
-FAILURE_FLOOR = 400
-
-#: Each poll of ``wait()`` asks LXD to hold the answer this long at most, so a
-#: daemon that dies during a long operation is noticed within this time.
-POLL_SECONDS = 30
-#: A poll's HTTP read timeout exceeds its server-side ``timeout`` by this much:
-#: LXD answers a timed-out wait only after the full ``timeout``, and a client
-#: that gives up first kills a healthy request with ReadTimeout.
-POLL_READ_MARGIN = 10.0
+#: What ``wait(progress=...)`` calls with each answer while the operation runs.
+Progress = Callable[["APIResult"], None]
 
 
 class APIResult:
     """An HTTP transaction made by :class:`API`.
 
-    ``data`` is the parsed JSON, or None when the body is empty, not JSON, or
-    was not read (``stream=True`` with a non-JSON content type); it never
-    raises, and the raw bytes stay on ``response.content``.
+    ``data`` is the parsed JSON of an answer declared as JSON (by its
+    ``Content-Type``), or None when the body is empty, not declared JSON (a
+    pulled file is data, whatever it holds), unreadable, or not read
+    (``stream=True`` with a non-JSON content type); it never raises, and the
+    raw bytes stay on ``response.content``. ``endpoint``, ``options``,
+    ``cert`` and ``verify`` are what the request was sent to and with, so the
+    result renders itself without asking its API; ``deadline`` is when the
+    request must be over (``iter_content()`` keeps to it).
     """
 
-    __slots__ = ("api", "response", "data", "elapsed", "waited", "__weakref__")
+    __slots__ = ("api", "response", "data", "unreadable", "endpoint", "options", "cert",
+                 "verify", "elapsed", "waited", "deadline", "__weakref__")
 
-    def __init__(self, api: API, response: requests.Response,
-                 elapsed: Optional[float] = None) -> None:
+    def __init__(self, api: API, response: requests.Response, *, endpoint: Endpoint,
+                 options: RenderOptions = RenderOptions(), cert: Any = None,
+                 verify: Any = True, elapsed: Optional[float] = None,
+                 waited: Optional[float] = None, deadline: Optional[float] = None) -> None:
         self.api = api
         self.response = response
-        self.data = _parse_json(response)
+        self.endpoint = endpoint
+        self.options = options
+        self.cert = cert
+        self.verify = verify
+        self.deadline = deadline
+        parsed = _read_json(response)
+        #: Why an answer declared as JSON could not be read, or None.
+        self.unreadable = parsed.reason if isinstance(parsed, _envelope.Unreadable) else None
+        self.data = None if self.unreadable is not None else parsed
         #: Seconds from sending the request to having the whole answer.
         self.elapsed = elapsed
-        #: For a poll of wait(): seconds since the wait started.
-        self.waited: Optional[float] = None
+        #: For an answer of wait(): seconds since the wait started.
+        self.waited = waited
 
     # -- the envelope ---------------------------------------------------------
 
@@ -106,21 +109,15 @@ class APIResult:
 
     @property
     def operation(self) -> Optional[str]:
-        """The operation this result is about, or None.
+        """The operation this result is about, or None: the URL an async answer
+        announced, or the operation a ``GET /1.0/operations/<uuid>`` (or its
+        ``/wait``) returned, so a caller who fetched one by URL can wait on it."""
+        return _envelope.operation_url(self.data, self.request_path())
 
-        The URL an async answer announced (``/1.0/operations/<uuid>``), or,
-        for the answer to ``GET /1.0/operations/<uuid>`` (or its ``/wait``),
-        that operation's own URL, so a caller who fetched an operation by URL
-        can wait on it.
-        """
-        data = self.data if isinstance(self.data, dict) else {}
-        if data.get("operation"):
-            return data["operation"]
-        op = data.get("metadata")
-        if not isinstance(op, dict) or "id" not in op:
-            return None
-        match = _OPERATION_PATH.match(self.request_path().split("?", 1)[0])
-        return match.group("path") if match and match.group("id") == op["id"] else None
+    @property
+    def running(self) -> bool:
+        """True when this answer is an operation that has not ended."""
+        return _envelope.is_running(self.metadata)
 
     @property
     def body_read(self) -> bool:
@@ -131,18 +128,34 @@ class APIResult:
         """The body in pieces (for ``stream=True``), without loading it whole.
 
         Like ``response.iter_content``, but a connection that breaks or stalls
-        mid-body raises apitx's errors, as every other failure does.
+        mid-body raises apitx's errors, as every other failure does, and the
+        request's total deadline (``Timeout.total``) still holds: a server
+        that dribbles the body cannot hold the reader forever.
 
         >>> with open('rootfs.tar.gz', 'wb') as out:
         ...     for piece in api.get(f'images/{fp}/export', stream=True).iter_content():
         ...         out.write(piece)
         """
-        try:
-            yield from self.response.iter_content(chunk_size)
-        except (requests.RequestException, OSError) as exc:
-            raise translate_error(exc, self.api.endpoint, self.request_line()) from exc
+        pieces = self.response.iter_content(chunk_size)
+        while True:
+            # The deadline is set around each read only, not across the
+            # yield: between pieces the caller's thread is the caller's.
+            try:
+                with deadline(self.deadline):
+                    piece = next(pieces, None)
+            except (requests.RequestException, OSError) as exc:
+                raise translate_error(exc, self.endpoint, self.request_line()) from exc
+            if piece is None:
+                return
+            yield piece
 
     # -- people-readable forms ------------------------------------------------
+
+    def exchange(self, seq: Optional[int] = None) -> Exchange:
+        """This transaction as plain values, for the renderers."""
+        return Exchange.from_response(self.response, self.endpoint, body_read=self.body_read,
+                                      cert=self.cert, verify=self.verify, seq=seq,
+                                      elapsed=self.elapsed, waited=self.waited)
 
     def request_path(self) -> str:
         """The request's path and query string, as sent."""
@@ -150,17 +163,24 @@ class APIResult:
 
     def request_line(self) -> str:
         """``METHOD readable-url``, e.g. ``GET unix:/var/lib/lxd/unix.socket /1.0``,
-        secrets in the query redacted unless ``APITX_DEBUG_UNSAFE``."""
-        return (f"{self.request.method} "
-                f"{self.api.endpoint.describe(self.request_path(), env_flag('APITX_DEBUG_UNSAFE'))}")
+        secrets in the query redacted unless the API's settings are unsafe."""
+        return request_line(Exchange.from_request(self.request, self.endpoint), self.options)
+
+    def locate(self, path: str) -> str:
+        """A path on this result's endpoint, as people read it.
+
+        >>> result.locate('/1.0/operations/x')
+        'unix:/var/lib/lxd/unix.socket /1.0/operations/x'
+        """
+        return self.endpoint.describe(path, self.options.unsafe)
 
     def request_summary(self) -> str:
         """The request method, readable URL, non-default headers and body, redacted."""
-        return render_request(Exchange.from_result(self), RenderOptions.from_env())
+        return render_request(self.exchange(), self.options)
 
     def response_summary(self) -> str:
         """The response status and body, redacted."""
-        return render_response(Exchange.from_result(self), RenderOptions.from_env())
+        return render_response(self.exchange(), self.options)
 
     def curl(self) -> str:
         """The request as a curl command that runs as it is, redacted.
@@ -168,11 +188,18 @@ class APIResult:
         >>> api.get('instances').curl()
         "curl --unix-socket /var/lib/lxd/unix.socket http://lxd/1.0/instances"
         """
-        return render_curl(Exchange.from_result(self), RenderOptions.from_env())
+        return render_curl(self.exchange(), self.options)
 
     def transaction(self) -> str:
         """The whole transaction as the text trace shows it, redacted."""
-        return render_text(Exchange.from_result(self), RenderOptions.from_env())
+        return render_text(self.exchange(), self.options)
+
+    def server_message(self, node: Any = None) -> str:
+        """The server's own words for this answer's error (``node``: a failed
+        operation inside it), as one line; see :func:`_envelope.server_message`."""
+        return _envelope.server_message(
+            self.data, node, text=self.response.text if self.body_read else "",
+            status=self.status_code, reason=self.response.reason or "")
 
     def __repr__(self) -> str:
         return f"<APIResult {self.request_line()} HTTP/{self.status_code}>"
@@ -189,155 +216,61 @@ class APIResult:
         >>> api.get('instances/c1', validate=False).validate().metadata['name']
         'c1'
         """
-        data = self.data if isinstance(self.data, dict) else {}
-        if self.status_code == 404 or data.get("error_code") == 404:
-            raise APINotFoundException(self, status_code=404)
-        if self.status_code >= 400 or data.get("type") == "error":
-            code = _code(data.get("error_code"))
-            if code is None or code < FAILURE_FLOOR:
-                code = self.status_code  # absent, odd (a string), or not an error code
-            raise APIException(self, status_code=code)
-        if data:
-            self.validate_metadata(data)
+        failure = _envelope.top_failure(self.data, self.status_code)
+        if failure is not None:
+            kind = APINotFoundException if failure.not_found else APIException
+            raise kind(self, status_code=failure.status_code)
+        if 300 <= self.status_code < 400:
+            where = redact_url(self.response.headers.get("Location") or "nowhere")
+            raise APIException(self, error=(
+                f"the server redirects (HTTP {self.status_code}) to {where}: LXD never "
+                "redirects, so apitx does not follow; is the endpoint an LXD server? "
+                "(request(..., follow_redirects=True) follows within the endpoint)"))
+        if self.unreadable is not None:
+            raise APIException(self, error=(
+                f"the answer is declared JSON but {self.unreadable}: apitx cannot tell "
+                "success from failure"))
+        if _envelope.is_envelope(self.data):
+            self.validate_metadata(self.data)
         return self
 
     def validate_metadata(self, data: Any) -> None:
-        """Raise :class:`APIException` for any failed operation inside ``data``.
-
-        Walks the chain of ``metadata`` an LXD answer nests (an envelope holds
-        an operation, whose ``metadata`` may hold more), dicts and lists of
-        operation objects alike. It walks with a stack, not recursion, so any
-        depth is fine. It does not walk other keys: an instance's config or
-        the ``failure`` list of ``GET /1.0/operations`` is data, not a verdict
-        on this request.
-        """
-        todo = [data]
-        while todo:
-            node = todo.pop()
-            if isinstance(node, list):
-                todo.extend(node)
-                continue
-            if not isinstance(node, dict):
-                continue
-            code = _code(node.get("status_code"))
-            if code is not None and code >= FAILURE_FLOOR:
-                raise APIException(self, error=server_message(self, node), status_code=code)
-            child = node.get("metadata")
-            if isinstance(child, (dict, list)):
-                todo.append(child)
+        """Raise :class:`APIException` for any failed operation inside ``data``
+        (the chain of ``metadata`` an LXD answer nests; see
+        :func:`_envelope.nested_failure`)."""
+        node = _envelope.nested_failure(data)
+        if node is not None:
+            raise APIException(self, error=self.server_message(node),
+                               status_code=node["status_code"])
 
     # -- operations -----------------------------------------------------------
 
-    def wait(self, timeout: Optional[float] = None) -> APIResult:
-        """Wait for this result's operation to end; return the final, validated result.
-
-        On a sync result, returns the result itself (validated), unless it is
-        the answer to ``GET /1.0/operations/<id>`` for an operation still
-        running: that one is waited on too. On an async one, long-polls
-        ``<operation>/wait?timeout=N`` until the operation ends: success
-        returns that last answer (its ``metadata`` is the finished
-        operation); failure or cancellation raises :class:`APIException` with
-        LXD's ``err``. When ``timeout`` seconds (rounded up to whole seconds,
-        as LXD takes them) pass and the operation still runs, raises
-        :class:`OperationTimeout` carrying the last answer: a running
-        operation is never returned as if done.
+    def wait(self, timeout: Optional[float] = None,
+             progress: Optional[Progress] = None) -> APIResult:
+        """``self.api.wait(self, timeout, progress)``: wait for this result's
+        operation to end and return the final, validated result.
 
         >>> api.post('instances', json=config).wait(timeout=120)
         """
-        self.validate()
-        operation = self.operation
-        if not operation or (self.type != "async" and not _running(self.metadata)):
-            return self
-        if timeout is not None and (isinstance(timeout, bool) or timeout < 0):
-            raise ValueError(f"wait(timeout={timeout!r}): give seconds >= 0, or None to "
-                             "wait until the operation ends")
-        started = time.monotonic()
-        deadline = None if timeout is None else started + timeout
-        url = operation.rstrip("/") + "/wait"
-        while True:
-            left = POLL_SECONDS if deadline is None else deadline - time.monotonic()
-            poll = min(POLL_SECONDS, max(0, math.ceil(left)))
-            last = self.api._send(
-                "GET", url, (), {"params": {"timeout": poll},
-                                 "timeout": self.api.timeout.with_read(poll + POLL_READ_MARGIN)},
-                validate=True, wait_started=started)
-            # _send() validated the answer: every failure encoding (HTTP error
-            # status, type: error, or HTTP 200 with a Failure operation inside)
-            # has raised by now.
-            code = _operation_code(last.metadata)
-            if code is None:
-                # An HTML page from a proxy, an empty body: nothing says the
-                # operation ended, and returning it would pass it off as done.
-                raise APIException(last, error="the answer to a wait is not an operation: "
-                                   "cannot tell whether it ended")
-            if code >= SUCCESS:
-                return last  # finished: a failure has raised in validate()
-            if deadline is not None and time.monotonic() >= deadline:
-                raise OperationTimeout(last, time.monotonic() - started)
+        return self.api.wait(self, timeout=timeout, progress=progress)
 
 
 def body_unread(response: requests.Response) -> bool:
     """True while a ``stream=True`` body has not been read (requests marks an
     unread body with ``_content = False``)."""
-    return response._content is False
+    return response._content is False  # type: ignore[attr-defined]
 
 
-def _code(value: Any) -> Optional[int]:
-    """A status or error code as LXD sends it (an int; a bool is not one), else None."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def is_json(response: requests.Response) -> bool:
+    """True when the answer declares itself JSON (``application/json``,
+    ``…+json``), as every LXD envelope does."""
+    return "json" in response.headers.get("Content-Type", "").lower()
 
 
-def _operation_code(op: Any) -> Optional[int]:
-    """The status code of an operation object, or None when ``op`` is not one."""
-    return _code(op.get("status_code")) if isinstance(op, dict) else None
-
-
-def _running(op: Any) -> bool:
-    """True for an operation object whose status code says it has not ended."""
-    code = _operation_code(op)
-    return code is not None and code < SUCCESS
-
-
-_OPERATION_PATH = re.compile(r"^(?P<path>/[^/]+/operations/(?P<id>[^/?]+))(?:/wait)?$")
-
-
-def _parse_json(response: requests.Response) -> Any:
-    """The JSON of a response, or None. Never raises, never reads a stream it
-    should not: a ``stream=True`` body is read only when it is declared JSON
-    (LXD's errors are), so file downloads stay untouched for the caller."""
-    if body_unread(response) and "json" not in response.headers.get("Content-Type", ""):
+def _read_json(response: requests.Response) -> Any:
+    """The JSON of a response declared as JSON (see :func:`_envelope.parse_json`),
+    else None. Never reads a body that is not declared JSON, so a file pull
+    stays the caller's, and is data even when it looks like an LXD error."""
+    if not is_json(response) or body_unread(response):
         return None
-    content = response.content  # a broken read raises: API._send translates it
-    if not content:
-        return None
-    try:
-        return json.loads(content)
-    except ValueError:
-        return None
-    except RecursionError:
-        return _loads_deep(content)
-
-
-#: The deepest JSON apitx parses. CPython's decoder recurses once per level,
-#: against the interpreter's recursion limit (1000 by default, shared with
-#: the caller's own frames): a 950-deep LXD answer failed to parse, and a
-#: failure nested in it then passed validation in silence.
-MAX_JSON_DEPTH = 20_000
-_recursion_lock = threading.Lock()
-
-
-def _loads_deep(content: bytes) -> Any:
-    """Parse JSON too deep for the current recursion limit, with headroom."""
-    # Every level opens a bracket, so their count bounds the depth (counted in C).
-    depth = content.count(b"[") + content.count(b"{")
-    if depth > MAX_JSON_DEPTH:
-        return None
-    with _recursion_lock:
-        limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(limit + depth)
-        try:
-            return json.loads(content)
-        except (ValueError, RecursionError):
-            return None
-        finally:
-            sys.setrecursionlimit(limit)
+    return _envelope.parse_json(response.content)

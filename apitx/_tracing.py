@@ -1,13 +1,10 @@
 """Transaction traces for people debugging a program (``DEBUG=1``).
 
-Switches, read when an :class:`API` is made:
-
-- ``DEBUG`` (or ``API(debug=True)``) turns tracing on;
-- ``APITX_DEBUG`` picks the format: ``text`` (default), ``json`` (one object
-  per transaction per line) or ``curl`` (only the runnable curl line);
-- ``APITX_DEBUG_FILE=path`` appends to that file instead of stderr;
-- ``APITX_DEBUG_UNSAFE=1`` shows secrets (the trace says so on its first line);
-- ``APITX_DEBUG_MAX_BODY`` caps the bytes of a body shown (default 65536).
+What to trace and how is a :class:`~apitx.TraceSettings` value, read from the
+environment once when an :class:`API` is made (``DEBUG``, ``APITX_DEBUG``,
+``APITX_DEBUG_FILE``, ``APITX_DEBUG_UNSAFE``, ``APITX_DEBUG_MAX_BODY``; see
+:meth:`TraceSettings.from_env`) or given as ``API.factory(trace=...)``.
+With ``unsafe`` the trace says so on its first line.
 
 Every trace is a DEBUG record of the ``logging`` logger ``apitx``, so an
 application routes it with logging configuration alone and stdout is never
@@ -24,17 +21,14 @@ import logging
 import os
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict
+from typing import Any, Callable, Dict
 
+from ._config import RenderOptions, TraceSettings
+from ._exceptions import SettingsError
 from ._curl import render_curl
-from ._render import SEPARATOR, Exchange, RenderOptions, render_json, render_text
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ._result import APIResult
+from ._render import SEPARATOR, Exchange, render_json, render_text
 
 logger = logging.getLogger("apitx")
-
-__all__ = ["SEPARATOR", "Tracer", "logger"]
 
 UNSAFE_NOTICE = ("apitx: APITX_DEBUG_UNSAFE is on: secrets in this trace are NOT redacted; "
                  "do not share it")
@@ -54,33 +48,25 @@ FORMATS: Dict[str, Callable[[Exchange, RenderOptions], str]] = {
 
 
 class Tracer:
-    """Renders and logs each transaction of one API, in one format.
+    """Renders and logs each transaction of one API, as its settings say.
 
-    >>> Tracer.from_env().format
-    'text'
+    >>> Tracer(TraceSettings(enabled=True, format='json')).format
+    'json'
     """
 
-    def __init__(self, format: str = "text", options: RenderOptions = RenderOptions(),
-                 file: str = "") -> None:
-        if format not in FORMATS:
-            raise ValueError(f"APITX_DEBUG={format!r} is not a trace format: use "
-                             f"{', '.join(FORMATS)}")
-        self.format = format
-        self.options = options
-        self._render = FORMATS[format]
-        _attach_handler(file)
+    def __init__(self, settings: TraceSettings) -> None:
+        self.format = settings.format
+        self.options = settings.render
+        self._render = FORMATS[settings.format]
+        _attach_handler(settings.file)
 
-    @classmethod
-    def from_env(cls) -> Tracer:
-        return cls(format=os.environ.get("APITX_DEBUG", "").strip().lower() or "text",
-                   options=RenderOptions.from_env(),
-                   file=os.environ.get("APITX_DEBUG_FILE", "").strip())
-
-    def trace(self, result: APIResult) -> None:
-        """Log one transaction; nothing is rendered unless a handler will take it."""
+    def trace(self, exchange: Callable[[int], Exchange]) -> None:
+        """Log one transaction, given a function that builds its
+        :class:`Exchange` for a sequence number: nothing is built or rendered
+        unless a handler will take the record."""
         if not logger.isEnabledFor(logging.DEBUG):
             return
-        text = self._render(Exchange.from_result(result, seq=next(_sequence)), self.options)
+        text = self._render(exchange(next(_sequence)), self.options)
         if self.options.unsafe:
             text = _announce_unsafe(text, self.format)
         logger.debug(text)
@@ -98,10 +84,14 @@ def _announce_unsafe(text: str, format: str) -> str:
     return f"{'# ' if format == 'curl' else ''}{UNSAFE_NOTICE}\n{text}"
 
 
-class StderrHandler(logging.StreamHandler):  # used by the CLI too
+class StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is at each record (as logging's
     last-resort handler does), in colour when it is a TTY and ``NO_COLOR``
-    is unset."""
+    is unset. Public, for applications that route the ``apitx`` logger
+    themselves (the ``apitx`` command does).
+
+    >>> logging.getLogger('apitx').addHandler(StderrHandler())
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -136,6 +126,23 @@ def _colour(line: str) -> str:
     return line
 
 
+class _TraceFileHandler(logging.FileHandler):
+    """Appends the trace to a file; a write that fails (a full disk) is said
+    once, in one line on stderr, instead of logging's traceback per record."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, mode="a", encoding="utf-8")
+        self._failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self._failed:
+            self._failed = True
+            error = sys.exc_info()[1]
+            sys.stderr.write(f"apitx: cannot write the trace to {self.baseFilename}: "
+                             f"{getattr(error, 'strerror', None) or error}; later records "
+                             "are lost too\n")
+
+
 def _attach_handler(file: str) -> None:
     """Make sure DEBUG records of ``apitx`` reach someone, once.
 
@@ -150,6 +157,11 @@ def _attach_handler(file: str) -> None:
         if file:
             path = os.path.abspath(file)
             if not any(getattr(h, "baseFilename", None) == path for h in logger.handlers):
-                logger.addHandler(logging.FileHandler(path, mode="a", encoding="utf-8"))
+                try:
+                    logger.addHandler(_TraceFileHandler(path))
+                except OSError as exc:
+                    raise SettingsError(f"APITX_DEBUG_FILE={file!r}: cannot append to it: "
+                                        f"{exc.strerror}; give a writable file, or unset it "
+                                        "to trace to stderr") from None
         elif not logger.hasHandlers():
             logger.addHandler(StderrHandler())

@@ -1,19 +1,29 @@
 """HTTP over a Unix socket, one connection pool per socket, and error translation.
 
-Why not requests-unixsocket's adapter? Two measured faults:
+Why a transport of its own:
 
-1. It keeps one connection pool per *full URL*, query string included, so
-   walking 1,000 instances opens and drops sockets all the way. Here the
-   adapter owns exactly one pool, for its one socket: every URL and query
-   string reuses the same keep-alive connections.
-2. Its pool overrides ``_new_conn`` to build its own connection class, which
-   makes vcrpy loop forever (vcrpy swaps ``ConnectionCls`` and discards pooled
-   connections that are not its stub). Here the pool only sets
-   ``ConnectionCls`` and leaves ``_new_conn`` to urllib3, so a recorder can
-   swap the class (see :mod:`apitx.testing`).
+1. One connection pool per *socket*: every URL and query string reuses the
+   same keep-alive connections (a pool per full URL would open and drop a
+   socket for each of 1,000 instances walked).
+2. The pool only sets ``ConnectionCls`` and leaves ``_new_conn`` to urllib3,
+   so a recorder can swap the class (see :mod:`apitx.testing`): vcrpy swaps
+   it and discards pooled connections that are not its stub, and a pool that
+   builds its own connections in ``_new_conn`` makes it loop forever.
 
 The connection class changes one thing in urllib3's ``HTTPConnection``: how
 the socket is made (``AF_UNIX``, connected to ``socket_path``).
+
+Two more duties, for every connection apitx makes (Unix, HTTP, HTTPS):
+
+3. **A deadline for the whole request.** A read timeout restarts with every
+   byte, so a server that dribbles a byte a second holds a caller forever.
+   :func:`deadline` sets, for the calling thread, the moment by which the
+   request must be over; every read and write on apitx's sockets waits at
+   most until then (see :class:`_DeadlineMixin`).
+4. **fork()**. A process that forks after using an API would share its
+   pooled connections with the child, and each would read the other's
+   answers. The child forgets every pool at fork (``os.register_at_fork``)
+   and opens connections of its own.
 
 :func:`translate_error` turns what requests, urllib3 and the socket module
 raise into apitx's exceptions, with the endpoint and a likely fix in the
@@ -27,10 +37,14 @@ import http.client
 import os
 import re
 import socket
+import ssl
 import stat
 import time
+import weakref
 from collections import deque
-from typing import Any, Iterator, Optional
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Dict, Iterator, Optional, Type
 
 import requests
 import urllib3
@@ -40,6 +54,130 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from ._endpoint import Endpoint
 from ._exceptions import APIConnectionError, APITimeoutError, APITXError
 
+
+# -- the deadline of a whole request ------------------------------------------------
+
+#: When the request being sent or read on this thread must be over
+#: (``time.monotonic()``), or None. A context variable, so each thread (and
+#: each asyncio task of a caller's) has its own.
+_deadline: ContextVar[Optional[float]] = ContextVar("apitx_deadline", default=None)
+
+DEADLINE_PASSED = "the request's total deadline passed"
+
+
+@contextmanager
+def deadline(at: Optional[float]) -> Iterator[None]:
+    """Within the block, apitx's sockets on this thread wait no later than
+    ``at`` (a ``time.monotonic()`` value; None: no deadline).
+
+    >>> with deadline(time.monotonic() + 30):
+    ...     session.send(prepared)
+    """
+    token = _deadline.set(at)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+class _DeadlineMixin:
+    """Clamps each blocking read and write to the thread's request deadline.
+
+    Python applies a socket's timeout to each call, and urllib3 sets it to
+    the read timeout; here a call that would wait past the deadline waits
+    only until it, then raises ``socket.timeout`` (which the request's error
+    translation reports as a timeout). While the deadline is further away
+    than the socket's own timeout (the usual case) this costs one context
+    variable lookup and one clock read per call: the timeout is changed only
+    for calls that need the clamp, and restored after them.
+    """
+
+    __slots__ = ()
+
+    def _clamped(self, call: Any, *args: Any) -> Any:
+        at = _deadline.get()
+        if at is None:
+            return call(*args)
+        left = at - time.monotonic()
+        if left <= 0:
+            raise socket.timeout(DEADLINE_PASSED)
+        own = self.gettimeout()  # type: ignore[attr-defined]
+        if own is not None and own <= left:
+            return call(*args)
+        self.settimeout(left)  # type: ignore[attr-defined]
+        try:
+            return call(*args)
+        except socket.timeout:
+            raise socket.timeout(DEADLINE_PASSED) from None
+        finally:
+            self.settimeout(own)  # type: ignore[attr-defined]
+
+    def recv(self, *args: Any) -> Any:
+        return self._clamped(super().recv, *args)  # type: ignore[misc]
+
+    def recv_into(self, *args: Any) -> Any:
+        return self._clamped(super().recv_into, *args)  # type: ignore[misc]
+
+    def send(self, *args: Any) -> Any:
+        return self._clamped(super().send, *args)  # type: ignore[misc]
+
+    def sendall(self, *args: Any) -> Any:
+        return self._clamped(super().sendall, *args)  # type: ignore[misc]
+
+
+class DeadlineSocket(_DeadlineMixin, socket.socket):
+    """A socket whose blocking calls keep to the request's deadline."""
+
+    __slots__ = ()
+
+
+class _DeadlineSSLSocket(_DeadlineMixin, ssl.SSLSocket):
+    __slots__ = ()
+
+
+#: Sockets that urllib3 and ssl make (TCP, TLS) become deadline sockets by a
+#: change of class: they add no state, only the clamp, so the object is the
+#: same socket. Only these exact types are changed; anything else (a test
+#: double, a recorder's fake socket) is left as it is.
+_ARMED: Dict[Type[Any], Type[Any]] = {socket.socket: DeadlineSocket,
+                                      ssl.SSLSocket: _DeadlineSSLSocket}
+
+
+def _arm(sock: Any) -> None:
+    armed = _ARMED.get(type(sock))
+    if armed is not None:
+        sock.__class__ = armed
+
+
+class _ArmedPoolMixin:
+    """A urllib3 pool whose connections keep to the request deadline.
+
+    It leaves ``ConnectionCls`` alone (so a recorder such as vcrpy, which
+    swaps that class, still works) and arms each connection's socket right
+    after it connects.
+    """
+
+    def _new_conn(self) -> Any:
+        conn = super()._new_conn()  # type: ignore[misc]
+        connect = conn.connect
+
+        def connect_armed() -> None:
+            connect()
+            _arm(getattr(conn, "sock", None))
+
+        conn.connect = connect_armed
+        return conn
+
+
+class _ArmedHTTPConnectionPool(_ArmedPoolMixin, urllib3.HTTPConnectionPool):
+    pass
+
+
+class _ArmedHTTPSConnectionPool(_ArmedPoolMixin, urllib3.HTTPSConnectionPool):
+    pass
+
+
+# -- Unix sockets --------------------------------------------------------------------
 
 class UnixSocketConnection(urllib3.connection.HTTPConnection):
     """urllib3's HTTP connection, over a Unix socket instead of TCP."""
@@ -52,7 +190,7 @@ class UnixSocketConnection(urllib3.connection.HTTPConnection):
         # urllib3 passes its "use the default" sentinel when no timeout is set.
         timeout = self.timeout if self.timeout is None or isinstance(
             self.timeout, (int, float)) else socket.getdefaulttimeout()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = DeadlineSocket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)
             _connect_unix(sock, self.socket_path, timeout)
@@ -112,17 +250,38 @@ class UnixSocketConnectionPool(urllib3.HTTPConnectionPool):
 
 
 class StrictLengthAdapter(HTTPAdapter):
-    """requests' adapter, refusing a body shorter than its Content-Length.
+    """requests' adapter, refusing a body shorter than its Content-Length,
+    with connections that keep to the request deadline and pools of the
+    process's own (a forked child starts afresh).
 
-    urllib3 2 refuses one by default; urllib3 1.26 (what Python 3.9 gets
-    with vcrpy 7) returns the truncated body in silence, and a half-read
-    JSON answer would then pass as "not JSON". The flag is read while the
-    body is read, so setting it on the response before that is enough.
+    urllib3 2 refuses a short body by default; urllib3 1.26 (what Python 3.9
+    gets with vcrpy 7) returns the truncated body in silence, and a
+    half-read JSON answer would then pass as "not JSON". The flag is read
+    while the body is read, so setting it on the response before that is
+    enough.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _adapters.add(self)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _ArmedHTTPConnectionPool,
+                                                   "https": _ArmedHTTPSConnectionPool}
 
     def build_response(self, req: Any, resp: Any) -> requests.Response:
         resp.enforce_content_length = True
         return super().build_response(req, resp)
+
+    def forget_pools(self) -> None:
+        """Drop every pooled connection without touching it: after fork(), in
+        the child, they belong to the parent. A new pool manager, rather
+        than clearing the old one, since a lock the parent held at fork time
+        stays held in the child forever."""
+        # requests keeps its pool arguments on the adapter (untyped there).
+        self.init_poolmanager(self._pool_connections, self._pool_maxsize,  # type: ignore[attr-defined]
+                              block=self._pool_block)  # type: ignore[attr-defined]
 
 
 class UnixSocketAdapter(StrictLengthAdapter):
@@ -136,22 +295,39 @@ class UnixSocketAdapter(StrictLengthAdapter):
     def __init__(self, socket_path: str, pool_maxsize: int = 10) -> None:
         super().__init__(pool_connections=1, pool_maxsize=pool_maxsize)
         self.socket_path = socket_path
+        self.pool_maxsize = pool_maxsize
         self.pool = UnixSocketConnectionPool(socket_path, maxsize=pool_maxsize)
 
     def get_connection_with_tls_context(self, request: Any, verify: Any,
                                         proxies: Any = None, cert: Any = None) -> Any:
         return self.pool
 
-    def get_connection(self, url: str, proxies: Any = None) -> Any:
+    def get_connection(self, url: Any, proxies: Any = None) -> Any:
         # requests < 2.32.2 calls this one instead of the method above.
         return self.pool
 
     def request_url(self, request: Any, proxies: Any) -> str:
         return request.path_url
 
+    def forget_pools(self) -> None:
+        super().forget_pools()
+        self.pool = UnixSocketConnectionPool(self.socket_path, maxsize=self.pool_maxsize)
+
     def close(self) -> None:
         self.pool.close()
         super().close()
+
+
+#: Every adapter apitx made, so a forked child can make each forget its pools.
+_adapters: "weakref.WeakSet[StrictLengthAdapter]" = weakref.WeakSet()
+
+
+def _forget_pools_after_fork() -> None:
+    for adapter in list(_adapters):
+        adapter.forget_pools()
+
+
+os.register_at_fork(after_in_child=_forget_pools_after_fork)
 
 
 def translate_error(exc: BaseException, endpoint: Endpoint, request_line: str) -> APITXError:
@@ -162,7 +338,16 @@ def translate_error(exc: BaseException, endpoint: Endpoint, request_line: str) -
     """
     where = endpoint.display
     cause = _root_os_error(exc)
-    if isinstance(exc, (requests.Timeout, socket.timeout)) or isinstance(cause, socket.timeout):
+    chain = list(_chain(exc))
+    if any(isinstance(e, socket.timeout) and str(e) == DEADLINE_PASSED for e in chain):
+        return APITimeoutError(
+            f"{request_line}: timed out: {DEADLINE_PASSED} (Timeout.total) while the server "
+            "was still sending; is it dribbling its answer? Raise "
+            "API(timeout=Timeout(total=...)) if the request is legitimately this long")
+    # Not urllib3's TimeoutError family: its NewConnectionError (a refused
+    # connection) subclasses ConnectTimeoutError, for old callers' sake.
+    if isinstance(exc, requests.Timeout) or any(
+            isinstance(e, (socket.timeout, urllib3.exceptions.ReadTimeoutError)) for e in chain):
         phase = "connecting" if isinstance(exc, requests.ConnectTimeout) else "waiting for the answer"
         return APITimeoutError(
             f"{request_line}: timed out {phase} ({_reason(exc)}); is the daemon stuck or "

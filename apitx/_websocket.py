@@ -322,7 +322,7 @@ def open_websocket(api: Any, path: str, params: Optional[Mapping[str, Any]] = No
         sock.close()
         result = _refusal(api, http_url, exc, time.perf_counter() - started)
         if traced:
-            api.tracer.trace(result)
+            api.tracer.trace(result.exchange)
         result.validate()
         raise APIConnectionError(  # validate() raises for any status >= 400
             f"{line}: the server refused the websocket upgrade with HTTP "
@@ -360,9 +360,17 @@ def _connect(api: Any, connect_timeout: Optional[float]) -> socket.socket:
     sock = socket.create_connection((parts.hostname, port), timeout=connect_timeout)
     if not secure:
         return sock
+    # A pinned endpoint (verify= a server's own certificate, or fingerprint=)
+    # trusts that certificate whatever name reached it, as requests does
+    # through the PinningAdapter mounted for it: no CA or hostname check,
+    # the pin checked before anything is sent.
+    pin = getattr(api.session.get_adapter(endpoint.base_url + "/"), "pin", None)
     try:
-        return ssl_context(api.session.cert, api.session.verify).wrap_socket(
+        tls = ssl_context(api.session.cert, False if pin else api.session.verify).wrap_socket(
             sock, server_hostname=parts.hostname)
+        if pin is not None:
+            pin.check(tls.getpeercert(binary_form=True), endpoint.origin)
+        return tls
     except BaseException:
         sock.close()
         raise
@@ -407,7 +415,8 @@ def _refusal(api: Any, url: str, exc: websocket.WebSocketBadStatusException,
     response._content = exc.resp_body or b""
     response.url = url
     response.request = requests.Request("GET", url).prepare()
-    return APIResult(api, response, elapsed=elapsed)
+    return APIResult(api, response, endpoint=api.endpoint, options=api.render_options,
+                     cert=api.session.cert, verify=api.session.verify, elapsed=elapsed)
 
 
 def _reason_phrase(exc: websocket.WebSocketBadStatusException) -> str:

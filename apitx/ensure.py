@@ -35,20 +35,22 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Union
 
 from ._api import API
-from ._exceptions import APIException, APINotFoundException, server_message
+from ._exceptions import APIException, APINotFoundException
 from ._redact import redact
 from ._resource import Resource
 from ._result import APIResult
 
 __all__ = [
-    "ATTEMPTS", "Change", "ConcurrentUpdateError",
+    "ATTEMPTS", "BACKOFF_SECONDS", "READBACK_DELAY", "STATES", "STATE_ACTIONS",
+    "STOP_TIMEOUT", "Change", "ConcurrentUpdateError", "Plan", "file_fingerprint", "plan",
     "instance_present", "instance_absent", "instance_state",
     "image_present", "image_alias_present", "image_absent",
     "profile_present", "profile_absent",
@@ -79,7 +81,7 @@ Diff = Dict[str, Any]
 Source = Union[str, Dict[str, Any]]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Change:
     """What a helper did (or, with ``check=True``, would do).
 
@@ -107,7 +109,7 @@ class ConcurrentUpdateError(APIException):
     """
 
     def __init__(self, result: APIResult, attempts: int) -> None:
-        last = (server_message(result) if result.status_code == 412
+        last = (result.server_message() if result.status_code == 412
                 else "our write was undone by a simultaneous one")
         super().__init__(result, status_code=412, error=(
             f"the object changed under us on each of {attempts} attempts ({last}); "
@@ -165,12 +167,10 @@ def _converge(collection: Resource, resource: Resource, wanted: Dict[str, Any],
               create: Optional[Dict[str, Any]], check: bool) -> Change:
     """Make an object have the ``wanted`` fields; create it from ``create`` if missing.
 
-    The read-modify-write loop of every ``*_present`` helper: GET, PATCH what
-    differs with If-Match, re-read on 412. After a write it reads back (after
-    :data:`READBACK_DELAY`): LXD 5.0 checks the ETag and writes in two steps,
-    so two writes sent at the same moment can both pass the check and the
-    later one undo the earlier (README.md, "No lost updates"); a
-    write found undone is re-applied like a 412. ``create=None`` means a missing object is an error.
+    The read-modify-write loop of every ``*_present`` helper: read, plan,
+    write once (:func:`_write_once`), and start again from what the write
+    left behind when another writer got in the way. ``create=None`` means a
+    missing object is an error.
     """
     retries = 0
     current = _read(resource)
@@ -181,34 +181,71 @@ def _converge(collection: Resource, resource: Resource, wanted: Dict[str, Any],
                                  "create it from (instance_present: give source=...)")
             change = _create(collection, resource, create, check)
             if change is not None:
-                change.retries = retries
-                return change
+                return dataclasses.replace(change, retries=retries)
             retries += 1
             current = resource.get()  # another writer created it meanwhile: update it
-        patch, before, after = _plan(current.metadata, wanted)
-        if not patch:
+        planned = plan(current.metadata, wanted)
+        if not planned.patch:
             return Change(False, {}, None if check else current, retries)
+        diff = _diff(planned.before, planned.after)
         if check:
-            return Change(True, _diff(before, after), None, retries)
-        answer = resource.patch(json=patch, headers={"If-Match": _etag(current)}, validate=False)
-        if answer.status_code == 412:
-            _pause(attempt)
-            current = _read(resource)
-        else:
-            written = answer.wait()
-            time.sleep(READBACK_DELAY)
-            current = _read(resource)
-            if current is not None and not _plan(current.metadata, wanted)[0]:
-                return Change(True, _diff(before, after), written, retries)
+            return Change(True, diff, None, retries)
+        written = _write_once(resource, planned.patch, _etag(current), wanted, attempt)
+        if written.stuck:
+            return Change(True, diff, written.answer, retries)
+        current = written.current
         retries += 1
-    raise ConcurrentUpdateError(answer, ATTEMPTS)
+    raise ConcurrentUpdateError(written.answer, ATTEMPTS)
 
 
-def _plan(current: Dict[str, Any], wanted: Dict[str, Any]) -> Tuple[Dict[str, Any], Diff, Diff]:
-    """``(patch, before, after)``: the PATCH body and the differing parts.
+class _Written(NamedTuple):
+    """One write's outcome: its answer (the waited success, or the 412), the
+    object as read afterwards, and whether the write is there to stay."""
+
+    answer: APIResult
+    current: Optional[APIResult]
+    stuck: bool
+
+
+def _write_once(resource: Resource, patch: Dict[str, Any], etag: str,
+                wanted: Dict[str, Any], attempt: int) -> _Written:
+    """PATCH what differs with ``If-Match``, then read the object back.
+
+    A 412 (another writer changed it since we read it) backs off and
+    re-reads. A write LXD accepted is read back after :data:`READBACK_DELAY`:
+    LXD 5.0 checks the ETag and writes in two steps, so two writes sent at
+    the same moment can both pass the check and the later one undo the
+    earlier (README.md, "No lost updates"); only a read-back that shows what
+    we wanted makes the write stick.
+    """
+    answer = resource.patch(json=patch, headers={"If-Match": etag}, validate=False)
+    if answer.status_code == 412:
+        _pause(attempt)
+        return _Written(answer, _read(resource), False)
+    answer = answer.wait()
+    time.sleep(READBACK_DELAY)
+    current = _read(resource)
+    return _Written(answer, current,
+                    current is not None and not plan(current.metadata, wanted).patch)
+
+
+class Plan(NamedTuple):
+    """What :func:`plan` found: the PATCH body, and the differing parts
+    before and after (for the diff)."""
+
+    patch: Dict[str, Any]
+    before: Diff
+    after: Diff
+
+
+def plan(current: Dict[str, Any], wanted: Dict[str, Any]) -> Plan:
+    """What to PATCH to make ``current`` have the ``wanted`` fields.
 
     ``config`` and ``devices`` merge key by key (see the module docstring);
     every other field compares whole; None in ``wanted`` means "leave alone".
+
+    >>> plan({'config': {'a': '1'}}, {'config': {'a': '2'}}).patch
+    {'config': {'a': '2'}}
     """
     patch: Dict[str, Any] = {}
     before: Diff = {}
@@ -229,7 +266,7 @@ def _plan(current: Dict[str, Any], wanted: Dict[str, Any]) -> Tuple[Dict[str, An
         elif have != value:
             before[name] = have
             patch[name] = after[name] = value
-    return patch, before, after
+    return Plan(patch, before, after)
 
 
 def _checked_config(config: Optional[Dict[str, Any]]) -> Optional[Dict[str, str]]:
@@ -271,8 +308,8 @@ def instance_present(api: API, name: str, source: Optional[Source] = None,
     Change(changed=True, ...)
     """
     config = _checked_config(config)
-    wanted = {"config": config, "devices": devices, "profiles": profiles}
-    create = None
+    wanted: Dict[str, Any] = {"config": config, "devices": devices, "profiles": profiles}
+    create: Optional[Dict[str, Any]] = None
     if source is not None:
         create = {"name": name, "source": ({"type": "image", "alias": source}
                                            if isinstance(source, str) else source)}
@@ -436,9 +473,9 @@ def profile_present(api: API, name: str, config: Optional[Dict[str, str]] = None
     >>> profile_present(api, 'small', config={'limits.cpu': '1'}).changed
     True
     """
-    wanted = {"config": _checked_config(config), "devices": devices,
-              "description": description}
-    create = {"name": name}
+    wanted: Dict[str, Any] = {"config": _checked_config(config), "devices": devices,
+                              "description": description}
+    create: Dict[str, Any] = {"name": name}
     create.update((key, value) for key, value in wanted.items() if value is not None)
     return _converge(api.profiles, api.profiles[name], wanted, create, check)
 

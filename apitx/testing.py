@@ -1,9 +1,9 @@
 """Record and replay LXD sessions with vcrpy, over a Unix socket.
 
-Stock vcrpy hangs forever on requests-unixsocket, recording and replaying
-alike: it swaps ``HTTPConnectionPool.ConnectionCls`` for its stub and throws
-away pooled connections that are not that stub, but requests-unixsocket's
-pool builds its own connection in ``_new_conn``, so the loop never ends.
+vcrpy swaps ``HTTPConnectionPool.ConnectionCls`` for its stub and throws
+away pooled connections that are not that stub: a Unix-socket pool that
+builds its own connection in ``_new_conn`` makes it loop forever, recording
+and replaying alike.
 
 apitx's pool only sets ``ConnectionCls`` (see :mod:`apitx._transport`). This
 module gives vcrpy one more patch: while a cassette is open, our pool's
@@ -33,8 +33,8 @@ from __future__ import annotations
 import re
 from typing import Any, Dict
 
-import vcr
-from vcr.stubs import VCRHTTPConnection
+import vcr  # type: ignore[import-untyped]  # vcrpy ships no type hints
+from vcr.stubs import VCRHTTPConnection  # type: ignore[import-untyped]
 
 from ._transport import UnixSocketConnection, UnixSocketConnectionPool
 

@@ -28,8 +28,8 @@ Why it is fair
   builds the URL, parses the JSON and validates the envelope. Both send through
   a ``requests.Session`` to the same socket, so the difference is apitx's own
   layer (URL building, timeout, result object, validation).
-- Tracing is off: this script sets ``DEBUG=0`` before apitx is imported, passes
-  ``debug=False`` and refuses to run if the API still says it is tracing.
+- Tracing is off: the API is made with ``trace=False``, whatever ``DEBUG`` the
+  shell has (the traced client passes its own ``TraceSettings``).
 - Both clients are warmed up (connection open, code paths and caches hot)
   before anything is timed, and each round times both, alternating the order,
   so drift on the machine (other tests on the same LXD, CPU frequency) hits
@@ -66,13 +66,9 @@ from importlib.metadata import version
 from typing import Any, Callable, Dict, List, NamedTuple, Sequence, Tuple
 from urllib.parse import quote
 
-# Before apitx is imported and any API is made: a DEBUG=1 inherited from the
-# shell would turn tracing on and measure the dumps instead of the client.
-os.environ["DEBUG"] = "0"
+import requests_unixsocket
 
-import requests_unixsocket  # noqa: E402
-
-from apitx import API  # noqa: E402
+from apitx import API, TraceSettings
 
 DEFAULT_SOCKET = "/var/lib/lxd/unix.socket"
 CPU_TARGET = 1.10
@@ -106,9 +102,7 @@ def make_raw(socket_path: str) -> Client:
 
 def make_apitx(socket_path: str) -> Client:
     """An apitx API on its own session, tracing off."""
-    api = API.factory(socket_path, debug=False)
-    if api.debug:
-        raise SystemExit("apitx is tracing despite DEBUG=0 and debug=False: figures would be wrong")
+    api = API.factory(socket_path, trace=False)
     return Client(lambda: api.get(""), lambda path: api.get(path, validate=False),
                   api.close)
 
@@ -118,11 +112,8 @@ def make_traced(socket_path: str) -> Client:
     would run it with DEBUG=1 APITX_DEBUG_FILE=trace.log."""
     trace = tempfile.NamedTemporaryFile(prefix="apitx-bench-", suffix=".log", delete=False)
     trace.close()
-    os.environ.update(APITX_DEBUG="text", APITX_DEBUG_FILE=trace.name)
-    try:
-        api = API.factory(socket_path, debug=True)
-    finally:
-        del os.environ["APITX_DEBUG"], os.environ["APITX_DEBUG_FILE"]
+    api = API.factory(socket_path, trace=TraceSettings(enabled=True, format="text",
+                                                        file=trace.name))
 
     def close() -> None:
         api.close()
@@ -287,7 +278,7 @@ def main(argv: Sequence[str] = ()) -> int:
 
     print(f"apitx vs requests-unixsocket {version('requests-unixsocket')} on unix:{args.socket}; "
           f"Python {platform.python_version()}, requests {version('requests')}, "
-          f"{os.cpu_count()} CPUs; DEBUG=0 and debug=False (tracing off) except for the "
+          f"{os.cpu_count()} CPUs; trace=False (tracing off) except for the "
           "'traced' client\n")
 
     clients = {name: factory(args.socket) for name, factory in CPU_FACTORIES.items()}

@@ -22,16 +22,11 @@ import apitx
 from apitx.testing import recorder
 
 from hostile import HostileServer, running_server
+from sandbox import (CASSETTES, NOWHERE_SOCKET, SANDBOX_SOCKET, instance_config,
+                     remove_instance)
 
-#: What scripts/lxd-sandbox prepares.
-SANDBOX_SOCKET = os.environ.get("APITX_LXD_SOCKET", "/var/lib/lxd/unix.socket")
-SANDBOX_IMAGE = "apitx-busybox"
-SANDBOX_DIR = "/var/lib/apitx-sandbox"
-SANDBOX_HTTPS = "https://127.0.0.1:8443"
-CASSETTES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                         "cassettes")
-#: Replays use a socket that cannot exist: they must never reach a server.
-NOWHERE_SOCKET = "/nonexistent/apitx-replay.socket"
+#: The websocket tests' targets (running instances by daemon and transport).
+pytest_plugins = ["live"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,26 +57,12 @@ def instance_name() -> str:
     return f"apitx-{uuid.uuid4().hex[:10]}"
 
 
-def instance_config(name: str) -> dict:
-    return {"name": name, "source": {"type": "image", "alias": SANDBOX_IMAGE}}
-
-
 @pytest.fixture
 def instance(api: apitx.API, instance_name: str) -> Iterator[str]:
     """A created (stopped) busybox instance, deleted afterwards whatever happens."""
     api.post("instances", json=instance_config(instance_name)).wait(timeout=120)
     yield instance_name
     remove_instance(api, instance_name)
-
-
-def remove_instance(api: apitx.API, name: str) -> None:
-    """Stop (if running) and delete an instance; fine if it is already gone."""
-    state = api.get(f"instances/{name}/state", validate=False)
-    if state.status_code == 404:
-        return
-    if state.metadata and state.metadata.get("status") == "Running":
-        api.put(f"instances/{name}/state", json={"action": "stop", "force": True}).wait(60)
-    api.delete(f"instances/{name}").wait(60)
 
 
 @pytest.fixture

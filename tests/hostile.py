@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from typing import Dict, Tuple
 
 Answer = Tuple[int, Dict[str, str], bytes]
@@ -77,6 +78,27 @@ ANSWERS: Dict[str, Answer] = {
     # A proxy's page where the operation should be: nothing says it ended.
     "/1.0/operations/not-op/wait": (200, {"Content-Type": "text/html"}, b"<html>ok</html>"),
     "/odd-error-code": (500, JSON, b'{"type": "error", "error": "odd", "error_code": "500"}'),
+    # Bodies that are not LXD answers, though they look like LXD errors.
+    "/file-like-error": (200, {"Content-Type": "application/octet-stream"}, envelope(
+        None, type_="error", error="planted", error_code=404)),
+    "/json-not-envelope": (200, JSON, b'{"error_code": 404, "error": "a field, not a verdict"}'),
+    # Too deep to read, with type: error at the top: it must not pass.
+    "/deep-error-200": (200, JSON, b'{"type": "error", "error_code": 500, "error": "deep", '
+                                   b'"metadata": ' + b"[" * 30_000 + b"]" * 30_000 + b"}"),
+    "/not-json-declared-json": (200, JSON, b"{this is not json"),
+    # Secrets in error bodies that are not LXD envelopes.
+    "/secret-400": (400, {"Content-Type": "text/plain"},
+                    b"rejected: password=PLANTED-PW token: PLANTED-TOKEN api_key=PLANTED-KEY"),
+    "/secret-json-400": (400, JSON, b'{"password": "PLANTED-PW", "detail": "bad"}'),
+    # Redirects: LXD never sends one.
+    "/redirect-away": (302, {"Location": "http://127.0.0.1:9/stolen?token=PLANTED-TOKEN"}, b""),
+    "/redirect-here": (307, {"Location": "/1.0"}, b""),
+    "/redirect-see-other": (303, {"Location": "/text"}, b""),
+    "/redirect-loop": (302, {"Location": "/redirect-loop"}, b""),
+    # An operation whose /wait answers at once, never holding the request.
+    "/1.0/operations/no-hold/wait": (200, JSON, envelope(operation("no-hold", 103))),
+    "/1.0/operations/forgotten/wait": (404, JSON, envelope(
+        None, type_="error", error="Operation not found", error_code=404)),
 }
 
 # GET /async/<id> answers like an LXD POST that started operation <id>.
@@ -84,7 +106,23 @@ ANSWERS.update({
     f"/async/{op_id}": (202, JSON, envelope(operation(op_id, 103), type_="async",
                                             status_code=100,
                                             operation=f"/1.0/operations/{op_id}"))
-    for op_id in ("op-ok", "op-slowly", "not-op", "fail-sync", "fail-status", "fail-type")})
+    for op_id in ("op-ok", "op-slowly", "not-op", "fail-sync", "fail-status", "fail-type",
+                  "no-hold", "forgotten")})
+
+
+def _gzip_bomb(size: int) -> bytes:
+    """A JSON envelope of ``size`` bytes and more, gzip-compressed to about a
+    thousandth of that (made in pieces: the whole never exists here)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
+    parts = [packer.compress(b'{"type": "sync", "metadata": "')]
+    zeros = b"0" * (1 << 20)
+    parts += [packer.compress(zeros) for _ in range(size >> 20)]
+    parts.append(packer.compress(b'"}') + packer.flush())
+    return b"".join(parts)
+
+
+#: 256 MiB of JSON in about 250 KB: what a decompression bomb looks like.
+GZIP_BOMB = _gzip_bomb(256 << 20)
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -135,7 +173,35 @@ class _Handler(socketserver.StreamRequestHandler):
             return False
         if path == "/slow":
             time.sleep(self.server.slow_seconds)
+        if path in ("/dribble", "/dribble-binary"):  # headers at once, the body a byte at a time
+            body = envelope({"dribbled": "x" * 200})
+            kind = b"application/json" if path == "/dribble" else b"application/octet-stream"
+            write(b"HTTP/1.1 200 OK\r\nContent-Type: " + kind + b"\r\n"
+                  b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+            return self._dribble(body)
+        if path == "/dribble-headers":  # the status line and headers a byte at a time
+            return self._dribble(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 + b"X-Padding: " + b"p" * 200 + b"\r\n\r\n")
+        if path == "/gzip-bomb":
+            write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                  b"Content-Encoding: gzip\r\nContent-Length: "
+                  + str(len(GZIP_BOMB)).encode() + b"\r\n\r\n" + GZIP_BOMB)
+            return False
+        if path == "/chunked-endless":  # JSON that never ends, in chunks
+            write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n")
+            chunk = b"[" * 65536
+            for _ in range(16_384):  # 1 GiB at most, unless the client hangs up first
+                write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            return False
         return True
+
+    def _dribble(self, data: bytes) -> bool:
+        for index in range(len(data)):
+            self.wfile.write(data[index:index + 1])
+            self.wfile.flush()
+            time.sleep(self.server.dribble_seconds)
+        return False
 
     def answer(self, status: int, headers: Dict[str, str], body: bytes) -> None:
         head = [f"HTTP/1.1 {status} Whatever", f"Content-Length: {len(body)}"]
@@ -151,6 +217,7 @@ class HostileServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         self.log: list = []
         self.answers: Dict[str, Answer] = dict(ANSWERS)
         self.slow_seconds = 3.0
+        self.dribble_seconds = 0.1
         super().__init__(path, _Handler)
 
     def handle_error(self, request: object, client_address: object) -> None:
@@ -171,6 +238,7 @@ class HostileTCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self.log: list = []
         self.answers: Dict[str, Answer] = dict(ANSWERS)
         self.slow_seconds = 3.0
+        self.dribble_seconds = 0.1
         super().__init__(("127.0.0.1", 0), _Handler)
 
 

@@ -6,7 +6,8 @@ certificate and pinned server certificate (``lxd-https``), and Incus over its
 socket (``incus``) when an Incus daemon is there. One instance per daemon
 serves the whole module; it is deleted at the end whatever happens.
 
-Import the fixtures into a test module: ``from live import live, target``.
+A pytest plugin (``pytest_plugins`` in conftest.py): ``live`` and ``target``
+are fixtures of every test module.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Dict, Iterator, List, Tuple
 import pytest
 
 import apitx
-from conftest import SANDBOX_DIR, SANDBOX_HTTPS, instance_config, remove_instance
+from sandbox import SANDBOX_DIR, SANDBOX_HTTPS, instance_config, remove_instance
 
 INCUS_SOCKET = "/var/lib/incus/unix.socket"
 TARGETS = ["lxd", "lxd-https"] + (["incus"] if os.path.exists(INCUS_SOCKET) else [])

@@ -1,11 +1,13 @@
 """apitx._api: URL rules, request options, endpoints (socket and HTTPS)."""
 
+import time
+
 import pytest
 
 import apitx
 from apitx import API, APINotFoundException, EndpointError, Timeout
 
-from conftest import SANDBOX_DIR, SANDBOX_HTTPS
+from sandbox import SANDBOX_DIR, SANDBOX_HTTPS, start_exec
 
 live = pytest.mark.live
 
@@ -123,3 +125,60 @@ def test_socket_sessions_ignore_proxy_environment(monkeypatch, lxd_socket):
     with API.factory(lxd_socket) as api:
         assert api.session.trust_env is False
         assert api.get("").metadata["api_version"] == "1.0"
+
+
+# -- one request line, typed verbs, wait(progress=) (the layers issue) ----------
+
+def test_a_connection_error_names_the_query_it_was_sending():
+    # Before, the line of a connection error was built from the URL without
+    # params=, while an API error showed them: two builders, two answers.
+    with API.factory("/nonexistent/apitx.sock") as api, \
+            pytest.raises(apitx.APIConnectionError) as info:
+        api.get("instances", params={"recursion": 1})
+    assert str(info.value).startswith(
+        "GET unix:/nonexistent/apitx.sock /1.0/instances?recursion=1: ")
+
+
+def test_a_request_refused_before_sending_names_its_query(hostile, hostile_api):
+    with pytest.raises(apitx.RequestError) as info:
+        hostile_api.get("instances", params={"recursion": 1}, headers={"X-Bad": "a\r\nb"})
+    assert str(info.value).startswith(
+        f"GET unix:{hostile.server_address} /1.0/instances?recursion=1: header X-Bad ")
+    assert not hostile.log
+
+
+@pytest.mark.parametrize("verb", ["get", "post", "put", "patch", "delete", "head"])
+def test_verbs_take_keywords_only(hostile, hostile_api, verb):
+    # Before, a dict given after the path silently became params=.
+    with pytest.raises(TypeError):
+        getattr(hostile_api, verb)("instances", {"recursion": 1})
+    with pytest.raises(TypeError):
+        getattr(hostile_api.instances, verb)({"recursion": 1})
+    with pytest.raises(TypeError):
+        getattr(hostile_api, verb)("instances", files={"f": b"x"})
+    assert not hostile.log
+
+
+@live
+def test_wait_calls_progress_with_each_answer_while_the_operation_runs(api, instance):
+    started = start_exec(api, instance, "/bin/sleep", "3")
+    seen = []
+    done = started.wait(timeout=30, progress=seen.append)
+    assert done.metadata["status"] == "Success"
+    # Polls are 1 s long with a progress callback: a 3 s command is seen running.
+    assert len(seen) >= 1
+    assert all(answer.metadata["status"] == "Running" for answer in seen)
+    waited = [answer.waited for answer in seen]
+    assert waited == sorted(waited) and 0.5 < waited[0] < 2.5
+
+
+@live
+def test_wait_with_progress_still_times_out_as_asked(api, instance):
+    started = start_exec(api, instance, "/bin/sleep", "5")
+    seen = []
+    before = time.monotonic()
+    with pytest.raises(apitx.OperationTimeout):
+        started.wait(timeout=2, progress=seen.append)
+    assert 1.5 < time.monotonic() - before < 4
+    assert 1 <= len(seen) <= 2
+    started.wait(timeout=30)

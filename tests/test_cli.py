@@ -18,8 +18,10 @@ import json
 import os
 import pty
 import re
+import resource
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -33,7 +35,7 @@ import pytest
 import apitx
 from apitx._cli import main, progress_text
 
-from conftest import (
+from sandbox import (
     NOWHERE_SOCKET,
     SANDBOX_DIR,
     SANDBOX_HTTPS,
@@ -363,11 +365,7 @@ def test_timed_out_operation_is_really_still_running(api, live_instances):
 def _interrupt_wait(api: apitx.API, instance: str, *args: str) -> tuple:
     """Start a --wait in a subprocess, SIGINT it once it waits; return (code, stderr, op)."""
     before = set(_running_operations(api, instance))
-    # SIG_DFL in the child: a runner started in the background by a shell
-    # without job control ignores SIGINT, and the child would inherit that.
-    process = subprocess.Popen([sys.executable, "-m", "apitx", "-e", SANDBOX_SOCKET, *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = _popen("-e", SANDBOX_SOCKET, *args)
     try:
         operation = _new_operation(api, instance, before)
         time.sleep(0.5)  # the answer reached the client: let it start waiting
@@ -378,6 +376,15 @@ def _interrupt_wait(api: apitx.API, instance: str, *args: str) -> tuple:
             process.kill()
             process.communicate()
     return process.returncode, err.decode(), operation
+
+
+def _popen(*args: str) -> subprocess.Popen:
+    """``python -m apitx ARGS`` started with pipes, to be sent SIGINT."""
+    # SIG_DFL in the child: a runner started in the background by a shell
+    # without job control ignores SIGINT, and the child would inherit that.
+    return subprocess.Popen([sys.executable, "-m", "apitx", *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _running_operations(api: apitx.API, instance: str) -> List[str]:
@@ -581,7 +588,8 @@ def test_help_documents_exit_codes_and_examples(capsysbinary):
     assert outcome.code == 0
     text = outcome.out.decode()
     for line in ("0    ok", "1    the API answered an error", "2    usage error",
-                 "3    cannot connect", "4    timeout", "130  interrupted", "141  stdout"):
+                 "3    cannot connect", "4    timeout", "5    the result could not be written",
+                 "70   internal error", "130  interrupted", "141  stdout"):
         assert line in text
     assert "apitx -X POST -d @c1.json --wait instances" in text
 
@@ -661,3 +669,338 @@ def test_a_header_that_cannot_be_sent_is_a_usage_error(hostile):
     err = done.stderr.decode()
     assert "header X-Auth-Token cannot be sent" in err and "abc" not in err
     assert hostile.log == []
+
+
+# -- issue 12: faults of the machine and of the input, one line each -----------------
+
+def _full_device(tmp_path) -> str:
+    """A device that answers every write with ENOSPC, as /dev/full does.
+
+    As root, a private node: an ``-o`` that replaces its target (as apitx once
+    did) must not replace the machine's /dev/full. A user cannot replace
+    /dev/full (nor make a node), so uses it.
+    """
+    if os.geteuid() != 0:
+        return "/dev/full"
+    node = tmp_path / "full"
+    os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+    return str(node)
+
+
+def _closing(*fds: int):
+    """A preexec_fn that closes the child's ``fds``, as a shell's ``>&-`` does."""
+    def close() -> None:
+        for fd in fds:
+            os.close(fd)
+    return close
+
+
+def test_output_to_a_full_device_is_one_line_and_exit_5(hostile, tmp_path):
+    full = _full_device(tmp_path)
+    done = command("-e", hostile.server_address, "-o", full, "")
+    assert done.returncode == 5 and done.stdout == b""
+    assert done.stderr.decode() == f"apitx: -o {full}: No space left on device\n"
+    assert stat.S_ISCHR(os.stat(full).st_mode)  # written into, as cp does: never replaced
+
+
+@pytest.mark.parametrize("args", [["--compact", ""], [""]])
+def test_stdout_on_a_full_disk_is_one_line_and_exit_5(hostile, tmp_path, args):
+    with open(_full_device(tmp_path), "wb") as full:
+        done = subprocess.run([sys.executable, "-m", "apitx", "-e", hostile.server_address,
+                               *args], stdout=full, stderr=subprocess.PIPE, env=ENV, timeout=60)
+    assert done.returncode == 5
+    assert done.stderr.decode() == "apitx: stdout: No space left on device\n"
+
+
+def _file_size_limit(size: int):
+    """A preexec_fn: files may not grow past ``size`` bytes (EFBIG), as on a full disk."""
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, not death
+    return limit
+
+
+def test_a_write_that_fails_midway_never_replaces_the_output_file(hostile, tmp_path):
+    hostile.answers["/big"] = (200, {"Content-Type": "application/json"},
+                               json.dumps({"type": "sync", "metadata": ["x" * 100] * 1000})
+                               .encode())
+    kept = tmp_path / "kept.json"
+    kept.write_bytes(b"previous copy")
+    done = command("-e", hostile.server_address, "-o", str(kept), "/big",
+                   preexec_fn=_file_size_limit(50_000))
+    assert done.returncode == 5
+    assert done.stderr.decode() == f"apitx: -o {kept}: File too large\n"
+    assert kept.read_bytes() == b"previous copy"
+    assert [p.name for p in tmp_path.iterdir()] == ["kept.json"]  # no temporary left
+
+
+@pytest.mark.parametrize("unbuffered", ["", "1"])
+def test_help_that_cannot_be_written_is_one_line_and_exit_5(tmp_path, unbuffered):
+    # Buffered, --help fails at the last flush; unbuffered, the first write
+    # takes 100 bytes and the next one fails.
+    env = {**ENV, "PYTHONUNBUFFERED": unbuffered}
+    with open(tmp_path / "help.txt", "wb") as small:
+        done = subprocess.run([sys.executable, "-m", "apitx", "--help"], stdout=small,
+                              stderr=subprocess.PIPE, env=env, timeout=60,
+                              preexec_fn=_file_size_limit(100))
+    assert done.returncode == 5
+    assert done.stderr.decode() == "apitx: stdout: File too large\n"
+
+
+def test_closed_stderr_keeps_the_exit_code(hostile):
+    done = command("-e", hostile.server_address, "--compact", "", preexec_fn=_closing(2))
+    assert (done.returncode, done.stdout) == (0, b'{"api_version":"1.0"}\n')
+    done = command("-e", NOWHERE_SOCKET, "", preexec_fn=_closing(2))
+    assert (done.returncode, done.stdout) == (3, b"")
+
+
+def test_stderr_on_a_full_disk_keeps_the_exit_code(tmp_path):
+    with open(_full_device(tmp_path), "wb") as full:
+        done = subprocess.run([sys.executable, "-m", "apitx", "-e", NOWHERE_SOCKET, ""],
+                              stdout=subprocess.PIPE, stderr=full, env=ENV, timeout=60)
+    assert (done.returncode, done.stdout) == (3, b"")
+
+
+def test_closed_stdout_refuses_before_sending(hostile, tmp_path):
+    done = command("-e", hostile.server_address, "-X", "POST", "-d", "{}", "/echo",
+                   preexec_fn=_closing(1))
+    assert done.returncode == 2
+    assert done.stderr.decode() == ("apitx: stdout is closed: the result would be lost, so "
+                                    "nothing was sent; redirect it (>/dev/null) or use -o FILE\n")
+    assert hostile.log == []
+    target = tmp_path / "out.json"  # -o needs no stdout
+    done = command("-e", hostile.server_address, "--compact", "-o", str(target), "",
+                   preexec_fn=_closing(1))
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert target.read_bytes() == b'{"api_version":"1.0"}\n'
+
+
+def test_closed_stdin_for_data_from_stdin_is_a_usage_error(hostile):
+    done = command("-e", hostile.server_address, "-X", "POST", "-d", "@-", "/echo",
+                   preexec_fn=_closing(0))
+    assert done.returncode == 2
+    assert done.stderr.decode() == ("apitx: -d @-: stdin is closed: pipe the JSON in, or give "
+                                    "it as -d TEXT or -d @FILE; nothing was sent\n")
+    assert hostile.log == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-H", "X-Name: é"], "-H: header X-Name cannot be sent: its value has a character that "
+                          "is not printable ASCII (at position 1)"),
+    (["-H", "X-Name: 漢字"], "-H: header X-Name cannot be sent: its value has a character "
+                            "that is not printable ASCII (at position 1)"),
+    (["-H", "X-Token: ab\rcd"], "-H: header X-Token cannot be sent: its value has a character "
+                                "that is not printable ASCII (at position 3)"),
+    (["-H", "X-Nämé: a"], "-H 'X-Nämé: a' is not a header: a name is ASCII letters, digits "
+                          "and !#$%&'*+-.^_`|~"),
+    (["-H", "X-(a): b"], "-H 'X-(a): b' is not a header: a name is ASCII letters, digits "
+                         "and !#$%&'*+-.^_`|~"),
+    (["-X", "GÉT"], "-X 'GÉT' is not an HTTP method (GET, POST, PUT, ...)"),
+    (["-X", "POST", "-d", '{"size": NaN}'],
+     "-d: invalid JSON: NaN is not JSON (JSON has no NaN or Infinity); nothing was sent"),
+    (["-X", "POST", "-d", '[Infinity]'],
+     "-d: invalid JSON: Infinity is not JSON (JSON has no NaN or Infinity); nothing was sent"),
+    (["-X", "POST", "-d", '{"a": {"b": -Infinity}}'],
+     "-d: invalid JSON: -Infinity is not JSON (JSON has no NaN or Infinity); nothing was sent"),
+    (["-X", "POST", "-d", '{"config": {"a": "1"}, "config": {"b": "2"}}'],
+     "-d: key 'config' appears twice in one object (LXD would keep only the last); "
+     "nothing was sent"),
+    (["-X", "POST", "-d", "[" * 100_000 + "]" * 100_000],
+     "-d: the JSON is nested too deeply to check; nothing was sent"),
+])
+def test_bad_input_found_by_issue_12_exits_2_before_sending(capsysbinary, args, message):
+    outcome = in_process(capsysbinary, "-e", NOWHERE_SOCKET, *args, "instances")
+    assert outcome.code == 2
+    assert one_line_error(outcome) == f"apitx: {message}"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-X", "POST", "-d", '{"a": "\udcff"}', "instances"],
+     "-d: not UTF-8 text (at character 8); nothing was sent"),
+    (["-p", "name=\udcff", "instances"], "-p: not UTF-8 text (at character 1); nothing was sent"),
+    (["--project", "p\udcff", "instances"],
+     "--project: not UTF-8 text (at character 2); nothing was sent"),
+    (["instances/\udcff"], "PATH: not UTF-8 text (at character 11); nothing was sent"),
+])
+def test_arguments_that_are_not_utf8_exit_2_before_sending(args, message):
+    """A shell passes any bytes; Python keeps those that are not UTF-8 as surrogates."""
+    done = command("-e", NOWHERE_SOCKET, *[os.fsencode(arg) for arg in args])
+    assert (done.returncode, done.stdout) == (2, b"")
+    assert done.stderr.decode() == f"apitx: {message}\n"
+
+
+def test_data_from_stdin_that_is_not_utf8_exits_2():
+    done = command("-e", NOWHERE_SOCKET, "-X", "POST", "-d", "@-", "instances",
+                   input=b'{"a": "\xff"}')
+    assert done.returncode == 2
+    # Strict, or kept as a surrogate (the C locale): refused either way.
+    assert done.stderr.startswith(b"apitx: -d @-: not UTF-8 text (")
+    assert done.stderr.count(b"\n") == 1
+
+
+def test_a_header_value_that_is_plain_ascii_still_reaches_the_server(hostile):
+    done = command("-e", hostile.server_address, "-H", "X-Name: a b\tc!~", "")
+    assert done.returncode == 0, done.stderr
+    assert hostile.log[0][2]["x-name"] == "a b\tc!~"
+
+
+def _deep_answer(metadata: str) -> tuple:
+    return (200, {"Content-Type": "application/json"},
+            ('{"type": "sync", "status_code": 200, "error": "", "metadata": ' + metadata +
+             "}").encode())
+
+
+@pytest.mark.parametrize("args", [[], ["--compact"]])
+def test_an_answer_too_deep_to_indent_prints_on_one_line(hostile, args):
+    levels = 5000  # parses (apitx reads 20,000 levels), but json.dumps recurses per level
+    lists = "[" * levels + '"core"' + "]" * levels
+    objects = '{"k": ' * levels + '{"status_code": 200, "err": ""}' + "}" * levels
+    hostile.answers["/deep-lists"] = _deep_answer(lists)
+    hostile.answers["/deep-objects"] = _deep_answer(objects)
+    done = command("-e", hostile.server_address, *args, "/deep-lists")
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert done.stdout.decode() == lists.replace(" ", "") + "\n"
+    done = command("-e", hostile.server_address, *args, "/deep-objects")
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert done.stdout.decode() == objects.replace(" ", "") + "\n"
+
+
+def test_an_answer_too_deep_to_read_fails_in_one_line(hostile):
+    # Beyond what apitx parses: whatever it says (an error deep inside?)
+    # cannot be known, so it cannot pass as a success (exit 1, not 0).
+    levels = 100_000
+    hostile.answers["/deeper"] = _deep_answer("[" * levels + "]" * levels)
+    done = command("-e", hostile.server_address, "/deeper")
+    assert done.returncode == 1 and done.stdout == b""
+    assert done.stderr.count(b"\n") == 1 and b"nested deeper than apitx reads" in done.stderr
+
+
+@pytest.mark.parametrize("env, args", [
+    ({"APITX_DEBUG_MAX_BODY": "lots"}, []),
+    ({"APITX_DEBUG_MAX_BODY": "lots"}, ["-v"]),
+    ({"APITX_DEBUG": "xml"}, ["-v"]),
+    ({"APITX_DEBUG": "xml", "DEBUG": "1"}, []),
+])
+def test_a_bad_debug_setting_is_one_line_and_exit_2(capsysbinary, monkeypatch, env, args):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    outcome = in_process(capsysbinary, "-e", NOWHERE_SOCKET, *args, "")
+    assert outcome.code == 2
+    name = "APITX_DEBUG_MAX_BODY" if "APITX_DEBUG_MAX_BODY" in env else "APITX_DEBUG"
+    assert one_line_error(outcome).startswith(f"apitx: {name}={env[name]!r}")
+
+
+def test_output_keeps_an_existing_files_mode_and_owner(hostile, tmp_path):
+    target = tmp_path / "secret.json"
+    target.write_bytes(b"old")
+    os.chmod(target, 0o600)
+    owner = (os.getuid(), os.getgid())
+    if os.geteuid() == 0:  # root replaces others' files: they must stay theirs
+        owner = (65534, 65534)
+        os.chown(target, *owner)
+    done = command("-e", hostile.server_address, "--compact", "-o", str(target), "")
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert target.read_bytes() == b'{"api_version":"1.0"}\n'
+    info = target.stat()
+    assert stat.S_IMODE(info.st_mode) == 0o600
+    assert (info.st_uid, info.st_gid) == owner
+
+
+def test_output_writes_through_a_symlink_as_cp_does(hostile, tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "links").mkdir()
+    real = tmp_path / "real" / "out.json"
+    real.write_bytes(b"old")
+    link = tmp_path / "links" / "out.json"
+    link.symlink_to("../real/out.json")
+    dangling = tmp_path / "links" / "new.json"
+    dangling.symlink_to("../real/new.json")
+    for path in (link, dangling):
+        done = command("-e", hostile.server_address, "--compact", "-o", str(path), "")
+        assert (done.returncode, done.stderr) == (0, b"")
+    for path, target in ((link, "../real/out.json"), (dangling, "../real/new.json")):
+        assert path.is_symlink() and os.readlink(path) == target
+        assert path.read_bytes() == b'{"api_version":"1.0"}\n'
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["new.json", "out.json"]
+
+
+def test_a_symlink_loop_as_output_is_a_usage_error(hostile, tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to("loop")
+    done = command("-e", hostile.server_address, "-o", str(loop), "")
+    assert done.returncode == 2
+    assert done.stderr.decode() == f"apitx: -o {loop}: Too many levels of symbolic links\n"
+    assert loop.is_symlink() and hostile.log == []
+
+
+def test_an_unexpected_exception_is_one_line_and_exit_70(capsysbinary, monkeypatch):
+    def broken(args):
+        raise ZeroDivisionError("division by zero")
+    monkeypatch.setattr(apitx._cli, "_run", broken)
+    outcome = in_process(capsysbinary, "-e", NOWHERE_SOCKET, "")
+    assert outcome.code == 70
+    assert one_line_error(outcome) == ("apitx: internal error: ZeroDivisionError: division by "
+                                       "zero (run with -v for the traceback)")
+    outcome = in_process(capsysbinary, "-v", "-e", NOWHERE_SOCKET, "")
+    assert outcome.code == 70
+    err = outcome.err.decode()
+    assert "Traceback (most recent call last)" in err and "in broken" in err
+    assert err.splitlines()[-1] == "apitx: internal error: ZeroDivisionError: division by zero"
+
+
+def _blocked_in(pid: int, syscall: int, fd: int) -> None:
+    """Wait until process ``pid`` is blocked in ``syscall`` (Linux numbering) on ``fd``."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/syscall") as status:
+            fields = status.read().split()
+        if fields[:2] == [str(syscall), hex(fd)]:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} never blocked in syscall {syscall} on fd {fd}")
+
+
+def _interrupt(process: subprocess.Popen, syscall: int, fd: int) -> tuple:
+    try:
+        _blocked_in(process.pid, syscall, fd)
+        time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return process.returncode, out, err
+
+
+def test_ctrl_c_while_reading_the_body_exits_130_in_one_line(hostile):
+    process = _popen("-e", hostile.server_address, "-X", "POST", "-d", "@-", "/echo")
+    code, out, err = _interrupt(process, 0, 0)  # read(0, ...): waiting for stdin
+    assert (code, out, err) == (130, b"", b"apitx: interrupted\n")
+    assert hostile.log == []
+
+
+def test_ctrl_c_while_printing_exits_130_in_one_line(hostile):
+    hostile.answers["/big"] = (200, {"Content-Type": "application/json"},
+                               json.dumps({"type": "sync", "metadata": ["x" * 100] * 10_000})
+                               .encode())
+    process = _popen("-e", hostile.server_address, "/big")
+    code, _, err = _interrupt(process, 1, 1)  # write(1, ...): the pipe is full
+    assert (code, err) == (130, b"apitx: interrupted\n")
+
+
+# -- --max-time: the whole request's deadline (issue 12) -----------------------------
+
+def test_max_time_ends_a_dribbling_answer_with_exit_4(hostile):
+    # The server sends a byte every 0.1 s: no read ever times out, and the
+    # answer would take 30 s; before, nothing ended it.
+    before = time.monotonic()
+    done = command("-e", hostile.server_address, "--max-time", "2", "/dribble")
+    assert done.returncode == 4 and b"total deadline" in done.stderr
+    assert time.monotonic() - before < 8
+
+
+def test_remote_is_a_subcommand(capsysbinary, monkeypatch, tmp_path):
+    monkeypatch.setenv("APITX_CONF", str(tmp_path))
+    assert main(["remote", "list", "--format", "json"]) == 0
+    assert b"local" in capsysbinary.readouterr().out

@@ -11,7 +11,6 @@ import time
 import pytest
 
 from hostile_ws import running_ws_server
-from live import live  # noqa: F401  (fixture)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

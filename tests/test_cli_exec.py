@@ -14,8 +14,6 @@ import time
 
 import pytest
 
-from live import live  # noqa: F401  (fixture)
-
 pytestmark = pytest.mark.live
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -51,3 +51,53 @@ def test_timeout_coerce_refuses_other_types():
 
 def test_with_read_keeps_connect():
     assert Timeout(2, 4).with_read(40) == Timeout(2, 40)
+
+
+# -- TraceSettings: the environment, read once --------------------------------------
+
+from apitx import RenderOptions, SettingsError, TraceSettings  # noqa: E402
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({}, TraceSettings()),
+    ({"DEBUG": "1"}, TraceSettings(enabled=True)),
+    ({"DEBUG": "0", "APITX_DEBUG": "json"}, TraceSettings(format="json")),
+    ({"DEBUG": "yes", "APITX_DEBUG": " CURL ", "APITX_DEBUG_FILE": " t.log "},
+     TraceSettings(enabled=True, format="curl", file="t.log")),
+    ({"APITX_DEBUG_UNSAFE": "1", "APITX_DEBUG_MAX_BODY": "10"},
+     TraceSettings(render=RenderOptions(unsafe=True, max_body=10))),
+])
+def test_trace_settings_from_the_environment(environ, expected):
+    assert TraceSettings.from_env(environ) == expected
+
+
+@pytest.mark.parametrize("environ, named", [
+    ({"APITX_DEBUG": "xml"}, "APITX_DEBUG='xml' is not a trace format: use text, json, curl"),
+    ({"APITX_DEBUG_MAX_BODY": "lots"}, "APITX_DEBUG_MAX_BODY='lots': give a positive number"),
+    ({"APITX_DEBUG_MAX_BODY": "0"}, "APITX_DEBUG_MAX_BODY='0'"),
+])
+def test_bad_trace_variables_are_refused_naming_them(environ, named):
+    with pytest.raises(SettingsError, match=named.replace("(", r"\(")):
+        TraceSettings.from_env(environ)
+
+
+@pytest.mark.parametrize("given, enabled, format", [
+    (True, True, "text"), (False, False, "text"), ("json", True, "json"),
+    (TraceSettings(enabled=True, format="curl"), True, "curl"),
+])
+def test_trace_argument_forms(monkeypatch, given, enabled, format):
+    monkeypatch.setenv("DEBUG", "1")  # trace=False wins over the environment
+    settings = TraceSettings.coerce(given)
+    assert (settings.enabled, settings.format) == (enabled, format)
+
+
+@pytest.mark.parametrize("bad", ["xml", 3, RenderOptions()])
+def test_bad_trace_arguments_are_refused(bad):
+    with pytest.raises(SettingsError, match="trace|format"):
+        TraceSettings.coerce(bad)
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5])
+def test_render_options_refuse_a_bad_body_limit(bad):
+    with pytest.raises(SettingsError, match="max_body"):
+        RenderOptions(max_body=bad)

@@ -14,23 +14,18 @@ import shutil
 import subprocess
 
 import pytest
-import requests
 
 import apitx
-from apitx._curl import curl_command
 
-from conftest import SANDBOX_DIR, SANDBOX_HTTPS
+from sandbox import HTTPS_OPTIONS, SANDBOX_HTTPS
 
 live = pytest.mark.live
 
 SOCKET = "/var/lib/lxd/unix.socket"
-HTTPS_OPTIONS = {"cert": (f"{SANDBOX_DIR}/client.crt", f"{SANDBOX_DIR}/client.key"),
-                 "verify": f"{SANDBOX_DIR}/server.crt"}
 
 
 def render(api: apitx.API, method: str, path: str, **kwargs) -> str:
-    prepared = api.session.prepare_request(requests.Request(method, api.url(path), **kwargs))
-    return curl_command(prepared, api)
+    return api.curl(method, path, **kwargs)
 
 
 @pytest.fixture
@@ -92,10 +87,11 @@ def test_binary_bytes_body_is_piped_from_printf(socket_api):
     assert "--data-binary @- " in line
 
 
-def test_binary_bytes_over_the_body_limit_are_refused_with_what_to_do(socket_api, monkeypatch):
-    monkeypatch.setenv("APITX_DEBUG_MAX_BODY", "3")
-    with pytest.raises(ValueError, match=r"4 bytes of binary data.*--data-binary @FILE"):
-        render(socket_api, "POST", "instances/c1/files?path=/x", data=b"\xff\xfe\x00\x01")
+def test_binary_bytes_over_the_body_limit_are_refused_with_what_to_do():
+    settings = apitx.TraceSettings(render=apitx.RenderOptions(max_body=3))
+    with apitx.API.factory(SOCKET, trace=settings) as api, \
+            pytest.raises(apitx.RequestError, match=r"4 bytes of binary data.*--data-binary @FILE"):
+        render(api, "POST", "instances/c1/files?path=/x", data=b"\xff\xfe\x00\x01")
 
 
 def test_stream_without_a_file_name_is_refused(socket_api):

@@ -19,7 +19,7 @@ import apitx
 from apitx import APIException, APINotFoundException, ensure
 from apitx.ensure import ConcurrentUpdateError, file_fingerprint
 
-from conftest import SANDBOX_SOCKET, remove_instance
+from sandbox import SANDBOX_SOCKET, remove_instance
 from images import export_sandbox_image, make_tarball
 from traces import traced_requests as request_lines, traced_writes as writes
 
@@ -359,3 +359,59 @@ def test_converge_example_twice_changes_nothing_the_second_time(names):
     finally:
         assert run("--absent")[-1] == "4 changed"
         assert run("--absent")[-1] == "0 changed"
+
+
+# -- the planner, offline: what each wanted/current pair makes it PATCH ------------
+
+@pytest.mark.parametrize("current, wanted, patch, before, after", [
+    # nothing wanted, or all as wanted: no write
+    ({"config": {"a": "1"}}, {"config": None}, {}, {}, {}),
+    ({"config": {"a": "1"}}, {"config": {"a": "1"}}, {}, {}, {}),
+    # '' and a missing key are the same thing to LXD
+    ({"config": {}}, {"config": {"a": ""}}, {}, {}, {}),
+    ({"config": {"a": "1"}}, {"config": {"a": ""}},
+     {"config": {"a": ""}}, {"config": {"a": "1"}}, {"config": {"a": None}}),
+    # only the keys given are compared; others are left alone
+    ({"config": {"a": "1", "b": "2"}}, {"config": {"a": "3"}},
+     {"config": {"a": "3"}}, {"config": {"a": "1"}}, {"config": {"a": "3"}}),
+    ({}, {"config": {"a": "1"}}, {"config": {"a": "1"}}, {"config": {"a": None}},
+     {"config": {"a": "1"}}),
+    # devices merge by name, each compared whole
+    ({"devices": {"d": {"type": "disk", "path": "/a"}, "e": {"type": "nic"}}},
+     {"devices": {"d": {"type": "disk", "path": "/b"}}},
+     {"devices": {"d": {"type": "disk", "path": "/b"}}},
+     {"devices": {"d": {"type": "disk", "path": "/a"}}},
+     {"devices": {"d": {"type": "disk", "path": "/b"}}}),
+    ({"devices": {}}, {"devices": {"d": {"type": "nic"}}}, {"devices": {"d": {"type": "nic"}}},
+     {"devices": {"d": None}}, {"devices": {"d": {"type": "nic"}}}),
+    # other fields compare whole; profiles in order
+    ({"profiles": ["default", "web"]}, {"profiles": ["web", "default"]},
+     {"profiles": ["web", "default"]}, {"profiles": ["default", "web"]},
+     {"profiles": ["web", "default"]}),
+    ({"description": "x"}, {"description": None}, {}, {}, {}),
+    ({"description": "x"}, {"description": ""}, {"description": ""}, {"description": "x"},
+     {"description": ""}),
+])
+def test_plan(current, wanted, patch, before, after):
+    assert ensure.plan(current, wanted) == ensure.Plan(patch, before, after)
+
+
+def test_plan_leaves_its_inputs_alone():
+    current = {"config": {"a": "1"}}
+    wanted = {"config": {"a": "2"}}
+    ensure.plan(current, wanted)
+    assert (current, wanted) == ({"config": {"a": "1"}}, {"config": {"a": "2"}})
+
+
+def test_change_is_frozen():
+    with pytest.raises(AttributeError):
+        ensure.Change(False).changed = True  # type: ignore[misc]
+
+
+def test_all_names_every_public_helper():
+    import types
+    public = {name for name, value in vars(ensure).items()
+              if not name.startswith("_") and not isinstance(value, types.ModuleType)
+              and getattr(value, "__module__", "apitx.ensure") == "apitx.ensure"
+              and name not in {"annotations", "Diff", "Source"}}
+    assert public == set(ensure.__all__)

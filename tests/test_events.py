@@ -11,9 +11,9 @@ import pytest
 
 import apitx
 from apitx._events import Event, events
-from conftest import instance_config, remove_instance
+from sandbox import instance_config, remove_instance
 from hostile_ws import running_ws_server
-from live import TARGETS, live  # noqa: F401  (fixture)
+from live import TARGETS
 
 DAEMONS = [name for name in TARGETS if name != "lxd-https"] + ["lxd-https"]
 

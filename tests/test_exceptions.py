@@ -15,7 +15,7 @@ import apitx
 from apitx import (APIConnectionError, APIException, APINotFoundException, APITimeoutError,
                    APITXError, EndpointError, OperationTimeout)
 
-from conftest import SANDBOX_HTTPS
+from sandbox import SANDBOX_HTTPS
 
 live = pytest.mark.live
 
@@ -163,8 +163,13 @@ def test_messages_redact_query_secrets_and_url_passwords(hostile_api, hostile, m
     assert str(info.value) == (f"GET unix:{hostile.server_address} "
                                "/1.0/instances/x?secret=<redacted>&name=ok: not found")
     assert "hunter2" not in repr(info.value.result)
+    # The environment is read once, when an API is made: setting it later
+    # changes nothing for this API, and a new one shows secrets.
     monkeypatch.setenv("APITX_DEBUG_UNSAFE", "1")
-    assert "secret=hunter2" in info.value.result.request_line()
+    assert "hunter2" not in info.value.result.request_line()
+    with apitx.API.factory(hostile.server_address) as unsafe:
+        shown = unsafe.get("instances/x", params={"secret": "hunter2"}, validate=False)
+    assert "secret=hunter2" in shown.request_line()
     remote = apitx.API.factory("https://admin:s3cret@127.0.0.1:1")
     with pytest.raises(APIConnectionError) as refused:
         remote.get("")
@@ -201,3 +206,22 @@ def test_a_path_prefix_is_shown_once():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_bad_debug_variable_is_refused_when_the_api_is_made(hostile, monkeypatch):
+    monkeypatch.setenv("APITX_DEBUG_MAX_BODY", "lots")
+    with pytest.raises(apitx.SettingsError, match="APITX_DEBUG_MAX_BODY='lots'"):
+        apitx.API.factory(hostile.server_address)
+
+
+def test_reading_the_transaction_of_an_error_never_raises(hostile_api, monkeypatch):
+    # Before, every rendering re-read the environment: a bad value set by
+    # then made exc.transaction raise ValueError inside the caller's handler.
+    with pytest.raises(APINotFoundException) as info:
+        hostile_api.get("instances/x")
+    monkeypatch.setenv("APITX_DEBUG_MAX_BODY", "lots")
+    monkeypatch.setenv("APITX_DEBUG", "xml")
+    assert "GET /1.0/instances/x" in info.value.transaction
+    assert "HTTP/404" in info.value.transaction
+    assert "HTTP/404" in info.value.result.response_summary()
+    assert info.value.result.curl().startswith("curl --unix-socket ")

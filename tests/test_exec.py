@@ -16,7 +16,6 @@ import pytest
 
 import apitx
 from apitx._exec import ExecResult, run_exec
-from live import live, target  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.live
 

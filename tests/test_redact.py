@@ -66,3 +66,60 @@ def test_redact_headers():
 ])
 def test_redact_url(url, shown):
     assert redact_url(url) == shown
+
+
+# -- names the real world uses, headers that carry URLs, free text (issue 12) ---------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from apitx._redact import redact_free_text  # noqa: E402
+
+
+@pytest.mark.parametrize("name", ["passphrase", "credentials", "sessionid", "session_id",
+                                  "csrf_token", "X-XSRF-TOKEN", "jwt", "signature", "apiKey",
+                                  "access_key", "AWS_ACCESS_KEY"])
+def test_secret_names_of_the_wider_world(name):
+    assert is_secret_name(name) and is_secret_header(name)
+
+
+@pytest.mark.parametrize("name", ["session_count", "keyboard", "description", "api_version"])
+def test_names_that_only_look_secret_in_json(name):
+    assert not is_secret_name(name)
+
+
+def test_urls_in_location_like_headers_are_redacted():
+    shown = redact_headers({"Location": "https://u:pw@h/x?token=t&a=1",
+                            "Link": '<https://h/n?secret=s>; rel="next"', "Server": "x?token=t"})
+    assert shown["Location"] == "https://<redacted>@h/x?token=<redacted>&a=1"
+    assert shown["Link"] == '<https://h/n?secret=<redacted>>; rel="next"'
+    assert shown["Server"] == "x?token=t"  # not a URL header: left as it is
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("denied: password=hunter2", "denied: password=<redacted>"),
+    ('{"token": "abc", "detail": "no"}', '{"token": "<redacted>", "detail": "no"}'),
+    ("Authorization: Bearer abc.def", "Authorization: <redacted>"),
+    ("see https://u:p@h/x?api_key=k", "see https://<redacted>@h/x?api_key=<redacted>"),
+    ("name=web status: Running", "name=web status: Running"),
+])
+def test_free_text(text, shown):
+    assert redact_free_text(text) == shown
+
+
+_SECRET = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ23456789", min_size=6, max_size=20).map(
+    lambda s: "S3CR3T" + s)
+_FILLER = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+_PLANTINGS = [
+    "password={}", "password: {}", '"password": "{}"', "token={}", "X-Auth-Token: {}",
+    "Authorization: Bearer {}", "https://user:{}@host/path", "https://host/p?secret={}&x=1",
+    "api_key={}", "'passwd': '{}'",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=_FILLER, after=_FILLER, secret=_SECRET, planting=st.sampled_from(_PLANTINGS))
+def test_planted_secrets_never_come_out_of_free_text(before, after, secret, planting):
+    # Separated from the filler by spaces, as in any message: the filler is
+    # arbitrary text (quotes, colons, other pairs), the secret must go.
+    assert secret not in redact_free_text(f"{before} {planting.format(secret)} {after}")

@@ -13,7 +13,7 @@ import apitx
 
 from apitx import APIException, APINotFoundException, OperationTimeout
 
-from conftest import instance_config, remove_instance
+from sandbox import instance_config, remove_instance, start_exec
 
 live = pytest.mark.live
 
@@ -181,14 +181,6 @@ def test_failing_operation_raises_with_lxd_err(api, instance):
     assert info.value.status_code == 400
     assert "already exists" in info.value.error
     assert info.value.error in str(info.value)
-
-
-def start_exec(api, instance, *command):
-    """Start the instance and a command in it; return the exec's async result."""
-    api.put(f"instances/{instance}/state", json={"action": "start"}).wait(60)
-    return api.post(f"instances/{instance}/exec", json={
-        "command": list(command), "record-output": True,
-        "wait-for-websocket": False, "interactive": False})
 
 
 @live

@@ -15,7 +15,7 @@ from apitx import APIException, APINotFoundException
 from apitx.testing import Normaliser, recorder
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from conftest import NOWHERE_SOCKET, instance_config, remove_instance
+from sandbox import NOWHERE_SOCKET, instance_config, remove_instance
 
 live = pytest.mark.live
 REPLAY_INSTANCE = "apitx-replay-c1"

@@ -19,7 +19,7 @@ import apitx
 from apitx._render import SEPARATOR
 from apitx._tracing import UNSAFE_NOTICE
 
-from conftest import remove_instance
+from sandbox import remove_instance
 
 live = pytest.mark.live
 
@@ -51,7 +51,7 @@ def test_debug_traces_go_to_stderr_only(lxd_socket, word):
     assert done.returncode == 0, done.stderr
     assert done.stdout == "version 1.0\nerror 400\n"
     lines = done.stderr.splitlines()
-    assert lines[0].startswith(f"#") and f" unix:{lxd_socket} GET /1.0 " in lines[0]
+    assert lines[0].startswith("#") and f" unix:{lxd_socket} GET /1.0 " in lines[0]
     assert lines[0].endswith(" ms")
     assert lines[1] == "HTTP/200 OK"
     # The failing transaction is traced, request body and error included.
@@ -322,3 +322,21 @@ def test_a_traced_binary_push_replays_byte_for_byte_with_curl(api, lxd_socket, i
     for name in ("first.bin", "second.bin"):
         pulled = api.get(files, params={"path": f"/root/{name}"}, stream=True)
         assert b"".join(pulled.iter_content()) == payload
+
+
+def test_a_trace_file_that_cannot_be_opened_is_refused_when_the_api_is_made(hostile, tmp_path):
+    missing = tmp_path / "no-such-dir" / "trace.log"
+    with pytest.raises(apitx.SettingsError, match="APITX_DEBUG_FILE=.*No such file or directory"):
+        apitx.API.factory(hostile.server_address,
+                          trace=apitx.TraceSettings(enabled=True, file=str(missing)))
+
+
+def test_a_trace_file_that_fails_to_write_says_so_once(hostile):
+    # /dev/full: every write fails with ENOSPC. Before, logging printed a
+    # traceback for every record.
+    done = run_program("import sys, apitx\n"
+                       "api = apitx.API.factory(sys.argv[1])\n"
+                       "for _ in range(3): api.get('')\n",
+                       hostile.server_address, DEBUG="1", APITX_DEBUG_FILE="/dev/full")
+    assert done.returncode == 0
+    assert done.stderr.count("\n") == 1 and "No space left on device" in done.stderr

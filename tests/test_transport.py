@@ -1,5 +1,6 @@
 """apitx._transport: one pool per socket, and faults turned into apitx errors."""
 
+import os
 import threading
 
 import pytest
@@ -131,3 +132,65 @@ def test_http_endpoints_get_the_same_fault_handling(path, error):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- fork(): a child gets connections of its own --------------------------------------
+
+def _hammer(api: apitx.API, path: str, key: str, rounds: int) -> int:
+    """How many of ``rounds`` GETs of ``path`` answered with ``key`` in
+    their metadata (a mixed-up connection answers another request's)."""
+    right = 0
+    for _ in range(rounds):
+        try:
+            metadata = api.get(path).metadata
+        except apitx.APITXError:
+            continue
+        right += isinstance(metadata, dict) and key in metadata
+    return right
+
+
+@live
+def test_a_forked_child_gets_connections_of_its_own(lxd_socket, socket_connects):
+    # Before, parent and child shared the pooled socket, and each could read
+    # answers meant for the other. The child's first request must open a
+    # socket of its own (the audit hook counts connects in both processes);
+    # the parent keeps its connection; then both hammer the server at once.
+    with apitx.API.factory(lxd_socket, timeout=apitx.Timeout(connect=2, read=5)) as api:
+        api.get("")  # a pooled, kept-alive connection now exists
+        pid = os.fork()
+        if pid == 0:  # the child: only os._exit, never pytest's own exit
+            code = 3
+            try:
+                before = len(socket_connects)
+                api.get("profiles/default")
+                own = len(socket_connects) == before + 1
+                right = _hammer(api, "profiles/default", "devices", 300) == 300
+                code = 0 if own and right else 1 if not own else 2
+            finally:
+                os._exit(code)
+        before = len(socket_connects)
+        parent_right = _hammer(api, "", "api_version", 300)
+        parent_connects = len(socket_connects) - before
+        _, status = os.waitpid(pid, 0)
+    assert parent_right == 300 and parent_connects == 0
+    assert os.waitstatus_to_exitcode(status) != 1, "the child reused the parent's connection"
+    assert os.waitstatus_to_exitcode(status) == 0, "the child read answers not its own"
+
+
+@live
+def test_multiprocessing_workers_get_connections_of_their_own(lxd_socket):
+    import multiprocessing
+    with apitx.API.factory(lxd_socket) as api:
+        api.get("")
+        _shared["api"] = api
+        with multiprocessing.get_context("fork").Pool(3) as pool:
+            counts = pool.map(_worker, range(6))
+        assert _hammer(api, "", "api_version", 100) == 100
+    assert counts == [100] * 6
+
+
+_shared: dict = {}
+
+
+def _worker(_: int) -> int:
+    return _hammer(_shared["api"], "profiles/default", "devices", 100)

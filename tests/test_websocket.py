@@ -13,9 +13,8 @@ import pytest
 
 import apitx
 from apitx._websocket import describe_message, open_websocket
-from conftest import SANDBOX_DIR
 from hostile_ws import running_ws_server
-from live import https_api, live, target  # noqa: F401  (fixtures)
+from live import https_api
 
 SECRET_HEX = re.compile(r"[0-9a-f]{64}")
 
@@ -125,3 +124,10 @@ def test_describe_message_redacts_and_sizes():
     shown = describe_message('{"metadata": {"fds": {"0": "abc"}, "password": "p"}}')
     assert "abc" not in shown and '"p"' not in shown and shown.endswith("(52 bytes)")
     assert describe_message("two\nlines") == '"two\\nlines" (9 bytes)'
+
+
+@pytest.mark.live
+def test_a_pinned_endpoint_checks_the_pin_before_the_upgrade(lxd_socket):
+    with https_api(fingerprint="sha256:" + "0" * 64) as api, \
+            pytest.raises(apitx.CertificateMismatch, match="not the pinned sha256:0000"):
+        open_websocket(api, "events")

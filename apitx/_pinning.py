@@ -1,0 +1,291 @@
+"""Pinned server certificates, as ``lxc`` pins them.
+
+LXD's certificate is self-signed, and a cluster's names no member address,
+so ordinary verification (a CA bundle plus a hostname check) fails exactly
+where ``lxc`` works. ``lxc`` trusts *that certificate*, whatever address or
+name reached it. apitx does the same for a pinned endpoint: the TLS handshake
+runs without CA or hostname checks, then the peer certificate's DER sha256 is
+compared with the pinned one(s) before a single request byte is sent. A
+mismatch raises :class:`CertificateMismatch` showing both fingerprints.
+
+When is ``verify='file.crt'`` a pin, and when a CA bundle? A pin when no
+certificate in the file is a CA (basicConstraints ``CA:TRUE``): a server's
+own leaf certificate, such as LXD's ``server.crt`` or ``lxc``'s
+``servercerts/<remote>.crt``, is only ever trusted as itself. A file holding
+a CA certificate keeps ordinary verification, hostname included. To pin a
+certificate that calls itself a CA (``openssl req -x509`` makes those), say
+so: ``fingerprint=Pin.from_file('server.crt')``.
+
+Example::
+
+    api = API.factory('https://localhost:8443', cert=('c.crt', 'c.key'),
+                      verify='/var/lib/lxd/server.crt')          # a pin: any name works
+    api = API.factory('https://10.0.0.5:8443', cert=('c.crt', 'c.key'),
+                      fingerprint='sha256:425dfa67…81ecbf1')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, FrozenSet, Iterable, List, Optional, Type, Union
+from urllib.parse import urlsplit
+
+from urllib3.connectionpool import HTTPSConnectionPool
+
+from ._exceptions import APIConnectionError, CertificateMismatch, EndpointError
+from ._transport import StrictLengthAdapter
+
+if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
+    from cryptography import x509
+
+# cryptography is imported where certificate files are read, not above:
+# importing it costs ~22 ms (measured: python -X importtime), which every
+# `import apitx` would pay, Unix socket users included.
+
+_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def format_fingerprint(digest: bytes) -> str:
+    """``sha256:<64 lowercase hex>``, the form apitx shows and accepts.
+
+    >>> format_fingerprint(bytes(32))[:15]
+    'sha256:00000000'
+    """
+    return "sha256:" + digest.hex()
+
+
+def certificate_fingerprint(der: bytes) -> str:
+    """The fingerprint of a DER certificate, as ``lxc`` shows it (with ``sha256:``)."""
+    return format_fingerprint(hashlib.sha256(der).digest())
+
+
+def parse_fingerprint(text: str) -> bytes:
+    """The sha256 digest a fingerprint names.
+
+    Accepted: ``sha256:`` then 64 hex digits, with or without colons, any case;
+    the prefix may be left out (``lxc`` shows bare hex).
+
+    >>> parse_fingerprint('SHA256:' + 'AB:' * 31 + 'AB') == bytes([0xab]) * 32
+    True
+    """
+    cleaned = str(text).strip().lower()
+    if cleaned.startswith("sha256:"):
+        cleaned = cleaned[len("sha256:"):]
+    cleaned = cleaned.replace(":", "")
+    if not _HEX.fullmatch(cleaned):
+        raise EndpointError(
+            f"fingerprint {text!r} is not a sha256 fingerprint: give 'sha256:' and 64 hex "
+            "digits (colons allowed), as `apitx remote add` or `lxc info` show it")
+    return bytes.fromhex(cleaned)
+
+
+def load_certificates(path: str) -> List[x509.Certificate]:
+    """Every certificate in a PEM file; an :class:`EndpointError` naming the file otherwise."""
+    from cryptography import x509
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise EndpointError(f"cannot read certificate file {path}: {exc.strerror}: "
+                            "check verify= (or the remote's servercerts/ file)") from exc
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise EndpointError(f"{path} holds no PEM certificate ({exc}): give the server's "
+                            "certificate, as LXD keeps it in server.crt") from exc
+
+
+def _is_ca(certificate: x509.Certificate) -> bool:
+    from cryptography import x509
+
+    try:
+        return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
+def is_pin_file(path: str) -> bool:
+    """True when ``verify=path`` means "this exact certificate" (no certificate
+    in it is a CA), False when it is a CA bundle for ordinary verification."""
+    return _pins(load_certificates(path))
+
+
+def _pins(certificates: List[x509.Certificate]) -> bool:
+    return not any(_is_ca(cert) for cert in certificates)
+
+
+def _digests(certificates: List[x509.Certificate]) -> FrozenSet[bytes]:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return frozenset(hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
+                     for cert in certificates)
+
+
+@dataclass(frozen=True)
+class Pin:
+    """The server certificates an endpoint trusts, by DER sha256.
+
+    ``source`` says where they came from, for messages (a file name, or
+    ``fingerprint=``).
+
+    >>> Pin.from_fingerprints('sha256:' + '0' * 64).source
+    'fingerprint='
+    """
+
+    digests: FrozenSet[bytes]
+    source: str
+
+    @classmethod
+    def from_file(cls, path: str) -> Pin:
+        """Pin every certificate of a PEM file, whatever its basicConstraints."""
+        return cls(_digests(load_certificates(path)), path)
+
+    @classmethod
+    def from_fingerprints(cls, fingerprints: Union[str, Iterable[str]]) -> Pin:
+        """Pin ``'sha256:<hex>'`` (or several)."""
+        texts = [fingerprints] if isinstance(fingerprints, str) else list(fingerprints)
+        if not texts:
+            raise EndpointError("fingerprint= is empty: give at least one 'sha256:<hex>'")
+        return cls(frozenset(parse_fingerprint(text) for text in texts), "fingerprint=")
+
+    def check(self, der: Optional[bytes], where: str) -> None:
+        """Raise :class:`CertificateMismatch` unless ``der`` is pinned."""
+        seen = hashlib.sha256(der).digest() if der else None
+        if seen in self.digests:
+            return
+        expected = " or ".join(sorted(format_fingerprint(d) for d in self.digests))
+        shown = format_fingerprint(seen) if seen else "no certificate"
+        raise CertificateMismatch(
+            f"{where} presented certificate {shown}, not the pinned {expected} (from "
+            f"{self.source}); nothing was sent. If the server's certificate changed on "
+            "purpose, re-pin it (apitx remote add, or a new verify=/fingerprint=); "
+            "otherwise check the address: another server answers there",
+            endpoint=where, seen=shown, expected=expected)
+
+
+#: What ``API.factory(fingerprint=...)`` takes.
+FingerprintLike = Union[str, Iterable[str], "Pin", None]
+
+
+def pin_for(verify: Any, fingerprint: FingerprintLike) -> Optional[Pin]:
+    """The pin ``API.factory``'s ``verify=``/``fingerprint=`` ask for, or None.
+
+    ``fingerprint`` is a ``'sha256:…'`` string, a list of them, or a
+    :class:`Pin`; with it, ``verify`` must stay at its default (one trust
+    rule per endpoint). Else ``verify`` is a pin when it names a file that
+    :func:`is_pin_file` says is one; an unreadable file is left to requests.
+    """
+    if fingerprint is not None:
+        if verify is not True:
+            raise EndpointError(
+                f"fingerprint= and verify={verify!r} both say which server to trust: give one")
+        return fingerprint if isinstance(fingerprint, Pin) else Pin.from_fingerprints(fingerprint)
+    if not isinstance(verify, str):
+        return None
+    try:
+        certificates = load_certificates(verify)
+    except EndpointError:
+        # A file that cannot be read as certificates stays requests'
+        # business, as before pinning existed: the first request fails
+        # with the TLS error, and an API can still be built (curl export).
+        return None
+    return Pin(_digests(certificates), verify) if _pins(certificates) else None
+
+
+class _PinnedConnectionMixin:
+    """Checks the pin as soon as the TLS handshake is done: urllib3 connects
+    (``_validate_conn``) before it writes the request, so a mismatch sends
+    nothing. The handshake itself verifies nothing (CERT_NONE), which is why
+    the pin check, and only it, marks the connection verified."""
+
+    pin: Pin
+    sock: Any
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        host = self.host  # type: ignore[attr-defined]
+        where = f"https://{f'[{host}]' if ':' in host else host}:{self.port}"  # type: ignore
+        try:
+            self.pin.check(self.sock.getpeercert(binary_form=True), where)
+        except CertificateMismatch:
+            self.close()  # type: ignore[attr-defined]
+            raise
+        self.is_verified = True
+
+
+def _pinned_pool_class(base: Type[HTTPSConnectionPool], pin: Pin) -> Type[HTTPSConnectionPool]:
+    """``base`` (urllib3's, or a proxy manager's) with the pin check in its connections."""
+    connection = type("PinnedHTTPSConnection", (_PinnedConnectionMixin, base.ConnectionCls),
+                      {"pin": pin})
+    return type("PinnedHTTPSConnectionPool", (base,), {"ConnectionCls": connection})
+
+
+class PinningAdapter(StrictLengthAdapter):
+    """requests' adapter for an HTTPS endpoint trusted by :class:`Pin`.
+
+    Mount it on the endpoint's prefix; ``verify=`` given to requests is
+    ignored (the pin is the whole trust rule), ``cert=`` still presents the
+    client certificate::
+
+        session.mount('https://10.0.0.5:8443/', PinningAdapter(Pin.from_file('server.crt')))
+    """
+
+    def __init__(self, pin: Pin, **kwargs: Any) -> None:
+        self.pin = pin  # before super().__init__, which builds the pool manager
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self._pin_pools(self.poolmanager)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        # A proxy manager has pool classes of its own (SOCKS ones, say):
+        # without the pin they would connect with no verification at all.
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        self._pin_pools(manager)
+        return manager
+
+    def _pin_pools(self, manager: Any) -> None:
+        https = manager.pool_classes_by_scheme["https"]
+        if not issubclass(https.ConnectionCls, _PinnedConnectionMixin):
+            manager.pool_classes_by_scheme = {**manager.pool_classes_by_scheme,
+                                              "https": _pinned_pool_class(https, self.pin)}
+
+    def send(self, request: Any, stream: bool = False, timeout: Any = None,
+             verify: Any = True, cert: Any = None, proxies: Any = None) -> Any:
+        # verify=False turns off CA and hostname checks in every requests
+        # version's code path (pool keys, cert_verify); the pin replaces them.
+        return super().send(request, stream=stream, timeout=timeout, verify=False, cert=cert,
+                            proxies=proxies)
+
+
+def fetch_certificate(url: str, timeout: float = 10.0) -> bytes:
+    """The DER certificate an HTTPS server presents, trusting nothing.
+
+    For ``apitx remote add``: the certificate is only looked at here, to show
+    and pin its fingerprint; nothing is sent but the TLS handshake.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise EndpointError(f"{url!r} is not an https:// URL: a remote is added by its "
+                            "HTTPS address, e.g. https://10.0.0.5:8443")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    where = f"https://{parts.netloc}"
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 8443), timeout) as raw:
+            with context.wrap_socket(raw, server_hostname=parts.hostname) as tls:
+                der = tls.getpeercert(binary_form=True)
+    except OSError as exc:
+        raise APIConnectionError(f"cannot fetch the certificate of {where}: {exc}; is the "
+                                 "server listening there? (lxc config set core.https_address)",
+                                 endpoint=where) from exc
+    if not der:
+        raise APIConnectionError(f"{where} presented no certificate", endpoint=where)
+    return der
