@@ -25,11 +25,11 @@ from ._curl import render_curl
 from ._endpoint import Endpoint
 from ._exceptions import (APIException, APINotFoundException, EndpointError, OperationTimeout,
                           RequestError, RequestTypeError, ResponseTooLarge, SettingsError)
+from ._exec import ExecResult, run_exec
 from ._pinning import FingerprintLike, PinningAdapter, pin_for
 from ._redact import redact_url
 from ._remotes import apply_remote
 from ._render import Exchange, request_line
-from ._exec import ExecResult, run_exec
 from ._resource import Resource, Segment
 from ._result import APIResult, Progress, is_json
 from ._tracing import Tracer
