@@ -20,6 +20,8 @@ Every public name is importable from here; the modules behind it are private.
 from ._api import API
 from ._config import RenderOptions, Timeout, TraceSettings
 from ._endpoint import Endpoint
+from ._events import Event, EventStream, events
+from ._exec import ExecControl, ExecResult, run_exec
 from ._exceptions import (
     APIConnectionError,
     APIException,
@@ -28,6 +30,8 @@ from ._exceptions import (
     APITXError,
     CertificateMismatch,
     EndpointError,
+    ExecError,
+    ExecTimeout,
     OperationTimeout,
     RequestError,
     RequestTypeError,
@@ -56,6 +60,12 @@ __all__ = [
     "CertificateMismatch",
     "Endpoint",
     "EndpointError",
+    "Event",
+    "EventStream",
+    "ExecControl",
+    "ExecError",
+    "ExecResult",
+    "ExecTimeout",
     "OperationTimeout",
     "Pin",
     "RenderOptions",
@@ -72,4 +82,6 @@ __all__ = [
     "__version__",
     "add_remote",
     "ensure",
+    "events",
+    "run_exec",
 ]

@@ -28,6 +28,7 @@ from ._endpoint import Endpoint
 from ._exceptions import (APIConnectionError, APIException, APINotFoundException,
                           APITimeoutError, APITXError, EndpointError, OperationTimeout,
                           RequestError, RequestTypeError, ResponseTooLarge, SettingsError)
+from ._exec import ExecResult, run_exec
 from ._pinning import FingerprintLike, PinningAdapter, pin_for
 from ._redact import redact_url
 from ._remotes import apply_remote
@@ -603,6 +604,14 @@ class API:
                 pause = 0.0
             if until is not None and time.monotonic() >= until:
                 raise OperationTimeout(last, time.monotonic() - started)
+
+    def exec(self, instance: str, command: Sequence[str], **kwargs: Any) -> ExecResult:
+        """Run a command in an instance, with live streams; see :func:`apitx._exec.run_exec`.
+
+        >>> api.exec('c1', ['sh', '-c', 'echo hi']).stdout
+        b'hi\\n'
+        """
+        return run_exec(self, instance, command, **kwargs)
 
     # -- navigation (rules and reasons in _resource.py) ------------------------
 
