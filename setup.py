@@ -26,6 +26,12 @@ setup(
         # Pinning and remote add: read certificates (basicConstraints, DER for
         # fingerprints) and make a client certificate; 39 added load_pem_x509_certificates.
         "cryptography>=39",
+        # exec streams and events are websockets. websocket-client is
+        # synchronous (no threads or event loop of its own) and takes a socket
+        # apitx has already connected, so apitx's Unix-socket connect, TLS
+        # settings, timeouts and errors carry over; 1.8 added nothing we lack,
+        # but is the oldest release measured here (1.9.2 tested).
+        "websocket-client>=1.8,<2",
     ],
     extras_require={
         # apitx.testing: record and replay LXD sessions. vcrpy's connection

@@ -20,6 +20,8 @@ Every public name is importable from here; the modules behind it are private.
 from ._api import API
 from ._config import RenderOptions, Timeout, TraceSettings
 from ._endpoint import Endpoint
+from ._events import Event, EventStream, events
+from ._exec import ExecControl, ExecResult, run_exec
 from ._exceptions import (
     APIConnectionError,
     APIException,
@@ -28,6 +30,8 @@ from ._exceptions import (
     APITXError,
     CertificateMismatch,
     EndpointError,
+    ExecError,
+    ExecTimeout,
     MissingExtension,
     OperationTimeout,
     RequestError,
@@ -36,9 +40,9 @@ from ._exceptions import (
     SettingsError,
     SettingsTypeError,
 )
+from ._files import Entry, Files
 from ._pinning import Pin
 from ._remote_add import add_remote
-from ._files import Entry, Files
 from ._resource import Resource
 from ._result import APIResult
 from ._server import Server
@@ -60,6 +64,12 @@ __all__ = [
     "Endpoint",
     "EndpointError",
     "Entry",
+    "Event",
+    "EventStream",
+    "ExecControl",
+    "ExecError",
+    "ExecResult",
+    "ExecTimeout",
     "Files",
     "MissingExtension",
     "OperationTimeout",
@@ -79,4 +89,6 @@ __all__ = [
     "__version__",
     "add_remote",
     "ensure",
+    "events",
+    "run_exec",
 ]

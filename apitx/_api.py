@@ -15,7 +15,7 @@ import logging
 import math
 import re
 import time
-from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 import requests
@@ -29,7 +29,12 @@ from ._exceptions import (APIConnectionError, APIException, APINotFoundException
                           APITimeoutError, APITXError, EndpointError, MissingExtension,
                           OperationTimeout, RequestError, RequestTypeError, ResponseTooLarge,
                           SettingsError)
+from ._events import EventStream, events
+from ._exec import ExecControl, ExecResult, run_exec
+from ._exec import Input as ExecInput
+from ._exec import Output as ExecOutput
 from ._files import Files
+from ._websocket import WebSocketConnection, open_websocket
 from ._pinning import FingerprintLike, PinningAdapter, pin_for
 from ._redact import redact_url
 from ._remotes import apply_remote
@@ -615,6 +620,46 @@ class API:
                 pause = 0.0
             if until is not None and time.monotonic() >= until:
                 raise OperationTimeout(last, time.monotonic() - started)
+
+    # -- websockets (exec, events: _exec.py, _events.py, _websocket.py) ---------
+
+    def exec(self, instance: str, command: Sequence[str], *, stdin: ExecInput = None,
+             env: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None,
+             user: Optional[int] = None, group: Optional[int] = None,
+             timeout: Optional[float] = None, stdout: ExecOutput = None,
+             stderr: ExecOutput = None, project: Optional[str] = None,
+             terminal: Optional[Tuple[int, int]] = None,
+             on_start: Optional[Callable[[ExecControl], Any]] = None) -> ExecResult:
+        """Run a command in an instance with live streams; see :func:`apitx._exec.run_exec`.
+
+        >>> api.exec('c1', ['sh', '-c', 'echo hi']).stdout
+        b'hi\\n'
+        """
+        return run_exec(self, instance, command, stdin=stdin, env=env, cwd=cwd, user=user,
+                        group=group, timeout=timeout, stdout=stdout, stderr=stderr,
+                        project=project if project is not None else self.project,
+                        terminal=terminal, on_start=on_start)
+
+    def events(self, types: Optional[Iterable[str]] = None, project: Optional[str] = None,
+               all_projects: bool = False, timeout: Optional[float] = None) -> EventStream:
+        """The server's events (``/1.0/events``) as an iterator of :class:`Event`;
+        see :func:`apitx._events.events`.
+
+        >>> with api.events(types=['lifecycle']) as stream:
+        ...     for event in stream: print(event.metadata['action'])
+        """
+        return events(self, types=types, project=project if project is not None else
+                      None if all_projects else self.project, all_projects=all_projects,
+                      timeout=timeout)
+
+    def websocket(self, path: str, params: Optional[Mapping[str, Any]] = None,
+                  timeout: TimeoutLike = None) -> WebSocketConnection:
+        """A websocket at an API path, over this API's transport; see
+        :func:`apitx._websocket.open_websocket`.
+
+        >>> with api.websocket('events', {'type': 'lifecycle'}) as ws: ws.recv()
+        """
+        return open_websocket(self, path, params=params, timeout=timeout)
 
     # -- navigation (rules and reasons in _resource.py) ------------------------
 

@@ -39,7 +39,7 @@ from . import (
     Timeout,
     __version__,
 )
-from . import _cli_remote
+from . import _cli_events, _cli_exec, _cli_remote
 from ._exit import (EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_OUTPUT,
                     EXIT_USAGE, exit_code)
 
@@ -47,6 +47,8 @@ from ._exit import (EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, 
 #: is matched before anything else (an API path named like one is written
 #: ``/1.0/remote``).
 SUBCOMMANDS: Dict[str, Callable[[Sequence[str]], int]] = {
+    "events": _cli_events.main,
+    "exec": _cli_exec.main,
     "remote": _cli_remote.main,
 }
 
@@ -68,6 +70,11 @@ examples:
   apitx --curl -X POST -d @c1.json instances  print the curl command, send nothing
   apitx -e https://10.0.0.5:8443 --cert client.crt --key client.key \\
         --cacert server.crt --project web instances
+
+subcommands (each with its own --help):
+  apitx exec [options] INSTANCE -- COMMAND...   run a command, streams live; exits with its status
+  apitx events [--type T] [--count N]            the server's events, like lxc monitor
+  apitx remote add|list|remove                   remotes, kept as lxc and incus keep them
 
 exit codes:
   0    ok

@@ -17,8 +17,10 @@ The tree::
     ├── APIConnectionError              no answer: no socket, refused, permission
     │   │                               denied, TLS failure, connection broken mid-answer
     │   └── CertificateMismatch         ... the server's certificate is not the pinned one
-    └── APITimeoutError(TimeoutError)   no answer in time (connect or read)
-        └── OperationTimeout            an LXD operation still runs when wait() gives up
+    ├── APITimeoutError(TimeoutError)   no answer in time (connect or read)
+    │   └── OperationTimeout            an LXD operation still runs when wait() gives up
+    │       └── ExecTimeout             an exec ran past its timeout= and was killed
+    └── ExecError                       ExecResult.check(): a command exited non-zero
 
 No exception of ``requests``, ``urllib3`` or ``socket`` escapes apitx: the
 transport layer translates them into the classes above and keeps the
@@ -41,7 +43,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
     from ._result import APIResult
@@ -194,3 +196,27 @@ class OperationTimeout(_HasResult, APITimeoutError):
             f"operation {operation.partition('?')[0].rsplit('/', 1)[-1] or '?'} still running after "
             f"{waited:.1f}s: {result.locate(operation)} "
             "(wait on it again, or DELETE it to cancel)")
+
+
+class ExecTimeout(OperationTimeout):
+    """An exec ran past its ``timeout=`` and was killed (SIGKILL over the
+    control websocket). ``stdout`` and ``stderr`` hold what it wrote before;
+    ``result`` is the exec's operation, ``waited`` the timeout."""
+
+    def __init__(self, message: str, result: APIResult, waited: float, command: List[str],
+                 stdout: bytes, stderr: bytes) -> None:
+        self.result, self.waited, self.command = result, waited, command
+        self.stdout, self.stderr = stdout, stderr
+        APITimeoutError.__init__(self, message)
+
+
+class ExecError(APITXError):
+    """A command run by exec exited non-zero (raised by ``ExecResult.check()``).
+
+    ``return_code`` is its exit code and ``stderr`` all it wrote there.
+    """
+
+    def __init__(self, message: str, command: List[str], return_code: int,
+                 stderr: bytes) -> None:
+        self.command, self.return_code, self.stderr = command, return_code, stderr
+        super().__init__(message)

@@ -46,6 +46,11 @@ _NAME_IN_TEXT = re.compile(r"""(?P<name>["']?[A-Za-z][\w.-]*["']?)\s*[=:]\s*""")
 #: A value: quoted, or an authorization scheme and its credentials, or a word.
 _VALUE_IN_TEXT = re.compile(r"""(?:"[^"]*"|'[^']*'|(?:Bearer|Basic|Digest|Token)\s+[^\s,;&"'}]+|[^\s,;&"'}]+)""",
                             re.IGNORECASE)
+#: JSON keys whose value maps innocent names to secrets: an exec operation's
+#: ``fds`` (``{"0": <secret>, "control": <secret>}``, each the credential to
+#: a running command's websocket) shows in its POST answer, every /wait and
+#: every ``operation`` event.
+_SECRET_MAPS = frozenset({"fds"})
 
 
 def is_secret_name(name: Any) -> bool:
@@ -54,7 +59,8 @@ def is_secret_name(name: Any) -> bool:
     >>> is_secret_name('trust_token'), is_secret_name('name')
     (True, False)
     """
-    return isinstance(name, str) and _SECRET_WORDS.search(name) is not None
+    return isinstance(name, str) and (_SECRET_WORDS.search(name) is not None
+                                      or name in _SECRET_MAPS)
 
 
 def is_secret_header(name: str) -> bool:

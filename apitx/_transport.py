@@ -390,6 +390,11 @@ def _translated(exc: BaseException, endpoint: Endpoint, request_line: str) -> AP
                 "core.https_address)")
         return APIConnectionError(f"{request_line}: connection refused by {where}: {hint}",
                                   endpoint=where)
+    if any(isinstance(e, http.client.RemoteDisconnected) for e in chain):
+        return APIConnectionError(
+            f"{request_line}: {where} closed the connection without an answer: did the "
+            "daemon stop or restart? The request may or may not have been applied: read the "
+            "state back before retrying", endpoint=where)
     garbage = next((e for e in _chain(exc) if isinstance(e, http.client.BadStatusLine)), None)
     if garbage is not None and not isinstance(garbage, http.client.RemoteDisconnected):
         return APIConnectionError(

@@ -25,6 +25,9 @@ from hostile import HostileServer, running_server
 from sandbox import (CASSETTES, NOWHERE_SOCKET, SANDBOX_SOCKET, SERVERS, SandboxServer,
                      instance_config, live_server, remove_instance)
 
+#: The websocket tests' targets (running instances by daemon and transport).
+pytest_plugins = ["live"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--record", action="store_true",

@@ -1050,3 +1050,15 @@ def test_project_and_target_reach_every_query(hostile):
     assert [entry[1] for entry in hostile.log] == [
         "/async/op-ok?recursion=1&project=web&target=m2",
         "/1.0/operations/op-ok/wait?timeout=30&project=web&target=m2"]
+
+
+@pytest.mark.parametrize("word", ["exec", "events", "remote"])
+def test_subcommands_are_dispatched_from_the_apitx_command(capsys, word):
+    code = main([word, "--help"])
+    assert code == 0 and f"apitx {word}" in capsys.readouterr().out
+    assert f"apitx {word}" in build_help()
+
+
+def build_help() -> str:
+    from apitx._cli import build_parser
+    return build_parser().format_help()

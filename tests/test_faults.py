@@ -9,8 +9,11 @@ failed before the fix it covers.
 """
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -19,7 +22,7 @@ import apitx
 from apitx import (APIException, APINotFoundException, APITimeoutError, OperationTimeout,
                    RequestError, Timeout)
 
-from sandbox import start_exec
+from sandbox import instance_config, remove_instance, start_exec
 
 live = pytest.mark.live
 
@@ -245,3 +248,101 @@ def test_an_odd_type_field_is_not_an_envelope_and_raises_nothing(hostile, hostil
     # Found by fuzzing _envelope: a list as ``type`` raised TypeError.
     hostile.answers["/odd-type"] = (200, {"Content-Type": "application/json"}, body)
     assert hostile_api.get("/odd-type").data == json.loads(body)
+
+
+# -- the daemon dies and comes back (real LXD) ---------------------------------------
+#
+# On LXD only: what is tested is apitx's transport meeting a dead socket, the
+# same whichever server owned it, and a restart costs seconds and disturbs
+# every other test of the server meanwhile.
+
+def _lxd_daemon_pid() -> int:
+    """The PID of the sandbox's LXD daemon (not its helpers, which share the
+    name but have a subcommand)."""
+    found = subprocess.run(["pgrep", "-x", "lxd"], capture_output=True, text=True).stdout.split()
+    for pid in map(int, found):
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            words = cmdline.read().split(b"\0")
+        with open(f"/proc/{pid}/status") as status:
+            zombie = "State:\tZ" in status.read()
+        if not zombie and (len(words) < 2 or not words[1] or words[1].startswith(b"-")) \
+                and b"--logfile" in b" ".join(words) and b"apitx-lxd" in b" ".join(words):
+            return pid
+    pytest.fail("no sandbox LXD daemon found: run scripts/lxd-sandbox")
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL a process and wait until it is gone (its sockets closed)."""
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}") and "State:\tZ" not in open(f"/proc/{pid}/status").read():
+        assert time.monotonic() < deadline, f"process {pid} outlived SIGKILL for 10 s"
+        time.sleep(0.01)
+
+
+def _restart_lxd() -> float:
+    """Start the sandbox LXD again (scripts/lxd-sandbox lxd); the seconds it took."""
+    started = time.monotonic()
+    done = subprocess.run([os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts",
+                                        "lxd-sandbox"), "lxd"], capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr
+    return time.monotonic() - started
+
+
+@live
+def test_a_daemon_killed_during_wait_fails_it_at_once_and_the_api_recovers(
+        lxd_socket, instance_name):
+    with apitx.API.factory(lxd_socket) as api:
+        api.post("instances", json=instance_config(instance_name)).wait(120)
+        try:
+            started = start_exec(api, instance_name, "/bin/sleep", "60")
+            outcome: dict = {}
+
+            def wait() -> None:
+                try:
+                    started.wait(timeout=90)
+                except apitx.APITXError as exc:
+                    outcome["error"] = exc
+                outcome["ended"] = time.monotonic()
+
+            waiter = threading.Thread(target=wait, daemon=True)
+            waiter.start()
+            time.sleep(0.5)  # the poll is held by the daemon now
+            killed = time.monotonic()
+            os.kill(_lxd_daemon_pid(), signal.SIGKILL)
+            waiter.join(30)
+            assert not waiter.is_alive(), "wait() still blocked 30 s after the daemon died"
+            restarted = _restart_lxd()
+            error, took = outcome["error"], outcome["ended"] - killed
+            print(f"\nwait() failed {took:.3f} s after the daemon was killed: {error}\n"
+                  f"scripts/lxd-sandbox restarted LXD in {restarted:.1f} s")
+            assert type(error) is apitx.APIConnectionError and error.sent is True
+            assert "closed the connection without an answer" in str(error) and took < 2
+            # The same API, its pooled connection dead: the next request
+            # connects again and works.
+            assert api.get("").metadata["api_version"] == "1.0"
+        finally:
+            remove_instance(api, instance_name)
+
+
+@live
+def test_a_request_to_a_stopped_daemon_fails_at_once_naming_the_fix(lxd_socket):
+    with apitx.API.factory(lxd_socket) as pooled:
+        pooled.get("")  # a kept-alive connection to the daemon about to die
+        _kill(_lxd_daemon_pid())
+        try:
+            sent = time.monotonic()
+            # Its pooled connection may still look alive at checkout (then
+            # the request is written and the reset reported), or be seen
+            # dead (then a new connect is refused): either way at once.
+            with pytest.raises(apitx.APIConnectionError):
+                pooled.get("")
+            took = time.monotonic() - sent
+            with apitx.API.factory(lxd_socket) as fresh, \
+                    pytest.raises(apitx.APIConnectionError, match="is the daemon running") as info:
+                fresh.get("")
+        finally:
+            _restart_lxd()
+        assert info.value.sent is False and took < 1
+        assert pooled.get("").metadata["api_version"] == "1.0"

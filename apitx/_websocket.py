@@ -1,0 +1,425 @@
+"""Websockets to an LXD-style API: the transport under exec and events.
+
+:func:`open_websocket` connects the socket itself, the way every other
+apitx request does (the Unix socket through :func:`_connect_unix`, HTTPS
+with the API's own client certificate and trust), and hands the connected
+socket to websocket-client for the upgrade. So the endpoint, timeouts and
+error messages are apitx's, whatever the transport.
+
+Three rules LXD imposes, all measured on LXD 5.0.2 and Incus 6.0:
+
+- no ``Origin`` header: LXD refuses an upgrade whose origin it does not
+  know, and websocket-client sends one unless told not to;
+- the ``secret`` query parameter is a credential for a running command:
+  traces and messages redact it (``secret`` is a secret name to
+  :func:`apitx._redact.redact_url`);
+- a refused upgrade answers with LXD's usual JSON envelope (403 for a bad
+  secret): it is raised as the same :class:`APIException` a plain request
+  would raise, with the server's message.
+
+Example::
+
+    with open_websocket(api, '/1.0/events', params={'type': 'lifecycle'}) as ws:
+        print(ws.recv())            # one JSON text message
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import socket
+import ssl
+import struct
+import time
+from typing import Any, Mapping, Optional, Union
+from urllib.parse import urlencode, urlsplit
+
+import requests
+import websocket
+from requests.structures import CaseInsensitiveDict
+
+from ._config import Timeout, TimeoutLike
+from ._exceptions import APITimeoutError, APIConnectionError
+from ._redact import redact
+from ._result import APIResult
+from ._transport import _connect_unix, translate_error
+
+logger = logging.getLogger("apitx")
+
+#: Websocket traces number their connections apart from HTTP transactions.
+_sequence = itertools.count(1)
+
+#: Text messages longer than this are cut in traces.
+_TRACE_TEXT_MAX = 2000
+
+Message = Union[str, bytes]
+
+#: What :meth:`WebSocketConnection.recv_frame` returns for a frame that
+#: completed no message (a ping, a pong, a fragment).
+NO_MESSAGE = object()
+
+_DATA_OPCODES = (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY,
+                 websocket.ABNF.OPCODE_CONT)
+
+
+class WebSocketConnection:
+    """One open websocket; a context manager that closes it.
+
+    ``recv()`` returns a ``str`` (text message), ``bytes`` (binary message),
+    or None once the peer has closed the websocket (LXD's end of a stream).
+    Reads wait at most the API's read timeout (``settimeout`` changes it;
+    None waits forever), then raise :class:`APITimeoutError`.
+
+    >>> with open_websocket(api, op + '/websocket', params={'secret': s}) as ws:
+    ...     ws.send_binary(b'data')
+    """
+
+    def __init__(self, ws: websocket.WebSocket, endpoint: str, describe: str,
+                 traced: bool) -> None:
+        self._ws = ws
+        #: The readable endpoint (``unix:/var/lib/lxd/unix.socket``) and the
+        #: whole websocket (endpoint and path, secrets redacted).
+        self.endpoint, self.describe = endpoint, describe
+        #: Kept here: websocket-client forgets its socket once it shut it down,
+        #: and fileno(), pending() and abort() may come later, from elsewhere.
+        if ws.sock is None:
+            raise ValueError("WebSocketConnection needs a connected websocket: use open_websocket()")
+        self._sock: socket.socket = ws.sock
+        self._seq = next(_sequence) if traced else None
+        self.closed = False
+        self._close_sent = False
+
+    # -- sending and receiving ------------------------------------------------
+
+    def send_text(self, text: str) -> None:
+        """Send one text message (LXD's control and events messages are JSON text)."""
+        self._trace(">", text)
+        self._io(self._ws.send, text, websocket.ABNF.OPCODE_TEXT)
+
+    def send_binary(self, data: bytes) -> None:
+        """Send one binary message (a piece of a stream)."""
+        self._trace(">", data)
+        self._io(self._ws.send_bytes, data)
+
+    def recv(self) -> Optional[Message]:
+        """The next message, or None when the peer closed the websocket."""
+        while True:
+            message = self.recv_frame()
+            if message is not NO_MESSAGE:
+                return message  # type: ignore[return-value]
+
+    def recv_frame(self) -> Union[Message, None, object]:
+        """Read exactly one frame: a message, None (closed), or :data:`NO_MESSAGE`.
+
+        For callers that multiplex sockets with ``selectors``: one readable
+        socket means one frame can be read without blocking for long, and a
+        ping must not turn into a wait for the next message.
+
+        Pings are answered here. A pong that cannot be sent is ignored: a
+        peer that sent its last messages and left (LXD does, at the end of a
+        stream) must not lose them to a failed reply; a real loss shows on
+        the next read.
+        """
+        ws = self._ws
+        try:
+            frame = self._io(ws.recv_frame, reading=True)
+        except _PeerClosed:
+            return None
+        if frame.opcode in _DATA_OPCODES:
+            ws.cont_frame.validate(frame)
+            ws.cont_frame.add(frame)
+            if not ws.cont_frame.is_fire(frame):
+                return NO_MESSAGE  # a fragment: the message is not whole yet
+            opcode, data = ws.cont_frame.extract(frame)
+            payload = data.data if isinstance(data, websocket.ABNF) else data
+            raw = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
+            message: Message = raw.decode("utf-8", "replace") \
+                if opcode == websocket.ABNF.OPCODE_TEXT else raw
+            self._trace("<", message)
+            return message
+        if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
+            self._trace("<", "<close>")
+            if not self._close_sent:  # the closing handshake: answer once
+                self._close_sent = True
+                self._reply(websocket.ABNF.OPCODE_CLOSE,
+                            struct.pack("!H", websocket.STATUS_NORMAL))
+            return None
+        if frame.opcode == websocket.ABNF.OPCODE_PING:
+            self._reply(websocket.ABNF.OPCODE_PONG, frame.data)
+        return NO_MESSAGE
+
+    def _reply(self, opcode: int, payload: bytes) -> None:
+        """Answer a ping or a close, best effort, never waiting.
+
+        Another thread may be blocked sending on this websocket (exec's stdin
+        writer, while the command does not read): waiting for it here would
+        stop this thread from reading the output the command is blocked on, a
+        deadlock. So the reply is skipped while a send is in progress (LXD
+        needs no pong: its pings only keep the connection alive). It is also
+        skipped when the peer already left: the next read says so, after
+        what it sent.
+        """
+        ws = self._ws
+        if not ws.lock.acquire(blocking=False):
+            return
+        try:
+            ws._send(websocket.ABNF.create_frame(payload, opcode).format())
+        except (websocket.WebSocketException, OSError):
+            pass
+        finally:
+            ws.lock.release()
+
+    def settimeout(self, seconds: Optional[float]) -> None:
+        """The read (and send) timeout from now on; None waits forever."""
+        self._ws.settimeout(seconds)
+
+    def fileno(self) -> int:
+        """The socket's file descriptor, for ``selectors``."""
+        return self._sock.fileno()
+
+    def pending(self) -> bool:
+        """True when bytes already decrypted by TLS wait to be read:
+        ``select`` cannot see those, so check before waiting on :meth:`fileno`."""
+        return isinstance(self._sock, ssl.SSLSocket) and self._sock.pending() > 0
+
+    # -- ending -----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Send a close frame (the end of what we send) and drop the connection.
+
+        Does not wait for the peer's close frame: LXD does not always answer
+        one, and the caller has read what it wanted. After :meth:`abort`,
+        only releases the socket.
+        """
+        if not self.closed and not self._close_sent:
+            self._close_sent = True
+            self._trace(">", "<close>")
+            try:
+                self._ws.close(timeout=0)
+            except (websocket.WebSocketException, OSError):
+                pass  # the peer left first: closing is all that was asked
+        self.closed = True
+        self._ws.shutdown()
+
+    def send_close(self) -> None:
+        """Send a close frame only, and keep reading: "end of my input"."""
+        self._close_sent = True
+        self._trace(">", "<close>")
+        self._io(self._ws.send_close)
+
+    def abort(self) -> None:
+        """End the connection at once, even while another thread is blocked in
+        :meth:`recv` (that call then sees the connection closed)."""
+        self.closed = True
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already gone
+
+    def __enter__(self) -> WebSocketConnection:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<WebSocketConnection {self.describe}{' closed' if self.closed else ''}>"
+
+    # -- internals --------------------------------------------------------------
+
+    def _io(self, method: Any, *args: Any, reading: bool = False) -> Any:
+        """Run one websocket-client call, translating its failures.
+
+        A read that fails because we closed (or aborted) the connection is
+        the end of the stream (:class:`_PeerClosed`); a send is an error.
+        """
+        try:
+            return method(*args)
+        except (websocket.WebSocketTimeoutException, socket.timeout) as exc:
+            raise APITimeoutError(
+                f"websocket {self.describe}: nothing "
+                f"{'received' if reading else 'could be sent'} in time "
+                f"({self._ws.gettimeout()}s); raise the timeout if the wait is "
+                "legitimate") from exc
+        except (websocket.WebSocketException, OSError) as exc:
+            if self.closed and reading:
+                raise _PeerClosed() from exc
+            if self.closed:
+                reason = "it is closed already"
+            elif isinstance(exc, websocket.WebSocketConnectionClosedException):
+                reason = ("the connection was dropped: the server went away or the network "
+                          "broke; what it was doing may or may not have finished")
+            else:
+                reason = str(exc)
+            raise APIConnectionError(f"websocket {self.describe}: {reason}",
+                                     endpoint=self.endpoint) from exc
+
+    def _trace(self, direction: str, message: Message) -> None:
+        if self._seq is None or not logger.isEnabledFor(logging.DEBUG):
+            return
+        logger.debug("#ws%d %s %s", self._seq, direction, describe_message(message))
+
+
+class _PeerClosed(Exception):
+    """Internal: the connection ended after (or because) we closed it."""
+
+
+def describe_message(message: Message) -> str:
+    """One line for a message in a trace: text redacted, binary as its size.
+
+    >>> describe_message(b'abc')
+    '<binary 3 bytes>'
+    """
+    if isinstance(message, bytes):
+        return f"<binary {len(message)} bytes>"
+    if message in ("<close>",):
+        return message
+    try:
+        shown = json.dumps(redact(json.loads(message)), separators=(",", ":"))
+    except ValueError:
+        shown = json.dumps(message, ensure_ascii=False)  # quoted, on one line
+    if len(shown) > _TRACE_TEXT_MAX:
+        shown = shown[:_TRACE_TEXT_MAX] + "…"
+    return f"{shown} ({len(message.encode('utf-8'))} bytes)"
+
+
+def open_websocket(api: Any, path: str, params: Optional[Mapping[str, Any]] = None,
+                   timeout: TimeoutLike = None) -> WebSocketConnection:
+    """Open a websocket at an API path (``'events'``, ``'/1.0/operations/<id>/websocket'``).
+
+    ``timeout`` defaults to the API's: its connect part bounds connecting and
+    the upgrade, its read part every later read. Raises
+    :class:`APIConnectionError`, :class:`APITimeoutError`, or the
+    :class:`APIException` the server's refusal means (403 bad secret, 404).
+
+    >>> ws = open_websocket(api, 'events', params={'type': 'operation'})
+    """
+    limits = api.timeout if timeout is None else Timeout.coerce(timeout)
+    http_url = api.url(path)
+    if params:
+        http_url += ("&" if "?" in http_url else "?") + urlencode(params)
+    endpoint = api.endpoint
+    request_path = http_url[len(endpoint.base_url):]
+    describe = endpoint.describe(request_path)
+    line = f"GET {describe}"
+    traced = api.tracer is not None and logger.isEnabledFor(logging.DEBUG)
+    started = time.perf_counter()
+    try:
+        sock = _connect(api, limits.connect)
+    except (OSError, ssl.SSLError) as exc:
+        raise _translate(exc, endpoint, line) from exc
+    ws = websocket.WebSocket(skip_utf8_validation=True)
+    # The socket is connected already: the URL only gives websocket-client
+    # the Host header and the path.
+    scheme = "wss" if http_url.startswith("https:") else "ws"
+    ws_url = f"{scheme}://{urlsplit(http_url).netloc}{request_path}"
+    try:
+        # The upgrade is bounded by the connect timeout; later reads by the read one.
+        ws.connect(ws_url, socket=sock, timeout=limits.connect, suppress_origin=True)
+    except websocket.WebSocketBadStatusException as exc:
+        sock.close()
+        result = _refusal(api, http_url, exc, time.perf_counter() - started)
+        if traced:
+            api.tracer.trace(result.exchange)
+        result.validate()
+        raise APIConnectionError(  # validate() raises for any status >= 400
+            f"{line}: the server refused the websocket upgrade with HTTP "
+            f"{exc.status_code}", endpoint=endpoint.display) from exc
+    except (OSError, ssl.SSLError, websocket.WebSocketException) as exc:
+        sock.close()
+        if isinstance(exc, websocket.WebSocketTimeoutException):
+            exc = socket.timeout(str(exc))
+        raise _translate(exc, endpoint, line) from exc
+    ws.settimeout(limits.read)
+    connection = WebSocketConnection(ws, endpoint.display, describe, traced)
+    if traced:
+        logger.debug("#ws%d %s upgraded to a websocket %.1f ms\nHTTP/101 %s\n%s",
+                     connection._seq, line, (time.perf_counter() - started) * 1000,
+                     "Switching Protocols", "-" * 72)
+    return connection
+
+
+def _connect(api: Any, connect_timeout: Optional[float]) -> socket.socket:
+    """A socket connected to the API's endpoint: AF_UNIX, or TCP wrapped in TLS
+    with the session's client certificate and trust."""
+    endpoint = api.endpoint
+    if endpoint.socket_path:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(connect_timeout)
+            _connect_unix(sock, endpoint.socket_path, connect_timeout)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    parts = urlsplit(endpoint.base_url)
+    secure = parts.scheme == "https"
+    port = parts.port or (443 if secure else 80)
+    sock = socket.create_connection((parts.hostname, port), timeout=connect_timeout)
+    if not secure:
+        return sock
+    # A pinned endpoint (verify= a server's own certificate, or fingerprint=)
+    # trusts that certificate whatever name reached it, as requests does
+    # through the PinningAdapter mounted for it: no CA or hostname check,
+    # the pin checked before anything is sent.
+    pin = getattr(api.session.get_adapter(endpoint.base_url + "/"), "pin", None)
+    try:
+        tls = ssl_context(api.session.cert, False if pin else api.session.verify).wrap_socket(
+            sock, server_hostname=parts.hostname)
+        if pin is not None:
+            pin.check(tls.getpeercert(binary_form=True), endpoint.origin)
+        return tls
+    except BaseException:
+        sock.close()
+        raise
+
+
+def ssl_context(cert: Any, verify: Union[bool, str]) -> ssl.SSLContext:
+    """The TLS settings requests would use for ``cert=`` and ``verify=``.
+
+    >>> ssl_context(('client.crt', 'client.key'), '/var/lib/lxd/server.crt')
+    """
+    context = ssl.create_default_context()
+    if verify is False:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif isinstance(verify, str):
+        if os.path.isdir(verify):
+            context.load_verify_locations(capath=verify)
+        else:
+            context.load_verify_locations(cafile=verify)
+    if cert:
+        certfile, keyfile = (cert, None) if isinstance(cert, str) else cert
+        context.load_cert_chain(certfile, keyfile)
+    return context
+
+
+def _translate(exc: BaseException, endpoint: Any, line: str) -> Exception:
+    """translate_error() for what a websocket connect raises; TLS failures
+    read as requests' so they get the same advice about cert= and verify=."""
+    if isinstance(exc, ssl.SSLError):
+        exc = requests.exceptions.SSLError(exc)
+    return translate_error(exc, endpoint, line)
+
+
+def _refusal(api: Any, url: str, exc: websocket.WebSocketBadStatusException,
+             elapsed: float) -> APIResult:
+    """The refused upgrade as an :class:`APIResult`, so it validates, renders
+    and raises like any other answer (the server's message included)."""
+    response = requests.Response()
+    response.status_code = exc.status_code
+    response.reason = _reason_phrase(exc)
+    response.headers = CaseInsensitiveDict(exc.resp_headers or {})
+    response._content = exc.resp_body or b""
+    response.url = url
+    response.request = requests.Request("GET", url).prepare()
+    return APIResult(api, response, endpoint=api.endpoint, options=api.render_options,
+                     cert=api.session.cert, verify=api.session.verify, elapsed=elapsed)
+
+
+def _reason_phrase(exc: websocket.WebSocketBadStatusException) -> str:
+    # websocket-client's message is "Handshake status 403 Forbidden -+-+- …".
+    words = str(exc).split(" -+-+- ", 1)[0].split(" ", 3)
+    return words[3] if len(words) > 3 else ""

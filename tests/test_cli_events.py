@@ -1,0 +1,60 @@
+"""`apitx events` as a process: JSON lines when piped, --count, --timeout, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from hostile_ws import running_ws_server
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def apitx_events(*argv: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "apitx._cli_events", *argv], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.mark.live
+def test_count_prints_json_lines_of_real_events(live):
+    api = live.api("lxd")
+    name = live.instance("lxd")
+    with apitx_events("--type", "operation", "--count", "2", "--timeout", "30") as proc:
+        time.sleep(0.5)  # connected by then: the exec below is seen
+        api.exec(name, ["true"])
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    lines = [json.loads(line) for line in out.decode().splitlines()]
+    assert len(lines) == 2 and all(line["type"] == "operation" for line in lines)
+    assert set(lines[0]) == {"type", "timestamp", "location", "project", "metadata"}
+
+
+def test_timeout_ends_the_watch_with_status_0():
+    with running_ws_server([], then_drop=False) as server:
+        started = time.monotonic()
+        with apitx_events("-e", server.server_address, "--timeout", "0.5") as proc:
+            out, err = proc.communicate(timeout=30)
+        assert (proc.returncode, out) == (0, b"")
+        assert time.monotonic() - started < 5
+
+
+def test_a_dropped_stream_exits_3():
+    with running_ws_server(['{"type": "logging", "metadata": {}}'], then_drop=True) as server:
+        with apitx_events("-e", server.server_address) as proc:
+            out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 3
+    assert json.loads(out)["type"] == "logging"
+    assert b"events may have been missed" in err
+
+
+@pytest.mark.live
+def test_a_refused_stream_exits_1_with_the_servers_message(lxd_socket):
+    with apitx_events("--project", "apitx-no-such-project") as proc:
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert err.decode().strip().endswith("Project not found")

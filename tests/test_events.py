@@ -1,0 +1,105 @@
+"""events(): the real event stream, closing it from another thread, and a drop."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+
+import pytest
+
+import apitx
+from apitx._events import Event, events
+from sandbox import instance_config, remove_instance
+from hostile_ws import running_ws_server
+from live import TARGETS
+
+DAEMONS = [name for name in TARGETS if name != "lxd-https"] + ["lxd-https"]
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("daemon", DAEMONS)
+def test_an_instance_lifecycle_shows_as_events(live, daemon):
+    api = live.api(daemon)
+    name = f"apitx-{uuid.uuid4().hex[:10]}"
+    with events(api, types=["lifecycle", "operation"], timeout=60) as stream:
+        try:
+            api.post("instances", json=instance_config(name)).wait(timeout=120)
+            api.put(f"instances/{name}/state", json={"action": "start"}).wait(60)
+        finally:
+            remove_instance(api, name)
+        seen = []
+        for event in stream:
+            seen.append(event)
+            if event.type == "lifecycle" and event.metadata.get("action") == "instance-deleted" \
+                    and event.metadata.get("source", "").endswith(f"/instances/{name}"):
+                break
+    actions = [e.metadata["action"] for e in seen if e.type == "lifecycle"
+               and e.metadata.get("source", "").endswith(f"/instances/{name}")]
+    assert actions[0] == "instance-created" and actions[-1] == "instance-deleted"
+    assert "instance-started" in actions
+    operations = [e for e in seen if e.type == "operation"]
+    assert any(e.metadata["status"] == "Success" and
+               f"/1.0/instances/{name}" in e.metadata["resources"]["instances"]
+               for e in operations)
+    assert all(e.project == "default" and e.timestamp for e in seen)
+
+
+@pytest.mark.live
+def test_close_from_another_thread_ends_a_blocked_iteration(live):
+    stream = events(live.api("lxd"), types=["lifecycle"])
+    ended = threading.Event()
+
+    def consume() -> None:
+        for _ in stream:  # blocks between events (the daemon is shared: some may come)
+            pass
+        ended.set()
+
+    reader = threading.Thread(target=consume)
+    reader.start()
+    time.sleep(0.2)  # let it block in recv
+    assert not ended.is_set()
+    closed_at = time.perf_counter()
+    stream.close()
+    assert ended.wait(1)
+    assert time.perf_counter() - closed_at < 0.1
+    reader.join()
+    assert list(stream) == []  # stays ended
+
+
+def test_timeout_bounds_the_wait_for_the_next_event():
+    # A server that stays silent: the shared LXD may have events at any time.
+    with running_ws_server([], then_drop=False) as server:
+        with events(apitx.API.factory(server.server_address), timeout=0.3) as stream:
+            started = time.perf_counter()
+            with pytest.raises(apitx.APITimeoutError, match="nothing received in time"):
+                next(stream)
+            assert 0.25 < time.perf_counter() - started < 1
+
+
+def test_a_dropped_stream_raises_after_the_events_it_sent():
+    event = {"type": "lifecycle", "timestamp": "2026-11-21T00:00:00Z", "location": "m1",
+             "project": "p", "metadata": {"action": "instance-started"}}
+    with running_ws_server([json.dumps(event)], then_drop=True) as server:
+        stream = events(apitx.API.factory(server.server_address))
+        assert next(stream) == Event("lifecycle", "2026-11-21T00:00:00Z", "m1", "p",
+                                     {"action": "instance-started"})
+        with pytest.raises(apitx.APIConnectionError, match="events may have been missed"):
+            next(stream)
+
+
+def test_a_message_that_is_not_an_event_raises():
+    with running_ws_server(["not json"], then_drop=False) as server:
+        with events(apitx.API.factory(server.server_address)) as stream:
+            with pytest.raises(apitx.APIConnectionError, match="not a JSON event"):
+                next(stream)
+
+
+def test_filters_become_query_parameters():
+    with running_ws_server([], then_drop=False) as server:
+        api = apitx.API.factory(server.server_address)
+        events(api, types=["lifecycle", "operation"], all_projects=True).close()
+        events(api, types="logging", project="web").close()
+    assert server.targets == ["/1.0/events?type=lifecycle%2Coperation&all-projects=true",
+                              "/1.0/events?type=logging&project=web"]
