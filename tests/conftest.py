@@ -22,8 +22,8 @@ import apitx
 from apitx.testing import recorder
 
 from hostile import HostileServer, running_server
-from sandbox import (CASSETTES, NOWHERE_SOCKET, SANDBOX_SOCKET, SERVERS, SandboxServer,
-                     instance_config, live_server, remove_instance)
+from sandbox import (CASSETTES, NOWHERE_SOCKET, SANDBOX_SOCKET, SERVER_BY_NAME, SERVERS,
+                     SandboxServer, instance_config, live_server, remove_instance)
 
 #: The websocket tests' targets (running instances by daemon and transport).
 pytest_plugins = ["live"]
@@ -42,6 +42,13 @@ def server(request: pytest.FixtureRequest) -> SandboxServer:
     uses it, or ``lxd_socket``, ``api`` or ``instance``, runs once per server,
     with ``[lxd]`` or ``[incus]`` in its id."""
     return live_server(request.param)
+
+
+@pytest.fixture(scope="session")
+def lxd_only_socket() -> str:
+    """LXD's socket, not parametrised: for tests about the LXD daemon alone
+    (killing and restarting it) or with targets of their own (tests/live.py)."""
+    return live_server(SERVER_BY_NAME["lxd"]).socket
 
 
 @pytest.fixture(scope="session")

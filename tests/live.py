@@ -64,8 +64,8 @@ class Live:
 
 
 @pytest.fixture(scope="module")
-def live(lxd_socket: str) -> Iterator[Live]:
-    state = Live(lxd_socket)
+def live(lxd_only_socket: str) -> Iterator[Live]:
+    state = Live(lxd_only_socket)
     try:
         yield state
     finally:

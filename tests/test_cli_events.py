@@ -53,7 +53,7 @@ def test_a_dropped_stream_exits_3():
 
 
 @pytest.mark.live
-def test_a_refused_stream_exits_1_with_the_servers_message(lxd_socket):
+def test_a_refused_stream_exits_1_with_the_servers_message(lxd_only_socket):
     with apitx_events("--project", "apitx-no-such-project") as proc:
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1

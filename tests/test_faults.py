@@ -292,8 +292,8 @@ def _restart_lxd() -> float:
 
 @live
 def test_a_daemon_killed_during_wait_fails_it_at_once_and_the_api_recovers(
-        lxd_socket, instance_name):
-    with apitx.API.factory(lxd_socket) as api:
+        lxd_only_socket, instance_name):
+    with apitx.API.factory(lxd_only_socket) as api:
         api.post("instances", json=instance_config(instance_name)).wait(120)
         try:
             started = start_exec(api, instance_name, "/bin/sleep", "60")
@@ -327,8 +327,8 @@ def test_a_daemon_killed_during_wait_fails_it_at_once_and_the_api_recovers(
 
 
 @live
-def test_a_request_to_a_stopped_daemon_fails_at_once_naming_the_fix(lxd_socket):
-    with apitx.API.factory(lxd_socket) as pooled:
+def test_a_request_to_a_stopped_daemon_fails_at_once_naming_the_fix(lxd_only_socket):
+    with apitx.API.factory(lxd_only_socket) as pooled:
         pooled.get("")  # a kept-alive connection to the daemon about to die
         _kill(_lxd_daemon_pid())
         try:
@@ -339,7 +339,7 @@ def test_a_request_to_a_stopped_daemon_fails_at_once_naming_the_fix(lxd_socket):
             with pytest.raises(apitx.APIConnectionError):
                 pooled.get("")
             took = time.monotonic() - sent
-            with apitx.API.factory(lxd_socket) as fresh, \
+            with apitx.API.factory(lxd_only_socket) as fresh, \
                     pytest.raises(apitx.APIConnectionError, match="is the daemon running") as info:
                 fresh.get("")
         finally:

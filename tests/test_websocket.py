@@ -75,7 +75,7 @@ def test_read_timeout_raises_apitx_timeout(target):
 
 
 @pytest.mark.live
-def test_https_untrusted_server_is_a_tls_failure(lxd_socket):
+def test_https_untrusted_server_is_a_tls_failure(lxd_only_socket):
     with https_api() as api, pytest.raises(apitx.APIConnectionError,
                                            match="TLS failure.*verify="):
         open_websocket(api, "events")
@@ -96,9 +96,9 @@ def test_no_origin_header_is_sent():
 
 
 @pytest.mark.live
-def test_trace_shows_handshake_and_messages_never_secrets(live, lxd_socket, caplog):
+def test_trace_shows_handshake_and_messages_never_secrets(live, lxd_only_socket, caplog):
     caplog.set_level(logging.DEBUG, logger="apitx")
-    with apitx.API.factory(lxd_socket, debug=True) as api:
+    with apitx.API.factory(lxd_only_socket, debug=True) as api:
         started = waiting_exec(api, live.instance("lxd"))
         fds = started.metadata["metadata"]["fds"]
         path = started.operation + "/websocket"
@@ -127,7 +127,7 @@ def test_describe_message_redacts_and_sizes():
 
 
 @pytest.mark.live
-def test_a_pinned_endpoint_checks_the_pin_before_the_upgrade(lxd_socket):
+def test_a_pinned_endpoint_checks_the_pin_before_the_upgrade(lxd_only_socket):
     with https_api(fingerprint="sha256:" + "0" * 64) as api, \
             pytest.raises(apitx.CertificateMismatch, match="not the pinned sha256:0000"):
         open_websocket(api, "events")
