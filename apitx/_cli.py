@@ -40,6 +40,7 @@ from . import (
     __version__,
 )
 from . import _cli_events, _cli_exec, _cli_remote
+from ._cli_common import add_endpoint_options, tls_options
 from ._exit import (EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_OUTPUT,
                     EXIT_USAGE, exit_code)
 
@@ -145,14 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", metavar="FILE",
                         help="write the result (JSON or raw bytes) to FILE, streamed; "
                              "-o - writes raw bytes to stdout even if it is a terminal")
-    parser.add_argument("-e", "--endpoint", metavar="SOCKET|URL",
-                        help="a socket path, unix:///path, https://host:8443, or lxd or "
-                             "incus (default: the local LXD or Incus, found as `lxc` and "
-                             "`incus` find them)")
-    parser.add_argument("--cert", metavar="FILE", help="HTTPS: the client certificate")
-    parser.add_argument("--key", metavar="FILE", help="HTTPS: the client certificate's key")
-    parser.add_argument("--cacert", metavar="FILE",
-                        help="HTTPS: the server certificate (or CA bundle) to trust")
+    add_endpoint_options(parser)
     parser.add_argument("--curl", action="store_true",
                         help="print the request as a runnable curl command; send nothing")
     parser.add_argument("-v", "--debug", action="store_true",
@@ -590,14 +584,10 @@ def _take_over(fd: int, existing: Optional[os.stat_result]) -> None:
 
 
 def _tls_options(args: argparse.Namespace) -> Dict[str, Any]:
-    options: Dict[str, Any] = {}
-    if args.key and not args.cert:
-        raise UsageError("--key needs --cert")
-    if args.cert:
-        options["cert"] = (args.cert, args.key) if args.key else args.cert
-    if args.cacert:
-        options["verify"] = args.cacert
-    return options
+    try:
+        return tls_options(args)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _print_curl(api: API, method: str, args: argparse.Namespace, headers: Dict[str, str],

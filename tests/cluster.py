@@ -29,6 +29,7 @@ from typing import Dict, Iterator, Optional, Union
 import pytest
 
 import apitx
+from sandbox import remove_instance
 
 #: What scripts/lxd-cluster makes (its header names the same paths).
 ROOT = "/var/lib/apitx-cluster"
@@ -115,14 +116,8 @@ def create_instance(api: apitx.API, name: str, target: str, start: bool = False)
         api.put(f"instances/{name}/state", json={"action": "start"}).wait(timeout=60)
 
 
-def delete_instance(api: apitx.API, name: str) -> None:
-    """Stop (if running) and delete an instance; fine if it is already gone."""
-    state = api.get(f"instances/{name}/state", validate=False)
-    if state.status_code == 404:
-        return
-    if state.metadata and state.metadata.get("status") == "Running":
-        api.put(f"instances/{name}/state", json={"action": "stop", "force": True}).wait(60)
-    api.delete(f"instances/{name}").wait(60)
+#: Stop (if running) and delete an instance; fine if it is already gone.
+delete_instance = remove_instance
 
 
 def start_exec(api: apitx.API, name: str, *command: str) -> apitx.APIResult:
