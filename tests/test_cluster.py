@@ -114,6 +114,29 @@ def test_operations_on_one_member_list_those_of_others(members: Dict[str, apitx.
     started.wait(timeout=30)
 
 
+def test_events_through_one_member_come_from_every_member(members: Dict[str, apitx.API]) -> None:
+    """An events stream opened on m1 sees what happens on m2 and m3, each
+    event with the ``location`` of the member it happened on."""
+    names = {target: new_name() for target in ("m2", "m3")}
+    seen: Dict[str, str] = {}
+    with members["m1"].events(types=["lifecycle"], timeout=30) as stream:
+        try:
+            for target, name in names.items():
+                create_instance(members["m1"], name, target)
+            for event in stream:
+                source = event.metadata.get("source", "")
+                for target, name in names.items():
+                    if source == f"/1.0/instances/{name}" and \
+                            event.metadata.get("action") == "instance-created":
+                        seen[name] = event.location
+                if len(seen) == len(names):
+                    break
+        finally:
+            for name in names.values():
+                delete_instance(members["m1"], name)
+    assert seen == {name: target for target, name in names.items()}
+
+
 def test_member_killed_during_wait_fails_the_wait(members: Dict[str, apitx.API],
                                                   running: Dict[str, str]) -> None:
     """m3 dies while a caller waits on m3's operation through m1: the wait

@@ -195,9 +195,14 @@ def test_terminal_mode_one_stream_sized_and_resizable(target):
 
 
 def test_terminal_mode_input_end_is_no_hangup(target):
-    """Closing stream 0 would SIGHUP the command (129): the input just stops."""
+    """Closing stream 0 would SIGHUP the command (129): the input just stops.
+
+    The command lingers 0.2 s after its output: LXD 5.0.2 was seen, in about
+    one run in a dozen, to drop a terminal's output written just before the
+    command exits (its pty copier stops with the process; not confirmed)."""
     api, instance = target
-    result = run_exec(api, instance, ["sh", "-c", "sleep 0.3; echo alive"], terminal=(80, 24))
+    result = run_exec(api, instance, ["sh", "-c", "sleep 0.3; echo alive; sleep 0.2"],
+                      terminal=(80, 24))
     assert (result.return_code, result.stdout) == (0, b"alive\r\n")
 
 
