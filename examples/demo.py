@@ -1,22 +1,23 @@
 """apitx demo: an instance's whole life against the local LXD.
 
 Creates an instance from the busybox image scripts/lxd-sandbox imports,
-starts it, runs a command in it, stops it and deletes it. Run it with
-DEBUG=1 to see every HTTP transaction on stderr (scripts/demo does).
+starts it, runs commands in it (streams over websockets, stdin included),
+stops it and deletes it. Run it with DEBUG=1 to see every HTTP transaction
+and websocket message on stderr (scripts/demo does).
 
     python3 examples/demo.py [instance-name]
 """
 
 import sys
 
-from apitx import API, APIException, APINotFoundException
+from apitx import API, APINotFoundException, ExecError
 
 IMAGE = "apitx-busybox"
 
 
 def main(name: str) -> int:
-    api = API.factory()  # the local LXD: $LXD_SOCKET, $LXD_DIR, snap, Debian
-    print(f"LXD {api.get('').metadata['environment']['server_version']} at {api.endpoint.display}")
+    api = API.factory("lxd")  # the local LXD: $LXD_SOCKET, $LXD_DIR, snap, Debian
+    print(f"LXD {api.server.version} at {api.endpoint.display}")
 
     try:
         api.get(f"instances/{name}")
@@ -32,20 +33,16 @@ def main(name: str) -> int:
         api.put(f"instances/{name}/state", json={"action": "start"}).wait(timeout=60)
         print(f"started: {api.get(f'instances/{name}').metadata['status']}")
 
-        ran = api.post(f"instances/{name}/exec", json={
-            "command": ["/bin/sh", "-c", "echo hello from $(hostname); uname -s"],
-            "record-output": True, "wait-for-websocket": False, "interactive": False,
-        }).wait(timeout=30)
-        output = ran.metadata["metadata"]
-        stdout = api.get(output["output"]["1"]).response.content.decode()
-        print(f"exec returned {output['return']}, stdout: {stdout.strip()!r}")
+        ran = api.exec(name, ["/bin/sh", "-c", "echo hello from $(hostname); uname -s; "
+                              "tr a-z A-Z; exit 3"], stdin=b"stdin goes in too\n", timeout=30)
+        print(f"exec returned {ran.return_code}, stdout: {ran.stdout.decode().strip()!r}")
 
+        missing = api.exec(name, ["/no/such/command"], timeout=30)
+        print(f"a command that does not exist returns {missing.return_code}, as in a shell")
         try:
-            api.post(f"instances/{name}/exec", json={
-                "command": ["/no/such/command"], "record-output": True,
-                "wait-for-websocket": False, "interactive": False}).wait(timeout=30)
-        except APIException as exc:
-            print(f"a failing exec raises, with LXD's message: {exc.error}")
+            missing.check()
+        except ExecError as exc:
+            print(f"check() raises: {exc}")
 
         api.put(f"instances/{name}/state", json={"action": "stop", "force": True}).wait(60)
         print("stopped")
