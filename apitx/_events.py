@@ -107,6 +107,13 @@ class EventStream:
             "events may have been missed: open a new stream and read the state back",
             endpoint=self._ws.endpoint)
 
+    def settimeout(self, seconds: Optional[float]) -> None:
+        """The longest wait for each next event from now on (None: no limit).
+
+        >>> stream.settimeout(1.0)      # next(stream) raises APITimeoutError after 1 s
+        """
+        self._ws.settimeout(seconds)
+
     def close(self) -> None:
         """End the stream; safe from any thread, and a blocked iteration ends at once."""
         with self._lock:
@@ -145,6 +152,6 @@ def events(api: Any, types: Optional[Iterable[str]] = None, project: Optional[st
         params["project"] = project
     if all_projects:
         params["all-projects"] = "true"
-    ws = open_websocket(api, "events", params=params)
-    ws.settimeout(timeout)
-    return EventStream(ws)
+    stream = EventStream(open_websocket(api, "events", params=params))
+    stream.settimeout(timeout)
+    return stream
