@@ -631,12 +631,13 @@ class API:
             if last.type == "error" and last.status_code < 400:
                 # Incus sends HTTP 200 as soon as a wait starts, so a poll
                 # that times out ends as 200 with type: error ("context
-                # deadline exceeded"), the same shape as a failure. The
-                # operation itself tells them apart: still running is a
-                # timeout.
+                # deadline exceeded"), the same shape as a failure; with
+                # timeout=0 it may say so even of an operation that ended
+                # (Go's select picks either ready case: seen here). The
+                # operation itself tells: running, ended, or failed.
                 current = self._send(self._prepare("GET", operation), self.timeout,
                                      validate=False, waited_since=started)
-                if current.running:
+                if _envelope.operation_code(current.metadata) is not None:
                     last = current
             # Every failure encoding (HTTP error status, type: error, or
             # HTTP 200 with a Failure operation inside) raises here.

@@ -89,6 +89,9 @@ class WebSocketConnection:
         self._seq = next(_sequence) if traced else None
         self.closed = False
         self._close_sent = False
+        #: Pings received so far (LXD's first one says its event listener is
+        #: registered: see :meth:`apitx._events.EventStream.confirm`).
+        self.pings = 0
 
     # -- sending and receiving ------------------------------------------------
 
@@ -146,6 +149,7 @@ class WebSocketConnection:
                             struct.pack("!H", websocket.STATUS_NORMAL))
             return None
         if frame.opcode == websocket.ABNF.OPCODE_PING:
+            self.pings += 1
             self._reply(websocket.ABNF.OPCODE_PONG, frame.data)
         return NO_MESSAGE
 
