@@ -85,7 +85,10 @@ def wait_operations(api: Any, operations: Sequence[str], poll: Poll, *, started:
         try:
             with stream:
                 waiter.follow(stream)
-        except APIConnectionError as dropped:  # the stream, not the polls: those raise
+        except APIConnectionError as dropped:
+            # The stream dropped (or a check's connection broke: a daemon
+            # restarting). Polling reads the state back, and raises if the
+            # server is really gone.
             logger.debug("apitx: %s; polling instead", dropped)
     waiter.rounds()
     return [waiter.outcomes[_envelope.operation_id(each)] for each in operations]
