@@ -10,6 +10,8 @@ import pytest
 
 import apitx
 from apitx._events import events
+from hostile import envelope, operation
+from hostile_ws import running_ws_server
 from sandbox import instance_config, remove_instance
 
 DAEMONS = ["lxd", "incus"]
@@ -193,3 +195,26 @@ def test_wait_all_without_events_polls_every_failure_encoding(hostile, hostile_a
         "the answer to a wait is not an operation: cannot tell whether it ended"]
     with pytest.raises(apitx.APIException, match="failed inside"):
         hostile_api.wait_all(started, timeout=10)
+
+
+def test_a_stream_that_drops_midway_falls_back_to_polling():
+    # The stream pings (registered), then drops; the operation is polled to its end.
+    polls: list = []
+
+    def http(target: str):
+        if target.startswith("/async/"):
+            return 202, envelope(operation("op-x", 103), type_="async", status_code=100,
+                                 operation="/1.0/operations/op-x")
+        polls.append(target)
+        return 200, envelope(operation("op-x", 200 if len(polls) >= 3 else 103))
+
+    with running_ws_server([], then_drop=True) as server:
+        server.ping_first, server.http = True, http
+        api = apitx.API.factory(server.server_address)
+        started = api.get("/async/op-x")
+        [done] = api.wait_all([started], timeout=10)
+    assert done.metadata["status"] == "Success"
+    assert server.targets[1] == "/1.0/events?type=operation"
+    # The check once the stream was confirmed, then 1 s polls once it dropped.
+    assert polls == ["/1.0/operations/op-x/wait?timeout=0"] + \
+        ["/1.0/operations/op-x/wait?timeout=1"] * 2
