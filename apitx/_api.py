@@ -15,7 +15,7 @@ import logging
 import math
 import re
 import time
-from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 import requests
@@ -27,7 +27,7 @@ from ._curl import render_curl
 from ._endpoint import Endpoint
 from ._exceptions import (APIConnectionError, APIException, APINotFoundException,
                           APITimeoutError, APITXError, EndpointError, MissingExtension,
-                          OperationTimeout, RequestError, RequestTypeError, ResponseTooLarge,
+                          RequestError, RequestTypeError, ResponseTooLarge,
                           SettingsError)
 from ._events import EventStream, events
 from ._exec import ExecControl, ExecResult, run_exec
@@ -45,20 +45,20 @@ from ._server import Server, ServerOnce
 from ._tracing import Tracer, logger
 from ._transport import StrictLengthAdapter, UnixSocketAdapter, deadline, translate_error
 from ._types import USE_DEFAULT, Cert, Headers, Params, UseDefault
+from ._waiting import Poll, wait_operations
 
 #: Each poll of ``wait()`` asks LXD to hold the answer this long at most, so a
 #: daemon that dies during a long operation is noticed within this time.
 POLL_SECONDS = 30
-#: With a progress callback, polls are this short, so it is called this often.
+#: Polls this short when waiting without events (with a progress callback, or
+#: on many operations: LXD forgets one 5 s after it ends, so each is checked
+#: at least this often).
 PROGRESS_POLL_SECONDS = 1
 #: A poll's HTTP read timeout exceeds its server-side ``timeout`` by this much:
 #: LXD answers a timed-out wait only after the full ``timeout``, and a client
 #: that gives up first kills a healthy request with ReadTimeout.
 POLL_READ_MARGIN = 10.0
 
-#: Wait()'s pauses between polls that a server answered early.
-WAIT_BACKOFF_FIRST = 0.05
-WAIT_BACKOFF_LONGEST = 1.0
 #: How many redirects ``follow_redirects=True`` follows.
 MAX_REDIRECTS = 5
 #: The largest answer apitx reads for the caller (JSON, an error's detail),
@@ -552,74 +552,117 @@ class API:
         operation still runs, raises :class:`OperationTimeout` carrying the
         last answer: a running operation is never returned as if done.
 
-        ``progress`` is called with each answer while the operation runs (its
-        ``metadata`` is the operation, with LXD's progress figures; its
-        ``waited`` the seconds so far); polls are then 1 s long.
+        ``progress`` is called with each update of the operation while it
+        runs, as an :class:`APIResult` whose ``metadata`` is the operation
+        (with LXD's progress figures) and ``waited`` the seconds so far:
+        the updates come from the event stream (``/1.0/events?type=operation``,
+        subscribed before the operation is checked once, so none is missed;
+        an update's answer is made from its event, not fetched), and, between
+        updates, the last state again each second, so a clock shown beside it
+        ticks. The final answer is fetched as without ``progress``. A server
+        with no event stream is polled instead, 1 s at a time.
 
         >>> api.wait(api.post('instances', json=config), timeout=120,
         ...          progress=lambda answer: print(answer.metadata['metadata']))
         """
-        result.validate()
-        operation = result.operation
-        if not operation or (result.type != "async" and not result.running):
+        operation = _waitable(result)
+        if operation is None:
             return result
         limit = _wait_limit(timeout)
-        longest = POLL_SECONDS if progress is None else PROGRESS_POLL_SECONDS
         started = time.monotonic()
-        until = None if limit is None else started + limit
+        [outcome] = wait_operations(
+            self, [operation], self._poller(started), started=started,
+            until=None if limit is None else started + limit,
+            longest=POLL_SECONDS if progress is None else PROGRESS_POLL_SECONDS,
+            watch=progress is not None, progress=progress)
+        if isinstance(outcome, APIException):
+            raise outcome
+        return outcome
+
+    def wait_all(self, results: Sequence[APIResult], timeout: Optional[float] = None,
+                 return_exceptions: bool = False) -> List[Union[APIResult, APIException]]:
+        """Wait for many results' operations at once; return their final
+        results in the order given.
+
+        One event stream watches them all (subscribed before each operation
+        is checked once, so one that ends meanwhile is not missed); without
+        events, one poll round a second checks them all. Each result is
+        what :meth:`wait` would return for it (a sync one passes through).
+        All are waited for; then the first failure in the order given
+        raises as :meth:`wait` raises it, or, with
+        ``return_exceptions=True``, each failure (:class:`APIException`)
+        is returned in its place. When ``timeout`` seconds pass (rounded up
+        as :meth:`wait` does), :class:`OperationTimeout` is raised for the
+        first operation still running.
+
+        >>> started = [api.post(f'instances/{n}/exec', json=cmd) for n in names]
+        >>> done = api.wait_all(started, timeout=600)
+        """
+        limit = _wait_limit(timeout)
+        started = time.monotonic()
+        outcomes: List[Union[APIResult, APIException]] = []
+        waiting: Dict[int, str] = {}
+        for index, result in enumerate(results):
+            try:
+                operation = _waitable(result)
+            except APIException as failed:
+                outcomes.append(failed)
+                continue
+            outcomes.append(result)
+            if operation is not None:
+                waiting[index] = operation
+        if waiting:
+            ended = wait_operations(self, list(waiting.values()), self._poller(started),
+                                    started=started,
+                                    until=None if limit is None else started + limit,
+                                    longest=PROGRESS_POLL_SECONDS, watch=True)
+            for index, outcome in zip(waiting, ended):
+                outcomes[index] = outcome
+        if not return_exceptions:
+            for outcome in outcomes:
+                if isinstance(outcome, APIException):
+                    raise outcome
+        return outcomes
+
+    def _poller(self, started: float) -> Poll:
+        """One poll of an operation, for a wait that began at ``started``."""
+        return lambda operation, seconds: self._poll(operation, seconds, started)
+
+    def _poll(self, operation: str, seconds: int, started: float) -> APIResult:
+        """``GET <operation>/wait?timeout=seconds``: the operation running or
+        ended; a failed one raises :class:`APIException` with LXD's ``err``."""
         # A cluster member that forwarded the request names the operation
         # with a query (``/1.0/operations/<id>?project=default``): ``/wait``
         # goes on the path, before it. (Appended after it, the request was a
         # plain GET answered at once: 367 polls for a 2-second operation.)
         path, _, query = operation.partition("?")
         url = path.rstrip("/") + "/wait" + (f"?{query}" if query else "")
-        pause = 0.0
-        while True:
-            left = longest if until is None else until - time.monotonic()
-            poll = min(longest, max(0, math.ceil(left)))
-            asked = time.monotonic()
-            try:
-                last = self._send(self._prepare("GET", url, params={"timeout": poll}),
-                                  self.timeout.with_read(poll + POLL_READ_MARGIN),
-                                  validate=False, waited_since=started)
-                if last.type == "error" and last.status_code < 400:
-                    # Incus sends HTTP 200 as soon as a wait starts, so a poll
-                    # that times out ends as 200 with type: error ("context
-                    # deadline exceeded"), the same shape as a failure. The
-                    # operation itself tells them apart: still running is a
-                    # timeout.
-                    current = self._send(self._prepare("GET", operation), self.timeout,
-                                         validate=False, waited_since=started)
-                    # Ended, it is the operation's own record that speaks: its
-                    # err, its status_code (400, as LXD's wait gives; Incus's
-                    # type: error says 500) and its metadata (exec's return).
-                    if _envelope.operation_code(current.metadata) is not None:
-                        last = current
-                # Every failure encoding (HTTP error status, type: error, or
-                # HTTP 200 with a Failure operation inside) raises here.
-                last.validate()
-            except APINotFoundException as gone:
-                raise _forgotten(gone, operation) from None
-            code = _envelope.operation_code(last.metadata)
-            if code is None:
-                # An HTML page from a proxy, an empty body: nothing says the
-                # operation ended, and returning it would pass it off as done.
-                raise APIException(last, error="the answer to a wait is not an operation: "
-                                   "cannot tell whether it ended")
-            if code >= _envelope.SUCCESS:
-                return last  # finished: a failure has raised in validate()
-            if progress is not None and (until is None or time.monotonic() < until):
-                progress(last)
-            # A server that answers a wait at once, without holding it, would
-            # make this loop spin (30,000 polls in 15 s were seen): back off,
-            # from 50 ms to 1 s, while answers come back early.
-            if poll > 0 and time.monotonic() - asked < poll / 2:
-                pause = min(max(pause * 2, WAIT_BACKOFF_FIRST), WAIT_BACKOFF_LONGEST)
-                time.sleep(pause if until is None else max(0.0, min(pause, until - time.monotonic())))
-            else:
-                pause = 0.0
-            if until is not None and time.monotonic() >= until:
-                raise OperationTimeout(last, time.monotonic() - started)
+        try:
+            last = self._send(self._prepare("GET", url, params={"timeout": seconds}),
+                              self.timeout.with_read(seconds + POLL_READ_MARGIN),
+                              validate=False, waited_since=started)
+            if last.type == "error" and last.status_code < 400:
+                # Incus sends HTTP 200 as soon as a wait starts, so a poll
+                # that times out ends as 200 with type: error ("context
+                # deadline exceeded"), the same shape as a failure; with
+                # timeout=0 it may say so even of an operation that ended
+                # (Go's select picks either ready case: seen here). The
+                # operation itself tells: running, ended, or failed.
+                current = self._send(self._prepare("GET", operation), self.timeout,
+                                     validate=False, waited_since=started)
+                if _envelope.operation_code(current.metadata) is not None:
+                    last = current
+            # Every failure encoding (HTTP error status, type: error, or
+            # HTTP 200 with a Failure operation inside) raises here.
+            last.validate()
+        except APINotFoundException as gone:
+            raise _forgotten(gone, operation) from None
+        if _envelope.operation_code(last.metadata) is None:
+            # An HTML page from a proxy, an empty body: nothing says the
+            # operation ended, and returning it would pass it off as done.
+            raise APIException(last, error="the answer to a wait is not an operation: "
+                               "cannot tell whether it ended")
+        return last
 
     # -- websockets (exec, events: _exec.py, _events.py, _websocket.py) ---------
 
@@ -813,18 +856,24 @@ def _wait_limit(timeout: Any) -> Optional[float]:
     return float(timeout)
 
 
+def _waitable(result: APIResult) -> Optional[str]:
+    """The operation to wait on for a result (validated first), or None when
+    the result is final as it is: a sync answer, unless it is an operation
+    still running (``GET /1.0/operations/<id>``)."""
+    result.validate()
+    operation = result.operation
+    if not operation or (result.type != "async" and not result.running):
+        return None
+    return operation
+
+
 def _forgotten(gone: APINotFoundException, operation: str) -> APINotFoundException:
     """The 404 of a wait, saying what it means: the operation is over, and
     the server has forgotten it (LXD keeps a finished operation about 5 s)."""
     return APINotFoundException(gone.result, status_code=404, error=(
-        f"{gone.error}: operation {_operation_id(operation)} is unknown to the server; if "
+        f"{gone.error}: operation {_envelope.operation_id(operation)} is unknown to the server; if "
         "it was started, it ended and was forgotten (LXD keeps a finished operation about "
         "5 s). To keep its outcome, wait on it at once after starting it, or watch events"))
-
-
-def _operation_id(operation: str) -> str:
-    """The id in an operation URL (``/1.0/operations/<id>[?query]``)."""
-    return operation.partition("?")[0].rstrip("/").rsplit("/", 1)[-1] or "?"
 
 
 #: One endpoint, or the members of a cluster.

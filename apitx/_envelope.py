@@ -238,3 +238,12 @@ def operation_url(data: Any, request_path: str) -> Optional[str]:
         return None
     match = _OPERATION_PATH.match(request_path.split("?", 1)[0])
     return match.group("path") if match and match.group("id") == op["id"] else None
+
+
+def operation_id(operation: str) -> str:
+    """The id in an operation URL (``/1.0/operations/<id>[?query]``).
+
+    >>> operation_id('/1.0/operations/4e17?project=default')
+    '4e17'
+    """
+    return operation.partition("?")[0].rstrip("/").rsplit("/", 1)[-1] or "?"

@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Iterator, Optional
+from typing import Any, Deque, Dict, Iterable, Iterator, Optional
 
-from ._exceptions import APIConnectionError
-from ._websocket import WebSocketConnection, open_websocket
+from ._exceptions import APIConnectionError, APITimeoutError
+from ._websocket import NO_MESSAGE, Message, WebSocketConnection, open_websocket
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,9 @@ class EventStream:
         self._lock = threading.Lock()
         self._reading = False
         self._closed = False
+        self._timeout: Optional[float] = None
+        #: Messages read by :meth:`confirm` before the ping it waited for.
+        self._early: Deque[Message] = deque()
 
     def __iter__(self) -> Iterator[Event]:
         return self
@@ -75,7 +80,7 @@ class EventStream:
                 return self._stop()
             self._reading = True
         try:
-            message = self._ws.recv()
+            message = self._early.popleft() if self._early else self._ws.recv()
         except APIConnectionError as exc:
             if self._closed:
                 return self._stop()
@@ -106,6 +111,49 @@ class EventStream:
             f"events {self._ws.describe}: the server dropped the event stream; "
             "events may have been missed: open a new stream and read the state back",
             endpoint=self._ws.endpoint)
+
+    def confirm(self, timeout: float) -> bool:
+        """Wait until the server sends events to this stream; False if it
+        does not say so within ``timeout`` seconds.
+
+        LXD answers the upgrade before it registers the stream's listener,
+        and registers it before its first keepalive ping (lxd/events:
+        ``AddListener``; Incus alike): an event sent in between is never
+        delivered. Whoever checks a state and then relies on the stream for
+        what follows must wait for that ping first. Events read meanwhile
+        are kept for iteration.
+
+        >>> stream = events(api, types=['operation'])
+        >>> stream.confirm(5.0) and api.get(op).running   # no later update can be missed
+        """
+        until = time.monotonic() + timeout
+        try:
+            while self._ws.pings == 0:
+                left = until - time.monotonic()
+                if left <= 0:
+                    return False
+                self._ws.settimeout(left)
+                try:
+                    frame = self._ws.recv_frame()
+                except APITimeoutError:
+                    return False
+                except APIConnectionError as exc:
+                    raise self._dropped() from exc
+                if frame is None:
+                    raise self._dropped()
+                if frame is not NO_MESSAGE:
+                    self._early.append(frame)  # type: ignore[arg-type]
+            return True
+        finally:
+            self._ws.settimeout(self._timeout)
+
+    def settimeout(self, seconds: Optional[float]) -> None:
+        """The longest wait for each next event from now on (None: no limit).
+
+        >>> stream.settimeout(1.0)      # next(stream) raises APITimeoutError after 1 s
+        """
+        self._timeout = seconds
+        self._ws.settimeout(seconds)
 
     def close(self) -> None:
         """End the stream; safe from any thread, and a blocked iteration ends at once."""
@@ -145,6 +193,6 @@ def events(api: Any, types: Optional[Iterable[str]] = None, project: Optional[st
         params["project"] = project
     if all_projects:
         params["all-projects"] = "true"
-    ws = open_websocket(api, "events", params=params)
-    ws.settimeout(timeout)
-    return EventStream(ws)
+    stream = EventStream(open_websocket(api, "events", params=params))
+    stream.settimeout(timeout)
+    return stream

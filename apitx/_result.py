@@ -16,9 +16,10 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
 
 import requests
+from requests.structures import CaseInsensitiveDict
 
 from . import _envelope
 from ._config import RenderOptions
@@ -253,6 +254,29 @@ class APIResult:
         >>> api.post('instances', json=config).wait(timeout=120)
         """
         return self.api.wait(self, timeout=timeout, progress=progress)
+
+
+def made_result(api: API, url: str, status_code: int, body: bytes, *, reason: str = "",
+                headers: Optional[Mapping[str, str]] = None, elapsed: Optional[float] = None,
+                waited: Optional[float] = None) -> APIResult:
+    """An :class:`APIResult` for an answer that came some other way than a
+    plain request (a refused websocket upgrade, an operation event), so it
+    validates, renders and raises like any other. Its request (a ``GET`` of
+    ``url``) was not sent as such.
+
+    >>> made_result(api, api.url('/1.0/operations/x'), 200, b'{"type": "sync"}').type
+    'sync'
+    """
+    response = requests.Response()
+    response.status_code = status_code
+    response.reason = reason
+    response.headers = CaseInsensitiveDict(headers or {})
+    response._content = body
+    response.url = url
+    response.request = requests.Request("GET", url).prepare()
+    return APIResult(api, response, endpoint=api.endpoint, options=api.render_options,
+                     cert=api.session.cert, verify=api.session.verify, elapsed=elapsed,
+                     waited=waited)
 
 
 def body_unread(response: requests.Response) -> bool:

@@ -38,12 +38,11 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 import websocket
-from requests.structures import CaseInsensitiveDict
 
 from ._config import Timeout, TimeoutLike
 from ._exceptions import APITimeoutError, APIConnectionError
 from ._redact import redact
-from ._result import APIResult
+from ._result import APIResult, made_result
 from ._transport import _connect_unix, translate_error
 
 logger = logging.getLogger("apitx")
@@ -90,6 +89,9 @@ class WebSocketConnection:
         self._seq = next(_sequence) if traced else None
         self.closed = False
         self._close_sent = False
+        #: Pings received so far (LXD's first one says its event listener is
+        #: registered: see :meth:`apitx._events.EventStream.confirm`).
+        self.pings = 0
 
     # -- sending and receiving ------------------------------------------------
 
@@ -147,6 +149,7 @@ class WebSocketConnection:
                             struct.pack("!H", websocket.STATUS_NORMAL))
             return None
         if frame.opcode == websocket.ABNF.OPCODE_PING:
+            self.pings += 1
             self._reply(websocket.ABNF.OPCODE_PONG, frame.data)
         return NO_MESSAGE
 
@@ -408,15 +411,8 @@ def _refusal(api: Any, url: str, exc: websocket.WebSocketBadStatusException,
              elapsed: float) -> APIResult:
     """The refused upgrade as an :class:`APIResult`, so it validates, renders
     and raises like any other answer (the server's message included)."""
-    response = requests.Response()
-    response.status_code = exc.status_code
-    response.reason = _reason_phrase(exc)
-    response.headers = CaseInsensitiveDict(exc.resp_headers or {})
-    response._content = exc.resp_body or b""
-    response.url = url
-    response.request = requests.Request("GET", url).prepare()
-    return APIResult(api, response, endpoint=api.endpoint, options=api.render_options,
-                     cert=api.session.cert, verify=api.session.verify, elapsed=elapsed)
+    return made_result(api, url, exc.status_code, exc.resp_body or b"",
+                       reason=_reason_phrase(exc), headers=exc.resp_headers, elapsed=elapsed)
 
 
 def _reason_phrase(exc: websocket.WebSocketBadStatusException) -> str:

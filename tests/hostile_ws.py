@@ -1,6 +1,6 @@
 """A tiny websocket server on a Unix socket, for what LXD will not do on request.
 
-It upgrades any path, records the request targets and headers (to prove what apitx
+It upgrades any path (plain HTTP requests get its ``http`` answers), records the request targets and headers (to prove what apitx
 sends, such as no ``Origin``), sends the text messages it is given, and then
 either drops the connection without a close frame (a daemon that dies) or
 keeps it open until the test ends.
@@ -15,7 +15,7 @@ import socketserver
 import struct
 import tempfile
 import threading
-from typing import Dict, List
+from typing import Callable, Dict, List, Tuple
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -41,11 +41,19 @@ class _Handler(socketserver.StreamRequestHandler):
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         self.server.requests.append(headers)
+        if "sec-websocket-key" not in headers:  # plain HTTP: the server's http() answers
+            status, body = self.server.http(self.server.targets[-1])
+            self.wfile.write((f"HTTP/1.1 {status} Whatever\r\nContent-Type: application/json"
+                              f"\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+                              ).encode() + body)
+            return
         accept = base64.b64encode(hashlib.sha1(
             headers["sec-websocket-key"].encode() + _GUID).digest()).decode()
         self.wfile.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                           f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
                           ).encode())
+        if self.server.ping_first:  # as LXD does once it registered an event listener
+            self.wfile.write(b"\x89\x00")
         for message in self.server.messages:
             self.wfile.write(text_frame(message))
         self.wfile.flush()
@@ -63,6 +71,9 @@ class WebSocketServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer
         self.messages = messages
         self.then_drop = then_drop
         self.release = threading.Event()
+        self.ping_first = False
+        #: Answers plain HTTP requests: ``http(target) -> (status, JSON body)``.
+        self.http: Callable[[str], Tuple[int, bytes]] = lambda target: (404, b"{}")
         super().__init__(path, _Handler)
 
 

@@ -103,3 +103,21 @@ def test_filters_become_query_parameters():
         events(api, types="logging", project="web").close()
     assert server.targets == ["/1.0/events?type=lifecycle%2Coperation&all-projects=true",
                               "/1.0/events?type=logging&project=web"]
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("daemon", ["lxd", "incus"])
+def test_confirm_waits_for_the_first_ping_that_says_the_stream_is_registered(live, daemon):
+    with events(live.api(daemon), types=["operation"]) as stream:
+        assert stream.confirm(5.0)
+        assert stream.confirm(0)  # once is enough
+
+
+def test_confirm_is_false_without_a_ping_and_keeps_what_came_first():
+    event = {"type": "operation", "metadata": {"id": "x"}}
+    with running_ws_server([json.dumps(event)], then_drop=False) as server:
+        with events(apitx.API.factory(server.server_address), timeout=2) as stream:
+            started = time.perf_counter()
+            assert not stream.confirm(0.3)
+            assert 0.25 < time.perf_counter() - started < 1
+            assert next(stream).metadata == {"id": "x"}  # kept for iteration
