@@ -40,27 +40,14 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, NamedTuple, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import apitx  # noqa: E402
+from core import ConnectCounter as Connects  # noqa: E402  (bench/ is on sys.path when run)
 
 LATENCY_TARGET_MS = 5.0
-
-
-class Connects:
-    """Real ``socket.connect`` calls to one address while counting (an audit hook)."""
-
-    def __init__(self, address: str) -> None:
-        self.address, self.counting, self.count = address, False, 0
-        self._lock = threading.Lock()
-        sys.addaudithook(self._hook)
-
-    def _hook(self, event: str, args: Tuple[Any, ...]) -> None:
-        if self.counting and event == "socket.connect" and args[1] == self.address:
-            with self._lock:
-                self.count += 1
 
 
 def ended_at(answer: apitx.APIResult) -> float:
