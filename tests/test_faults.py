@@ -339,10 +339,15 @@ def test_a_request_to_a_stopped_daemon_fails_at_once_naming_the_fix(lxd_only_soc
             with pytest.raises(apitx.APIConnectionError):
                 pooled.get("")
             took = time.monotonic() - sent
+            # A fresh connection is refused, or, queued on the listener in
+            # the instant it was closing, reset (seen in CI): either way at
+            # once, and the message says which.
             with apitx.API.factory(lxd_only_socket) as fresh, \
-                    pytest.raises(apitx.APIConnectionError, match="is the daemon running") as info:
+                    pytest.raises(apitx.APIConnectionError) as info:
                 fresh.get("")
         finally:
             _restart_lxd()
-        assert info.value.sent is False and took < 1
+        refused = "is the daemon running" in str(info.value)
+        assert refused or "broke mid-answer" in str(info.value), str(info.value)
+        assert info.value.sent is (not refused) and took < 1
         assert pooled.get("").metadata["api_version"] == "1.0"
