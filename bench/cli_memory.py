@@ -41,12 +41,12 @@ TARGET_MB = 64
 MB = 1000 * 1000
 
 
-def run_apitx(*args: str) -> Tuple[float, float]:
-    """Run ``python -m apitx ARGS``; return (peak RSS in MB, seconds)."""
+def peak_rss(argv: List[str], what: str) -> Tuple[float, float]:
+    """Run ``argv`` (with this checkout's apitx importable); return its own
+    peak RSS in MB and the seconds it took. ``what`` names it in a failure."""
     env = dict(os.environ, PYTHONPATH=ROOT)
     started = time.monotonic()
-    child = subprocess.Popen([sys.executable, "-m", "apitx", "-e", SOCKET, *args], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     # wait4 reports this child's own rusage (RUSAGE_CHILDREN would be the
     # maximum over every child waited for so far).
     _, status, usage = os.wait4(child.pid, 0)
@@ -55,8 +55,28 @@ def run_apitx(*args: str) -> Tuple[float, float]:
     if child.stderr:
         child.stderr.close()
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"apitx {' '.join(args)} failed: {err.strip()}")
+        raise SystemExit(f"{what} failed: {err.strip()}")
     return usage.ru_maxrss * 1024 / MB, seconds
+
+
+def report(heading: str, rows: List[Tuple[str, int, float, float]]) -> int:
+    """Print one line per ``(label, file MB, peak RSS MB, seconds)`` under
+    ``heading`` (the label column's title, padded as the labels are); 0 when
+    every peak is under the target, else 1."""
+    print(f"{heading} {'file':>7} {'peak RSS':>9} {'time':>7}  target < {TARGET_MB} MB")
+    worst = 0.0
+    for label, size_mb, rss, seconds in rows:
+        worst = max(worst, rss)
+        print(f"{label} {size_mb:>4} MB {rss:>6.1f} MB {seconds:>6.2f}s  "
+              f"{'ok' if rss < TARGET_MB else 'OVER'}")
+    print(f"sha256 of every pulled file matched the pushed one; worst peak {worst:.1f} MB")
+    return 0 if worst < TARGET_MB else 1
+
+
+def run_apitx(*args: str) -> Tuple[float, float]:
+    """Run ``python -m apitx ARGS``; return (peak RSS in MB, seconds)."""
+    return peak_rss([sys.executable, "-m", "apitx", "-e", SOCKET, *args],
+                    f"apitx {' '.join(args)}")
 
 
 def make_file(path: str, size: int) -> str:
@@ -94,9 +114,9 @@ def main() -> int:
                 files = f"instances/{name}/files?path=/tmp/big.bin"
                 rss, seconds = run_apitx("-X", "POST", "-H", "X-LXD-type: file",
                                          "--data-binary", f"@{source}", files)
-                rows.append(("push --data-binary", size_mb, rss, seconds))
+                rows.append((f"{'push --data-binary':<20}", size_mb, rss, seconds))
                 rss, seconds = run_apitx("-o", pulled, files)
-                rows.append(("pull -o", size_mb, rss, seconds))
+                rows.append((f"{'pull -o':<20}", size_mb, rss, seconds))
                 if file_fingerprint(pulled) != expected:
                     raise SystemExit(f"the {size_mb} MB file came back different")
                 for path in (source, pulled):
@@ -108,14 +128,7 @@ def main() -> int:
             if state.status_code != 404:
                 api.delete(f"instances/{name}").wait(60)
     print(f"apitx --version (the floor: Python + requests): {floor:.1f} MB peak RSS")
-    print(f"{'command':<20} {'file':>7} {'peak RSS':>9} {'time':>7}  target < {TARGET_MB} MB")
-    worst = 0.0
-    for label, size_mb, rss, seconds in rows:
-        worst = max(worst, rss)
-        print(f"{label:<20} {size_mb:>4} MB {rss:>6.1f} MB {seconds:>6.2f}s  "
-              f"{'ok' if rss < TARGET_MB else 'OVER'}")
-    print(f"sha256 of every pulled file matched the pushed one; worst peak {worst:.1f} MB")
-    return 0 if worst < TARGET_MB else 1
+    return report(f"{'command':<20}", rows)
 
 
 if __name__ == "__main__":

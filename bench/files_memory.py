@@ -22,10 +22,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from typing import List, Tuple
 
@@ -35,7 +33,7 @@ sys.path.insert(0, ROOT)
 from apitx import API  # noqa: E402
 from apitx.ensure import file_fingerprint  # noqa: E402  (sha256 of a file, streamed)
 
-from cli_memory import MB, TARGET_MB, make_file  # noqa: E402  (same file, same target)
+from cli_memory import MB, make_file, peak_rss, report  # noqa: E402  (same file, same target)
 
 SOCKETS = {"lxd": os.environ.get("APITX_LXD_SOCKET", "/var/lib/lxd/unix.socket"),
            "incus": os.environ.get("APITX_INCUS_SOCKET", "/var/lib/incus/unix.socket")}
@@ -53,20 +51,8 @@ CHILD = {
 
 def run_child(what: str, socket: str, instance: str, path: str) -> Tuple[float, float]:
     """Run one CHILD script; return (peak RSS in MB, seconds)."""
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    started = time.monotonic()
-    child = subprocess.Popen([sys.executable, "-c", f"import sys; {CHILD[what]}", socket,
-                              instance, path], env=env, stderr=subprocess.PIPE)
-    # wait4 reports this child's own rusage (RUSAGE_CHILDREN would be the
-    # maximum over every child waited for so far).
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.monotonic() - started
-    err = child.stderr.read().decode() if child.stderr else ""
-    if child.stderr:
-        child.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{what} failed: {err.strip()}")
-    return usage.ru_maxrss * 1024 / MB, seconds
+    return peak_rss([sys.executable, "-c", f"import sys; {CHILD[what]}", socket, instance, path],
+                    what)
 
 
 def main() -> int:
@@ -75,7 +61,7 @@ def main() -> int:
     parser.add_argument("--servers", default="lxd,incus", help="servers (default lxd,incus)")
     options = parser.parse_args()
     sizes = [int(s) for s in options.sizes.split(",")]
-    rows: List[Tuple[str, str, int, float, float]] = []
+    rows: List[Tuple[str, int, float, float]] = []
     workdir = tempfile.mkdtemp(prefix="apitx-bench-")
     try:
         for server in options.servers.split(","):
@@ -86,15 +72,15 @@ def main() -> int:
                     "type": "image", "alias": IMAGE}}).wait(120)
                 try:
                     floor, _ = run_child("floor", socket, name, "")
-                    rows.append((server, "floor (import, GET /1.0)", 0, floor, 0.0))
+                    rows.append((f"{server:<6} {'floor (import, GET /1.0)':<26}", 0, floor, 0.0))
                     for size_mb in sizes:
                         source = os.path.join(workdir, "push.bin")
                         pulled = os.path.join(workdir, "pull.bin")
                         expected = make_file(source, size_mb * MB)
                         rss, seconds = run_child("push", socket, name, source)
-                        rows.append((server, "push(Path)", size_mb, rss, seconds))
+                        rows.append((f"{server:<6} {'push(Path)':<26}", size_mb, rss, seconds))
                         rss, seconds = run_child("pull", socket, name, pulled)
-                        rows.append((server, "pull(path)", size_mb, rss, seconds))
+                        rows.append((f"{server:<6} {'pull(path)':<26}", size_mb, rss, seconds))
                         if file_fingerprint(pulled) != expected:
                             raise SystemExit(f"the {size_mb} MB file came back different "
                                              f"from {server}")
@@ -106,15 +92,7 @@ def main() -> int:
                         api.delete(f"instances/{name}").wait(60)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"{'server':<6} {'what':<26} {'file':>7} {'peak RSS':>9} {'time':>7}  "
-          f"target < {TARGET_MB} MB")
-    worst = 0.0
-    for server, label, size_mb, rss, seconds in rows:
-        worst = max(worst, rss)
-        print(f"{server:<6} {label:<26} {size_mb:>4} MB {rss:>6.1f} MB {seconds:>6.2f}s  "
-              f"{'ok' if rss < TARGET_MB else 'OVER'}")
-    print(f"sha256 of every pulled file matched the pushed one; worst peak {worst:.1f} MB")
-    return 0 if worst < TARGET_MB else 1
+    return report(f"{'server':<6} {'what':<26}", rows)
 
 
 if __name__ == "__main__":
