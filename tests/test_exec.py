@@ -74,11 +74,23 @@ def test_binary_both_ways(target):
 
 
 def test_interleaved_stdout_and_stderr_arrive_whole_and_in_order(target):
+    """Over HTTPS, under load, LXD 5.0.2 closes a stream before all of it
+    arrived (stderr, after stdout ended: 5 to 9 runs in 150 here; never over
+    the socket, origin not pinned down). apitx must then raise, never return
+    the output short; so each attempt is whole and in order or an
+    APIConnectionError, and one of three must be whole."""
     api, instance = target
-    result = run_exec(api, instance, ["sh", "-c", "i=0; while [ $i -lt 2000 ]; do "
-                                      "echo out$i; echo err$i >&2; i=$((i+1)); done"])
-    assert result.stdout.decode().split() == [f"out{i}" for i in range(2000)]
-    assert result.stderr.decode().split() == [f"err{i}" for i in range(2000)]
+    for _ in range(3):
+        try:
+            result = run_exec(api, instance, ["sh", "-c", "i=0; while [ $i -lt 2000 ]; do "
+                                              "echo out$i; echo err$i >&2; i=$((i+1)); done"])
+        except apitx.APIConnectionError as exc:
+            assert "dropped" in str(exc)
+            continue
+        assert result.stdout.decode().split() == [f"out{i}" for i in range(2000)]
+        assert result.stderr.decode().split() == [f"err{i}" for i in range(2000)]
+        return
+    pytest.fail("three execs in a row lost output: the server cut every one short")
 
 
 @pytest.mark.parametrize("command, code", [
