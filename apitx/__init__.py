@@ -11,16 +11,18 @@ Example::
     api.post('instances', json={'name': 'c1', 'source': {'type': 'image',
              'alias': 'apitx-busybox'}}).wait()
 
-Navigation (``api.instances['c1'].state.put(...)``) is described in
-:mod:`apitx._resource`; idempotent helpers live in :mod:`apitx.ensure`.
+Navigation: ``api.instances['c1'].state.put(...)`` (see :class:`Resource`);
+idempotent helpers live in :mod:`apitx.ensure`; unit tests without a server
+use :class:`apitx.testing.MockTransport`.
 
 Every public name is importable from here; the modules behind it are private.
 """
 
 from ._api import API
-from ._config import RenderOptions, Timeout, TraceSettings
+from ._config import Limits, RenderOptions, Timeout, TraceSettings
 from ._endpoint import Endpoint
-from ._events import Event, EventStream, events
+from ._event import Event
+from ._events import EventStream, events
 from ._exec import ExecControl, ExecResult, run_exec
 from ._exceptions import (
     APIConnectionError,
@@ -41,16 +43,15 @@ from ._exceptions import (
     SettingsTypeError,
 )
 from ._files import Entry, Files
-from ._pinning import Pin
+from ._transports import Pin
 from ._remote_add import add_remote
 from ._resource import Resource
 from ._result import APIResult
 from ._server import Server
 from ._tracing import StderrHandler
 from ._types import USE_DEFAULT
+from ._version import __version__
 from . import ensure  # noqa: E402  (apitx.ensure: idempotent helpers)
-
-__version__ = "0.1.0"
 
 __all__ = [
     "API",
@@ -71,6 +72,7 @@ __all__ = [
     "ExecResult",
     "ExecTimeout",
     "Files",
+    "Limits",
     "MissingExtension",
     "OperationTimeout",
     "Pin",

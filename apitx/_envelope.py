@@ -60,6 +60,17 @@ def is_running(op: Any) -> bool:
     return code is not None and code < SUCCESS
 
 
+def declares_json(content_type: str) -> bool:
+    """True when a ``Content-Type`` declares JSON (``application/json``,
+    ``…+json``), as every LXD envelope does. Only such answers are parsed
+    and judged: a pulled file is data whatever it holds.
+
+    >>> declares_json('application/json; charset=utf-8'), declares_json('text/plain')
+    (True, False)
+    """
+    return "json" in content_type.lower()
+
+
 #: The envelope types LXD sends.
 ENVELOPE_TYPES = frozenset({"sync", "async", "error"})
 

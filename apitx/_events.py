@@ -1,9 +1,9 @@
 """LXD's event stream (``/1.0/events``) as an iterator of :class:`Event`.
 
-The stream is a websocket of JSON text messages ``{type, timestamp,
-location, project, metadata}`` (LXD 5.0.2 and Incus 6.0, measured here).
+The stream is a websocket of JSON text messages (see :mod:`apitx._event`).
 Events are sparse by nature, so by default an iteration waits as long as it
-takes; ``timeout=`` bounds the wait for each next event instead.
+takes; ``timeout=`` bounds the wait for each next event instead. That bound
+is a deadline: LXD's keepalive pings, every 10 s, do not extend it.
 
 Two endings, told apart on purpose:
 
@@ -21,37 +21,18 @@ Example::
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Deque, Dict, Iterable, Iterator, Optional
+from typing import Any, Deque, Iterable, Iterator, Optional
 
+from ._client import Client
+from ._event import Event, event_params
 from ._exceptions import APIConnectionError, APITimeoutError
-from ._websocket import NO_MESSAGE, Message, WebSocketConnection, open_websocket
+from ._prepare import finite_seconds
+from ._transports import NO_MESSAGE, Message, WebSocketConnection
 
-
-@dataclass(frozen=True)
-class Event:
-    """One event: ``type`` (``lifecycle``, ``operation``, ``logging``), when,
-    from which cluster member and project, and what (``metadata``).
-
-    >>> Event.from_json({'type': 'lifecycle', 'metadata': {'action': 'instance-started'}}).type
-    'lifecycle'
-    """
-
-    type: str
-    timestamp: str
-    location: str
-    project: str
-    metadata: Any
-
-    @classmethod
-    def from_json(cls, data: Dict[str, Any]) -> Event:
-        return cls(type=str(data.get("type", "")), timestamp=str(data.get("timestamp", "")),
-                   location=str(data.get("location", "")),
-                   project=str(data.get("project", "")), metadata=data.get("metadata"))
+__all__ = ["Event", "EventStream", "events"]
 
 
 class EventStream:
@@ -71,16 +52,34 @@ class EventStream:
         #: Messages read by :meth:`confirm` before the ping it waited for.
         self._early: Deque[Message] = deque()
 
+    @property
+    def last_frame(self) -> float:
+        """When the stream last received anything, keepalive pings included
+        (``time.monotonic()``)."""
+        return self._ws.last_frame
+
     def __iter__(self) -> Iterator[Event]:
         return self
 
     def __next__(self) -> Event:
+        event = self.next_event(self._timeout)
+        if event is None:
+            raise APITimeoutError(
+                f"events {self._ws.describe}: no event in {self._timeout:g}s "
+                "(events(timeout=...)); the stream is still open: iterate again to wait more")
+        return event
+
+    def next_event(self, timeout: Optional[float]) -> Optional[Event]:
+        """The next event, or None when none came within ``timeout`` seconds
+        (None: wait as long as it takes). Pings do not extend the wait.
+        StopIteration once closed; :class:`APIConnectionError` when dropped."""
         with self._lock:
             if self._closed:
                 return self._stop()
             self._reading = True
+        until = None if timeout is None else time.monotonic() + timeout
         try:
-            message = self._early.popleft() if self._early else self._ws.recv()
+            message = self._read(until)
         except APIConnectionError as exc:
             if self._closed:
                 return self._stop()
@@ -91,18 +90,33 @@ class EventStream:
         if self._closed:
             return self._stop()
         if message is None:
-            raise self._dropped()
+            return None
         try:
-            data = json.loads(message)
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
+            return Event.parse(message)
         except ValueError as exc:
             raise APIConnectionError(
                 f"events {self._ws.describe}: a message is not a JSON event ({exc}): "
                 "is this endpoint an LXD-style API?", endpoint=self._ws.endpoint) from exc
-        return Event.from_json(data)
 
-    def _stop(self) -> Event:
+    def _read(self, until: Optional[float]) -> Optional[Message]:
+        """The next message by ``until``, or None; a closed stream is dropped."""
+        if self._early:
+            return self._early.popleft()
+        while True:
+            left = None if until is None else until - time.monotonic()
+            if left is not None and left <= 0:
+                return None
+            self._ws.settimeout(left)
+            try:
+                frame = self._ws.recv_frame()
+            except APITimeoutError:
+                return None
+            if frame is None:
+                raise self._dropped()
+            if frame is not NO_MESSAGE:
+                return frame  # type: ignore[return-value]
+
+    def _stop(self) -> Any:
         self._ws.close()
         raise StopIteration
 
@@ -153,7 +167,6 @@ class EventStream:
         >>> stream.settimeout(1.0)      # next(stream) raises APITimeoutError after 1 s
         """
         self._timeout = seconds
-        self._ws.settimeout(seconds)
 
     def close(self) -> None:
         """End the stream; safe from any thread, and a blocked iteration ends at once."""
@@ -174,25 +187,19 @@ class EventStream:
         return f"<EventStream {self._ws.describe}{' closed' if self._closed else ''}>"
 
 
-def events(api: Any, types: Optional[Iterable[str]] = None, project: Optional[str] = None,
+def events(api: Client, types: Optional[Iterable[str]] = None, project: Optional[str] = None,
            all_projects: bool = False, timeout: Optional[float] = None) -> EventStream:
     """Open ``/1.0/events``; iterate the result for :class:`Event` values.
 
     ``types`` filters by type (``lifecycle``, ``operation``, ``logging``; None:
     all the server sends); ``project`` or ``all_projects=True`` picks projects;
     ``timeout`` is the longest wait for the next event (then
-    :class:`APITimeoutError`; None: no limit, as events may be rare). Connecting
-    uses the API's timeouts.
+    :class:`APITimeoutError`; None: no limit, as events may be rare).
+    Connecting uses the API's timeouts.
 
     >>> for event in events(api, types=['lifecycle'], all_projects=True): ...
     """
-    params: Dict[str, str] = {}
-    if types is not None:
-        params["type"] = ",".join([types] if isinstance(types, str) else types)
-    if project is not None:
-        params["project"] = project
-    if all_projects:
-        params["all-projects"] = "true"
-    stream = EventStream(open_websocket(api, "events", params=params))
-    stream.settimeout(timeout)
+    limit = finite_seconds(timeout, "events(timeout=...)")
+    stream = EventStream(api.websocket("events", event_params(types, project, all_projects)))
+    stream.settimeout(limit)
     return stream

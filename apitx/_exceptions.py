@@ -43,10 +43,39 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from typing import Any, List, Optional, Protocol, Tuple
 
-if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
-    from ._result import APIResult
+
+class Transaction(Protocol):
+    """What an exception knows of the result it carries (an
+    :class:`~apitx.APIResult`): declared here, at the bottom, so that this
+    module imports nothing of apitx, not even for type hints."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def data(self) -> Any: ...
+
+    @property
+    def metadata(self) -> Any: ...
+
+    @property
+    def operation(self) -> Optional[str]: ...
+
+    @property
+    def response(self) -> Any: ...
+
+    @property
+    def request(self) -> Any: ...
+
+    def request_line(self) -> str: ...
+
+    def server_message(self, node: Any = None) -> str: ...
+
+    def transaction(self) -> str: ...
+
+    def locate(self, path: str) -> str: ...
 
 
 class APITXError(Exception):
@@ -82,7 +111,7 @@ class EndpointError(APITXError, ValueError):
 class _HasResult:
     """For exceptions that carry the :class:`APIResult` they were raised for."""
 
-    result: APIResult
+    result: Transaction
 
     @property
     def transaction(self) -> str:
@@ -137,14 +166,37 @@ class APIException(_HasResult, APITXError):
     ``str()`` is one line, ``METHOD URL: message``::
 
         GET unix:/var/lib/lxd/unix.socket /1.0/instances/c1: Instance not found
+
+    For an operation that failed after the request that started it was
+    accepted (HTTP 202), it names that request and the operation, and
+    ``started`` holds that request's answer::
+
+        POST unix:/var/lib/lxd/unix.socket /1.0/instances: operation 7b1f… (GET …
+        /1.0/operations/7b1f…/wait?timeout=30) failed: Failed creating instance record: …
     """
 
-    def __init__(self, result: APIResult, error: Optional[str] = None,
-                 status_code: Optional[int] = None) -> None:
+    def __init__(self, result: Transaction, error: Optional[str] = None,
+                 status_code: Optional[int] = None, *,
+                 started: Optional[Transaction] = None) -> None:
         self.result = result
         self.status_code = result.status_code if status_code is None else status_code
         self.error = error if error is not None else result.server_message()
-        super().__init__(f"{result.request_line()}: {self.error}")
+        #: For a failed operation: the answer to the request that started it
+        #: (``result`` is then the poll that found it failed), else None.
+        self.started = started
+        if started is None or started is result:
+            super().__init__(f"{result.request_line()}: {self.error}")
+        else:
+            operation = (started.operation or "").partition("?")[0].rsplit("/", 1)[-1]
+            super().__init__(f"{started.request_line()}: operation {operation or '?'} "
+                             f"({result.request_line()}) failed: {self.error}")
+
+    def started_by(self, started: Transaction) -> APIException:
+        """This failure of an operation, naming the request that started it
+        too: what the caller sent, and the operation (``wait()`` raises this)."""
+        if self.started is not None:
+            return self
+        return type(self)(self.result, self.error, self.status_code, started=started)
 
 
 class APINotFoundException(APIException):
@@ -188,7 +240,7 @@ class OperationTimeout(_HasResult, APITimeoutError):
     caller can read its ``operation`` URL, wait again, or cancel it.
     """
 
-    def __init__(self, result: APIResult, waited: float) -> None:
+    def __init__(self, result: Transaction, waited: float) -> None:
         self.result = result
         self.waited = waited
         operation = result.operation or ""
@@ -203,7 +255,7 @@ class ExecTimeout(OperationTimeout):
     control websocket). ``stdout`` and ``stderr`` hold what it wrote before;
     ``result`` is the exec's operation, ``waited`` the timeout."""
 
-    def __init__(self, message: str, result: APIResult, waited: float, command: List[str],
+    def __init__(self, message: str, result: Transaction, waited: float, command: List[str],
                  stdout: bytes, stderr: bytes) -> None:
         self.result, self.waited, self.command = result, waited, command
         self.stdout, self.stderr = stdout, stderr

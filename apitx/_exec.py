@@ -44,9 +44,12 @@ from dataclasses import dataclass
 from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import quote
 
+from ._client import Client
 from ._exceptions import (APIConnectionError, APIException, APITimeoutError, ExecError,
-                          ExecTimeout)
-from ._websocket import NO_MESSAGE, WebSocketConnection, open_websocket
+                          ExecTimeout, RequestError, RequestTypeError)
+from ._prepare import finite_seconds
+from ._result import APIResult
+from ._transports import NO_MESSAGE, WebSocketConnection
 
 #: Bytes per stdin message. Measured here (50 MiB into sha256sum, LXD 5.0.2):
 #: 32 KiB ~95-115 MB/s, 64 KiB ~115-133, 128 KiB ~110, 1 MiB ~94, 4 MiB ~70:
@@ -102,8 +105,9 @@ class _Sink:
         elif callable(target):
             self.write = target
         else:
-            raise TypeError(f"stdout/stderr={target!r}: give a binary file, a callable "
-                            "taking bytes, or None to collect the output")
+            raise RequestTypeError(f"stdout/stderr={target!r}: give a binary file, a callable "
+                                   "taking bytes, or None to collect the output; nothing was "
+                                   "sent")
 
     def value(self) -> bytes:
         return self.buffer.getvalue() if self.buffer is not None else b""
@@ -173,7 +177,7 @@ class ExecControl:
         self._ws.send_text(json.dumps({"command": "signal", "signal": int(number)}))
 
 
-def run_exec(api: Any, instance: str, command: Sequence[str], *, stdin: Input = None,
+def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input = None,
              env: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None,
              user: Optional[int] = None, group: Optional[int] = None,
              timeout: Optional[float] = None, stdout: Output = None,
@@ -200,10 +204,13 @@ def run_exec(api: Any, instance: str, command: Sequence[str], *, stdin: Input = 
     >>> run_exec(api, 'c1', ['sh', '-c', 'cat; echo err >&2'], stdin=b'in\\n')
     ExecResult(instance='c1', command=[...], return_code=0, stdout=b'in\\n', stderr=b'err\\n')
     """
-    if isinstance(command, str) or not command:
-        raise TypeError(f"command={command!r}: give the argument list, such as "
-                        "['sh', '-c', 'echo hi']")
+    if isinstance(command, (str, bytes)) or not isinstance(command, (list, tuple)) or not command:
+        raise RequestTypeError(f"command={command!r}: give the argument list, such as "
+                               "['sh', '-c', 'echo hi']; nothing was sent")
     argv = [str(arg) for arg in command]
+    timeout = finite_seconds(timeout, "exec(timeout=...)")
+    _check_terminal(terminal)
+    _check_stdin(stdin)
     body: Dict[str, Any] = {"command": argv, "environment": dict(env or {}),
                             "wait-for-websocket": True, "interactive": terminal is not None}
     if terminal is not None:
@@ -214,8 +221,8 @@ def run_exec(api: Any, instance: str, command: Sequence[str], *, stdin: Input = 
     # In a terminal, stream 0 carries the output too: there are no 1 and 2.
     sinks = {"0": _Sink(stdout)} if terminal else {"1": _Sink(stdout), "2": _Sink(stderr)}
     deadline = None if timeout is None else time.monotonic() + timeout
-    started = api.post(f"instances/{quote(instance, safe='')}/exec", json=body,
-                       params={"project": project} if project else None)
+    started = api.request("POST", f"instances/{quote(instance, safe='')}/exec", json=body,
+                          params={"project": project} if project else None)
     run = _Run(api, started, sinks, deadline)
 
     def output() -> Tuple[bytes, bytes]:
@@ -247,6 +254,28 @@ def run_exec(api: Any, instance: str, command: Sequence[str], *, stdin: Input = 
     return ExecResult(instance, argv, code, *output())
 
 
+def _check_terminal(terminal: Any) -> None:
+    """``terminal=(width, height)`` in characters, or None."""
+    if terminal is None:
+        return
+    if not isinstance(terminal, (tuple, list)) or len(terminal) != 2 or not all(
+            isinstance(n, int) and not isinstance(n, bool) for n in terminal):
+        raise RequestTypeError(f"terminal={terminal!r}: give (width, height) as two whole "
+                               "numbers, such as (80, 24), or None; nothing was sent")
+    if not all(0 < n < 1 << 16 for n in terminal):
+        raise RequestError(f"terminal={terminal!r}: width and height must be between 1 and "
+                           "65535 characters; nothing was sent")
+
+
+def _check_stdin(stdin: Any) -> None:
+    """bytes, str, a file object (with ``read``), or None."""
+    if stdin is None or isinstance(stdin, (bytes, bytearray, memoryview, str)) or \
+            callable(getattr(stdin, "read", None)):
+        return
+    raise RequestTypeError(f"stdin={stdin!r}: give bytes, str, a file object opened for "
+                           "reading, or None for no input; nothing was sent")
+
+
 class _Expired(Exception):
     """Internal: the caller's timeout passed."""
 
@@ -255,7 +284,7 @@ class _Run:
     """The websockets of one exec and the loop that drains them."""
 
 
-    def __init__(self, api: Any, started: Any, sinks: Dict[str, _Sink],
+    def __init__(self, api: Client, started: APIResult, sinks: Dict[str, _Sink],
                  deadline: Optional[float]) -> None:
         self.api = api
         self.started = started
@@ -276,9 +305,9 @@ class _Run:
         if missing:
             raise APIException(self.started, error=f"the exec operation announced no "
                                f"websocket for {', '.join(missing)}: is this LXD or Incus?")
-        path = self.started.operation.rstrip("/") + "/websocket"
+        path = (self.started.operation or "").rstrip("/") + "/websocket"
         for name in self.names:
-            self.ws[name] = open_websocket(self.api, path, params={"secret": fds[name]})
+            self.ws[name] = self.api.websocket(path, {"secret": fds[name]})
             self.selector.register(self.ws[name], selectors.EVENT_READ, name)
 
     def start_stdin(self, source: Input) -> None:
@@ -366,8 +395,8 @@ class _Run:
             if code is None:
                 # Incus answers that wait with a bare error envelope (HTTP
                 # 200, type error): the operation itself still has the code.
-                code = _return_code(self.api.get(self.started.operation,
-                                                 validate=False).metadata)
+                code = _return_code(self.api.request("GET", self.started.operation or "",
+                                                     validate=False).metadata)
             if code is None:
                 raise
             return code

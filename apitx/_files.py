@@ -34,14 +34,12 @@ import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Union, overload
+from typing import IO, Any, Dict, Iterator, List, Optional, Union, overload
 from urllib.parse import quote
 
-from ._exceptions import APIException, APINotFoundException
-
-if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
-    from ._api import API
-    from ._result import APIResult
+from ._client import Client
+from ._exceptions import APIException, APINotFoundException, RequestError, RequestTypeError
+from ._result import APIResult
 
 #: What :meth:`Files.push` takes: ``bytes`` or ``str`` are the content itself
 #: (str is encoded as UTF-8); an ``os.PathLike`` (``pathlib.Path``) is a local
@@ -76,7 +74,7 @@ class Files:
     >>> api.files('c1').mkdir('/srv/app', uid=1000, gid=1000, mode=0o750)
     """
 
-    def __init__(self, api: API, instance: str, project: Optional[str] = None) -> None:
+    def __init__(self, api: Client, instance: str, project: Optional[str] = None) -> None:
         self.api = api
         self.instance = instance
         self.project = project
@@ -110,9 +108,9 @@ class Files:
         elif isinstance(source, (bytes, bytearray, memoryview)) or hasattr(source, "read"):
             self._write(path, "file", source, uid, gid, mode, append)
         else:
-            raise TypeError(f"push({path!r}, source): source must be bytes, str (the content), "
-                            f"a pathlib.Path (a local file) or a binary file object, "
-                            f"not {type(source).__name__}")
+            raise RequestTypeError(f"push({path!r}, source): source must be bytes, str (the "
+                                   f"content), a pathlib.Path (a local file) or a binary file "
+                                   f"object, not {type(source).__name__}; nothing was sent")
 
     @overload
     def pull(self, path: str) -> bytes: ...
@@ -198,8 +196,8 @@ class Files:
         """
         root = os.fspath(local_dir)
         if not os.path.isdir(root):
-            raise NotADirectoryError(f"push_tree({root!r}, {path!r}): {root} is not a local "
-                                     "directory; push() copies one file")
+            raise RequestError(f"push_tree({root!r}, {path!r}): {root} is not a local "
+                               "directory; push() copies one file; nothing was sent")
         written = []
         for local, remote in _walk_local(root, path):
             info = os.lstat(local)
@@ -278,9 +276,12 @@ class Files:
     def _send(self, method: str, path: str, **options: Any) -> APIResult:
         """One request on ``path``, with the file API's bare "Not Found"
         turned into a message that says which path of which instance."""
+        if not isinstance(path, str):
+            raise RequestTypeError(f"path {path!r} is not a string: give an absolute path "
+                                   "inside the instance, such as '/etc/hosts'; nothing was sent")
         if not path.startswith("/"):
-            raise ValueError(f"{path!r}: give an absolute path inside the instance, such as "
-                             f"'/{path}'")
+            raise RequestError(f"{path!r}: give an absolute path inside the instance, such as "
+                               f"'/{path}'; nothing was sent")
         try:
             return self.api.request(method, self._url, params=self._params(path), **options)
         except APINotFoundException as exc:

@@ -36,7 +36,7 @@ from ._api import API
 from ._client_cert import ensure_client_certificate
 from ._endpoint import Endpoint
 from ._exceptions import APIConnectionError, EndpointError
-from ._pinning import Pin, certificate_fingerprint, fetch_certificate, parse_fingerprint
+from ._transports import Pin, certificate_fingerprint, fetch_certificate, parse_fingerprint
 from ._remotes import (ConfigDir, RemoteSettings, check_name, load_remotes, own_config_dir,
                        save_remote)
 

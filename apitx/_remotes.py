@@ -34,7 +34,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from ._endpoint import Endpoint
 from ._exceptions import EndpointError
-from ._pinning import FingerprintLike, Pin
+from ._transports import FingerprintLike, Pin
 from ._types import Cert
 
 #: ``name:`` as ``lxc`` writes a remote; a name holds no ``:`` or ``/``.

@@ -28,15 +28,30 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List, Union
+from typing import Any, Generic, List, Protocol, TypeVar, Union
 from urllib.parse import quote
 
 from ._config import TimeoutLike
+from ._endpoint import Endpoint
+from ._exceptions import RequestError, RequestTypeError
 from ._types import USE_DEFAULT, Headers, Params, UseDefault
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ._api import API
-    from ._result import APIResult
+#: What the API's verbs return: an APIResult (sync), or an awaitable of one (async).
+R = TypeVar("R", covariant=True)
+
+
+class Requester(Protocol[R]):
+    """What a resource needs of its API: send a request, and say where paths go."""
+
+    @property
+    def endpoint(self) -> Endpoint: ...
+
+    def url(self, url: str) -> str: ...
+
+    def request(self, method: str, url: str, *, params: Params = None, json: Any = None,
+                data: Any = None, headers: Headers = None,
+                timeout: Union[TimeoutLike, UseDefault] = ..., stream: bool = False,
+                validate: bool = True, follow_redirects: bool = False) -> R: ...
 
 #: The only public names a Resource has; everything else is a path segment.
 METHODS = ("get", "post", "put", "patch", "delete", "head")
@@ -62,11 +77,11 @@ def item_segment(item: Segment) -> str:
     'a%2Fb%20c'
     """
     if isinstance(item, bool) or not isinstance(item, (str, int)):
-        raise TypeError(f"a path segment is a str or int, got {item!r} "
-                        f"({type(item).__name__})")
+        raise RequestTypeError(f"a path segment is a str or int, got {item!r} "
+                               f"({type(item).__name__})")
     text = str(item)
     if not text:
-        raise ValueError("a path segment cannot be empty: give a name, e.g. api.instances['c1']")
+        raise RequestError("a path segment cannot be empty: give a name, e.g. api.instances['c1']")
     if text in (".", ".."):
         # quote() leaves dots alone, and HTTP clients resolve "." and ".."
         # segments away: a DELETE of item '..' would reach the collection's
@@ -75,7 +90,7 @@ def item_segment(item: Segment) -> str:
     return quote(text, safe="")
 
 
-class Resource:
+class Resource(Generic[R]):
     """A path on an :class:`~apitx.API`; see the module docstring for the rules.
 
     ``str(resource)`` is the path as it will be sent (``/1.0/instances/c1``).
@@ -86,22 +101,22 @@ class Resource:
 
     # ``_path`` is relative to the API's version root ('' is the root itself),
     # so API.url() applies the same URL rules as to any string path.
-    def __init__(self, api: API, path: str) -> None:
+    def __init__(self, api: Requester[R], path: str) -> None:
         self._api = api
         self._path = path
 
     # -- navigation -----------------------------------------------------------
 
-    def _child(self, segment: str) -> Resource:
+    def _child(self, segment: str) -> Resource[R]:
         return Resource(self._api, f"{self._path}/{segment}" if self._path else segment)
 
-    def __getattr__(self, name: str) -> Resource:
+    def __getattr__(self, name: str) -> Resource[R]:
         return self._child(attribute_segment(name))
 
-    def __getitem__(self, item: Segment) -> Resource:
+    def __getitem__(self, item: Segment) -> Resource[R]:
         return self._child(item_segment(item))
 
-    def __truediv__(self, item: Segment) -> Resource:
+    def __truediv__(self, item: Segment) -> Resource[R]:
         return self._child(item_segment(item))
 
     # __getitem__ alone makes Python iterate with res[0], res[1], ... forever
@@ -112,47 +127,48 @@ class Resource:
 
     def get(self, *, params: Params = None, headers: Headers = None,
             timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT, stream: bool = False,
-            validate: bool = True) -> APIResult:
+            validate: bool = True) -> R:
         """``api.get(<this path>, ...)``."""
-        return self._api.get(self._path, params=params, headers=headers, timeout=timeout,
-                             stream=stream, validate=validate)
+        return self._api.request("GET", self._path, params=params, headers=headers,
+                                 timeout=timeout, stream=stream, validate=validate)
 
     def head(self, *, params: Params = None, headers: Headers = None,
              timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-             validate: bool = True) -> APIResult:
+             validate: bool = True) -> R:
         """``api.head(<this path>, ...)``."""
-        return self._api.head(self._path, params=params, headers=headers, timeout=timeout,
-                              validate=validate)
+        return self._api.request("HEAD", self._path, params=params, headers=headers,
+                                 timeout=timeout, validate=validate)
 
     def delete(self, *, params: Params = None, json: Any = None, headers: Headers = None,
                timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-               validate: bool = True) -> APIResult:
+               validate: bool = True) -> R:
         """``api.delete(<this path>, ...)``."""
-        return self._api.delete(self._path, params=params, json=json, headers=headers,
-                                timeout=timeout, validate=validate)
+        return self._api.request("DELETE", self._path, params=params, json=json,
+                                 headers=headers, timeout=timeout, validate=validate)
 
     def post(self, *, params: Params = None, json: Any = None, data: Any = None,
              headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-             stream: bool = False, validate: bool = True) -> APIResult:
+             stream: bool = False, validate: bool = True) -> R:
         """``api.post(<this path>, ...)``."""
-        return self._api.post(self._path, params=params, json=json, data=data,
-                              headers=headers, timeout=timeout, stream=stream,
-                              validate=validate)
+        return self._api.request("POST", self._path, params=params, json=json, data=data,
+                                 headers=headers, timeout=timeout, stream=stream,
+                                 validate=validate)
 
     def put(self, *, params: Params = None, json: Any = None, data: Any = None,
             headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-            stream: bool = False, validate: bool = True) -> APIResult:
+            stream: bool = False, validate: bool = True) -> R:
         """``api.put(<this path>, ...)``."""
-        return self._api.put(self._path, params=params, json=json, data=data, headers=headers,
-                             timeout=timeout, stream=stream, validate=validate)
+        return self._api.request("PUT", self._path, params=params, json=json, data=data,
+                                 headers=headers, timeout=timeout, stream=stream,
+                                 validate=validate)
 
     def patch(self, *, params: Params = None, json: Any = None, data: Any = None,
               headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-              stream: bool = False, validate: bool = True) -> APIResult:
+              stream: bool = False, validate: bool = True) -> R:
         """``api.patch(<this path>, ...)``."""
-        return self._api.patch(self._path, params=params, json=json, data=data,
-                               headers=headers, timeout=timeout, stream=stream,
-                               validate=validate)
+        return self._api.request("PATCH", self._path, params=params, json=json, data=data,
+                                 headers=headers, timeout=timeout, stream=stream,
+                                 validate=validate)
 
     # -- plumbing -------------------------------------------------------------
 

@@ -16,10 +16,10 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Optional, Protocol, Union
 
 import requests
-from requests.structures import CaseInsensitiveDict
 
 from . import _envelope
 from ._config import RenderOptions
@@ -29,13 +29,40 @@ from ._exceptions import APIException, APINotFoundException
 from ._redact import redact_url
 from ._render import (Exchange, render_request, render_response, render_text,
                       request_line)
-from ._transport import deadline, translate_error
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ._api import API
+from ._transports import Transport
 
 #: What ``wait(progress=...)`` calls with each answer while the operation runs.
 Progress = Callable[["APIResult"], None]
+
+
+class Waits(Protocol):
+    """What a result's ``api`` does for it: wait on its operation (the
+    :class:`~apitx.API` that made it)."""
+
+    def wait(self, result: APIResult, timeout: Optional[float] = None,
+             progress: Optional[Progress] = None) -> APIResult: ...
+
+
+@dataclass(frozen=True)
+class Route:
+    """How a request went: the endpoint, the transport that carried it, the
+    client certificate and trust it went with, and the render settings of
+    the API that sent it. One value per API and endpoint, shared by every
+    result sent that way, so a result renders itself and reads its stream
+    without asking its API.
+    """
+
+    endpoint: Endpoint
+    transport: Transport
+    options: RenderOptions = RenderOptions()
+
+    @property
+    def cert(self) -> Any:
+        return self.transport.cert
+
+    @property
+    def verify(self) -> Union[bool, str]:
+        return self.transport.verify
 
 
 class APIResult:
@@ -45,27 +72,26 @@ class APIResult:
     ``Content-Type``), or None when the body is empty, not declared JSON (a
     pulled file is data, whatever it holds), unreadable, or not read
     (``stream=True`` with a non-JSON content type); it never raises, and the
-    raw bytes stay on ``response.content``. ``endpoint``, ``options``,
-    ``cert`` and ``verify`` are what the request was sent to and with, so the
-    result renders itself without asking its API; ``deadline`` is when the
-    request must be over (``iter_content()`` keeps to it).
+    raw bytes stay on ``response.content``. ``route`` is where and how the
+    request went, so the result renders itself without asking its API;
+    ``deadline`` is when the request must be over (``iter_content()`` keeps
+    to it); ``body_read`` is False while a streamed body is the caller's to
+    read.
     """
 
-    __slots__ = ("api", "response", "data", "unreadable", "endpoint", "options", "cert",
-                 "verify", "elapsed", "waited", "deadline", "__weakref__")
+    __slots__ = ("api", "response", "data", "unreadable", "route", "elapsed", "waited",
+                 "deadline", "body_read", "__weakref__")
 
-    def __init__(self, api: API, response: requests.Response, *, endpoint: Endpoint,
-                 options: RenderOptions = RenderOptions(), cert: Any = None,
-                 verify: Any = True, elapsed: Optional[float] = None,
-                 waited: Optional[float] = None, deadline: Optional[float] = None) -> None:
+    def __init__(self, api: Waits, response: requests.Response, *, route: Route,
+                 elapsed: Optional[float] = None, waited: Optional[float] = None,
+                 deadline: Optional[float] = None, body_read: bool = True) -> None:
         self.api = api
         self.response = response
-        self.endpoint = endpoint
-        self.options = options
-        self.cert = cert
-        self.verify = verify
+        self.route = route
         self.deadline = deadline
-        parsed = _read_json(response)
+        self.body_read = body_read
+        parsed = _envelope.parse_json(response.content) if body_read and \
+            _envelope.declares_json(response.headers.get("Content-Type", "")) else None
         #: Why an answer declared as JSON could not be read, or None.
         self.unreadable = parsed.reason if isinstance(parsed, _envelope.Unreadable) else None
         self.data = None if self.unreadable is not None else parsed
@@ -73,6 +99,16 @@ class APIResult:
         self.elapsed = elapsed
         #: For an answer of wait(): seconds since the wait started.
         self.waited = waited
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The endpoint the request went to."""
+        return self.route.endpoint
+
+    @property
+    def options(self) -> RenderOptions:
+        """How this result renders itself (its API's settings)."""
+        return self.route.options
 
     # -- the envelope ---------------------------------------------------------
 
@@ -120,11 +156,6 @@ class APIResult:
         """True when this answer is an operation that has not ended."""
         return _envelope.is_running(self.metadata)
 
-    @property
-    def body_read(self) -> bool:
-        """False while a ``stream=True`` body is still the caller's to read."""
-        return not body_unread(self.response)
-
     def iter_content(self, chunk_size: int = 1 << 16) -> Iterator[bytes]:
         """The body in pieces (for ``stream=True``), without loading it whole.
 
@@ -137,25 +168,16 @@ class APIResult:
         ...     for piece in api.get(f'images/{fp}/export', stream=True).iter_content():
         ...         out.write(piece)
         """
-        pieces = self.response.iter_content(chunk_size)
-        while True:
-            # The deadline is set around each read only, not across the
-            # yield: between pieces the caller's thread is the caller's.
-            try:
-                with deadline(self.deadline):
-                    piece = next(pieces, None)
-            except (requests.RequestException, OSError) as exc:
-                raise translate_error(exc, self.endpoint, self.request_line()) from exc
-            if piece is None:
-                return
-            yield piece
+        return self.route.transport.iter_body(self.response, self.endpoint, until=self.deadline,
+                                              chunk_size=chunk_size, line=self.request_line)
 
     # -- people-readable forms ------------------------------------------------
 
     def exchange(self, seq: Optional[int] = None) -> Exchange:
         """This transaction as plain values, for the renderers."""
-        return Exchange.from_response(self.response, self.endpoint, body_read=self.body_read,
-                                      cert=self.cert, verify=self.verify, seq=seq,
+        route = self.route
+        return Exchange.from_response(self.response, route.endpoint, body_read=self.body_read,
+                                      cert=route.cert, verify=route.verify, seq=seq,
                                       elapsed=self.elapsed, waited=self.waited)
 
     def request_path(self) -> str:
@@ -254,47 +276,3 @@ class APIResult:
         >>> api.post('instances', json=config).wait(timeout=120)
         """
         return self.api.wait(self, timeout=timeout, progress=progress)
-
-
-def made_result(api: API, url: str, status_code: int, body: bytes, *, reason: str = "",
-                headers: Optional[Mapping[str, str]] = None, elapsed: Optional[float] = None,
-                waited: Optional[float] = None) -> APIResult:
-    """An :class:`APIResult` for an answer that came some other way than a
-    plain request (a refused websocket upgrade, an operation event), so it
-    validates, renders and raises like any other. Its request (a ``GET`` of
-    ``url``) was not sent as such.
-
-    >>> made_result(api, api.url('/1.0/operations/x'), 200, b'{"type": "sync"}').type
-    'sync'
-    """
-    response = requests.Response()
-    response.status_code = status_code
-    response.reason = reason
-    response.headers = CaseInsensitiveDict(headers or {})
-    response._content = body
-    response.url = url
-    response.request = requests.Request("GET", url).prepare()
-    return APIResult(api, response, endpoint=api.endpoint, options=api.render_options,
-                     cert=api.session.cert, verify=api.session.verify, elapsed=elapsed,
-                     waited=waited)
-
-
-def body_unread(response: requests.Response) -> bool:
-    """True while a ``stream=True`` body has not been read (requests marks an
-    unread body with ``_content = False``)."""
-    return response._content is False  # type: ignore[attr-defined]
-
-
-def is_json(response: requests.Response) -> bool:
-    """True when the answer declares itself JSON (``application/json``,
-    ``…+json``), as every LXD envelope does."""
-    return "json" in response.headers.get("Content-Type", "").lower()
-
-
-def _read_json(response: requests.Response) -> Any:
-    """The JSON of a response declared as JSON (see :func:`_envelope.parse_json`),
-    else None. Never reads a body that is not declared JSON, so a file pull
-    stays the caller's, and is data even when it looks like an LXD error."""
-    if not is_json(response) or body_unread(response):
-        return None
-    return _envelope.parse_json(response.content)

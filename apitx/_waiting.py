@@ -1,134 +1,270 @@
-"""Waiting on operations, one or many, through LXD's event stream or by polling.
+"""Waiting on operations, one or many: the rules, with no I/O.
 
-``API.wait()`` and ``API.wait_all()`` come here. Every update of an operation
-arrives on ``/1.0/events?type=operation`` as the whole operation (LXD 5.0.2
-and Incus 6.0.4, measured here), so one websocket watches any number of
-operations, and a progress callback sees each update as LXD makes it.
+``wait()``, ``wait(progress=)`` and ``wait_all()`` of both clients come
+here. The rules are written once, as generators that *yield* what they need
+done (:class:`Fetch` an answer, :class:`Listen` for an event, :class:`Pause`,
+:class:`Report` progress) and are *sent* what came of it; the sync and async
+engines (``_operations``, ``_aio._operations``) only carry those commands
+out. So when a wait is over, a failure, a timeout, or a server gone quiet is
+decided in one place for both.
 
-The order is what makes it safe (LXD forgets a finished operation about 5 s
-after it ends, and sends each update once):
+Every update of an operation arrives on ``/1.0/events?type=operation`` as
+the whole operation (LXD 5.0.2 and Incus 6.0.4, measured here), so one
+websocket watches any number of operations. The order is what makes it
+safe (LXD forgets a finished operation about 5 s after it ends, and sends
+each update once):
 
-1. subscribe to the event stream;
-2. check each operation once (``poll``, ``/wait?timeout=0``): one that ended
-   already is done, and any later update comes as an event;
-3. read events; when one says an operation ended, fetch its final answer
-   with ``poll`` again, so every failure encoding, and Incus's way of ending
-   a wait, are read by the very code ``wait()``'s polls use.
+1. the engine subscribes to the event stream and waits for its first ping;
+2. :meth:`Waiter.follow` checks each operation once (``/wait?timeout=0``):
+   one that ended already is done, and any later update comes as an event;
+3. it reads events; when one says an operation ended, it fetches the final
+   answer with the same poll, so every failure encoding, and Incus's way of
+   ending a wait, are read by the very code ``wait()``'s polls use.
 
 Events may come out of order (a ``Running`` update after the ``Failure``
 that followed it was seen here): an operation is done at its first event
 that says it ended, and later ones are ignored.
 
 Without events (a server or proxy that refuses the websocket, a stream that
-drops midway), it polls in rounds: the first operation still running is
-long-polled for up to ``longest`` seconds, every other one checked at once,
-so none goes unchecked for longer than a round and none is forgotten
+drops midway), :meth:`Waiter.rounds` polls: the first operation still running
+is long-polled for up to ``longest`` seconds, every other one checked at
+once, so none goes unchecked for longer than a round and none is forgotten
 unseen. One operation with ``longest=30`` is exactly ``wait()``'s poll loop.
+
+Timeouts are deadlines: ``until`` holds for the whole wait, however many
+events or keepalive pings come meanwhile. A stream on which nothing at all
+arrives (not even LXD's ping, sent every 10 s) for :data:`SILENCE` seconds
+is a daemon that stopped answering: the wait fails with
+:class:`~apitx.APITimeoutError`, as a poll would.
 
 Example::
 
-    [final] = wait_operations(api, ['/1.0/operations/<id>'], poll, started=t0,
-                              until=None, longest=1, watch=True)
+    waiter = Waiter(['/1.0/operations/<id>'], started=t0, until=None, longest=30,
+                    progress=False, answer_of=made)
+    command = next(waiter.rounds())     # Fetch('/1.0/operations/<id>/wait', {'timeout': 30}, 40.0)
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import math
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from dataclasses import dataclass
+from typing import (Any, Callable, Dict, Generator, Mapping, NamedTuple, Optional,
+                    Sequence, Tuple, Union)
 from urllib.parse import parse_qsl, urlsplit
 
 from . import _envelope
-from ._events import EventStream, events
-from ._exceptions import APIConnectionError, APIException, APITimeoutError, OperationTimeout
-from ._result import APIResult, Progress, made_result
+from ._event import Event
+from ._exceptions import (APIException, APINotFoundException, APITimeoutError,
+                          OperationTimeout, RequestError, RequestTypeError)
+from ._result import APIResult
 
-logger = logging.getLogger("apitx")
-
-#: ``poll(operation, seconds)``: one ``<operation>/wait?timeout=seconds``;
-#: returns the answer, running or ended; raises what a failure means.
-Poll = Callable[[str, int], APIResult]
-#: What waiting on one operation ends with: its final answer, or its failure.
-Outcome = Union[APIResult, APIException]
-
+#: Each poll of ``wait()`` asks LXD to hold the answer this long at most, so a
+#: daemon that dies during a long operation is noticed within this time.
+POLL_SECONDS = 30
+#: Polls this short when waiting without events (with a progress callback, or
+#: on many operations: LXD forgets one 5 s after it ends, so each is checked
+#: at least this often).
+PROGRESS_POLL_SECONDS = 1
+#: A poll's HTTP read timeout exceeds its server-side ``timeout`` by this much:
+#: LXD answers a timed-out wait only after the full ``timeout``, and a client
+#: that gives up first kills a healthy request with ReadTimeout.
+POLL_READ_MARGIN = 10.0
 #: With a progress callback, it is called at least this often (seconds), with
 #: the last state seen: a progress line's clock ticks between LXD's updates.
 TICK = 1.0
 #: The longest wait for the event stream's first ping, which says LXD sends
 #: events to it (measured: 0.02-1 ms after the upgrade on LXD and Incus).
 CONFIRM_SECONDS = 5.0
-#: Pauses between polls that a server answered early (see :meth:`_Waiter.rounds`).
+#: An event stream silent this long (no event, no ping: LXD and Incus ping
+#: every 10 s) belongs to a daemon that stopped answering (SIGSTOP, a dead
+#: network): the same bound a poll's read timeout puts on ``wait()``.
+SILENCE = POLL_SECONDS + POLL_READ_MARGIN
+#: Pauses between polls that a server answered early (see :meth:`Waiter.rounds`).
 BACKOFF_FIRST = 0.05
 BACKOFF_LONGEST = 1.0
 
+#: What waiting on one operation ends with: its final answer, or its failure.
+Outcome = Union[APIResult, APIException]
 
-def wait_operations(api: Any, operations: Sequence[str], poll: Poll, *, started: float,
-                    until: Optional[float], longest: int, watch: bool,
-                    progress: Optional[Progress] = None) -> List[Outcome]:
-    """The outcome of each operation (URLs as LXD gives them), in the order given.
 
-    ``watch=True`` follows the event stream (polling when it cannot be had or
-    drops); ``watch=False`` polls. ``until`` is the ``time.monotonic()``
-    deadline (None: none), past which :class:`OperationTimeout` is raised for
-    the first operation still running; ``started`` is when the wait began.
-    Failures of the operations are returned; the transport's raise.
+# -- what the engines carry out ---------------------------------------------------
 
-    >>> wait_operations(api, [op], poll, started=time.monotonic(), until=None,
-    ...                 longest=30, watch=False)
-    [<APIResult GET unix:/var/lib/lxd/unix.socket /1.0/operations/…/wait?timeout=30 HTTP/200>]
+class Fetch(NamedTuple):
+    """GET ``url`` with ``params``, the read timeout ``read_seconds`` (None: the
+    API's); reply: the answer, unvalidated. Transport failures raise."""
+
+    url: str
+    params: Optional[Mapping[str, Any]]
+    read_seconds: Optional[float]
+
+
+class Listen(NamedTuple):
+    """Read the next event, waiting ``timeout`` seconds at most (None: no
+    limit); reply: a :class:`Heard`."""
+
+    timeout: Optional[float]
+
+
+class Heard(NamedTuple):
+    """What came of a :class:`Listen`: the event (None: none in time), and
+    when the stream last received anything, pings included."""
+
+    event: Optional[Event]
+    last_frame: float
+
+
+class Pause(NamedTuple):
+    """Sleep ``seconds``; reply: None."""
+
+    seconds: float
+
+
+class Report(NamedTuple):
+    """Call the progress callback with ``answer``; reply: None."""
+
+    answer: APIResult
+
+
+Command = Union[Fetch, Listen, Pause, Report]
+Steps = Generator[Command, Any, None]
+
+
+# -- what to wait on, and for how long --------------------------------------------
+
+def wait_limit(timeout: Any) -> Optional[float]:
+    """wait()'s ``timeout`` as seconds, or None for no limit; a mistake raises.
+
+    >>> wait_limit(None), wait_limit(2)
+    (None, 2.0)
     """
-    waiter = _Waiter(api, operations, poll, started, until, longest, progress)
-    stream = _subscribe(api, operations) if watch else None
-    if stream is not None:
-        try:
-            with stream:
-                waiter.follow(stream)
-        except APIConnectionError as dropped:
-            # The stream dropped (or a check's connection broke: a daemon
-            # restarting). Polling reads the state back, and raises if the
-            # server is really gone.
-            logger.debug("apitx: %s; polling instead", dropped)
-    waiter.rounds()
-    return [waiter.outcomes[_envelope.operation_id(each)] for each in operations]
-
-
-def _subscribe(api: Any, operations: Sequence[str]) -> Optional[EventStream]:
-    """The operation events of the operations' project(s), or None when the
-    server will not give them (an old server, a proxy without websockets)."""
-    projects = {dict(parse_qsl(urlsplit(each).query)).get("project", api.project)
-                for each in operations}
-    try:
-        if len(projects) > 1:
-            stream = events(api, types=["operation"], all_projects=True)
-        else:
-            stream = events(api, types=["operation"], project=projects.pop())
-    except (APIException, APIConnectionError, APITimeoutError) as refused:
-        logger.debug("apitx: no event stream (%s); polling instead", refused)
+    if timeout is None or timeout == math.inf:
         return None
-    # Until LXD has registered the stream (its first ping says so), an
-    # operation could end unseen between the check and the registration: a
-    # wait that never ends was seen here, on a busy daemon, before this.
-    try:
-        confirmed = stream.confirm(CONFIRM_SECONDS)
-    except APIConnectionError:
-        confirmed = False
-    if not confirmed:
-        stream.close()
-        logger.debug("apitx: the event stream did not confirm in %ss; polling instead",
-                     CONFIRM_SECONDS)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise RequestTypeError(f"wait(timeout={timeout!r}): give seconds as a number >= 0, "
+                               "or None to wait until the operation ends")
+    if math.isnan(timeout) or timeout < 0:
+        raise RequestError(f"wait(timeout={timeout!r}): give seconds >= 0, or None to wait "
+                           "until the operation ends")
+    return float(timeout)
+
+
+@dataclass(frozen=True)
+class Waitable:
+    """An operation to wait on: its URL as the server gave it, and the project
+    it runs in (None: the API's own)."""
+
+    operation: str
+    project: Optional[str]
+
+
+def waitable(result: APIResult) -> Optional[Waitable]:
+    """The operation to wait on for a result (validated first), or None when
+    the result is final as it is: a sync answer, unless it is an operation
+    still running (``GET /1.0/operations/<id>``).
+
+    The project is the one named in the operation's URL, else the one the
+    request that started it named: LXD 5.0.2 gives operation URLs without
+    ``?project=``, and an event stream of another project never sees them.
+    """
+    result.validate()
+    operation = result.operation
+    if not operation or (result.type != "async" and not result.running):
         return None
-    return stream
+    return Waitable(operation, _query(operation).get("project")
+                    or _query(result.request.url or "").get("project"))
 
 
-class _Waiter:
-    """The operations still running, the last answer of each, and the outcomes."""
+def _query(url: str) -> Dict[str, str]:
+    return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
 
-    def __init__(self, api: Any, operations: Sequence[str], poll: Poll, started: float,
-                 until: Optional[float], longest: int, progress: Optional[Progress]) -> None:
-        self.api, self.poll, self.progress = api, poll, progress
+
+def stream_project(waiting: Sequence[Waitable], own: Optional[str]) -> Tuple[Optional[str], bool]:
+    """The event stream that sees every operation: ``(project, all_projects)``.
+
+    >>> stream_project([Waitable('/1.0/operations/a', 'web')], None)
+    ('web', False)
+    """
+    projects = {each.project or own for each in waiting}
+    if len(projects) > 1:
+        return None, True
+    return projects.pop(), False
+
+
+def poll_url(operation: str) -> str:
+    """``<operation>/wait``, its query kept after it.
+
+    A cluster member that forwarded the request names the operation with a
+    query (``/1.0/operations/<id>?project=default``): ``/wait`` goes on the
+    path, before it. (Appended after it, the request was a plain GET
+    answered at once: 367 polls for a 2-second operation.)
+
+    >>> poll_url('/1.0/operations/x?project=default')
+    '/1.0/operations/x/wait?project=default'
+    """
+    path, _, query = operation.partition("?")
+    return path.rstrip("/") + "/wait" + (f"?{query}" if query else "")
+
+
+def forgotten(gone: APINotFoundException, operation: str) -> APINotFoundException:
+    """The 404 of a wait, saying what it means: the operation is over, and
+    the server has forgotten it (LXD keeps a finished operation about 5 s)."""
+    return APINotFoundException(gone.result, status_code=404, error=(
+        f"{gone.error}: operation {_envelope.operation_id(operation)} is unknown to the server; "
+        "if it was started, it ended and was forgotten (LXD keeps a finished operation about "
+        "5 s). To keep its outcome, wait on it at once after starting it, or watch events"))
+
+
+def poll(operation: str, seconds: int) -> Generator[Command, Any, APIResult]:
+    """One poll, ``GET <operation>/wait?timeout=seconds``: returns the operation,
+    running or ended; a failed one raises :class:`APIException` with the
+    server's ``err``."""
+    try:
+        last = yield Fetch(poll_url(operation), {"timeout": seconds},
+                           seconds + POLL_READ_MARGIN)
+        if last.type == "error" and last.status_code < 400:
+            # Incus sends HTTP 200 as soon as a wait starts, so a poll that
+            # times out ends as 200 with type: error ("context deadline
+            # exceeded"), the same shape as a failure; with timeout=0 it may
+            # say so even of an operation that ended (Go's select picks either
+            # ready case: seen here). The operation itself tells: running,
+            # ended, or failed.
+            current = yield Fetch(operation, None, None)
+            if _envelope.operation_code(current.metadata) is not None:
+                last = current
+        # Every failure encoding (HTTP error status, type: error, or HTTP 200
+        # with a Failure operation inside) raises here.
+        last.validate()
+    except APINotFoundException as gone:
+        raise forgotten(gone, operation) from None
+    if _envelope.operation_code(last.metadata) is None:
+        # An HTML page from a proxy, an empty body: nothing says the
+        # operation ended, and returning it would pass it off as done.
+        raise APIException(last, error="the answer to a wait is not an operation: "
+                           "cannot tell whether it ended")
+    return last  # type: ignore[no-any-return]
+
+
+# -- the waiter ---------------------------------------------------------------------
+
+#: Makes the answer of a wait from an operation seen in an event:
+#: ``answer_of(operation_url, operation, waited_seconds)``.
+AnswerOf = Callable[[str, Any, float], APIResult]
+
+
+class Waiter:
+    """The operations still running, the last answer of each, and the outcomes.
+
+    ``until`` is the ``time.monotonic()`` deadline of the whole wait (None:
+    none), past which :class:`OperationTimeout` is raised for the first
+    operation still running; ``started`` is when the wait began; ``longest``
+    the longest a poll is held; ``progress`` whether updates are reported.
+    """
+
+    def __init__(self, operations: Sequence[str], *, started: float, until: Optional[float],
+                 longest: int, progress: bool, answer_of: AnswerOf) -> None:
         self.started, self.until, self.longest = started, until, longest
+        self.progress, self.answer_of = progress, answer_of
         #: Still running, by id, in the order first given (an operation given
         #: twice is waited on once).
         self.pending: Dict[str, str] = {}
@@ -136,66 +272,84 @@ class _Waiter:
             self.pending.setdefault(_envelope.operation_id(each), each)
         self.last: Dict[str, APIResult] = {}
         self.outcomes: Dict[str, Outcome] = {}
-        #: When a progress callback is next due, if no update comes first.
+        #: When a progress report is next due, if no update comes first.
         self.next_tick = started + TICK
+
+    def outcome(self, operation: str) -> Outcome:
+        """The outcome of an operation given (once every one has ended)."""
+        return self.outcomes[_envelope.operation_id(operation)]
 
     # -- with events ------------------------------------------------------------
 
-    def follow(self, stream: EventStream) -> None:
-        """Check each operation once (the stream is open), then read events."""
+    def follow(self, confirmed_at: float) -> Steps:
+        """Check each operation once (the stream is open and confirmed at
+        ``confirmed_at``), then read events until every operation ended."""
         for op_id in list(self.pending):
-            self.check(op_id, 0)
+            yield from self._check(op_id, 0)
+        heard_at = confirmed_at
         while self.pending:
-            left = self.left()
+            now = time.monotonic()
+            left = self._left(now)
             if left is not None and left <= 0:
-                self.expire()
-            if self.progress is not None and time.monotonic() >= self.next_tick:
+                self._expire()
+            if self.progress and now >= self.next_tick:
                 # No update for a second: the same state again, later, so a
                 # clock beside it ticks (timed apart from the stream's
                 # timeouts: other operations' events come all the time).
                 for op_id in list(self.pending):
-                    self.report(self.answer(op_id, self.last[op_id].metadata))
+                    yield from self._report(self._event_answer(op_id, self.last[op_id].metadata))
                 continue
-            wait = None if self.progress is None else self.next_tick - time.monotonic()
-            stream.settimeout(left if wait is None else wait if left is None else min(wait, left))
-            try:
-                event = next(stream)
-            except APITimeoutError:
+            wait = heard_at + SILENCE - now
+            if left is not None:
+                wait = min(wait, left)
+            if self.progress:
+                wait = min(wait, self.next_tick - now)
+            heard: Heard = yield Listen(max(0.0, wait))
+            heard_at = heard.last_frame
+            if heard.event is None:
+                if time.monotonic() - heard_at >= SILENCE:
+                    raise self._silent(heard_at)
                 continue
-            op = event.metadata if event.type == "operation" else None
-            op_id = str(op.get("id")) if isinstance(op, dict) else ""
-            if op_id not in self.pending:
-                continue  # another operation, or a late update of one done
-            if _envelope.is_running(op):
-                self.report(self.answer(op_id, op))
-            elif _envelope.operation_code(op) is not None:
-                self.check(op_id, 0)  # ended: the final answer, read as wait() reads it
+            yield from self._event(heard.event)
 
-    def answer(self, op_id: str, op: Any) -> APIResult:
-        """An operation's state as an answer of a wait (``metadata`` the
-        operation, ``waited`` the seconds so far), as progress callbacks take it."""
-        self.last[op_id] = made_result(
-            self.api, self.api.url(self.pending[op_id]), 200,
-            json.dumps({"type": "sync", "status": "Success", "status_code": 200,
-                        "operation": "", "error_code": 0, "error": "", "metadata": op}).encode(),
-            reason="OK", headers={"Content-Type": "application/json"},
-            waited=time.monotonic() - self.started)
+    def _event(self, event: Event) -> Steps:
+        op = event.metadata if event.type == "operation" else None
+        op_id = str(op.get("id")) if isinstance(op, dict) else ""
+        if op_id not in self.pending:
+            return  # another operation, or a late update of one done
+        if _envelope.is_running(op):
+            yield from self._report(self._event_answer(op_id, op))
+        elif _envelope.operation_code(op) is not None:
+            yield from self._check(op_id, 0)  # ended: the final answer, read as wait() reads it
+
+    def _event_answer(self, op_id: str, op: Any) -> APIResult:
+        """An operation's state as an answer of a wait, as progress takes it."""
+        self.last[op_id] = self.answer_of(self.pending[op_id], op,
+                                          time.monotonic() - self.started)
         return self.last[op_id]
+
+    def _silent(self, heard_at: float) -> APITimeoutError:
+        operations = ", ".join(self.pending.values())
+        return APITimeoutError(
+            f"waiting on {operations}: nothing came on the event stream for "
+            f"{time.monotonic() - heard_at:.0f}s, not even the server's keepalive ping (sent "
+            "every 10 s): is the daemon stopped or overloaded? The operation may still run: "
+            "wait on it again, or read its state")
 
     # -- by polling ---------------------------------------------------------------
 
-    def rounds(self) -> None:
+    def rounds(self) -> Steps:
         """Poll until every operation ended: each round long-polls the first
         still running and checks the others at once."""
         pause = 0.0
         while self.pending:
             first, *others = list(self.pending)
-            left = self.left()
+            left = self._left(time.monotonic())
             seconds = self.longest if left is None else min(self.longest, max(0, math.ceil(left)))
             asked = time.monotonic()
-            self.check(first, seconds)
+            yield from self._check(first, seconds)
             for op_id in others:
-                self.check(op_id, 0)
+                yield from self._check(op_id, 0)
             if not self.pending:
                 return
             # A server that answers a wait at once, without holding it, would
@@ -203,40 +357,41 @@ class _Waiter:
             # from 50 ms to 1 s, while answers come back early.
             if first in self.pending and seconds > 0 and time.monotonic() - asked < seconds / 2:
                 pause = min(max(pause * 2, BACKOFF_FIRST), BACKOFF_LONGEST)
-                time.sleep(pause if self.until is None
-                           else max(0.0, min(pause, self.until - time.monotonic())))
+                yield Pause(pause if self.until is None
+                            else max(0.0, min(pause, self.until - time.monotonic())))
             else:
                 pause = 0.0
             if self.until is not None and time.monotonic() >= self.until:
-                self.expire()
+                self._expire()
 
     # -- both ---------------------------------------------------------------------
 
-    def check(self, op_id: str, seconds: int) -> None:
+    def _check(self, op_id: str, seconds: int) -> Steps:
         """Poll one operation; an answer that says it ended (or a failure) is its outcome."""
         try:
-            answer = self.poll(self.pending[op_id], seconds)
+            answer = yield from poll(self.pending[op_id], seconds)
         except APIException as failed:
             self.outcomes[op_id] = failed
             del self.pending[op_id]
             return
         if _envelope.is_running(answer.metadata):
             self.last[op_id] = answer
-            self.report(answer)
+            yield from self._report(answer)
         else:
             self.outcomes[op_id] = answer
             del self.pending[op_id]
 
-    def report(self, answer: APIResult) -> None:
-        """Call the progress callback, if any, while there is time left."""
-        if self.progress is not None and (self.until is None or time.monotonic() < self.until):
-            self.progress(answer)
+    def _report(self, answer: APIResult) -> Steps:
+        """Report progress, if asked, while there is time left."""
+        if self.progress and (self.until is None or time.monotonic() < self.until):
+            yield Report(answer)
             self.next_tick = time.monotonic() + TICK
 
-    def left(self) -> Optional[float]:
-        return None if self.until is None else self.until - time.monotonic()
+    def _left(self, now: float) -> Optional[float]:
+        return None if self.until is None else self.until - now
 
-    def expire(self) -> None:
+    def _expire(self) -> None:
         """Raise :class:`OperationTimeout` for the first operation still running."""
         first = next(iter(self.pending))
         raise OperationTimeout(self.last[first], time.monotonic() - self.started)
+

@@ -1,11 +1,25 @@
-"""Record and replay LXD sessions with vcrpy, over a Unix socket.
+"""Testing code that uses apitx: answers from a function, or recorded sessions.
+
+Two tools, for two kinds of test:
+
+- :class:`MockTransport`: a handler (a :class:`MockRequest` in, an
+  :class:`Answer` out) stands in for the server, under the real sender,
+  validation, waiting and tracing. For unit tests of a program's own logic:
+  no server, no recording, any answer (failures included) on demand::
+
+      api = API.factory(transport=MockTransport(lambda request: Answer.error(404, 'Instance not found')))
+
+- :func:`recorder`: record a real session once with vcrpy, replay it with no
+  server (``pip install apitx[testing]``). What follows is about it.
+
+Record and replay LXD sessions with vcrpy, over a Unix socket.
 
 vcrpy swaps ``HTTPConnectionPool.ConnectionCls`` for its stub and throws
 away pooled connections that are not that stub: a Unix-socket pool that
 builds its own connection in ``_new_conn`` makes it loop forever, recording
 and replaying alike.
 
-apitx's pool only sets ``ConnectionCls`` (see :mod:`apitx._transport`). This
+apitx's pool only sets ``ConnectionCls`` (see :mod:`apitx._transports._unix`). This
 module gives vcrpy one more patch: while a cassette is open, our pool's
 ``ConnectionCls`` is a class that mixes vcrpy's connection stub with our Unix
 socket connection. Recording then really talks to the socket; replaying
@@ -30,21 +44,25 @@ internals, so setup.py pins the vcrpy versions this was proven with.
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Any, Dict
+from typing import Any, Dict, Type
 
-import vcr  # type: ignore[import-untyped]  # vcrpy ships no type hints
-from vcr.stubs import VCRHTTPConnection  # type: ignore[import-untyped]
+from ._transports import Answer, MockRequest, MockTransport, operation
+from ._transports._unix import UnixSocketConnection, UnixSocketConnectionPool
 
-from ._transport import UnixSocketConnection, UnixSocketConnectionPool
+__all__ = ["Answer", "MockRequest", "MockTransport", "Normaliser", "operation", "recorder",
+           "vcr_connection_class"]
 
-__all__ = ["VCRUnixSocketConnection", "recorder", "Normaliser"]
 
+@functools.lru_cache(maxsize=None)
+def vcr_connection_class() -> Type[UnixSocketConnection]:
+    """vcrpy's recording stub in front of a real Unix socket connection (made on
+    first use: vcrpy is imported only by those who record)."""
+    from vcr.stubs import VCRHTTPConnection  # type: ignore[import-untyped]
 
-class VCRUnixSocketConnection(VCRHTTPConnection, UnixSocketConnection):
-    """vcrpy's recording stub in front of a real Unix socket connection."""
-
-    _baseclass = UnixSocketConnection
+    return type("VCRUnixSocketConnection", (VCRHTTPConnection, UnixSocketConnection),
+                {"_baseclass": UnixSocketConnection})
 
 
 _UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -107,7 +125,7 @@ class Normaliser:
         return response
 
 
-def recorder(cassette_dir: str, record_mode: str = "once", **kwargs: Any) -> vcr.VCR:
+def recorder(cassette_dir: str, record_mode: str = "once", **kwargs: Any) -> Any:
     """A ``vcr.VCR`` that records and replays apitx's Unix socket traffic.
 
     ``record_mode`` is vcrpy's (``once``, ``none``, ``new_episodes``, ``all``):
@@ -116,9 +134,11 @@ def recorder(cassette_dir: str, record_mode: str = "once", **kwargs: Any) -> vcr
 
     Each cassette gets its own :class:`Normaliser`.
     """
+    import vcr  # type: ignore[import-untyped]  # vcrpy ships no type hints
+
     recorder = vcr.VCR(cassette_library_dir=cassette_dir, record_mode=record_mode,
                        custom_patches=((UnixSocketConnectionPool, "ConnectionCls",
-                                        VCRUnixSocketConnection),),
+                                        vcr_connection_class()),),
                        decode_compressed_response=True, **kwargs)
     use_cassette = recorder.use_cassette
 

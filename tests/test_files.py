@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from apitx import APIException, APINotFoundException, Entry
+from apitx import APIException, APINotFoundException, Entry, RequestError
 from hostile import JSON, envelope
 
 live = pytest.mark.live
@@ -172,7 +172,7 @@ def test_trees_keep_modes_owners_and_symlinks(api, instance, tmp_path):
     with pytest.raises(APIException, match="it is a file, not a directory; pull.. copies"):
         files.pull_tree("/tmp/tree/a.txt", tmp_path / "not-made")
     assert not (tmp_path / "not-made").exists()
-    with pytest.raises(NotADirectoryError, match="is not a local directory"):
+    with pytest.raises(RequestError, match="is not a local directory"):
         files.push_tree(source / "a.txt", "/tmp/x")
 
 

@@ -17,11 +17,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 import apitx
 from apitx._exceptions import CertificateMismatch
-from apitx._pinning import (
+from apitx._transports._pinning import (
     Pin,
     PinningAdapter,
     fetch_certificate,
-    is_pin_file,
     parse_fingerprint,
     pin_for,
 )
@@ -58,7 +57,7 @@ def test_bad_fingerprints_say_what_to_give(text):
 @pytest.mark.parametrize("ca, pin", [(False, True), (None, True), (True, False)])
 def test_a_file_is_a_pin_unless_it_holds_a_ca(tmp_path, ca, pin):
     crt, _ = make_cert(str(tmp_path), "c", ca=ca)
-    assert is_pin_file(crt) is pin
+    assert (Pin.from_verify_file(crt) is not None) is pin
 
 
 def test_a_bundle_with_one_ca_is_a_ca_bundle(tmp_path):
@@ -66,7 +65,7 @@ def test_a_bundle_with_one_ca_is_a_ca_bundle(tmp_path):
     ca, _ = make_cert(str(tmp_path), "ca", ca=True)
     bundle = tmp_path / "bundle.pem"
     bundle.write_bytes(open(leaf, "rb").read() + open(ca, "rb").read())
-    assert not is_pin_file(str(bundle))
+    assert Pin.from_verify_file(str(bundle)) is None
     assert len(Pin.from_file(str(bundle)).digests) == 2  # a forced pin takes both
 
 
@@ -79,7 +78,7 @@ def test_unusable_files_are_named(tmp_path, content, message):
     if content is not None:
         path.write_bytes(content)
     with pytest.raises(apitx.EndpointError, match=message):
-        is_pin_file(str(path))
+        Pin.from_verify_file(str(path))
 
 
 def test_pin_rules(tmp_path):
@@ -224,7 +223,7 @@ def _names(cert_path: str) -> list:
 def test_live_pin_by_file_by_any_name(daemon, host):
     # localhost is not among the certificate's names: only a pin accepts it.
     assert "localhost" not in _names(daemon.server_cert)
-    assert is_pin_file(daemon.server_cert)
+    assert Pin.from_verify_file(daemon.server_cert) is not None
     url = daemon.https.replace("127.0.0.1", host)
     with apitx.API.factory(url, cert=CLIENT, verify=daemon.server_cert) as api:
         assert api.get("").metadata["auth"] == "trusted"  # the client cert went out

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import apitx
-from apitx._pinning import Pin, PinningAdapter
+from apitx._transports._pinning import Pin, PinningAdapter
 from apitx._remotes import (
     ConfigDir,
     config_dirs,

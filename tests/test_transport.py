@@ -9,7 +9,8 @@ import requests_unixsocket
 
 import apitx
 from apitx import APIConnectionError, APITimeoutError, APITXError
-from apitx._transport import StrictLengthAdapter, UnixSocketAdapter, UnixSocketConnectionPool
+from apitx._transports._adapters import StrictLengthAdapter, UnixSocketAdapter
+from apitx._transports._unix import UnixSocketConnectionPool
 
 from hostile import HostileTCPServer
 

@@ -1,4 +1,4 @@
-"""open_websocket(): connect, refuse, time out and trace, against the real LXD.
+"""api.websocket(): connect, refuse, time out and trace, against the real LXD.
 
 The hostile websocket server covers only what LXD cannot show on request:
 the headers apitx sends.
@@ -12,7 +12,7 @@ import re
 import pytest
 
 import apitx
-from apitx._websocket import describe_message, open_websocket
+from apitx._transports._websocket import describe_message
 from hostile_ws import running_ws_server
 from live import https_api
 
@@ -30,8 +30,8 @@ def finish(api: apitx.API, started: apitx.APIResult, control=None) -> None:
     the operation. (Closing control before the command ends kills it: measured.)"""
     fds = started.metadata["metadata"]["fds"]
     path = started.operation + "/websocket"
-    sockets = [control or open_websocket(api, path, params={"secret": fds["control"]})]
-    sockets += [open_websocket(api, path, params={"secret": fds[k]}) for k in ("0", "1", "2")]
+    sockets = [control or api.websocket(path, {"secret": fds["control"]})]
+    sockets += [api.websocket(path, {"secret": fds[k]}) for k in ("0", "1", "2")]
     sockets[1].send_close()
     assert started.wait(30).metadata["metadata"]["return"] == 0
     for ws in sockets:
@@ -44,8 +44,7 @@ def test_wrong_secret_raises_the_servers_refusal(target):
     started = waiting_exec(api, instance)
     try:
         with pytest.raises(apitx.APIException) as caught:
-            open_websocket(api, started.operation + "/websocket",
-                           params={"secret": "not-the-secret"})
+            api.websocket(started.operation + "/websocket", {"secret": "not-the-secret"})
         # Measured: LXD 5.0.2 answers HTTP 500 "permission denied"; Incus 6.0 403 "Forbidden".
         assert (caught.value.status_code, caught.value.error) in (
             (500, "permission denied"), (403, "Forbidden"))
@@ -59,7 +58,7 @@ def test_wrong_secret_raises_the_servers_refusal(target):
 def test_missing_operation_is_not_found(target):
     api, _ = target
     with pytest.raises(apitx.APINotFoundException, match="Operation not found"):
-        open_websocket(api, "/1.0/operations/nope/websocket", params={"secret": "x"})
+        api.websocket("/1.0/operations/nope/websocket", {"secret": "x"})
 
 
 @pytest.mark.live
@@ -67,8 +66,8 @@ def test_read_timeout_raises_apitx_timeout(target):
     api, instance = target
     started = waiting_exec(api, instance)
     fds = started.metadata["metadata"]["fds"]
-    control = open_websocket(api, started.operation + "/websocket",
-                             params={"secret": fds["control"]}, timeout=(2, 0.3))
+    control = api.websocket(started.operation + "/websocket", {"secret": fds["control"]},
+                            timeout=(2, 0.3))
     with pytest.raises(apitx.APITimeoutError, match="nothing received in time"):
         control.recv()  # control carries no messages until we send some
     finish(api, started, control)
@@ -78,19 +77,19 @@ def test_read_timeout_raises_apitx_timeout(target):
 def test_https_untrusted_server_is_a_tls_failure(lxd_only_socket):
     with https_api() as api, pytest.raises(apitx.APIConnectionError,
                                            match="TLS failure.*verify="):
-        open_websocket(api, "events")
+        api.websocket("events")
 
 
 def test_no_socket_names_the_fix():
     api = apitx.API.factory("/nonexistent/apitx.sock")
     with pytest.raises(apitx.APIConnectionError, match="no socket at /nonexistent/apitx.sock"):
-        open_websocket(api, "events")
+        api.websocket("events")
 
 
 def test_no_origin_header_is_sent():
     with running_ws_server(["{}"], then_drop=False) as server:
         api = apitx.API.factory(server.server_address)
-        with open_websocket(api, "events") as ws:
+        with api.websocket("events") as ws:
             assert ws.recv() == "{}"
         assert server.requests and "origin" not in server.requests[0]
 
@@ -102,7 +101,7 @@ def test_trace_shows_handshake_and_messages_never_secrets(live, lxd_only_socket,
         started = waiting_exec(api, live.instance("lxd"))
         fds = started.metadata["metadata"]["fds"]
         path = started.operation + "/websocket"
-        control, stdin, stdout, stderr = [open_websocket(api, path, params={"secret": fds[k]})
+        control, stdin, stdout, stderr = [api.websocket(path, {"secret": fds[k]})
                                           for k in ("control", "0", "1", "2")]
         stdin.send_binary(b"hi")
         stdin.send_close()
@@ -130,4 +129,4 @@ def test_describe_message_redacts_and_sizes():
 def test_a_pinned_endpoint_checks_the_pin_before_the_upgrade(lxd_only_socket):
     with https_api(fingerprint="sha256:" + "0" * 64) as api, \
             pytest.raises(apitx.CertificateMismatch, match="not the pinned sha256:0000"):
-        open_websocket(api, "events")
+        api.websocket("events")

@@ -36,8 +36,9 @@ from urllib.parse import urlsplit
 
 from urllib3.connectionpool import HTTPSConnectionPool
 
-from ._exceptions import APIConnectionError, CertificateMismatch, EndpointError
-from ._transport import StrictLengthAdapter
+from .._exceptions import (APIConnectionError, CertificateMismatch, EndpointError,
+                           SettingsTypeError)
+from ._adapters import StrictLengthAdapter
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
     from cryptography import x509
@@ -109,16 +110,6 @@ def _is_ca(certificate: x509.Certificate) -> bool:
         return False
 
 
-def is_pin_file(path: str) -> bool:
-    """True when ``verify=path`` means "this exact certificate" (no certificate
-    in it is a CA), False when it is a CA bundle for ordinary verification."""
-    return _pins(load_certificates(path))
-
-
-def _pins(certificates: List[x509.Certificate]) -> bool:
-    return not any(_is_ca(cert) for cert in certificates)
-
-
 def _digests(certificates: List[x509.Certificate]) -> FrozenSet[bytes]:
     from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -146,9 +137,24 @@ class Pin:
         return cls(_digests(load_certificates(path)), path)
 
     @classmethod
+    def from_verify_file(cls, path: str) -> Optional[Pin]:
+        """The pin ``verify=path`` means: its certificates when none of them is a
+        CA ("this exact certificate"), None when the file is a CA bundle for
+        ordinary verification. :class:`EndpointError` when it holds no certificate."""
+        certificates = load_certificates(path)
+        if any(_is_ca(cert) for cert in certificates):
+            return None
+        return cls(_digests(certificates), path)
+
+    @classmethod
     def from_fingerprints(cls, fingerprints: Union[str, Iterable[str]]) -> Pin:
         """Pin ``'sha256:<hex>'`` (or several)."""
-        texts = [fingerprints] if isinstance(fingerprints, str) else list(fingerprints)
+        texts = [fingerprints] if isinstance(fingerprints, str) else \
+            list(fingerprints) if isinstance(fingerprints, (list, tuple, set, frozenset)) else None
+        if texts is None or not all(isinstance(text, str) for text in texts):
+            raise SettingsTypeError(
+                f"fingerprint={fingerprints!r}: give 'sha256:<64 hex digits>', a list of "
+                "them, or an apitx.Pin")
         if not texts:
             raise EndpointError("fingerprint= is empty: give at least one 'sha256:<hex>'")
         return cls(frozenset(parse_fingerprint(text) for text in texts), "fingerprint=")
@@ -178,7 +184,7 @@ def pin_for(verify: Any, fingerprint: FingerprintLike) -> Optional[Pin]:
     ``fingerprint`` is a ``'sha256:…'`` string, a list of them, or a
     :class:`Pin`; with it, ``verify`` must stay at its default (one trust
     rule per endpoint). Else ``verify`` is a pin when it names a file that
-    :func:`is_pin_file` says is one; an unreadable file is left to requests.
+    :meth:`Pin.from_verify_file` says is one; an unreadable file is left to requests.
     """
     if fingerprint is not None:
         if verify is not True:
@@ -188,13 +194,12 @@ def pin_for(verify: Any, fingerprint: FingerprintLike) -> Optional[Pin]:
     if not isinstance(verify, str):
         return None
     try:
-        certificates = load_certificates(verify)
+        return Pin.from_verify_file(verify)
     except EndpointError:
         # A file that cannot be read as certificates stays requests'
         # business, as before pinning existed: the first request fails
         # with the TLS error, and an API can still be built (curl export).
         return None
-    return Pin(_digests(certificates), verify) if _pins(certificates) else None
 
 
 class _PinnedConnectionMixin:

@@ -1,10 +1,10 @@
 """Websockets to an LXD-style API: the transport under exec and events.
 
-:func:`open_websocket` connects the socket itself, the way every other
-apitx request does (the Unix socket through :func:`_connect_unix`, HTTPS
-with the API's own client certificate and trust), and hands the connected
-socket to websocket-client for the upgrade. So the endpoint, timeouts and
-error messages are apitx's, whatever the transport.
+:func:`connect_websocket` connects the socket itself, the way every other
+apitx request does (the Unix socket through :func:`open_unix_socket`, HTTPS
+with the API's own client certificate and trust, pins included), and hands
+the connected socket to websocket-client for the upgrade. So the endpoint,
+timeouts and error messages are apitx's, whatever the transport.
 
 Three rules LXD imposes, all measured on LXD 5.0.2 and Incus 6.0:
 
@@ -14,12 +14,12 @@ Three rules LXD imposes, all measured on LXD 5.0.2 and Incus 6.0:
   traces and messages redact it (``secret`` is a secret name to
   :func:`apitx._redact.redact_url`);
 - a refused upgrade answers with LXD's usual JSON envelope (403 for a bad
-  secret): it is raised as the same :class:`APIException` a plain request
-  would raise, with the server's message.
+  secret): :class:`UpgradeRefused` carries it up, to be raised as the same
+  :class:`APIException` a plain request would raise, with the server's message.
 
 Example::
 
-    with open_websocket(api, '/1.0/events', params={'type': 'lifecycle'}) as ws:
+    with api.websocket('events', {'type': 'lifecycle'}) as ws:
         print(ws.recv())            # one JSON text message
 """
 
@@ -34,16 +34,18 @@ import ssl
 import struct
 import time
 from typing import Any, Mapping, Optional, Union
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 import websocket
 
-from ._config import Timeout, TimeoutLike
-from ._exceptions import APITimeoutError, APIConnectionError
-from ._redact import redact
-from ._result import APIResult, made_result
-from ._transport import _connect_unix, translate_error
+from .._config import Timeout
+from .._endpoint import Endpoint
+from .._exceptions import APIConnectionError, APITimeoutError
+from .._redact import redact
+from ._errors import translate_error
+from ._pinning import Pin
+from ._unix import open_unix_socket
 
 logger = logging.getLogger("apitx")
 
@@ -71,7 +73,7 @@ class WebSocketConnection:
     Reads wait at most the API's read timeout (``settimeout`` changes it;
     None waits forever), then raise :class:`APITimeoutError`.
 
-    >>> with open_websocket(api, op + '/websocket', params={'secret': s}) as ws:
+    >>> with api.websocket(op + '/websocket', {'secret': s}) as ws:
     ...     ws.send_binary(b'data')
     """
 
@@ -84,7 +86,7 @@ class WebSocketConnection:
         #: Kept here: websocket-client forgets its socket once it shut it down,
         #: and fileno(), pending() and abort() may come later, from elsewhere.
         if ws.sock is None:
-            raise ValueError("WebSocketConnection needs a connected websocket: use open_websocket()")
+            raise APIConnectionError(f"{describe}: the websocket is not connected")
         self._sock: socket.socket = ws.sock
         self._seq = next(_sequence) if traced else None
         self.closed = False
@@ -92,6 +94,9 @@ class WebSocketConnection:
         #: Pings received so far (LXD's first one says its event listener is
         #: registered: see :meth:`apitx._events.EventStream.confirm`).
         self.pings = 0
+        #: When a frame (any, pings included) last arrived (``time.monotonic()``):
+        #: a stream silent for long is a daemon that stopped answering.
+        self.last_frame = time.monotonic()
 
     # -- sending and receiving ------------------------------------------------
 
@@ -129,6 +134,7 @@ class WebSocketConnection:
             frame = self._io(ws.recv_frame, reading=True)
         except _PeerClosed:
             return None
+        self.last_frame = time.monotonic()
         if frame.opcode in _DATA_OPCODES:
             ws.cont_frame.validate(frame)
             ws.cont_frame.add(frame)
@@ -288,75 +294,72 @@ def describe_message(message: Message) -> str:
     return f"{shown} ({len(message.encode('utf-8'))} bytes)"
 
 
-def open_websocket(api: Any, path: str, params: Optional[Mapping[str, Any]] = None,
-                   timeout: TimeoutLike = None) -> WebSocketConnection:
-    """Open a websocket at an API path (``'events'``, ``'/1.0/operations/<id>/websocket'``).
+class UpgradeRefused(Exception):
+    """The server answered the upgrade with an HTTP status, not 101: the
+    layer above turns this answer into the result (and exception) a plain
+    request would give. Internal to apitx."""
 
-    ``timeout`` defaults to the API's: its connect part bounds connecting and
-    the upgrade, its read part every later read. Raises
-    :class:`APIConnectionError`, :class:`APITimeoutError`, or the
-    :class:`APIException` the server's refusal means (403 bad secret, 404).
+    def __init__(self, status: int, reason: str, headers: Mapping[str, str], body: bytes,
+                 elapsed: float) -> None:
+        self.status, self.reason, self.headers, self.body = status, reason, headers, body
+        self.elapsed = elapsed
+        super().__init__(f"HTTP {status} {reason}")
 
-    >>> ws = open_websocket(api, 'events', params={'type': 'operation'})
+
+def connect_websocket(endpoint: Endpoint, path: str, *, timeout: Timeout, cert: Any,
+                      verify: Union[bool, str], pin: Optional[Pin], traced: bool,
+                      line: str) -> WebSocketConnection:
+    """Open a websocket at ``path`` (path and query, as sent) on ``endpoint``.
+
+    The socket is connected here, the way every other apitx request is (the
+    Unix socket through :func:`open_unix_socket`, HTTPS with the client
+    certificate ``cert`` and the trust ``verify`` or ``pin``), and handed to
+    websocket-client for the upgrade only. ``timeout.connect`` bounds
+    connecting and the upgrade, ``timeout.read`` every later read. ``line``
+    (``GET readable-url``) starts every message. Raises
+    :class:`APIConnectionError`, :class:`APITimeoutError`, or
+    :class:`UpgradeRefused` with the server's answer.
+
+    >>> connect_websocket(endpoint, '/1.0/events?type=operation', timeout=Timeout(),
+    ...                   cert=None, verify=True, pin=None, traced=False, line='GET …')
     """
-    limits = api.timeout if timeout is None else Timeout.coerce(timeout)
-    http_url = api.url(path)
-    if params:
-        http_url += ("&" if "?" in http_url else "?") + urlencode(params)
-    endpoint = api.endpoint
-    request_path = http_url[len(endpoint.base_url):]
-    describe = endpoint.describe(request_path)
-    line = f"GET {describe}"
-    traced = api.tracer is not None and logger.isEnabledFor(logging.DEBUG)
     started = time.perf_counter()
     try:
-        sock = _connect(api, limits.connect)
+        sock = _connect(endpoint, timeout.connect, cert, verify, pin)
     except (OSError, ssl.SSLError) as exc:
         raise _translate(exc, endpoint, line) from exc
     ws = websocket.WebSocket(skip_utf8_validation=True)
     # The socket is connected already: the URL only gives websocket-client
     # the Host header and the path.
-    scheme = "wss" if http_url.startswith("https:") else "ws"
-    ws_url = f"{scheme}://{urlsplit(http_url).netloc}{request_path}"
+    secure = endpoint.base_url.startswith("https:")
+    ws_url = f"{'wss' if secure else 'ws'}://{urlsplit(endpoint.base_url).netloc}{path}"
     try:
         # The upgrade is bounded by the connect timeout; later reads by the read one.
-        ws.connect(ws_url, socket=sock, timeout=limits.connect, suppress_origin=True)
+        ws.connect(ws_url, socket=sock, timeout=timeout.connect, suppress_origin=True)
     except websocket.WebSocketBadStatusException as exc:
         sock.close()
-        result = _refusal(api, http_url, exc, time.perf_counter() - started)
-        if traced:
-            api.tracer.trace(result.exchange)
-        result.validate()
-        raise APIConnectionError(  # validate() raises for any status >= 400
-            f"{line}: the server refused the websocket upgrade with HTTP "
-            f"{exc.status_code}", endpoint=endpoint.display) from exc
+        raise UpgradeRefused(exc.status_code, _reason_phrase(exc), exc.resp_headers or {},
+                             exc.resp_body or b"", time.perf_counter() - started) from exc
     except (OSError, ssl.SSLError, websocket.WebSocketException) as exc:
         sock.close()
         if isinstance(exc, websocket.WebSocketTimeoutException):
             exc = socket.timeout(str(exc))
         raise _translate(exc, endpoint, line) from exc
-    ws.settimeout(limits.read)
-    connection = WebSocketConnection(ws, endpoint.display, describe, traced)
-    if traced:
+    ws.settimeout(timeout.read)
+    connection = WebSocketConnection(ws, endpoint.display, line[len("GET "):], traced)
+    if connection._seq is not None and logger.isEnabledFor(logging.DEBUG):
         logger.debug("#ws%d %s upgraded to a websocket %.1f ms\nHTTP/101 %s\n%s",
                      connection._seq, line, (time.perf_counter() - started) * 1000,
                      "Switching Protocols", "-" * 72)
     return connection
 
 
-def _connect(api: Any, connect_timeout: Optional[float]) -> socket.socket:
-    """A socket connected to the API's endpoint: AF_UNIX, or TCP wrapped in TLS
-    with the session's client certificate and trust."""
-    endpoint = api.endpoint
+def _connect(endpoint: Endpoint, connect_timeout: Optional[float], cert: Any,
+             verify: Union[bool, str], pin: Optional[Pin]) -> socket.socket:
+    """A socket connected to the endpoint: AF_UNIX, or TCP wrapped in TLS
+    with the client certificate and trust."""
     if endpoint.socket_path:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(connect_timeout)
-            _connect_unix(sock, endpoint.socket_path, connect_timeout)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
+        return open_unix_socket(endpoint.socket_path, connect_timeout)
     parts = urlsplit(endpoint.base_url)
     secure = parts.scheme == "https"
     port = parts.port or (443 if secure else 80)
@@ -365,11 +368,10 @@ def _connect(api: Any, connect_timeout: Optional[float]) -> socket.socket:
         return sock
     # A pinned endpoint (verify= a server's own certificate, or fingerprint=)
     # trusts that certificate whatever name reached it, as requests does
-    # through the PinningAdapter mounted for it: no CA or hostname check,
-    # the pin checked before anything is sent.
-    pin = getattr(api.session.get_adapter(endpoint.base_url + "/"), "pin", None)
+    # through the PinningAdapter: no CA or hostname check, the pin checked
+    # before anything is sent.
     try:
-        tls = ssl_context(api.session.cert, False if pin else api.session.verify).wrap_socket(
+        tls = ssl_context(cert, False if pin else verify).wrap_socket(
             sock, server_hostname=parts.hostname)
         if pin is not None:
             pin.check(tls.getpeercert(binary_form=True), endpoint.origin)
@@ -399,20 +401,12 @@ def ssl_context(cert: Any, verify: Union[bool, str]) -> ssl.SSLContext:
     return context
 
 
-def _translate(exc: BaseException, endpoint: Any, line: str) -> Exception:
+def _translate(exc: BaseException, endpoint: Endpoint, line: str) -> Exception:
     """translate_error() for what a websocket connect raises; TLS failures
     read as requests' so they get the same advice about cert= and verify=."""
     if isinstance(exc, ssl.SSLError):
         exc = requests.exceptions.SSLError(exc)
     return translate_error(exc, endpoint, line)
-
-
-def _refusal(api: Any, url: str, exc: websocket.WebSocketBadStatusException,
-             elapsed: float) -> APIResult:
-    """The refused upgrade as an :class:`APIResult`, so it validates, renders
-    and raises like any other answer (the server's message included)."""
-    return made_result(api, url, exc.status_code, exc.resp_body or b"",
-                       reason=_reason_phrase(exc), headers=exc.resp_headers, elapsed=elapsed)
 
 
 def _reason_phrase(exc: websocket.WebSocketBadStatusException) -> str:

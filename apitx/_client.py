@@ -1,0 +1,52 @@
+"""What the modules under the API need of it, as a Protocol.
+
+Exec, events, files and navigation are written against :class:`Client`, not
+against :class:`~apitx.API`: they sit below it and never import it, and
+anything that offers these few methods (an API, a sibling from
+``using()``, a test's own object) will do. mypy checks that ``API`` does.
+
+Example::
+
+    def stop(client: Client, name: str) -> None:
+        client.request('PUT', f'instances/{name}/state', json={'action': 'stop'}).wait()
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Protocol, Union
+
+from ._config import TimeoutLike
+from ._endpoint import Endpoint
+from ._result import APIResult
+from ._server import Server
+from ._transports import WebSocketConnection
+from ._types import Headers, Params, UseDefault
+
+
+class Client(Protocol):
+    """The part of :class:`~apitx.API` the lower modules use."""
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The endpoint requests go to now."""
+
+    @property
+    def project(self) -> Optional[str]:
+        """The project added to requests that name none."""
+
+    @property
+    def server(self) -> Server:
+        """What the server says about itself (``GET /1.0``, once)."""
+
+    def url(self, url: str) -> str:
+        """The full URL of an API path."""
+
+    def request(self, method: str, url: str, *, params: Params = None, json: Any = None,
+                data: Any = None, headers: Headers = None,
+                timeout: Union[TimeoutLike, UseDefault] = ..., stream: bool = False,
+                validate: bool = True, follow_redirects: bool = False) -> APIResult:
+        """Send one request (see :meth:`API.request`)."""
+
+    def websocket(self, path: str, params: Optional[Mapping[str, Any]] = None,
+                  timeout: TimeoutLike = None) -> WebSocketConnection:
+        """Open a websocket at an API path (see :meth:`API.websocket`)."""

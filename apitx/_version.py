@@ -1,0 +1,3 @@
+"""apitx's version, in one place (packaging reads it from here)."""
+
+__version__ = "0.2.0"
