@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from ._exceptions import APITXError
 from ._exit import EXIT_OK, EXIT_USAGE, exit_code
@@ -106,7 +106,7 @@ def _list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _row(remote: RemoteSettings) -> dict:
+def _row(remote: RemoteSettings) -> Dict[str, Any]:
     return {"name": remote.name, "addr": remote.addr, "protocol": remote.protocol,
             "project": remote.project, "server_cert": remote.server_cert,
             "config": remote.config_dir.path}

@@ -21,7 +21,7 @@ import json
 import re
 import sys
 import threading
-from typing import Any, List, NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional
 
 from ._redact import redact_free_text
 
@@ -109,7 +109,7 @@ def top_failure(data: Any, http_status: int) -> Optional[Failure]:
     return None
 
 
-def nested_failure(data: Any) -> Optional[dict]:
+def nested_failure(data: Any) -> Optional[Dict[str, Any]]:
     """The first failed operation object inside ``data``, or None.
 
     Walks the chain of ``metadata`` an LXD answer nests (an envelope holds an

@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Any, Deque, Iterable, Iterator, Optional
+from typing import Any, Deque, Iterable, Iterator, NoReturn, Optional
 
 from ._client import Client
 from ._event import Event, event_params
@@ -75,20 +75,20 @@ class EventStream:
         StopIteration once closed; :class:`APIConnectionError` when dropped."""
         with self._lock:
             if self._closed:
-                return self._stop()
+                self._stop()
             self._reading = True
         until = None if timeout is None else time.monotonic() + timeout
         try:
             message = self._read(until)
         except APIConnectionError as exc:
             if self._closed:
-                return self._stop()
+                self._stop()
             raise self._dropped() from exc
         finally:
             with self._lock:
                 self._reading = False
         if self._closed:
-            return self._stop()
+            self._stop()
         if message is None:
             return None
         try:
@@ -116,7 +116,7 @@ class EventStream:
             if frame is not NO_MESSAGE:
                 return frame  # type: ignore[return-value]
 
-    def _stop(self) -> Any:
+    def _stop(self) -> NoReturn:
         self._ws.close()
         raise StopIteration
 

@@ -34,7 +34,7 @@ import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Dict, Iterator, List, Optional, Union, overload
+from typing import IO, Any, Dict, Iterator, List, Optional, Tuple, Union, overload
 from urllib.parse import quote
 
 from ._client import Client
@@ -139,10 +139,10 @@ class Files:
             raise APIException(result, error=f"cannot pull {path} from {self.instance}: "
                                               f"it is {what}")
         if target is None:
-            return result.response.content
-        if hasattr(target, "write"):
-            return _copy(result.iter_content(_CHUNK), target)  # type: ignore[arg-type]
-        return _replace(os.fspath(target), result.iter_content(_CHUNK))  # type: ignore[arg-type]
+            return bytes(result.response.content)
+        if isinstance(target, (str, os.PathLike)):
+            return _replace(os.fspath(target), result.iter_content(_CHUNK))
+        return _copy(result.iter_content(_CHUNK), target)
 
     def mkdir(self, path: str, *, uid: Optional[int] = None, gid: Optional[int] = None,
               mode: int = 0o755) -> None:
@@ -183,7 +183,7 @@ class Files:
 
     # -- trees ------------------------------------------------------------------
 
-    def push_tree(self, local_dir: Union[str, os.PathLike], path: str) -> List[str]:
+    def push_tree(self, local_dir: Union[str, "os.PathLike[str]"], path: str) -> List[str]:
         """Copy the local directory ``local_dir`` to ``path`` in the instance,
         keeping modes, owners (uid/gid) and symlinks (not followed); return
         the instance paths written, in order.
@@ -214,7 +214,7 @@ class Files:
             written.append(remote)
         return written
 
-    def pull_tree(self, path: str, local_dir: Union[str, os.PathLike]) -> List[Entry]:
+    def pull_tree(self, path: str, local_dir: Union[str, "os.PathLike[str]"]) -> List[Entry]:
         """Copy the directory ``path`` of the instance to ``local_dir`` (made if
         missing), keeping modes, symlinks and, when this process may chown
         (root), owners; return the entries copied, in order.
@@ -307,7 +307,7 @@ class Files:
                      uid=number("uid"), gid=number("gid"), mode=number("mode", 8))
 
 
-def _walk_local(root: str, path: str) -> Iterator[tuple]:
+def _walk_local(root: str, path: str) -> Iterator[Tuple[str, str]]:
     """``(local path, instance path)`` for ``root`` and all below it, parents
     before children, links not followed."""
     yield root, path

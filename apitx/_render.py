@@ -247,7 +247,7 @@ def _structured(text: str, kind: str, options: RenderOptions) -> str:
     """JSON indented and redacted; form fields redacted; other text as is."""
     tree, shown = _redacted(text, kind, options.unsafe)
     if tree is _NOT_JSON:
-        return shown
+        return str(shown)
     try:
         return json.dumps(shown, indent=4, ensure_ascii=False)
     except RecursionError:
@@ -264,7 +264,7 @@ def redact_text(text: str, content_type: str) -> str:
     when there is nothing to redact (so a curl line sends what was sent)."""
     tree, shown = _redacted(text, content_type, unsafe=False)
     if tree is _NOT_JSON:
-        return shown
+        return str(shown)
     return text if shown == tree else json.dumps(shown, ensure_ascii=False)
 
 

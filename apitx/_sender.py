@@ -224,7 +224,7 @@ class Sender:
         response.status_code = status_code
         response.reason = reason
         response.headers = requests.structures.CaseInsensitiveDict(headers or {})
-        response._content = body  # type: ignore[attr-defined]
+        response._content = body
         response.url = url
         response.request = requests.Request("GET", url).prepare()
         return APIResult(owner, response, route=self.route(self.members.of(url)),

@@ -98,7 +98,7 @@ def _announce_unsafe(text: str, format: str) -> str:
     return f"{'# ' if format == 'curl' else ''}{UNSAFE_NOTICE}\n{text}"
 
 
-class StderrHandler(logging.StreamHandler):
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stderr`` is at each record (as logging's
     last-resort handler does), in colour when it is a TTY and ``NO_COLOR``
     is unset. Public, for applications that route the ``apitx`` logger
@@ -110,7 +110,7 @@ class StderrHandler(logging.StreamHandler):
     def __init__(self) -> None:
         super().__init__()
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

@@ -122,7 +122,7 @@ class ConcurrentUpdateError(APIException):
 # -- reading and writing --------------------------------------------------------
 
 
-def _read(resource: Resource) -> Optional[APIResult]:
+def _read(resource: Resource[APIResult]) -> Optional[APIResult]:
     """The GET of a resource, or None when the server says it does not exist."""
     try:
         return resource.get()
@@ -147,7 +147,7 @@ def _diff(before: Any, after: Any) -> Diff:
     return {"before": redact(before), "after": redact(after)}
 
 
-def _create(collection: Resource, resource: Resource, body: Dict[str, Any],
+def _create(collection: Resource[APIResult], resource: Resource[APIResult], body: Dict[str, Any],
             check: bool) -> Optional[Change]:
     """Create an object that a GET found missing.
 
@@ -166,7 +166,7 @@ def _create(collection: Resource, resource: Resource, body: Dict[str, Any],
         return None
 
 
-def _converge(collection: Resource, resource: Resource, wanted: Dict[str, Any],
+def _converge(collection: Resource[APIResult], resource: Resource[APIResult], wanted: Dict[str, Any],
               create: Optional[Dict[str, Any]], check: bool) -> Change:
     """Make an object have the ``wanted`` fields; create it from ``create`` if missing.
 
@@ -210,7 +210,7 @@ class _Written(NamedTuple):
     stuck: bool
 
 
-def _write_once(resource: Resource, patch: Dict[str, Any], etag: str,
+def _write_once(resource: Resource[APIResult], patch: Dict[str, Any], etag: str,
                 wanted: Dict[str, Any], attempt: int) -> _Written:
     """PATCH what differs with ``If-Match``, then read the object back.
 
@@ -286,7 +286,7 @@ def _checked_config(config: Optional[Dict[str, Any]]) -> Optional[Dict[str, str]
     return config
 
 
-def _remove(resource: Resource, before: Dict[str, Any], check: bool) -> Change:
+def _remove(resource: Resource[APIResult], before: Dict[str, Any], check: bool) -> Change:
     diff = _diff(before, None)
     if check:
         return Change(True, diff)

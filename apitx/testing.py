@@ -84,8 +84,8 @@ class Normaliser:
     def __init__(self) -> None:
         self._uuids: Dict[bytes, bytes] = {}
 
-    def _uuid(self, match: re.Match) -> bytes:
-        real = match.group(0)
+    def _uuid(self, match: re.Match[bytes]) -> bytes:
+        real: bytes = match.group(0)
         if real.startswith(_PLACEHOLDER_PREFIX):
             return real  # already ours: replayed responses carry placeholders
         if real not in self._uuids:
@@ -148,5 +148,5 @@ def recorder(cassette_dir: str, record_mode: str = "once", **kwargs: Any) -> Any
         options.setdefault("before_record_response", normaliser.response)
         return use_cassette(path, **options)
 
-    recorder.use_cassette = use_normalised_cassette  # type: ignore[method-assign]
+    recorder.use_cassette = use_normalised_cassette
     return recorder

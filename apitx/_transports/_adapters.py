@@ -95,7 +95,7 @@ class UnixSocketAdapter(StrictLengthAdapter):
         return self.pool
 
     def request_url(self, request: Any, proxies: Any) -> str:
-        return request.path_url
+        return str(request.path_url)
 
     def forget_pools(self) -> None:
         super().forget_pools()

@@ -194,4 +194,4 @@ def _read_body(response: requests.Response, limit: Optional[int], line: Line) ->
                 "the connection was closed. Raise API(max_answer_bytes=...) if it is "
                 "legitimately this large")
         pieces.append(piece)
-    response._content = b"".join(pieces)  # type: ignore[attr-defined]
+    response._content = b"".join(pieces)

@@ -210,7 +210,7 @@ class WebSocketConnection:
             except (websocket.WebSocketException, OSError):
                 pass  # the peer left first: closing is all that was asked
         self.closed = True
-        self._ws.shutdown()
+        self._ws.shutdown()  # type: ignore[no-untyped-call]
 
     def send_close(self) -> None:
         """Send a close frame only, and keep reading: "end of my input"."""
@@ -335,7 +335,8 @@ def connect_websocket(endpoint: Endpoint, path: str, *, timeout: Timeout, cert: 
     ws_url = f"{'wss' if secure else 'ws'}://{urlsplit(endpoint.base_url).netloc}{path}"
     try:
         # The upgrade is bounded by the connect timeout; later reads by the read one.
-        ws.connect(ws_url, socket=sock, timeout=timeout.connect, suppress_origin=True)
+        ws.connect(ws_url, socket=sock, timeout=timeout.connect,  # type: ignore[no-untyped-call]
+                   suppress_origin=True)
     except websocket.WebSocketBadStatusException as exc:
         sock.close()
         raise UpgradeRefused(exc.status_code, _reason_phrase(exc), exc.resp_headers or {},
