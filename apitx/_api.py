@@ -58,11 +58,11 @@ class API:
     prefix of relative URLs (``'1.0'``: ``'instances'`` means
     ``/1.0/instances``; None: no prefix); ``timeout`` the default for every
     request (see :class:`Timeout`; None means no limit); ``max_answer_bytes``
-    the largest JSON answer or error detail apitx reads, decompressed
-    (:class:`ResponseTooLarge` beyond it); ``trace`` how
-    transactions are traced and rendered (see :meth:`TraceSettings.coerce`:
-    None follows ``DEBUG`` and ``APITX_DEBUG*``, read here, once); ``debug``
-    turns tracing on; ``limits`` how many connections are kept and opened
+    the largest JSON answer or error detail apitx reads, decompressed, and
+    the largest websocket message (:class:`ResponseTooLarge` beyond it);
+    ``trace`` how transactions are traced and rendered (see
+    :meth:`TraceSettings.coerce`: None follows ``DEBUG`` and ``APITX_DEBUG*``,
+    read here, once); ``debug`` turns tracing on; ``limits`` how many connections are kept and opened
     (:class:`Limits`); ``transport`` what carries the bytes (default: an
     :class:`~apitx._transports.HTTPTransport` on ``session``; a
     :class:`~apitx.testing.MockTransport` answers from a function).

@@ -133,10 +133,11 @@ class RequestTypeError(RequestError, TypeError):
 
 
 class ResponseTooLarge(APITXError):
-    """An answer apitx reads for the caller (JSON, or an error's detail) is
-    larger, once decompressed, than the API's ``max_answer_bytes``: a
-    compressed or endless answer must not exhaust memory. The message names
-    the request and the limit; the connection is closed."""
+    """An answer apitx reads for the caller (JSON, an error's detail, a
+    websocket message) is larger, once decompressed, than the API's
+    ``max_answer_bytes``: a compressed or endless answer must not exhaust
+    memory. The message names the request and the limit; the connection is
+    closed."""
 
 
 class MissingExtension(APITXError):

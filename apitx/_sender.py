@@ -247,7 +247,8 @@ class Sender:
             line = f"GET {endpoint.describe_url(sent, self.options.unsafe)}"
             try:
                 return self.transport.websocket(endpoint, sent[len(endpoint.base_url):],
-                                                timeout=limits, traced=traced, line=line)
+                                                timeout=limits, traced=traced, line=line,
+                                                max_message=self.max_answer_bytes)
             except UpgradeRefused as refused:
                 result = self.made_result(owner, sent, refused.status, refused.body,
                                           reason=refused.reason, headers=refused.headers,

@@ -163,7 +163,7 @@ class MockTransport:
         return response.iter_content(chunk_size)
 
     def websocket(self, endpoint: Endpoint, path: str, *, timeout: Timeout, traced: bool,
-                  line: str) -> WebSocketConnection:
+                  line: str, max_message: int) -> WebSocketConnection:
         raise APIConnectionError(f"{line}: MockTransport opens no websockets (events and "
                                  "exec need a server; wait() polls instead)",
                                  endpoint=endpoint.display)
