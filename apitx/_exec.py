@@ -9,8 +9,17 @@ streams ended and the operation reports the exit code.
 
 How LXD 5.0.2 (and Incus 6.0) end each stream, measured here:
 
-- every websocket gets a ping (``keepalive``) at once and every 10 s after;
-  reading a socket answers its pings, so control and stdin are read too;
+- every websocket gets a ping (``keepalive``) when it connects and every
+  10 s after; no pong is needed (a 25 s command without one ends normally);
+- LXD reads control (our commands, until the command ends; a close frame
+  there kills the command) and stdin (until our close frame), stdout only
+  to notice a disconnect, stderr never. Over TCP, a byte left unread in
+  LXD's socket when it closes it makes Linux reset the connection, which
+  discards the output still queued: answering the ping on stderr cost 28 of
+  100 HTTPS execs part of their stderr under load, and 10 of 10 for a slow
+  reader of 1 MB. So every exec websocket is *silent*: apitx writes there
+  only its own messages (control commands, stdin, stdin's close frame),
+  never a pong or a close frame (then 0 of 100; Unix sockets never lost);
 - the end of stdin is a websocket *close frame* from us (LXD's Go client
   does the same); an empty binary message is passed on as nothing, and a
   ``cat`` then waits forever;
@@ -308,6 +317,7 @@ class _Run:
         path = (self.started.operation or "").rstrip("/") + "/websocket"
         for name in self.names:
             self.ws[name] = self.api.websocket(path, {"secret": fds[name]})
+            self.ws[name].silent = True  # see the module's docstring: LXD does not read them all
             self.selector.register(self.ws[name], selectors.EVENT_READ, name)
 
     def start_stdin(self, source: Input) -> None:
@@ -361,7 +371,7 @@ class _Run:
                 self.dropped[name] = exc
             return False  # control and stdin drop when the command ends
         if name not in self.sinks or message is NO_MESSAGE:
-            return message is not None  # pings are answered inside recv_frame()
+            return message is not None  # a ping (never answered) or a fragment
         if isinstance(message, bytes):
             self.sinks[name].write(message)
             return True
@@ -428,7 +438,7 @@ class _Run:
             # it); one stuck reading its source finds the socket gone later.
             self.ws["0"].abort()
         for ws in self.ws.values():
-            ws.close()
+            ws.close()  # silent: the connection is only dropped
         self.selector.close()
 
 
