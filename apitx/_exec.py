@@ -34,6 +34,10 @@ How LXD 5.0.2 (and Incus 6.0) end each stream, measured here:
   operation with a bare error envelope; the operation itself has the code);
 - a command killed by signal N returns 128 + N (``kill -9 $$``: 137).
 
+The command, its environment and ``cwd`` must be UTF-8 text: LXD takes JSON
+strings, and would turn a surrogate-escaped byte (``os.fsdecode``) into
+U+FFFD, so those are refused before anything is sent.
+
 Example::
 
     result = run_exec(api, 'c1', ['sh', '-c', 'echo hi; exit 3'])
@@ -213,18 +217,17 @@ def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input
     >>> run_exec(api, 'c1', ['sh', '-c', 'cat; echo err >&2'], stdin=b'in\\n')
     ExecResult(instance='c1', command=[...], return_code=0, stdout=b'in\\n', stderr=b'err\\n')
     """
-    if isinstance(command, (str, bytes)) or not isinstance(command, (list, tuple)) or not command:
-        raise RequestTypeError(f"command={command!r}: give the argument list, such as "
-                               "['sh', '-c', 'echo hi']; nothing was sent")
-    argv = [str(arg) for arg in command]
+    argv = _argv(command)
     timeout = finite_seconds(timeout, "exec(timeout=...)")
     _check_terminal(terminal)
     _check_stdin(stdin)
-    body: Dict[str, Any] = {"command": argv, "environment": dict(env or {}),
+    body: Dict[str, Any] = {"command": argv, "environment": _environment(env),
                             "wait-for-websocket": True, "interactive": terminal is not None}
     if terminal is not None:
         body["width"], body["height"] = terminal
-    for key, value in (("cwd", cwd), ("user", user), ("group", group)):
+    if cwd is not None:
+        body["cwd"] = _text(cwd, "cwd")
+    for key, value in (("user", user), ("group", group)):
         if value is not None:
             body[key] = value
     # In a terminal, stream 0 carries the output too: there are no 1 and 2.
@@ -261,6 +264,39 @@ def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input
     finally:
         run.close()
     return ExecResult(instance, argv, code, *output())
+
+
+def _text(value: Any, what: str) -> str:
+    """``value`` as the text LXD gets in JSON: bytes must be UTF-8, and a str
+    must not hold surrogate escapes (JSON would carry them as U+FFFD)."""
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            problem = "these bytes are not UTF-8"
+    else:
+        text = value if isinstance(value, str) else str(value)
+        try:
+            text.encode("utf-8")
+            return text
+        except UnicodeEncodeError:
+            problem = "it holds bytes that are not UTF-8 (surrogate escapes, as os.fsdecode makes)"
+    raise RequestError(f"{what}={value!r}: {problem}; LXD takes JSON strings, which would carry "
+                       "them as U+FFFD: give UTF-8 text; nothing was sent")
+
+
+def _argv(command: Any) -> List[str]:
+    """The argument list, each item UTF-8 text."""
+    if isinstance(command, (str, bytes)) or not isinstance(command, (list, tuple)) or not command:
+        raise RequestTypeError(f"command={command!r}: give the argument list, such as "
+                               "['sh', '-c', 'echo hi']; nothing was sent")
+    return [_text(arg, f"command[{index}]") for index, arg in enumerate(command)]
+
+
+def _environment(env: Optional[Mapping[str, str]]) -> Dict[str, str]:
+    """The environment, names and values UTF-8 text."""
+    return {_text(key, "env key"): _text(value, f"env[{key!r}]")
+            for key, value in (env or {}).items()}
 
 
 def _check_terminal(terminal: Any) -> None:

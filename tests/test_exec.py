@@ -199,6 +199,30 @@ def test_bad_command_argument_is_refused_before_sending(target):
         run_exec(api, instance, "echo hi")
 
 
+NOWHERE = "/nonexistent/apitx-exec.sock"  # anything sent would be a connection error
+
+
+@pytest.mark.parametrize("where, call", [
+    ("command[2]", lambda api: run_exec(api, "c1", ["echo", "ok", "caf\udce9"])),
+    ("command[1]", lambda api: run_exec(api, "c1", ["echo", b"caf\xe9"])),
+    ("env['NAME']", lambda api: run_exec(api, "c1", ["true"], env={"NAME": "\udcff"})),
+    ("env key", lambda api: run_exec(api, "c1", ["true"], env={"N\udcff": "x"})),
+    ("cwd", lambda api: run_exec(api, "c1", ["true"], cwd=os.fsdecode(b"/tmp/\xff"))),
+])
+def test_text_that_is_not_utf8_is_refused_before_sending(where, call):
+    """JSON carries only text: a surrogate-escaped byte (os.fsdecode) would
+    reach the command as U+FFFD, silently."""
+    with pytest.raises(apitx.RequestError, match=re.escape(where) + r".*not UTF-8.*"
+                       r"nothing was sent"):
+        call(apitx.API.factory(NOWHERE))
+
+
+def test_utf8_bytes_in_the_command_are_text(target):
+    api, instance = target
+    assert run_exec(api, instance, [b"echo", "h\u00e9", b"w\xc3\xa9"]).stdout == \
+        "hé wé\n".encode()
+
+
 def test_terminal_mode_one_stream_sized_and_resizable(target):
     api, instance = target
     result = run_exec(api, instance, ["sh", "-c", "read x; tty; stty size; "
