@@ -7,8 +7,14 @@ all are connected), feeds stdin from a thread, reads stdout and stderr
 together with ``selectors`` in the calling thread, and returns once both
 streams ended and the operation reports the exit code.
 
-How LXD 5.0.2 (and Incus 6.0) end each stream, measured here:
+How LXD 5.0.2 (and Incus 6.0) handle each stream, measured here:
 
+- the command starts once stdin, stdout and stderr are connected; if they
+  are not within 5 s, LXD fails the operation ("Timed out waiting for
+  websockets to connect") and refuses the rest ("Only running operations can
+  be connected"): the command never ran, and the error says it is safe to
+  retry. (Building TLS settings for each websocket once made 16 threads
+  over HTTPS miss that window; they are built once now);
 - every websocket gets a ping (``keepalive``) when it connects and every
   10 s after; no pong is needed (a 25 s command without one ends normally);
 - LXD reads control (our commands, until the command ends; a close frame
@@ -58,8 +64,8 @@ from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, T
 from urllib.parse import quote
 
 from ._client import Client
-from ._exceptions import (APIConnectionError, APIException, APITimeoutError, ExecError,
-                          ExecTimeout, RequestError, RequestTypeError)
+from ._exceptions import (APIConnectionError, APIException, APITimeoutError, APITXError,
+                          ExecError, ExecTimeout, RequestError, RequestTypeError)
 from ._prepare import finite_seconds
 from ._result import APIResult
 from ._transports import NO_MESSAGE, WebSocketConnection
@@ -351,10 +357,32 @@ class _Run:
             raise APIException(self.started, error=f"the exec operation announced no "
                                f"websocket for {', '.join(missing)}: is this LXD or Incus?")
         path = (self.started.operation or "").rstrip("/") + "/websocket"
+        began = time.monotonic()
         for name in self.names:
-            self.ws[name] = self.api.websocket(path, {"secret": fds[name]})
-            self.ws[name].silent = True  # see the module's docstring: LXD does not read them all
-            self.selector.register(self.ws[name], selectors.EVENT_READ, name)
+            try:
+                ws = self.api.websocket(path, {"secret": fds[name]})
+            except APIException as exc:
+                raise self._never_ran(exc, time.monotonic() - began) from exc
+            ws.silent = True  # see the module's docstring: LXD does not read them all
+            self.ws[name] = ws
+            self.selector.register(ws, selectors.EVENT_READ, name)
+
+    def _never_ran(self, refused: APIException, seconds: float) -> APIException:
+        """A refused websocket, said better when the operation failed already:
+        LXD gave up waiting for the websockets, so the command never ran."""
+        try:
+            operation = self.api.request("GET", self.started.operation or "",
+                                         validate=False).metadata
+        except APITXError:
+            return refused
+        if not isinstance(operation, dict) or operation.get("status") != "Failure":
+            return refused
+        return type(refused)(refused.result, status_code=refused.status_code, error=(
+            f"{refused.error}: the exec operation failed before its websockets were all "
+            f"connected ({operation.get('err') or 'no reason given'}; {len(self.ws)} of "
+            f"{len(self.names)} after {seconds:.1f}s, and LXD waits 5 s for them, so the "
+            "client or the server is overloaded): the command never ran, so it is safe to "
+            "retry"))
 
     def start_stdin(self, source: Input) -> None:
         # In a terminal, closing stream 0 hangs the terminal up (the command

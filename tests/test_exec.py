@@ -16,7 +16,7 @@ import time
 import pytest
 
 import apitx
-from apitx._exec import ExecResult, run_exec
+from apitx._exec import ExecResult, _Run, _Sink, run_exec
 
 pytestmark = pytest.mark.live
 
@@ -221,6 +221,29 @@ def test_utf8_bytes_in_the_command_are_text(target):
     api, instance = target
     assert run_exec(api, instance, [b"echo", "h\u00e9", b"w\xc3\xa9"]).stdout == \
         "hé wé\n".encode()
+
+
+# -- connecting the websockets --------------------------------------------------------
+
+def test_websockets_connected_too_late_say_the_command_never_ran(target):
+    """LXD waits 5 s for an exec's websockets, then fails the operation and
+    refuses the rest ("Only running operations can be connected"): under 16
+    threads over HTTPS that happened to many execs. The command never ran:
+    the error says so, and that a retry is safe."""
+    api, instance = target
+    started = api.post(f"instances/{instance}/exec", json={
+        "command": ["true"], "environment": {}, "wait-for-websocket": True,
+        "interactive": False})
+    with pytest.raises(apitx.APIException, match="Timed out waiting for websockets"):
+        started.wait(30)  # LXD gives up on them after 5 s
+    run = _Run(api, started, {"1": _Sink(None), "2": _Sink(None)}, None)
+    try:
+        with pytest.raises(apitx.APIException, match=r"Only running operations can be "
+                           r"connected: .*Timed out waiting for websockets to connect; 0 of 4 "
+                           r".*the command never ran, so it is safe to retry"):
+            run.connect()
+    finally:
+        run.close()
 
 
 def test_terminal_mode_one_stream_sized_and_resizable(target):
