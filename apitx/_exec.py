@@ -2,10 +2,10 @@
 
 :func:`run_exec` starts ``POST /1.0/instances/<name>/exec`` with
 ``wait-for-websocket: true``, opens the four websockets the operation
-announces (``control``, ``0``, ``1``, ``2``: LXD starts the command once
-all are connected), feeds stdin from a thread, reads stdout and stderr
-together with ``selectors`` in the calling thread, and returns once both
-streams ended and the operation reports the exit code.
+announces (``control``, ``0``, ``1``, ``2``), feeds stdin from a thread
+(:mod:`apitx._exec_input`), reads stdout and stderr together with
+``selectors`` in the calling thread, and returns once both streams ended and
+the operation reports the exit code.
 
 How LXD 5.0.2 (and Incus 6.0) handle each stream, measured here:
 
@@ -15,18 +15,18 @@ How LXD 5.0.2 (and Incus 6.0) handle each stream, measured here:
   be connected"): the command never ran, and the error says it is safe to
   retry. (Building TLS settings for each websocket once made 16 threads
   over HTTPS miss that window; they are built once now);
-- every websocket gets a ping (``keepalive``) when it connects and every
-  10 s after; no pong is needed (a 25 s command without one ends normally);
+- every websocket gets a ping (keepalive) when it connects and every 10 s
+  after; no pong is needed (a 25 s command without one ends normally);
 - LXD reads control (our commands, until the command ends; a close frame
   there kills the command) and stdin (until our close frame), stdout only
   to notice a disconnect, stderr never. Over TCP, a byte left unread in
   LXD's socket when it closes it makes Linux reset the connection, which
   discards the output still queued: answering the ping on stderr cost 28 of
   100 HTTPS execs part of their stderr under load, and 10 of 10 for a slow
-  reader of 1 MB. So every exec websocket is *silent*: apitx writes there
+  reader of 4 MB. So every exec websocket is *silent*: apitx writes there
   only its own messages (control commands, stdin, stdin's close frame),
   never a pong or a close frame (then 0 of 100; Unix sockets never lost);
-- the end of stdin is a websocket *close frame* from us (LXD's Go client
+- the end of stdin is a websocket close frame from us (LXD's Go client
   does the same); an empty binary message is passed on as nothing, and a
   ``cat`` then waits forever;
 - the end of stdout or stderr is an *empty text message* from LXD, after
@@ -40,9 +40,10 @@ How LXD 5.0.2 (and Incus 6.0) handle each stream, measured here:
   operation with a bare error envelope; the operation itself has the code);
 - a command killed by signal N returns 128 + N (``kill -9 $$``: 137).
 
-The command, its environment and ``cwd`` must be UTF-8 text: LXD takes JSON
-strings, and would turn a surrogate-escaped byte (``os.fsdecode``) into
-U+FFFD, so those are refused before anything is sent.
+A command that must stop (``timeout=``, Ctrl-C, a ``stdout=`` callable that
+raised, a stdin source that failed) is killed. The command, its environment
+and ``cwd`` must be UTF-8 text: LXD takes JSON strings, and would turn a surrogate-escaped byte
+(``os.fsdecode``) into U+FFFD, so those are refused before anything is sent.
 
 Example::
 
@@ -57,7 +58,6 @@ import io
 import json
 import selectors
 import shlex
-import threading
 import time
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -66,21 +66,20 @@ from urllib.parse import quote
 from ._client import Client
 from ._exceptions import (APIConnectionError, APIException, APITimeoutError, APITXError,
                           ExecError, ExecTimeout, RequestError, RequestTypeError)
+from ._exec_input import Input as Input  # run_exec(stdin=...): re-exported for API.exec
+from ._exec_input import StdinWriter, check_stdin
 from ._prepare import finite_seconds
 from ._result import APIResult
 from ._transports import NO_MESSAGE, WebSocketConnection
-
-#: Bytes per stdin message. Measured here (50 MiB into sha256sum, LXD 5.0.2):
-#: 32 KiB ~95-115 MB/s, 64 KiB ~115-133, 128 KiB ~110, 1 MiB ~94, 4 MiB ~70:
-#: large messages stall in LXD's copy to the command's pipe.
-STDIN_CHUNK = 1 << 16
 
 #: After a kill (timeout, Ctrl-C), how long to keep reading what the dying
 #: command still wrote, at most.
 KILL_GRACE = 5.0
 
-Input = Union[None, bytes, str, IO[bytes], IO[str]]
 Output = Union[None, IO[bytes], Callable[[bytes], Any]]
+
+#: The pump's name for the stdin writer's "reading the source failed".
+_STDIN_FAILED = "stdin-failed"
 
 
 @dataclass
@@ -132,49 +131,20 @@ class _Sink:
         return self.buffer.getvalue() if self.buffer is not None else b""
 
 
-class _StdinWriter(threading.Thread):
-    """Sends stdin in chunks, then a close frame (LXD's end of input).
+class _Outputs:
+    """The command's output streams by websocket name: ``1`` and ``2``, or in
+    a terminal ``0`` alone (stdin and all output on one stream)."""
 
-    A thread, because sending must not wait for reading: a command such as
-    ``cat`` stops reading its input while its output is not read, so one
-    thread doing both could deadlock with it.
-    """
+    def __init__(self, stdout: Output, stderr: Output, terminal: bool) -> None:
+        self.terminal = terminal
+        self.sinks = {"0": _Sink(stdout)} if terminal else {"1": _Sink(stdout),
+                                                             "2": _Sink(stderr)}
 
-    def __init__(self, ws: WebSocketConnection, source: Input, close_at_eof: bool) -> None:
-        super().__init__(name="apitx-exec-stdin", daemon=True)
-        self.ws = ws
-        self.source = source
-        self.close_at_eof = close_at_eof
-        self.error: Optional[BaseException] = None
-
-    def run(self) -> None:
-        try:
-            for chunk in _chunks(self.source):
-                self.ws.send_binary(chunk)
-            if self.close_at_eof:
-                self.ws.send_close()
-        except BaseException as exc:  # reported by the caller when it matters
-            self.error = exc
-
-
-def _chunks(source: Input) -> Any:
-    if source is None:
-        return
-    if isinstance(source, str):
-        source = source.encode("utf-8")
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        view = memoryview(source)
-        for start in range(0, len(view), STDIN_CHUNK):
-            yield bytes(view[start:start + STDIN_CHUNK])
-        return
-    # read1() returns what is there as soon as there is some: a pipe that
-    # trickles is passed on live, not when 64 KiB have gathered.
-    read = getattr(source, "read1", source.read)
-    while True:
-        chunk = read(STDIN_CHUNK)
-        if not chunk:
-            return
-        yield chunk.encode("utf-8") if isinstance(chunk, str) else chunk
+    def values(self) -> Tuple[bytes, bytes]:
+        """(stdout, stderr) as collected so far (``b''`` where sent elsewhere)."""
+        if self.terminal:
+            return self.sinks["0"].value(), b""
+        return self.sinks["1"].value(), self.sinks["2"].value()
 
 
 class ExecControl:
@@ -196,6 +166,7 @@ class ExecControl:
         self._ws.send_text(json.dumps({"command": "signal", "signal": int(number)}))
 
 
+
 def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input = None,
              env: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None,
              user: Optional[int] = None, group: Optional[int] = None,
@@ -205,14 +176,16 @@ def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input
              on_start: Optional[Callable[[ExecControl], Any]] = None) -> ExecResult:
     """Run ``command`` in ``instance``; return its :class:`ExecResult`.
 
-    ``stdin`` is bytes, str or a file object (read in chunks; None: empty
+    ``stdin`` is bytes, str, a file object (read in chunks; a non-blocking
+    one is waited on), an iterable of bytes or str pieces, or None (empty
     input). ``stdout``/``stderr`` take a binary file or a callable that gets
     each piece as it arrives (memory then stays flat); None collects the bytes
-    on the result. ``timeout`` (seconds) kills the command with SIGKILL over
-    the control websocket and raises :class:`ExecTimeout` carrying the
-    output so far. Any other exception while the command runs (Ctrl-C, a
-    ``stdout`` callable that raised) kills it the same way, then propagates.
-    A non-zero exit is not an error: call :meth:`ExecResult.check`.
+    on the result. ``timeout`` (seconds) kills the command and raises
+    :class:`ExecTimeout` carrying the output so far. Any other exception
+    while the command runs (Ctrl-C, a ``stdout`` callable that raised, the
+    :class:`RequestError` of a ``stdin`` source that failed) kills it the
+    same way, then propagates (SIGKILL over the control websocket). A
+    non-zero exit is not an error: call :meth:`ExecResult.check`.
 
     ``terminal=(width, height)`` runs the command in a pseudo-terminal (LXD's
     ``interactive`` mode): one stream both ways, so everything it writes goes
@@ -226,7 +199,7 @@ def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input
     argv = _argv(command)
     timeout = finite_seconds(timeout, "exec(timeout=...)")
     _check_terminal(terminal)
-    _check_stdin(stdin)
+    check_stdin(stdin)
     body: Dict[str, Any] = {"command": argv, "environment": _environment(env),
                             "wait-for-websocket": True, "interactive": terminal is not None}
     if terminal is not None:
@@ -236,17 +209,11 @@ def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input
     for key, value in (("user", user), ("group", group)):
         if value is not None:
             body[key] = value
-    # In a terminal, stream 0 carries the output too: there are no 1 and 2.
-    sinks = {"0": _Sink(stdout)} if terminal else {"1": _Sink(stdout), "2": _Sink(stderr)}
+    outputs = _Outputs(stdout, stderr, terminal is not None)
     deadline = None if timeout is None else time.monotonic() + timeout
     started = api.request("POST", f"instances/{quote(instance, safe='')}/exec", json=body,
                           params={"project": project} if project else None)
-    run = _Run(api, started, sinks, deadline)
-
-    def output() -> Tuple[bytes, bytes]:
-        return (sinks["0" if terminal else "1"].value(),
-                b"" if terminal else sinks["2"].value())
-
+    run = _Run(api, started, outputs, deadline)
     try:
         run.connect()
         if on_start is not None:
@@ -256,20 +223,20 @@ def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input
         code = run.exit_code()
     except _Expired:
         run.kill()
-        stdout_so_far, stderr_so_far = output()
+        stdout_so_far, stderr_so_far = outputs.values()
         raise ExecTimeout(
             f"{shlex.join(argv)} in {instance} still ran after {timeout or 0:g}s and was killed "
             f"({len(stdout_so_far)} bytes of stdout, {len(stderr_so_far)} of stderr kept); "
             "raise timeout= if it needs longer",
             started, timeout or 0.0, argv, stdout_so_far, stderr_so_far) from None
     except BaseException:
-        # Ctrl-C, a stdout= that raised (a closed pipe), a dropped stream:
-        # the command must not run on unwatched.
+        # Ctrl-C, a stdout= that raised (a closed pipe), a stdin that failed,
+        # a dropped stream: the command must not run on unwatched.
         run.kill()
         raise
     finally:
         run.close()
-    return ExecResult(instance, argv, code, *output())
+    return ExecResult(instance, argv, code, *outputs.values())
 
 
 def _text(value: Any, what: str) -> str:
@@ -318,15 +285,6 @@ def _check_terminal(terminal: Any) -> None:
                            "65535 characters; nothing was sent")
 
 
-def _check_stdin(stdin: Any) -> None:
-    """bytes, str, a file object (with ``read``), or None."""
-    if stdin is None or isinstance(stdin, (bytes, bytearray, memoryview, str)) or \
-            callable(getattr(stdin, "read", None)):
-        return
-    raise RequestTypeError(f"stdin={stdin!r}: give bytes, str, a file object opened for "
-                           "reading, or None for no input; nothing was sent")
-
-
 class _Expired(Exception):
     """Internal: the caller's timeout passed."""
 
@@ -334,19 +292,18 @@ class _Expired(Exception):
 class _Run:
     """The websockets of one exec and the loop that drains them."""
 
-
-    def __init__(self, api: Client, started: APIResult, sinks: Dict[str, _Sink],
+    def __init__(self, api: Client, started: APIResult, outputs: _Outputs,
                  deadline: Optional[float]) -> None:
         self.api = api
         self.started = started
-        self.sinks = sinks
+        self.sinks = outputs.sinks
         self.deadline = deadline
         self.ws: Dict[str, WebSocketConnection] = {}
-        self.writer: Optional[_StdinWriter] = None
+        self.writer: Optional[StdinWriter] = None
         self.selector = selectors.DefaultSelector()
-        self.open_streams = set(sinks)
+        self.open_streams = set(self.sinks)
         # As LXD's Go client connects them: control first.
-        self.names = ("control", "0", *sorted(set(sinks) - {"0"}))
+        self.names = ("control", "0", *sorted(set(self.sinks) - {"0"}))
         #: Output streams whose connection dropped before their end marker.
         self.dropped: Dict[str, APIConnectionError] = {}
 
@@ -388,13 +345,15 @@ class _Run:
         # In a terminal, closing stream 0 hangs the terminal up (the command
         # gets SIGHUP, 129: measured), and there is no EOF on a terminal
         # anyway: the input just stops.
-        self.writer = _StdinWriter(self.ws["0"], source, close_at_eof="0" not in self.sinks)
+        self.writer = StdinWriter(self.ws["0"], source, close_at_eof="0" not in self.sinks)
+        self.selector.register(self.writer.failed, selectors.EVENT_READ, _STDIN_FAILED)
         self.writer.start()
 
     def pump(self, until: Optional[float] = None) -> None:
         """Read every websocket until stdout and stderr both ended.
 
         ``until`` (after a kill) bounds the drain instead of the deadline.
+        Raises the stdin writer's failure as soon as it happens.
         """
         while self.open_streams:
             limit = self.deadline if until is None else until
@@ -404,18 +363,19 @@ class _Run:
                     return  # the dying command's grace is over
                 raise _Expired()
             for name in ready:
+                if name == _STDIN_FAILED and self.writer is not None:
+                    raise self.writer.failure() from self.writer.error
                 if not self._read(name):
                     self._forget(name)
                     self.open_streams.discard(name)
         # The output ended, so the command did: stdin has nobody to read it.
         # (LXD's client stops feeding stdin then too.)
-        if self.writer is not None and self.writer.is_alive():
-            self.ws["0"].abort()
+        self._stop_stdin()
 
     def _ready(self, limit: Optional[float]) -> Optional[List[str]]:
-        """The names of the websockets with something to read, or None at ``limit``."""
+        """The names of what has something to read, or None at ``limit``."""
         pending = [key.data for key in self.selector.get_map().values()
-                   if self.ws[key.data].pending()]
+                   if key.data in self.ws and self.ws[key.data].pending()]
         if pending:
             return pending
         wait = None if limit is None else limit - time.monotonic()
@@ -436,27 +396,33 @@ class _Run:
             return False  # control and stdin drop when the command ends
         if name not in self.sinks or message is NO_MESSAGE:
             return message is not None  # a ping (never answered) or a fragment
-        if isinstance(message, bytes):
-            self.sinks[name].write(message)
-            return True
-        if message:  # text: not what LXD sends for output, but output all the same
-            self.sinks[name].write(str(message).encode("utf-8"))
-            return True
-        return False  # LXD's end of stream: an empty text message (or None: closed)
+        if not message:
+            return False  # LXD's end of stream: an empty text message (or None: closed)
+        # Text is not what LXD sends for output, but output all the same.
+        self.sinks[name].write(message if isinstance(message, bytes)
+                               else str(message).encode("utf-8"))
+        return True
 
     def _forget(self, name: str) -> None:
         self.selector.unregister(self.ws[name])
         self.ws[name].close()
 
+    def _stop_stdin(self) -> None:
+        """The command ended or is being killed: the stdin writer stops."""
+        writer = self.writer
+        if writer is None:
+            return
+        writer.stop.set()
+        if writer.failed in (key.fileobj for key in self.selector.get_map().values()):
+            self.selector.unregister(writer.failed)
+        if writer.is_alive():
+            # Unblocks a writer stuck in a send (a close frame would wait for
+            # it); one stuck reading a blocking source finds the socket gone
+            # later.
+            self.ws["0"].abort()
+
     def exit_code(self) -> int:
         """The command's exit code, from the operation (127: not found)."""
-        # Once the output ended, the writer may still block reading a source
-        # that never ends (a terminal): it is not waited for. If it finished,
-        # a failure to read the caller's stdin must not pass in silence.
-        if self.writer is not None and not self.writer.is_alive():
-            if self.writer.error is not None and not isinstance(
-                    self.writer.error, (APIConnectionError, APITimeoutError)):
-                raise self.writer.error  # reading the caller's stdin failed
         left = None if self.deadline is None else self.deadline - time.monotonic()
         if left is not None and left <= 0:
             raise _Expired()
@@ -470,7 +436,7 @@ class _Run:
                 # Incus answers that wait with a bare error envelope (HTTP
                 # 200, type error): the operation itself still has the code.
                 code = _return_code(self.api.request("GET", self.started.operation or "",
-                                                     validate=False).metadata)
+                                                    validate=False).metadata)
             if code is None:
                 raise
             return code
@@ -490,6 +456,7 @@ class _Run:
         control = self.ws.get("control")
         if control is None or control.closed:
             return
+        self._stop_stdin()
         try:
             control.send_text(json.dumps({"command": "signal", "signal": 9}))
             self.pump(until=time.monotonic() + KILL_GRACE)
@@ -497,13 +464,13 @@ class _Run:
             pass  # matters less than the error that made us kill: that one is raised
 
     def close(self) -> None:
-        if self.writer is not None and self.writer.is_alive():
-            # Unblocks a writer stuck in a send (a close frame would wait for
-            # it); one stuck reading its source finds the socket gone later.
-            self.ws["0"].abort()
+        self._stop_stdin()
         for ws in self.ws.values():
             ws.close()  # silent: the connection is only dropped
         self.selector.close()
+        if self.writer is not None:
+            self.writer.stop.close()
+            self.writer.failed.close()
 
 
 def _return_code(operation: Any) -> Optional[int]:

@@ -16,7 +16,7 @@ import time
 import pytest
 
 import apitx
-from apitx._exec import ExecResult, _Run, _Sink, run_exec
+from apitx._exec import ExecResult, _Outputs, _Run, run_exec
 
 pytestmark = pytest.mark.live
 
@@ -61,8 +61,11 @@ def test_stdin_from_a_file_and_text(target, tmp_path):
     api, instance = target
     path = tmp_path / "in.bin"
     path.write_bytes(bytes(range(256)) * 5000)
-    with open(path, "rb") as source:
-        assert run_exec(api, instance, ["cat"], stdin=source).stdout == path.read_bytes()
+    for buffering in (-1, 0):  # 0: a raw file, waited on before each read (the CLI's stdin)
+        with open(path, "rb", buffering=buffering) as source:
+            assert run_exec(api, instance, ["cat"], stdin=source).stdout == path.read_bytes()
+    with open(os.devnull, "rb", buffering=0) as nothing:  # epoll refuses to watch it
+        assert run_exec(api, instance, ["cat"], stdin=nothing).stdout == b""
     assert run_exec(api, instance, ["cat"], stdin="héllo\n").stdout == "héllo\n".encode()
     text_file = io.StringIO("é" * 300000)  # read as text, sent as UTF-8
     assert run_exec(api, instance, ["cat"], stdin=text_file).stdout == ("é" * 300000).encode()
@@ -223,6 +226,82 @@ def test_utf8_bytes_in_the_command_are_text(target):
         "hé wé\n".encode()
 
 
+# -- stdin: every way it used to hang or be cut short ---------------------------------
+
+@pytest.mark.parametrize("buffering", [0, -1], ids=["raw", "buffered"])
+def test_non_blocking_stdin_is_waited_for_not_taken_as_its_end(target, buffering):
+    """A non-blocking pipe with nothing in it yet: read() says None (raw) or
+    b'' (buffered read1), and the command used to get an end of input there.
+    The second part is written only once the command echoed the first."""
+    api, instance = target
+    reader, writer = os.pipe()
+    os.set_blocking(reader, False)
+    os.write(writer, b"first\n")
+    seen, unwritten = bytearray(), [writer]
+
+    def echoed(piece: bytes) -> None:
+        seen.extend(piece)
+        if seen == b"first\n":
+            os.write(writer, b"second\n")
+            os.close(unwritten.pop())
+
+    try:
+        with open(reader, "rb", buffering=buffering) as source:
+            result = run_exec(api, instance, ["cat"], stdin=source, stdout=echoed, timeout=60)
+    finally:
+        for fd in unwritten:
+            os.close(fd)
+    assert (result.return_code, bytes(seen)) == (0, b"first\nsecond\n")
+
+
+class _FailingFile(io.RawIOBase):
+    """A file whose second read fails, as a disk or a network file can."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        self.reads += 1
+        if self.reads > 1:
+            raise OSError(5, "Input/output error")
+        buffer[:5] = b"head\n"
+        return 5
+
+
+def _failing_pieces():
+    yield b"head\n"
+    raise ValueError("the generator broke")
+
+
+@pytest.mark.parametrize("source, cause", [
+    (_FailingFile, OSError), (_failing_pieces, ValueError)], ids=["read", "generator"])
+def test_a_failing_stdin_is_raised_at_once_and_the_command_killed(target, source, cause):
+    """The failure used to stay in the stdin thread while `cat` waited for
+    more input: forever. Now it is raised in the caller, and the command is
+    killed rather than given an end of input it would take for the whole."""
+    api, instance = target
+    marker = f"sleep 6{os.getpid() % 1000}"
+    with pytest.raises(apitx.RequestError, match=r"reading it failed after 5 bytes were sent"
+                       r".*the command was killed") as caught:
+        run_exec(api, instance, ["sh", "-c", f"cat; : {marker}"], stdin=source(),
+                 timeout=60)
+    assert isinstance(caught.value.__cause__, cause)
+    assert no_process_left(api, instance, marker)
+
+
+def test_a_closed_stdin_is_refused_before_sending(tmp_path):
+    path = tmp_path / "in"
+    path.write_bytes(b"x")
+    with open(path, "rb") as source:
+        pass
+    with pytest.raises(apitx.RequestError, match="is closed: give an open file; nothing was "
+                       "sent"):
+        run_exec(apitx.API.factory(NOWHERE), "c1", ["cat"], stdin=source)
+
+
 # -- connecting the websockets --------------------------------------------------------
 
 def test_websockets_connected_too_late_say_the_command_never_ran(target):
@@ -236,7 +315,7 @@ def test_websockets_connected_too_late_say_the_command_never_ran(target):
         "interactive": False})
     with pytest.raises(apitx.APIException, match="Timed out waiting for websockets"):
         started.wait(30)  # LXD gives up on them after 5 s
-    run = _Run(api, started, {"1": _Sink(None), "2": _Sink(None)}, None)
+    run = _Run(api, started, _Outputs(None, None, terminal=False), None)
     try:
         with pytest.raises(apitx.APIException, match=r"Only running operations can be "
                            r"connected: .*Timed out waiting for websockets to connect; 0 of 4 "
