@@ -41,8 +41,9 @@ How LXD 5.0.2 (and Incus 6.0) handle each stream, measured here:
 - a command killed by signal N returns 128 + N (``kill -9 $$``: 137).
 
 A command that must stop (``timeout=``, Ctrl-C, a ``stdout=`` callable that
-raised, a stdin source that failed) is killed. The command, its environment
-and ``cwd`` must be UTF-8 text: LXD takes JSON strings, and would turn a surrogate-escaped byte
+raised, a stdin source that failed) is killed with everything it started
+(:mod:`apitx._exec_kill`). The command, its environment and ``cwd`` must be
+UTF-8 text: LXD takes JSON strings, and would turn a surrogate-escaped byte
 (``os.fsdecode``) into U+FFFD, so those are refused before anything is sent.
 
 Example::
@@ -68,12 +69,13 @@ from ._exceptions import (APIConnectionError, APIException, APITimeoutError, API
                           ExecError, ExecTimeout, RequestError, RequestTypeError)
 from ._exec_input import Input as Input  # run_exec(stdin=...): re-exported for API.exec
 from ._exec_input import StdinWriter, check_stdin
+from ._exec_kill import MARKER, kill_marked, new_mark, return_code
 from ._prepare import finite_seconds
 from ._result import APIResult
 from ._transports import NO_MESSAGE, WebSocketConnection
 
 #: After a kill (timeout, Ctrl-C), how long to keep reading what the dying
-#: command still wrote, at most.
+#: command still wrote, at most (and to wait for the kill of what it started).
 KILL_GRACE = 5.0
 
 Output = Union[None, IO[bytes], Callable[[bytes], Any]]
@@ -184,7 +186,9 @@ def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input
     :class:`ExecTimeout` carrying the output so far. Any other exception
     while the command runs (Ctrl-C, a ``stdout`` callable that raised, the
     :class:`RequestError` of a ``stdin`` source that failed) kills it the
-    same way, then propagates (SIGKILL over the control websocket). A
+    same way, then propagates. Killing is SIGKILL over the control websocket,
+    then of every process the command started (see :mod:`apitx._exec_kill`:
+    the command's environment carries ``APITX_EXEC_ID`` for that). A
     non-zero exit is not an error: call :meth:`ExecResult.check`.
 
     ``terminal=(width, height)`` runs the command in a pseudo-terminal (LXD's
@@ -200,7 +204,8 @@ def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input
     timeout = finite_seconds(timeout, "exec(timeout=...)")
     _check_terminal(terminal)
     check_stdin(stdin)
-    body: Dict[str, Any] = {"command": argv, "environment": _environment(env),
+    mark = new_mark()
+    body: Dict[str, Any] = {"command": argv, "environment": {**_environment(env), MARKER: mark},
                             "wait-for-websocket": True, "interactive": terminal is not None}
     if terminal is not None:
         body["width"], body["height"] = terminal
@@ -213,7 +218,8 @@ def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input
     deadline = None if timeout is None else time.monotonic() + timeout
     started = api.request("POST", f"instances/{quote(instance, safe='')}/exec", json=body,
                           params={"project": project} if project else None)
-    run = _Run(api, started, outputs, deadline)
+    run = _Run(api, started, outputs, deadline, lambda: kill_marked(
+        api, instance, mark, project=project, timeout=KILL_GRACE))
     try:
         run.connect()
         if on_start is not None:
@@ -227,7 +233,7 @@ def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input
         raise ExecTimeout(
             f"{shlex.join(argv)} in {instance} still ran after {timeout or 0:g}s and was killed "
             f"({len(stdout_so_far)} bytes of stdout, {len(stderr_so_far)} of stderr kept); "
-            "raise timeout= if it needs longer",
+            "raise timeout= if it needs longer" + (f"; {run.left}" if run.left else ""),
             started, timeout or 0.0, argv, stdout_so_far, stderr_so_far) from None
     except BaseException:
         # Ctrl-C, a stdout= that raised (a closed pipe), a stdin that failed,
@@ -290,14 +296,19 @@ class _Expired(Exception):
 
 
 class _Run:
-    """The websockets of one exec and the loop that drains them."""
+    """The websockets of one exec and the loop that drains them.
+
+    ``kill_rest`` kills every process the command started and returns None,
+    or why some may be left.
+    """
 
     def __init__(self, api: Client, started: APIResult, outputs: _Outputs,
-                 deadline: Optional[float]) -> None:
+                 deadline: Optional[float], kill_rest: Callable[[], Optional[str]]) -> None:
         self.api = api
         self.started = started
         self.sinks = outputs.sinks
         self.deadline = deadline
+        self.kill_rest = kill_rest
         self.ws: Dict[str, WebSocketConnection] = {}
         self.writer: Optional[StdinWriter] = None
         self.selector = selectors.DefaultSelector()
@@ -306,6 +317,8 @@ class _Run:
         self.names = ("control", "0", *sorted(set(self.sinks) - {"0"}))
         #: Output streams whose connection dropped before their end marker.
         self.dropped: Dict[str, APIConnectionError] = {}
+        #: After a kill: None, or why processes the command started may be left.
+        self.left: Optional[str] = None
 
     def connect(self) -> None:
         fds = (self.started.metadata or {}).get("metadata", {}).get("fds", {})
@@ -431,11 +444,11 @@ class _Run:
         except APIException as exc:
             # A command that does not exist fails the operation, with the
             # shell's code in it: the caller asked for a code, not an error.
-            code = _return_code(exc.result.metadata)
+            code = return_code(exc.result.metadata)
             if code is None:
                 # Incus answers that wait with a bare error envelope (HTTP
                 # 200, type error): the operation itself still has the code.
-                code = _return_code(self.api.request("GET", self.started.operation or "",
+                code = return_code(self.api.request("GET", self.started.operation or "",
                                                     validate=False).metadata)
             if code is None:
                 raise
@@ -444,7 +457,7 @@ class _Run:
             if self.deadline is not None and time.monotonic() >= self.deadline:
                 raise _Expired() from exc
             raise
-        code = _return_code(done.metadata)
+        code = return_code(done.metadata)
         if self.dropped:
             raise next(iter(self.dropped.values()))  # the output may be cut short
         if code is None:
@@ -452,16 +465,32 @@ class _Run:
         return code
 
     def kill(self) -> None:
-        """SIGKILL the command over control, then keep what it still wrote."""
+        """SIGKILL the command over control and kill all it started, then
+        keep what it still wrote."""
         control = self.ws.get("control")
-        if control is None or control.closed:
-            return
+        if control is None or control.closed or len(self.ws) < len(self.names):
+            return  # not all connected: LXD never started the command
+        grace = time.monotonic() + KILL_GRACE
         self._stop_stdin()
         try:
             control.send_text(json.dumps({"command": "signal", "signal": 9}))
-            self.pump(until=time.monotonic() + KILL_GRACE)
+        except APITXError:
+            pass  # control is gone with the command; the marked kill follows anyway
+        # Before draining: what the command started holds its output open.
+        self.left = self.kill_rest()
+        try:
+            self.pump(until=grace)
         except Exception:  # noqa: BLE001 - what the drain meets (a dead pipe, a drop)
             pass  # matters less than the error that made us kill: that one is raised
+        # A command killed before it even started (LXD delivers control's
+        # signal once it runs) may fork after that first round looked: once
+        # its operation ended it is certainly gone, and a last round catches
+        # what it left. Measured: a stdin failing at once left `sleep` behind.
+        try:
+            self.started.wait(timeout=max(grace - time.monotonic(), 0.1))
+        except APITXError:
+            pass  # failed or still running: the last round is due all the same
+        self.left = self.kill_rest()
 
     def close(self) -> None:
         self._stop_stdin()
@@ -471,9 +500,3 @@ class _Run:
         if self.writer is not None:
             self.writer.stop.close()
             self.writer.failed.close()
-
-
-def _return_code(operation: Any) -> Optional[int]:
-    meta = operation.get("metadata") if isinstance(operation, dict) else None
-    code = meta.get("return") if isinstance(meta, dict) else None
-    return code if isinstance(code, int) else None
