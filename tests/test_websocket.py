@@ -8,15 +8,17 @@ frames no real server sends (huge, fragmented, malformed).
 from __future__ import annotations
 
 import logging
+import os
 import re
 
 import pytest
 
 import apitx
-from apitx._transports._websocket import describe_message
+from apitx._transports._websocket import describe_message, ssl_context
 from hostile_ws import (BINARY, CLOSE, CONTINUATION, PING, TEXT, frame, header,
                         running_ws_server)
 from live import https_api
+from tls import make_cert
 
 SECRET_HEX = re.compile(r"[0-9a-f]{64}")
 
@@ -203,3 +205,16 @@ def test_a_broken_protocol_is_a_connection_error(frames, problem):
                            f"\\({problem}"):
             ws.recv()
         assert ws.closed
+
+
+def test_tls_settings_are_built_once_until_their_files_change(tmp_path):
+    """Four websockets per exec each built them (40-60 ms with the system's
+    CA store): under 16 threads an exec's websockets then took longer than the
+    5 s LXD waits for them. A renewed certificate is read again."""
+    client = make_cert(str(tmp_path), "client")
+    server, _ = make_cert(str(tmp_path), "server", ca=True)
+    first = ssl_context(client, server)
+    assert ssl_context(list(client), server) is first
+    assert ssl_context(client, False) is not first
+    os.utime(client[0], ns=(0, os.stat(client[0]).st_mtime_ns + 10**9))
+    assert ssl_context(client, server) is not first
