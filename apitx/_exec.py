@@ -335,7 +335,12 @@ class _Run:
                 raise self._never_ran(exc, time.monotonic() - began) from exc
             ws.silent = True  # see the module's docstring: LXD does not read them all
             self.ws[name] = ws
-            self.selector.register(ws, selectors.EVENT_READ, name)
+            if name != "0" or name in self.sinks:
+                # stdin carries nothing for us but pings (left unread: no
+                # answer is due) unless it is a terminal's output too, and a
+                # TLS socket read here while the writer thread sends on it is
+                # best avoided.
+                self.selector.register(ws, selectors.EVENT_READ, name)
 
     def _never_ran(self, refused: APIException, seconds: float) -> APIException:
         """A refused websocket, said better when the operation failed already:
@@ -406,7 +411,7 @@ class _Run:
                 # Dropped before LXD said the stream ended: LXD does that when
                 # the command never started (not found); the operation tells.
                 self.dropped[name] = exc
-            return False  # control and stdin drop when the command ends
+            return False  # control drops when the command ends
         if name not in self.sinks or message is NO_MESSAGE:
             return message is not None  # a ping (never answered) or a fragment
         if not message:
@@ -418,7 +423,10 @@ class _Run:
 
     def _forget(self, name: str) -> None:
         self.selector.unregister(self.ws[name])
-        self.ws[name].close()
+        if name == "0" and self.writer is not None:
+            self.ws[name].abort()  # a terminal's: the writer may still send (see close())
+        else:
+            self.ws[name].close()
 
     def _stop_stdin(self) -> None:
         """The command ended or is being killed: the stdin writer stops."""
@@ -494,9 +502,9 @@ class _Run:
 
     def close(self) -> None:
         self._stop_stdin()
-        for ws in self.ws.values():
-            ws.close()  # silent: the connection is only dropped
         self.selector.close()
+        for name, ws in self.ws.items():
+            if name != "0" or self.writer is None:
+                ws.close()  # silent: the connection is only dropped
         if self.writer is not None:
-            self.writer.stop.close()
-            self.writer.failed.close()
+            self.writer.release()  # stdin's websocket: closed once the writer is done with it

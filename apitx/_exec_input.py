@@ -110,7 +110,8 @@ class StdinWriter(threading.Thread):
 
     ``stop`` is set by the caller once the command ended (the writer then
     stops waiting for input); ``failed`` is set by the writer when reading
-    the source failed (``error`` holds why). The caller closes both.
+    the source failed (``error`` holds why). The caller hands ``ws`` and both
+    flags back with :meth:`release` instead of closing them: see there.
     """
 
     def __init__(self, ws: WebSocketConnection, source: Input, close_at_eof: bool) -> None:
@@ -123,8 +124,44 @@ class StdinWriter(threading.Thread):
         self.error: Optional[BaseException] = None
         #: Bytes sent so far.
         self.sent = 0
+        #: Who is done with the sockets: the thread, the caller (see release()).
+        self._lock = threading.Lock()
+        self._finished = self._released = False
 
     def run(self) -> None:
+        try:
+            self._send_all()
+        finally:
+            with self._lock:
+                self._finished = True
+                last = self._released
+            if last:
+                self._close()
+
+    def release(self) -> None:
+        """The caller is done with ``ws`` and the flags: they are closed now if
+        the thread is done too, else by the thread as it ends.
+
+        Closing a socket another thread is still writing to frees its file
+        descriptor for the next socket opened, and the write lands there:
+        under 64 threads over HTTPS an exec's stdin close frame once ended up
+        in another thread's TLS handshake (which LXD refused: bad record MAC).
+        A thread stuck reading a blocking source keeps its socket (shut down,
+        so it carries nothing) until it ends.
+        """
+        self.stop.set()
+        with self._lock:
+            self._released = True
+            last = self._finished
+        if last:
+            self._close()
+
+    def _close(self) -> None:
+        self.ws.close()
+        self.stop.close()
+        self.failed.close()
+
+    def _send_all(self) -> None:
         pieces = self._pieces()
         while True:
             try:

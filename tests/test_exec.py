@@ -12,6 +12,7 @@ import io
 import os
 import re
 import signal
+import threading
 import time
 
 import pytest
@@ -305,6 +306,30 @@ def test_a_failing_stdin_is_raised_at_once_and_the_command_killed(target, source
                  timeout=60)
     assert isinstance(caught.value.__cause__, cause)
     assert no_process_left(api, instance, marker)
+
+
+def test_the_stdin_socket_is_closed_by_the_last_thread_to_use_it(target):
+    """A writer stuck reading a blocking source outlives run_exec(). Its
+    socket used to be closed under it, freeing the descriptor for the next
+    socket opened, where its later write landed: under 64 threads over HTTPS
+    an exec's stdin close frame once hit another thread's TLS handshake (LXD:
+    bad record MAC). Now the last of the two to be done closes it."""
+    api, instance = target
+    reader, writer = os.pipe()
+    source = open(reader, "rb")  # buffered and blocking: read1() waits for input
+    stuck = []
+    try:
+        assert run_exec(api, instance, ["true"], stdin=source).return_code == 0
+        stuck = [thread for thread in threading.enumerate()
+                 if thread.name == "apitx-exec-stdin" and getattr(thread, "source", 0) is source]
+        kept = [thread.ws.fileno() != -1 for thread in stuck]
+    finally:
+        os.close(writer)  # the end of its input: it sends nothing (shut down) and ends
+        for thread in stuck:
+            thread.join(30)
+        source.close()  # only now: closing a buffered file waits for its reader
+    assert kept == [True]  # still the writer's while it ran
+    assert not stuck[0].is_alive() and stuck[0].ws.fileno() == -1
 
 
 def test_a_closed_stdin_is_refused_before_sending(tmp_path):
