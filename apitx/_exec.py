@@ -21,11 +21,13 @@ How LXD 5.0.2 (and Incus 6.0) handle each stream, measured here:
   there kills the command) and stdin (until our close frame), stdout only
   to notice a disconnect, stderr never. Over TCP, a byte left unread in
   LXD's socket when it closes it makes Linux reset the connection, which
-  discards the output still queued: answering the ping on stderr cost 28 of
-  100 HTTPS execs part of their stderr under load, and 10 of 10 for a slow
-  reader of 4 MB. So every exec websocket is *silent*: apitx writes there
-  only its own messages (control commands, stdin, stdin's close frame),
-  never a pong or a close frame (then 0 of 100; Unix sockets never lost);
+  discards the output still queued: answering the ping on stderr cost 8 to
+  28 of 100 HTTPS execs the end of their stderr under load (``lxc exec``: 4
+  to 8, silently), and a slow reader of 1 MB 10 times in 10. So every exec
+  websocket is *silent*: apitx writes there only its own messages (control
+  commands, stdin, stdin's close frame), never a pong or a close frame (then
+  0 of 100, on LXD and Incus; Unix sockets never lost, and Incus 6.0.4 did
+  not either way);
 - the end of stdin is a websocket close frame from us (LXD's Go client
   does the same); an empty binary message is passed on as nothing, and a
   ``cat`` then waits forever;
