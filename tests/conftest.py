@@ -25,8 +25,10 @@ from hostile import HostileServer, running_server
 from sandbox import (CASSETTES, NOWHERE_SOCKET, SANDBOX_SOCKET, SERVER_BY_NAME, SERVERS,
                      SandboxServer, instance_config, live_server, remove_instance)
 
-#: The websocket tests' targets (running instances by daemon and transport).
-pytest_plugins = ["live"]
+#: The websocket tests' targets (running instances by daemon and transport),
+#: the check that every test needing a server is marked live, and pytester
+#: (the tests of that check run pytest on small test files).
+pytest_plugins = ["live", "livemarks", "pytester"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

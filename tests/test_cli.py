@@ -154,12 +154,13 @@ class Runner:
             sys.stdin = saved
 
 
-@pytest.fixture(params=[*SERVER_BY_NAME, "replay"])
+@pytest.fixture(params=[*(pytest.param(name, marks=live) for name in SERVER_BY_NAME), "replay"])
 def run(request: pytest.FixtureRequest, capsysbinary, cassette) -> Iterator[Runner]:
     """The command, live on each server (``[lxd]``, ``[incus]``), and replayed
-    from a cassette recorded from LXD (``[replay]``)."""
+    from a cassette recorded from LXD (``[replay]``). The live parameters
+    carry the ``live`` mark from collection on, so ``-m "not live"`` keeps
+    only the replays (tests/livemarks.py)."""
     if request.param in SERVER_BY_NAME:
-        request.applymarker(live)
         server = live_server(SERVER_BY_NAME[request.param])
         running, stopped = request.getfixturevalue("instances_on")(server)
         yield Runner("live", server.socket, running, stopped, server=server.name)

@@ -25,8 +25,9 @@ from cluster import (CLIENT_CERT, CLUSTER_CRT, MEMBERS, VERIFY, cluster_problem,
                      delete_instance, kill_member, member_api, new_name, restore_cluster,
                      start_exec)
 
-# The cluster plugin (tests/cluster.py) fails these when the cluster is not up.
-pytestmark = pytest.mark.cluster
+# The cluster plugin (tests/cluster.py) fails these when the cluster is not up;
+# live too: they need servers, so `-m "not live"` must leave them out.
+pytestmark = [pytest.mark.cluster, pytest.mark.live]
 
 #: The client read timeout of the quorum test: what a request should end at.
 QUORUM_READ_TIMEOUT = 3.0
