@@ -1,11 +1,16 @@
-"""tests/livemarks.py: a test that uses a live fixture without the ``live`` mark
-stops the run at collection, and ``-m "not live"`` keeps only offline tests.
+"""The rules of live tests, enforced: a test that uses a live fixture without
+the ``live`` mark stops the run at collection (tests/livemarks.py), ``-m "not
+live"`` keeps only offline tests, and a missing server fails its tests
+instead of dropping them (tests/live.py).
 
 Each test runs pytest on a small test file of its own (pytester) whose
 fixtures have the live fixtures' names but reach no server.
 """
 
 from __future__ import annotations
+
+import os
+import sys
 
 import pytest
 
@@ -41,6 +46,9 @@ def test_an_unmarked_test_using_a_live_fixture_stops_the_run(pytester: pytest.Py
 def test_static_marks_pass_and_not_live_keeps_only_offline_tests(
         pytester: pytest.Pytester) -> None:
     result = run(pytester, """
+import os
+import sys
+
 import pytest
 
 live = pytest.mark.live
@@ -75,6 +83,9 @@ def test_a_mark_added_at_setup_is_too_late_for_selection(pytester: pytest.Pytest
     (``request.applymarker`` during setup) runs the live test under
     ``-m "not live"``. This pins pytest's behaviour that the plugin exists for."""
     pytester.makepyfile(test_sample="""
+import os
+import sys
+
 import pytest
 
 @pytest.fixture(params=["lxd"])
@@ -87,3 +98,29 @@ def test_modes(mode):
 """)
     result = pytester.runpytest_inprocess("-m", "not live", "-q")
     result.assert_outcomes(passed=1)
+
+
+def test_a_missing_server_fails_its_targets_never_drops_them(pytester: pytest.Pytester,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """tests/live.py's targets are the same on every machine: with no Incus
+    socket the ``[incus]`` tests are still collected, and FAIL naming the
+    command that prepares Incus (before, they silently dropped out)."""
+    monkeypatch.setenv("APITX_INCUS_SOCKET", str(pytester.path / "no-incus.socket"))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
+    pytester.makepyfile(test_sample="""
+import os
+import sys
+
+import pytest
+
+@pytest.mark.live
+def test_reach(target):
+    pass
+""")
+    result = pytester.runpytest_subprocess("-p", "live", "-p", "livemarks", "-k", "incus")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        "*ERROR at setup of test_reach[[]incus[]]*",
+        f"*no incus socket at {pytester.path}/no-incus.socket: run scripts/lxd-sandbox incus "
+        "(as root) first; live tests never skip*"])
