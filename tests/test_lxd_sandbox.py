@@ -19,11 +19,13 @@ import pytest
 
 import apitx
 
+from sandbox import SERVERS
+
 pytestmark = pytest.mark.live
 
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                       "scripts", "lxd-sandbox")
-SOCKETS = {"lxd": "/var/lib/lxd/unix.socket", "incus": "/var/lib/incus/unix.socket"}
+SOCKETS = {server.name: server.socket for server in SERVERS}
 #: Every variable either client reads, each pointing at the wrong server.
 CROSSED = {"LXD_DIR": "/var/lib/incus", "LXD_SOCKET": SOCKETS["incus"],
            "INCUS_DIR": "/var/lib/lxd", "INCUS_SOCKET": SOCKETS["lxd"],

@@ -26,17 +26,18 @@ import pytest
 import apitx
 from apitx import OperationTimeout
 
-from sandbox import instance_config, remove_instance
+from sandbox import (SERVER_BY_NAME, SERVERS, SandboxServer, instance_config, instance_not_found,
+                     live_server, remove_instance)
 
 pytestmark = pytest.mark.live
 
 
 @dataclass(frozen=True)
 class Server:
-    """One server of the sandbox, and the answers that are its own."""
+    """One server of the sandbox (tests/sandbox.py's ``SERVERS``: its name and
+    socket), and the answers that are its own."""
 
-    name: str                     # environment.server, and the pytest id
-    socket: str
+    sandbox: SandboxServer        # name (environment.server, the pytest id), socket
     version_prefix: str           # environment.server_version
     header: str                   # the file API's header family, as sent
     extension: str                # an API extension only this server has
@@ -45,25 +46,31 @@ class Server:
     mkdir_mode: str               # mode of a directory pushed with no mode header
     missing_log_status: int       # GET of an exec log that does not exist
 
+    @property
+    def name(self) -> str:
+        return self.sandbox.name
 
-LXD = Server(name="lxd", socket="/var/lib/lxd/unix.socket", version_prefix="5.0.",
+    @property
+    def socket(self) -> str:
+        return self.sandbox.socket
+
+
+LXD = Server(SERVER_BY_NAME["lxd"], version_prefix="5.0.",
              header="X-LXD", extension="devlxd_events",
-             missing_instance="Instance not found",
+             missing_instance=instance_not_found("lxd", "nope"),
              exec_log_dir="logs", mkdir_mode="0750", missing_log_status=500)
-INCUS = Server(name="incus", socket="/var/lib/incus/unix.socket", version_prefix="6.0.",
+INCUS = Server(SERVER_BY_NAME["incus"], version_prefix="6.0.",
                header="X-Incus", extension="dev_incus_events",
-               missing_instance='Failed to fetch instance "nope" in project "default": '
-                                'Instance not found',
+               missing_instance=instance_not_found("incus", "nope"),
                exec_log_dir="logs/exec-output", mkdir_mode="0755", missing_log_status=404)
 OTHER = {LXD.name: INCUS, INCUS.name: LXD}
+#: In the order of SERVERS; a server added there without facts here fails at import.
+FACTS = [{LXD.name: LXD, INCUS.name: INCUS}[server.name] for server in SERVERS]
 
 
-@pytest.fixture(scope="module", params=[LXD, INCUS], ids=lambda server: server.name)
+@pytest.fixture(scope="module", params=FACTS, ids=lambda server: server.name)
 def server(request: pytest.FixtureRequest) -> Server:
-    if not os.path.exists(request.param.socket):
-        pytest.fail(f"no {request.param.name} socket at {request.param.socket}: run "
-                    f"scripts/lxd-sandbox {request.param.name} (as root) first; "
-                    "live tests never skip")
+    live_server(request.param.sandbox)
     return request.param
 
 

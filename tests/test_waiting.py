@@ -12,9 +12,9 @@ import apitx
 from apitx._events import events
 from hostile import envelope, operation
 from hostile_ws import running_ws_server
-from sandbox import instance_config, remove_instance
+from sandbox import SERVERS, instance_config, remove_instance
 
-DAEMONS = ["lxd", "incus"]
+DAEMONS = [server.name for server in SERVERS]
 
 
 def start(api: apitx.API, instance: str, *command: str) -> apitx.APIResult:
