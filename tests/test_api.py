@@ -2,7 +2,6 @@
 
 import socket
 import threading
-import time
 
 import pytest
 
@@ -172,24 +171,24 @@ def test_wait_calls_progress_with_each_answer_while_the_operation_runs(api, inst
     done = started.wait(timeout=30, progress=seen.append)
     assert done.metadata["status"] == "Success"
     # The operation is checked at once (once the event stream is open), then
-    # the callback runs at least each second: a 3 s command is seen running
-    # at least 3 times, and a progress line's clock ticks.
-    assert len(seen) >= 3
+    # the callback runs again while it runs (each second: a progress line's
+    # clock ticks), each time later. How often, and how soon the first:
+    # bench/deadlines.py.
+    assert len(seen) >= 2
     assert all(answer.metadata["status"] == "Running" for answer in seen)
     waited = [answer.waited for answer in seen]
-    assert waited == sorted(waited) and waited[0] < 0.5
-    assert max(b - a for a, b in zip(waited, waited[1:])) < 1.5
+    assert waited == sorted(set(waited))
 
 
 @live
 def test_wait_with_progress_still_times_out_as_asked(api, instance):
     started = start_exec(api, instance, "/bin/sleep", "5")
     seen = []
-    before = time.monotonic()
-    with pytest.raises(apitx.OperationTimeout):
+    with pytest.raises(apitx.OperationTimeout) as info:
         started.wait(timeout=2, progress=seen.append)
-    assert 1.5 < time.monotonic() - before < 4
-    assert 1 <= len(seen) <= 2
+    # It gave up while the 5 s command still ran, having reported it running.
+    assert info.value.result.metadata["status"] == "Running"
+    assert seen and all(answer.metadata["status"] == "Running" for answer in seen)
     started.wait(timeout=30)
 
 

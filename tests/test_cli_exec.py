@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from hang import returns_within
+
 pytestmark = pytest.mark.live
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,13 +44,18 @@ def test_env_cwd_user(name):
 
 
 def test_output_is_live(name):
+    """The command's first line arrives while it still runs: it ends only
+    once the test, having read that line, writes to its stdin."""
     with subprocess.Popen([sys.executable, "-m", "apitx._cli_exec", name, "--", "sh", "-c",
-                           "echo first; sleep 3; echo second"], cwd=ROOT,
-                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE) as proc:
-        started = time.monotonic()
-        assert proc.stdout.readline() == b"first\n"
-        assert time.monotonic() - started < 2.5  # before the command ended
-        assert proc.stdout.read() == b"second\n"
+                           "echo first; read go; echo second $go"], cwd=ROOT,
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE) as proc:
+        try:
+            first = returns_within(60, proc.stdout.readline, "reading the first line")
+        finally:
+            proc.stdin.write(b"now\n")
+            proc.stdin.close()
+        assert first == b"first\n"
+        assert proc.stdout.read() == b"second now\n"
     assert proc.returncode == 0
 
 

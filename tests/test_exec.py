@@ -10,12 +10,13 @@ import hashlib
 import io
 import os
 import re
-import time
 
 import pytest
 
 import apitx
 from apitx._exec import ExecResult, run_exec
+
+from hang import returns_within
 
 pytestmark = pytest.mark.live
 
@@ -36,24 +37,18 @@ def test_50mb_of_stdout_byte_exact(target):
     made = run_exec(api, instance, ["sh", "-c", "dd if=/dev/urandom of=/tmp/out.bin bs=1M "
                                     "count=50 2>/dev/null && sha256sum /tmp/out.bin"]).check()
     try:
-        started = time.perf_counter()
         result = run_exec(api, instance, ["cat", "/tmp/out.bin"]).check()
-        seconds = time.perf_counter() - started
     finally:
         run_exec(api, instance, ["rm", "-f", "/tmp/out.bin"])
     assert len(result.stdout) == MB50
     assert hashlib.sha256(result.stdout).hexdigest() == sha256_line(made.stdout)
-    print(f"50 MB out: {50 / seconds:.0f} MB/s")
 
 
 def test_50mb_of_stdin_byte_exact(target):
     api, instance = target
     data = os.urandom(MB50)
-    started = time.perf_counter()
     result = run_exec(api, instance, ["sha256sum"], stdin=data).check()
-    seconds = time.perf_counter() - started
     assert sha256_line(result.stdout) == hashlib.sha256(data).hexdigest()
-    print(f"50 MB in: {50 / seconds:.0f} MB/s")
 
 
 def test_stdin_from_a_file_and_text(target, tmp_path):
@@ -114,11 +109,11 @@ def test_a_command_that_closes_stdout_early(target):
 def test_timeout_kills_through_control_and_keeps_the_output(target):
     api, instance = target
     marker = f"sleep 3{os.getpid() % 1000}"
-    started = time.monotonic()
     with pytest.raises(apitx.ExecTimeout) as caught:
-        run_exec(api, instance, ["sh", "-c", f"echo before; echo oops >&2; {marker}"],
-                 timeout=1)
-    assert time.monotonic() - started < 3
+        # Not killed, the command would sleep for most of an hour.
+        returns_within(60, lambda: run_exec(
+            api, instance, ["sh", "-c", f"echo before; echo oops >&2; {marker}"], timeout=1),
+            "run_exec(timeout=1) of a long sleep")
     assert (caught.value.stdout, caught.value.stderr) == (b"before\n", b"oops\n")
     assert isinstance(caught.value, apitx.OperationTimeout)
     assert "was killed" in str(caught.value)
@@ -175,15 +170,6 @@ def test_api_exec_delegates(target):
     api, instance = target
     assert api.exec(instance, ["echo", "hi"]) == ExecResult(instance, ["echo", "hi"], 0,
                                                              b"hi\n", b"")
-
-
-def test_no_fixed_sleeps(target):
-    """A quick command returns quickly: nothing waits on a clock."""
-    api, instance = target
-    started = time.perf_counter()
-    for _ in range(5):
-        run_exec(api, instance, ["true"])
-    assert (time.perf_counter() - started) / 5 < 0.5
 
 
 def test_bad_command_argument_is_refused_before_sending(target):

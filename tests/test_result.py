@@ -5,8 +5,6 @@ server for what it cannot (other LXD versions' failure encodings, non-JSON,
 pathological nesting).
 """
 
-import time
-
 import pytest
 
 import apitx
@@ -196,11 +194,9 @@ def test_exec_of_missing_command_is_a_failure(api, instance):
 @live
 def test_wait_timeout_raises_operation_timeout_never_returns_running(api, instance):
     started = start_exec(api, instance, "/bin/sleep", "4")
-    before = time.monotonic()
     with pytest.raises(OperationTimeout) as info:
         started.wait(timeout=1)
-    waited = time.monotonic() - before
-    assert 0.9 < waited < 3.5
+    # Given up while the 4 s command still ran (how close to 1 s: bench/deadlines.py).
     assert info.value.result.metadata["status"] == "Running"
     assert started.operation in str(info.value)
     assert isinstance(info.value, TimeoutError)
@@ -209,12 +205,12 @@ def test_wait_timeout_raises_operation_timeout_never_returns_running(api, instan
 
 
 @live
-def test_wait_timeout_zero_asks_once(api, instance):
+def test_wait_timeout_zero_gives_up_at_once(api, instance):
+    """The one request it makes is counted in tests/test_mock.py."""
     started = start_exec(api, instance, "/bin/sleep", "3")
-    before = time.monotonic()
-    with pytest.raises(OperationTimeout):
+    with pytest.raises(OperationTimeout) as info:
         started.wait(timeout=0)
-    assert time.monotonic() - before < 1
+    assert info.value.result.metadata["status"] == "Running"
     started.wait(timeout=30)
 
 

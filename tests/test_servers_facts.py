@@ -193,9 +193,9 @@ def test_wait_timeout_on_a_running_operation(server: Server, api: apitx.API,
     an *error* body (it sends its 200 headers before the wait ends): a client
     must not read Incus's answer as a failure of the operation."""
     started = recorded_exec(api, running, ["/bin/sleep", "6"])
-    begun = time.monotonic()
+    # Answered at the timeout, not at the end of the command: the operation
+    # is still running in LXD's answer, and after Incus's.
     answer = api.get(f"{started.operation}/wait", params={"timeout": 1}, validate=False)
-    assert 0.9 < time.monotonic() - begun < 4   # the timeout, not the end of the command
     if server is LXD:
         assert (answer.status_code, answer.data["type"]) == (200, "sync")
         assert (answer.metadata["status"], answer.metadata["status_code"]) == ("Running", 103)
@@ -265,15 +265,17 @@ def test_create_operation_resources(server: Server, api: apitx.API) -> None:
         remove_instance(api, name)
 
 
-def test_finished_operation_is_forgotten_after_seconds(api: apitx.API, running: str) -> None:
+def test_finished_operation_is_forgotten_after_a_while(api: apitx.API, running: str) -> None:
+    """Kept once it ended (a wait that comes late still finds it), then
+    forgotten (404). How long it is kept (about 5 s): bench/deadlines.py."""
     started = recorded_exec(api, running, ["/bin/true"])
     started.wait(timeout=30)
-    ended = time.monotonic()
     assert api.get(started.operation).metadata["status"] == "Success"
-    while api.get(started.operation, validate=False).status_code == 200:
-        assert time.monotonic() - ended < 15, "finished operation still listed after 15 s"
+    deadline = time.monotonic() + 120  # a hang guard, not a measure
+    while (gone := api.get(started.operation, validate=False)).status_code == 200:
+        assert time.monotonic() < deadline, "finished operation still listed after 120 s"
         time.sleep(0.25)
-    assert time.monotonic() - ended > 2
+    assert error_of(gone) == (404, "error", 404, "Operation not found")
 
 
 def test_operations_list_is_grouped_by_status(api: apitx.API, running: str) -> None:
