@@ -2,9 +2,10 @@
 
 What a real server can show is tested against the real server (file bodies
 that look like errors, forgotten operations, fork, daemon restarts: see
-also test_transport.py); what no real server does on purpose (dribbling,
-decompression bombs, redirects, secrets in non-LXD error pages, waits that
-never hold) against the hostile server of ``hostile.py``. Every test here
+also test_transport.py); answers no real server gives on purpose (waits
+that never hold, odd envelopes) against canned answers (``canned.py``); what
+only a socket can do (dribbling, decompression bombs, redirects, secrets in
+non-LXD error pages) against the hostile server of ``hostile.py``. Every test here
 failed before the fix it covers.
 """
 
@@ -22,6 +23,9 @@ import apitx
 from apitx import (APIException, APINotFoundException, APITimeoutError, OperationTimeout,
                    RequestError, Timeout)
 
+from apitx.testing import Answer
+
+from canned import running, succeeded
 from sandbox import instance_config, remove_instance, start_exec
 
 live = pytest.mark.live
@@ -53,13 +57,16 @@ def tight_api(hostile):
 
 # -- bodies that are not LXD answers ---------------------------------------------------
 
-def test_a_file_that_looks_like_an_lxd_error_is_data(hostile_api):
-    result = hostile_api.get("/file-like-error")
+def test_a_file_that_looks_like_an_lxd_error_is_data(canned, canned_api):
+    canned.answers["/1.0/x"] = Answer(200, json.dumps(Answer.error(404, "planted").body).encode(),
+                                      {"Content-Type": "application/octet-stream"})
+    result = canned_api.get("x")
     assert result.data is None and b'"error_code": 404' in result.response.content
 
 
-def test_json_that_is_not_an_envelope_is_not_judged(hostile_api):
-    assert hostile_api.get("/json-not-envelope").data["error_code"] == 404
+def test_json_that_is_not_an_envelope_is_not_judged(canned, canned_api):
+    canned.answers["/1.0/x"] = Answer(200, {"error_code": 404, "error": "a field, not a verdict"})
+    assert canned_api.get("x").data["error_code"] == 404
 
 
 @live
@@ -203,28 +210,31 @@ def test_caller_mistakes_raise_in_the_tree_and_send_nothing(hostile, hostile_api
     (float("nan"), RequestError), ("5", apitx.RequestTypeError), (True, apitx.RequestTypeError),
     (-1, RequestError),
 ])
-def test_bad_wait_timeouts_raise_in_the_tree(hostile_api, timeout, kind):
+def test_bad_wait_timeouts_raise_in_the_tree(canned, canned_api, timeout, kind):
     with pytest.raises(kind, match="wait\\(timeout="):
-        hostile_api.get("/async/op-ok").wait(timeout=timeout)
+        canned_api.get(canned.operation("op-ok", succeeded("op-ok"))).wait(timeout=timeout)
+    assert canned.targets() == ["/1.0/async/op-ok"]  # no wait was sent
 
 
-def test_an_infinite_wait_timeout_means_no_limit(hostile_api):
-    assert hostile_api.get("/async/op-ok").wait(timeout=float("inf")).metadata["status"] == "Success"
+def test_an_infinite_wait_timeout_means_no_limit(canned, canned_api):
+    started = canned_api.get(canned.operation("op-ok", succeeded("op-ok")))
+    assert started.wait(timeout=float("inf")).metadata["status"] == "Success"
 
 
 # -- wait() -------------------------------------------------------------------------------
 
-def test_wait_backs_off_when_the_server_does_not_hold_it(hostile, hostile_api):
+def test_wait_backs_off_when_the_server_does_not_hold_it(canned, canned_api):
     # Before, 30,000 polls in 15 s; now the pauses grow to 1 s.
     with pytest.raises(OperationTimeout):
-        hostile_api.get("/async/no-hold").wait(timeout=3)
-    polls = [entry for entry in hostile.log if entry[1].startswith("/1.0/operations/no-hold")]
+        canned_api.get(canned.operation("no-hold", running("no-hold"))).wait(timeout=3)
+    polls = [target for target in canned.targets() if target.startswith("/1.0/operations/")]
     assert 3 <= len(polls) <= 15
 
 
-def test_a_forgotten_operation_says_so(hostile_api):
+def test_a_forgotten_operation_says_so(canned, canned_api):
+    started = canned_api.get(canned.operation("forgotten", Answer.error(404, "Operation not found")))
     with pytest.raises(APINotFoundException, match="ended and was forgotten .* watch events"):
-        hostile_api.get("/async/forgotten").wait(timeout=5)
+        started.wait(timeout=5)
 
 
 @live
@@ -241,10 +251,10 @@ def test_waiting_on_an_operation_the_server_forgot_says_what_happened(api, insta
 
 @pytest.mark.parametrize("body", [b'{"type": [], "metadata": 1}', b'{"type": {}}',
                                   b'{"type": null, "error_code": 404}'])
-def test_an_odd_type_field_is_not_an_envelope_and_raises_nothing(hostile, hostile_api, body):
+def test_an_odd_type_field_is_not_an_envelope_and_raises_nothing(canned, canned_api, body):
     # Found by fuzzing _envelope: a list as ``type`` raised TypeError.
-    hostile.answers["/odd-type"] = (200, {"Content-Type": "application/json"}, body)
-    assert hostile_api.get("/odd-type").data == json.loads(body)
+    canned.answers["/1.0/odd-type"] = Answer(200, body, {"Content-Type": "application/json"})
+    assert canned_api.get("odd-type").data == json.loads(body)
 
 
 # -- the daemon dies and comes back (real LXD) ---------------------------------------

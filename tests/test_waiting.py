@@ -9,7 +9,10 @@ import pytest
 
 import apitx
 from apitx._events import events
-from hostile import envelope, operation
+from apitx.testing import operation
+
+from canned import FAILED_WAITS, NOT_AN_OPERATION, running, succeeded
+from hostile import envelope
 from hostile_ws import running_ws_server
 from sandbox import SERVERS, instance_config, remove_instance
 
@@ -97,15 +100,15 @@ def test_progress_still_times_out_as_asked(live):
     started.wait(timeout=30)
 
 
-def test_without_events_progress_comes_from_polls(hostile, hostile_api):
-    # The hostile server has no websocket: /1.0/events answers 404.
+def test_without_events_progress_comes_from_polls(canned, canned_api):
+    # A MockTransport opens no websocket: the operation is polled.
     seen: list = []
-    done = hostile_api.get("/async/op-slowly").wait(timeout=10, progress=seen.append)
+    slowly = canned.operation("op-slowly", running("op-slowly"), running("op-slowly"),
+                              succeeded("op-slowly"))
+    done = canned_api.get(slowly).wait(timeout=10, progress=seen.append)
     assert done.metadata["status"] == "Success"
     assert [answer.metadata["status"] for answer in seen] == ["Running", "Running"]
-    targets = [entry[1] for entry in hostile.log]
-    assert targets[1].startswith("/1.0/events?type=operation")
-    assert targets[2:] == ["/1.0/operations/op-slowly/wait?timeout=1"] * 3
+    assert canned.targets()[1:] == ["/1.0/operations/op-slowly/wait?timeout=1"] * 3
 
 
 # -- wait_all() ---------------------------------------------------------------------
@@ -181,16 +184,20 @@ def test_wait_all_times_out_naming_the_first_still_running(live):
     api.wait_all(started[1:], timeout=30)
 
 
-def test_wait_all_without_events_polls_every_failure_encoding(hostile, hostile_api):
-    names = ["op-ok", "op-slowly", "fail-sync", "fail-status", "fail-type", "not-op"]
-    started = [hostile_api.get(f"/async/{name}") for name in names]
-    done = hostile_api.wait_all(started, timeout=10, return_exceptions=True)
+def test_wait_all_without_events_polls_every_failure_encoding(canned, canned_api):
+    waits = {"op-ok": [succeeded("op-ok")],
+             "op-slowly": [running("op-slowly"), running("op-slowly"), succeeded("op-slowly")],
+             **{op_id: [answer] for op_id, answer in FAILED_WAITS.items()},
+             "not-op": [NOT_AN_OPERATION]}
+    started = [canned_api.get(canned.operation(op_id, *answers))
+               for op_id, answers in waits.items()]
+    done = canned_api.wait_all(started, timeout=10, return_exceptions=True)
     assert [answer.metadata["status"] for answer in done[:2]] == ["Success", "Success"]
     assert [each.error for each in done[2:]] == [
         "failed inside", "failed by status", "failed by type",
         "the answer to a wait is not an operation: cannot tell whether it ended"]
     with pytest.raises(apitx.APIException, match="failed inside"):
-        hostile_api.wait_all(started, timeout=10)
+        canned_api.wait_all(started, timeout=10)
 
 
 def test_a_stream_that_drops_midway_falls_back_to_polling():
