@@ -31,8 +31,8 @@ from ._endpoint import Endpoint
 from ._exceptions import (APIConnectionError, APIException, APITimeoutError, RequestError,
                           RequestTypeError)
 from ._failover import Members, may_try_elsewhere
-from ._prepare import (Root, checked_method, header_problem, join_url, request_timeout,
-                       shown_name, with_defaults)
+from ._prepare import (Root, arguments_problem, checked_method, header_problem, join_url,
+                       request_timeout, shown_name, with_defaults)
 from ._redact import redact_url
 from ._redirects import redirect_method, resolve, same_origin
 from ._render import Exchange, request_line
@@ -102,6 +102,16 @@ class Sender:
         full_url = self.url(url)
         method = checked_method(method)
         params = with_defaults(full_url, params, project=project, target=target)
+
+        def line() -> str:
+            return request_line(Exchange(self.members.current, method,
+                                         _with_query(full_url, params)), self.options)
+
+        # requests would take a float body or a str of headers as far as the
+        # socket (or an AttributeError of its own): refused here, by type.
+        problem = arguments_problem(data, headers)
+        if problem:
+            raise RequestTypeError(f"{line()}: {problem}; nothing was sent")
         refused: Optional[RequestError] = None
         try:
             prepared = self.session.prepare_request(requests.Request(
@@ -110,9 +120,7 @@ class Sender:
             # json= that JSON cannot encode raises TypeError inside requests;
             # other arguments of the wrong type too.
             kind = RequestError if isinstance(exc, CALLER_MISTAKES) else RequestTypeError
-            line = request_line(Exchange(self.members.current, method,
-                                         _with_query(full_url, params)), self.options)
-            refused = kind(f"{line}: {mistake(exc, headers)}; nothing was sent")
+            refused = kind(f"{line()}: {mistake(exc, headers)}; nothing was sent")
         if refused is not None:
             # Raised here, outside the except block, so that requests' own
             # exception (which quotes a bad header's value, maybe a token) is
