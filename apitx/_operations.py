@@ -29,7 +29,7 @@ from ._result import APIResult, Progress, Waits
 from ._sender import Sender
 from ._waiting import (CONFIRM_SECONDS, POLL_SECONDS, PROGRESS_POLL_SECONDS, Command, Fetch,
                        Heard, Listen, Outcome, Pause, Waitable, Waiter, stream_project,
-                       wait_limit, waitable)
+                       wait_limit, waitable, waited_results)
 
 logger = logging.getLogger("apitx")
 
@@ -65,6 +65,7 @@ class Operations:
                  target: Optional[str]) -> List[Union[APIResult, APIException]]:
         """:meth:`API.wait_all` for the API ``owner`` and its defaults."""
         limit = wait_limit(timeout)
+        results = waited_results(results)
         for index, result in enumerate(results):
             if result.endpoint not in self.sender.members.endpoints:
                 raise RequestError(

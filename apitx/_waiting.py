@@ -49,8 +49,8 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import (Any, Callable, Dict, Generator, Mapping, NamedTuple, Optional,
-                    Sequence, Tuple, Union)
+from typing import (Any, Callable, Dict, Generator, Iterable, List, Mapping, NamedTuple,
+                    Optional, Sequence, Tuple, Union)
 from urllib.parse import parse_qsl, urlsplit
 
 from . import _envelope
@@ -149,6 +149,24 @@ def wait_limit(timeout: Any) -> Optional[float]:
     return float(timeout)
 
 
+def waited_results(results: Any) -> List[APIResult]:
+    """wait_all()'s ``results`` as a list, or the mistake raised: a list (or
+    any iterable but a string) of what requests returned.
+
+    >>> waited_results([])
+    []
+    """
+    if isinstance(results, (str, bytes, Mapping)) or not isinstance(results, Iterable):
+        raise RequestTypeError(f"wait_all({results!r}): give a list of APIResults (what "
+                               "requests returned); nothing was waited on")
+    listed = list(results)
+    for index, result in enumerate(listed):
+        if not isinstance(result, APIResult):
+            raise RequestTypeError(f"wait_all(): result {index} ({result!r}) is not an "
+                                   "APIResult; nothing was waited on")
+    return listed
+
+
 @dataclass(frozen=True)
 class Waitable:
     """An operation to wait on: its URL as the server gave it, and the project
@@ -167,6 +185,9 @@ def waitable(result: APIResult) -> Optional[Waitable]:
     request that started it named: LXD 5.0.2 gives operation URLs without
     ``?project=``, and an event stream of another project never sees them.
     """
+    if not isinstance(result, APIResult):
+        raise RequestTypeError(f"wait(): {result!r} is not an APIResult: give what a request "
+                               "returned (api.post(...)); nothing was waited on")
     result.validate()
     operation = result.operation
     if not operation or (result.type != "async" and not result.running):
