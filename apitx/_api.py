@@ -24,7 +24,9 @@ import requests
 from ._config import DEFAULT_TIMEOUT, Limits, Timeout, TimeoutLike, TraceLike, TraceSettings
 from ._endpoint import Endpoint
 from ._events import EventStream, events
-from ._exceptions import APIException, EndpointError, MissingExtension, SettingsError
+from . import _checks
+from ._exceptions import (APIException, EndpointError, MissingExtension, SettingsError,
+                          SettingsTypeError)
 from ._exec import ExecControl, ExecResult, run_exec
 from ._exec import Input as ExecInput
 from ._exec import Output as ExecOutput
@@ -90,6 +92,7 @@ class API:
                  project: Optional[str] = None, target: Optional[str] = None, *,
                  limits: Optional[Limits] = None,
                  transport: Optional[Transport] = None) -> None:
+        _check_settings(session, default_version, transport)
         self.session = session
         #: Every endpoint the API may talk to; ``endpoint`` is the one in use.
         self.endpoints = _endpoints(endpoint)
@@ -466,7 +469,7 @@ class API:
 
         >>> api.has_extension('instance_bulk_state_change')
         """
-        return self.server.has(name)
+        return self.server.has(_checks.text(name, "has_extension(name)"))
 
     def require(self, *names: str) -> Server:
         """Raise :class:`MissingExtension` unless the server has every one of
@@ -476,6 +479,8 @@ class API:
 
         >>> api.require('container_exec_recording', 'file_delete')
         """
+        for name in names:
+            _checks.text(name, "require(*names)")
         server = self.server
         missing = server.missing(names)
         if missing:
@@ -495,6 +500,21 @@ class API:
         return Files(self, instance, project=project)
 
 
+
+
+def _check_settings(session: Any, default_version: Any, transport: Any) -> None:
+    """Refuse, when the API is made, what would fail later and elsewhere (an
+    AttributeError at the first request, far from the mistake)."""
+    if not isinstance(session, requests.Session):
+        raise SettingsTypeError(f"API(session={session!r}): give a requests.Session "
+                                "(API.factory() makes one)")
+    if default_version is not None and not isinstance(default_version, str):
+        raise SettingsTypeError(f"default_version={default_version!r}: give the API version "
+                                "prefix as a str ('1.0'), or None for none")
+    if transport is not None and not all(callable(getattr(transport, name, None)) for name in (
+            "send", "iter_body", "websocket", "close")):
+        raise SettingsTypeError(f"transport={transport!r}: give an apitx transport, such as "
+                                "apitx.testing.MockTransport(handler)")
 
 
 def _endpoints(given: Optional[EndpointsLike]) -> Tuple[Endpoint, ...]:
