@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import IO, Any, Dict, Iterator, List, Optional, Tuple, Union, overload
 from urllib.parse import quote
 
+from . import _checks
 from ._client import Client
 from ._exceptions import APIException, APINotFoundException, RequestError, RequestTypeError
 from ._result import APIResult
@@ -77,8 +78,8 @@ class Files:
     def __init__(self, api: Client, instance: str, project: Optional[str] = None) -> None:
         self.api = api
         self.instance = instance
-        self.project = project
-        self._url = f"instances/{quote(instance, safe='')}/files"
+        self.project = _checks.optional_text(project, "files(project)")
+        self._url = f"instances/{quote(_checks.text(instance, 'files(instance)'), safe='')}/files"
 
     def __repr__(self) -> str:
         where = f" project={self.project}" if self.project else ""
@@ -101,7 +102,12 @@ class Files:
         >>> files.push('/etc/app.conf', Path('app.conf'), mode=0o600)
         """
         if isinstance(source, os.PathLike):
-            with open(source, "rb") as body:
+            local = _checks.local_path(source, f"push({path!r}, source)")
+            try:
+                body = open(local, "rb")
+            except OSError as exc:
+                raise _checks.unreadable(local, f"push({path!r}, source)", exc) from exc
+            with body:
                 self._write(path, "file", body, uid, gid, mode, append)
         elif isinstance(source, str):
             self._write(path, "file", source.encode("utf-8"), uid, gid, mode, append)
@@ -129,6 +135,8 @@ class Files:
         >>> files.pull('/etc/hostname')
         b'c1\\n'
         """
+        local = None if target is None or hasattr(target, "write") else \
+            _writable(target, f"pull({path!r}, target)")
         result = self._get(path, stream=target is not None)
         kind = self._entry(path, result).type
         if kind != "file":
@@ -140,9 +148,9 @@ class Files:
                                               f"it is {what}")
         if target is None:
             return bytes(result.response.content)
-        if isinstance(target, (str, os.PathLike)):
-            return _replace(os.fspath(target), result.iter_content(_CHUNK))
-        return _copy(result.iter_content(_CHUNK), target)
+        if local is not None:
+            return _replace(local, result.iter_content(_CHUNK))
+        return _copy(result.iter_content(_CHUNK), target)  # type: ignore[arg-type]
 
     def mkdir(self, path: str, *, uid: Optional[int] = None, gid: Optional[int] = None,
               mode: int = 0o755) -> None:
@@ -160,6 +168,7 @@ class Files:
 
         >>> files.symlink('/etc/localtime', '/usr/share/zoneinfo/UTC')
         """
+        target = _checks.text(target, f"symlink({path!r}, target)")
         self._write(path, "symlink", target.encode("utf-8"), None, None, None, False)
 
     def delete(self, path: str) -> None:
@@ -194,7 +203,7 @@ class Files:
 
         >>> files.push_tree(Path('site'), '/srv/site')
         """
-        root = os.fspath(local_dir)
+        root = _checks.local_path(local_dir, "push_tree(local_dir)")
         if not os.path.isdir(root):
             raise RequestError(f"push_tree({root!r}, {path!r}): {root} is not a local "
                                "directory; push() copies one file; nothing was sent")
@@ -221,7 +230,7 @@ class Files:
 
         >>> files.pull_tree('/etc', Path('etc-copy'))
         """
-        root = os.fspath(local_dir)
+        root = _checks.local_path(local_dir, "pull_tree(local_dir)")
         copied: List[Entry] = []
         directories = []
         todo = [(path, root)]
@@ -260,13 +269,15 @@ class Files:
 
     def _write(self, path: str, kind: str, body: Any, uid: Optional[int],
                gid: Optional[int], mode: Optional[int], append: bool) -> None:
+        owner = {name: _checks.optional_whole_number(value, f"{name}=")
+                 for name, value in (("uid", uid), ("gid", gid), ("mode", mode))}
         prefix = self.api.server.header_prefix
         headers = {f"{prefix}type": kind, f"{prefix}write": "append" if append else "overwrite"}
-        for name, value in (("uid", uid), ("gid", gid)):
-            if value is not None:
-                headers[f"{prefix}{name}"] = str(int(value))
-        if mode is not None:
-            headers[f"{prefix}mode"] = f"{int(mode) & 0o7777:04o}"
+        for name in ("uid", "gid"):
+            if owner[name] is not None:
+                headers[f"{prefix}{name}"] = str(owner[name])
+        if owner["mode"] is not None:
+            headers[f"{prefix}mode"] = f"{owner['mode'] & 0o7777:04o}"
         self._send("POST", path, data=body, headers={
             **headers, "Content-Type": "application/octet-stream"})
 
@@ -316,6 +327,17 @@ def _walk_local(root: str, path: str) -> Iterator[Tuple[str, str]]:
         remote_top = posixpath.join(path, os.path.relpath(top, root).replace(os.sep, "/"))
         for name in dirs + sorted(names):
             yield os.path.join(top, name), posixpath.normpath(posixpath.join(remote_top, name))
+
+
+def _writable(target: Any, what: str) -> str:
+    """A pull's local ``target`` path, if its directory is there to write in:
+    checked before the GET, so a mistake sends nothing."""
+    local = _checks.local_path(target, what)
+    directory = os.path.dirname(os.path.abspath(local))
+    if not os.path.isdir(directory):
+        raise RequestError(f"{what}: {directory} is not a directory to write {local} in; "
+                           f"{_checks.NOTHING_SENT}")
+    return local
 
 
 def _copy(pieces: Iterator[bytes], out: IO[bytes]) -> int:
