@@ -25,6 +25,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 import requests
 
+from . import _checks
 from ._config import Timeout, TimeoutLike, TraceSettings
 from ._curl import render_curl
 from ._endpoint import Endpoint
@@ -246,6 +247,7 @@ class Sender:
         cannot be reached (nothing is sent before the upgrade); a refused
         upgrade raises the :class:`APIException` its answer means."""
         limits = self.timeout if timeout is None else Timeout.coerce(timeout)
+        params = _checks.optional_mapping(params, f"websocket({path!r}, params)")
         traced = self.tracer is not None and logger.isEnabledFor(logging.DEBUG)
         url = self.url(path)
         endpoint = self.members.of(url)
