@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Optional, Protocol, Union
 
 import requests
 
-from . import _envelope
+from . import _checks, _envelope
 from ._config import RenderOptions
 from ._curl import render_curl
 from ._endpoint import Endpoint, path_and_query
@@ -168,6 +168,7 @@ class APIResult:
         ...     for piece in api.get(f'images/{fp}/export', stream=True).iter_content():
         ...         out.write(piece)
         """
+        chunk_size = _checks.whole_number(chunk_size, "iter_content(chunk_size)", minimum=1)
         return self.route.transport.iter_body(self.response, self.endpoint, until=self.deadline,
                                               chunk_size=chunk_size, line=self.request_line)
 
@@ -195,7 +196,7 @@ class APIResult:
         >>> result.locate('/1.0/operations/x')
         'unix:/var/lib/lxd/unix.socket /1.0/operations/x'
         """
-        return self.endpoint.describe(path, self.options.unsafe)
+        return self.endpoint.describe(_checks.text(path, "locate(path)"), self.options.unsafe)
 
     def request_summary(self) -> str:
         """The request method, readable URL, non-default headers and body, redacted."""
