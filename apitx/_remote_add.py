@@ -32,10 +32,12 @@ import socket
 import ssl
 from typing import Any, Dict, Optional
 
+from . import _checks
 from ._api import API
 from ._client_cert import ensure_client_certificate
 from ._endpoint import Endpoint
-from ._exceptions import APIConnectionError, EndpointError
+from ._exceptions import APIConnectionError, EndpointError, RequestTypeError
+from ._prepare import finite_seconds
 from ._transports import Pin, certificate_fingerprint, fetch_certificate, parse_fingerprint
 from ._remotes import (ConfigDir, RemoteSettings, check_name, load_remotes, own_config_dir,
                        save_remote)
@@ -87,20 +89,27 @@ def add_remote(name: str, url: Optional[str] = None, *, token: Optional[str] = N
     is sent when the server's certificate is not confirmed, and
     :class:`CertificateMismatch` when it is not the one confirmed.
     """
-    check_name(name)
-    directory = config_dir or own_config_dir()
+    check_name(_checks.text(name, "add_remote(name)"))
+    for what, value in (("url", url), ("token", token), ("password", password),
+                        ("fingerprint", fingerprint), ("project", project)):
+        _checks.optional_text(value, f"add_remote({what}=)")
+    seconds = finite_seconds(timeout, "add_remote(timeout=...)")
+    if seconds is None:
+        raise RequestTypeError("add_remote(timeout=None): give seconds > 0; nothing was sent")
+    directory = own_config_dir() if config_dir is None else \
+        _checks.local_path(config_dir, "add_remote(config_dir=)")
     own = ConfigDir("$APITX_CONF", directory, "apitx")
     if name in load_remotes(own):
         raise EndpointError(f"remote {name!r} already exists in {directory}/config.yml: "
                             f"`apitx remote remove {name}` first")
     claims = decode_token(token) if token else None
     address = https_address(url, claims)
-    der = fetch_certificate(address, timeout)
+    der = fetch_certificate(address, seconds)
     seen = certificate_fingerprint(der)
     pin = Pin(frozenset({hashlib.sha256(der).digest()}), f"{address}, fetched just now")
     _confirm(seen, address, claims, fingerprint, accept_certificate)
     cert = ensure_client_certificate(directory)
-    with API.factory(address, cert=cert, fingerprint=pin, timeout=timeout) as api:
+    with API.factory(address, cert=cert, fingerprint=pin, timeout=seconds) as api:
         info = api.get("").metadata
         if info.get("auth") != "trusted":
             api.post("certificates", json=_trust_request(token, password))
