@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, Mapping, Optional
 
@@ -67,6 +68,23 @@ def whole_number(value: Any, what: str, *, minimum: int = 0) -> int:
 def optional_whole_number(value: Any, what: str, *, minimum: int = 0) -> Optional[int]:
     """``value`` if it is None or an int (not a bool) of at least ``minimum``."""
     return None if value is None else whole_number(value, what, minimum=minimum)
+
+
+def seconds(value: Any, what: str, *, optional: bool = True) -> Optional[float]:
+    """``value`` as seconds >= 0; None (when ``optional``) or ``math.inf`` is
+    no limit, returned as None.
+
+    >>> seconds(0.5, 'confirm(timeout)'), seconds(None, 'next_event(timeout)')
+    (0.5, None)
+    """
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RequestTypeError(f"{what}: {value!r} is not a number of seconds; give one >= 0"
+                               + (", or None for no limit" if optional else ""))
+    if math.isnan(value) or value < 0:
+        raise RequestError(f"{what}: {value!r} is not a number of seconds >= 0")
+    return None if math.isinf(value) else float(value)
 
 
 def local_path(value: Any, what: str) -> str:
