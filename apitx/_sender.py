@@ -29,7 +29,7 @@ from ._config import Timeout, TimeoutLike, TraceSettings
 from ._curl import render_curl
 from ._endpoint import Endpoint
 from ._exceptions import (APIConnectionError, APIException, APITimeoutError, RequestError,
-                          RequestTypeError)
+                          RequestTypeError, SettingsError)
 from ._failover import Members, may_try_elsewhere
 from ._prepare import (Root, checked_method, header_problem, join_url, request_timeout,
                        shown_name, with_defaults)
@@ -61,7 +61,16 @@ class Sender:
         self.options = trace.render
         self.tracer = Tracer(trace) if trace.enabled else None
         self.max_answer_bytes = max_answer_bytes
+        #: How much of an answer is read: whole, or (``stream=True``) only
+        #: what apitx must judge.
+        self._read = {False: BodyPolicy(max_answer_bytes, False),
+                      True: BodyPolicy(max_answer_bytes, True)}
         self._routes: Dict[Endpoint, Route] = {}
+        for name, value in session.headers.items():
+            problem = header_problem(name, value)
+            if problem:
+                raise SettingsError(f"the session's header {shown_name(name)} {problem}: fix "
+                                    "session.headers before making the API")
 
     # -- where requests go ------------------------------------------------------
 
@@ -118,7 +127,9 @@ class Sender:
             # exception (which quotes a bad header's value, maybe a token) is
             # neither its cause nor its context.
             raise refused
-        for name, value in prepared.headers.items():
+        # The caller's headers only: requests' own (and a session's, checked
+        # when the API was made) are known to be sendable.
+        for name, value in (headers or {}).items():
             problem = header_problem(name, value)
             if problem:
                 raise RequestError(f"{self.line(prepared)}: header {shown_name(name)} "
@@ -182,7 +193,7 @@ class Sender:
         """
         started = time.perf_counter()
         until = timeout.deadline(time.monotonic())
-        policy = BodyPolicy(self.max_answer_bytes, stream)
+        policy = self._read[stream]
         response = self.transport.send(prepared, endpoint, timeout=timeout, until=until,
                                        body=policy, line=lambda: self.line(prepared, endpoint))
         result = APIResult(
