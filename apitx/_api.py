@@ -40,6 +40,7 @@ from ._tracing import Tracer
 from ._transports import (MOCK_ENDPOINT, FingerprintLike, HTTPTransport, Transport,
                           WebSocketConnection, pin_for)
 from ._types import USE_DEFAULT, Cert, Headers, Params, UseDefault
+from ._verbs import Verbs
 
 #: The largest answer apitx reads for the caller (JSON, an error's detail),
 #: decompressed: LXD's largest answers (recursion=2 listings) are megabytes.
@@ -49,7 +50,7 @@ DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024
 EndpointsLike = Union[Endpoint, str, Sequence[Union[Endpoint, str]]]
 
 
-class API:
+class API(Verbs[APIResult]):
     """A connection to one LXD-style API server.
 
     ``session`` is a ``requests.Session`` (apitx mounts its Unix socket adapter
@@ -245,47 +246,9 @@ class API:
                                     validate=validate, follow_redirects=follow_redirects,
                                     project=self.project, target=self.target)
 
-    def get(self, url: str, *, params: Params = None, headers: Headers = None,
-            timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT, stream: bool = False,
-            validate: bool = True) -> APIResult:
-        """``request('GET', url, ...)``."""
-        return self.request("GET", url, params=params, headers=headers, timeout=timeout,
-                            stream=stream, validate=validate)
-
-    def head(self, url: str, *, params: Params = None, headers: Headers = None,
-             timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-             validate: bool = True) -> APIResult:
-        """``request('HEAD', url, ...)``."""
-        return self.request("HEAD", url, params=params, headers=headers, timeout=timeout,
-                            validate=validate)
-
-    def delete(self, url: str, *, params: Params = None, json: Any = None,
-               headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-               validate: bool = True) -> APIResult:
-        """``request('DELETE', url, ...)``."""
-        return self.request("DELETE", url, params=params, json=json, headers=headers,
-                            timeout=timeout, validate=validate)
-
-    def post(self, url: str, *, params: Params = None, json: Any = None, data: Any = None,
-             headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-             stream: bool = False, validate: bool = True) -> APIResult:
-        """``request('POST', url, ...)``."""
-        return self.request("POST", url, params=params, json=json, data=data, headers=headers,
-                            timeout=timeout, stream=stream, validate=validate)
-
-    def put(self, url: str, *, params: Params = None, json: Any = None, data: Any = None,
-            headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-            stream: bool = False, validate: bool = True) -> APIResult:
-        """``request('PUT', url, ...)``."""
-        return self.request("PUT", url, params=params, json=json, data=data, headers=headers,
-                            timeout=timeout, stream=stream, validate=validate)
-
-    def patch(self, url: str, *, params: Params = None, json: Any = None, data: Any = None,
-              headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-              stream: bool = False, validate: bool = True) -> APIResult:
-        """``request('PATCH', url, ...)``."""
-        return self.request("PATCH", url, params=params, json=json, data=data, headers=headers,
-                            timeout=timeout, stream=stream, validate=validate)
+    def _call(self, method: str, url: str, **options: Any) -> APIResult:
+        """How the verbs (``get``, ``post``... of :class:`~apitx._verbs.Verbs`) call."""
+        return self.request(method, url, **options)
 
     def curl(self, method: str, url: str, *, params: Params = None, json: Any = None,
              data: Any = None, headers: Headers = None) -> str:

@@ -71,10 +71,10 @@ class Operations:
 
     def _outcomes(self, owner: Waits, waiting: Sequence[Waitable], limit: Optional[float], *,
                   longest: int, watch: bool, progress: Optional[Progress],
-                  project: Optional[str], target: Optional[str]) -> List[Outcome]:
+                  project: Optional[str], target: Optional[str]) -> List[Outcome[APIResult]]:
         """The outcome of each operation, in the order given."""
         started = time.monotonic()
-        waiter = Waiter(waiting, started=started,
+        waiter: Waiter[APIResult] = Waiter(waiting, started=started,
                         until=None if limit is None else started + limit, longest=longest,
                         progress=progress is not None,
                         answer_of=lambda url, op, waited: self._event_answer(owner, url, op,
@@ -137,7 +137,8 @@ class _Run:
         if isinstance(command, Pause):
             time.sleep(command.seconds)
         elif isinstance(command, Report) and self.progress is not None:
-            self.progress(command.answer)
+            report: Report[APIResult] = command
+            self.progress(report.answer)
         return None
 
     def subscribe(self, command: Subscribe) -> Optional[float]:

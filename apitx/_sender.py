@@ -65,7 +65,7 @@ class Sender:
         #: what apitx must judge.
         self._read = {False: BodyPolicy(max_answer_bytes, False),
                       True: BodyPolicy(max_answer_bytes, True)}
-        self._routes: Dict[Endpoint, Route] = {}
+        self._routes: Dict[Endpoint, Route[Transport]] = {}
         for name, value in session.headers.items():
             problem = header_problem(name, value)
             if problem:
@@ -79,7 +79,7 @@ class Sender:
         """The member requests go to now."""
         return self.members.current
 
-    def route(self, endpoint: Endpoint) -> Route:
+    def route(self, endpoint: Endpoint) -> Route[Transport]:
         """The :class:`Route` results sent to ``endpoint`` share."""
         route = self._routes.get(endpoint)
         if route is None:
@@ -216,7 +216,7 @@ class Sender:
                 f"({result.endpoint.display}): apitx never follows a redirect elsewhere"))
         method = redirect_method(result.status_code, result.request.method)
         if method is None:
-            prepared = result.request.copy()
+            prepared: requests.PreparedRequest = result.request.copy()
             prepared.prepare_url(target, None)
             return prepared
         return self.session.prepare_request(requests.Request(method, target))

@@ -50,7 +50,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import (Any, Callable, Dict, Generator, List, Mapping, NamedTuple, Optional,
+from typing import (Any, Callable, Dict, Generator, Generic, List, Mapping, NamedTuple, Optional,
                     Sequence, Tuple, Union)
 from urllib.parse import parse_qsl, urlsplit
 
@@ -58,7 +58,7 @@ from . import _envelope
 from ._event import Event
 from ._exceptions import (APIConnectionError, APIException, APINotFoundException,
                           APITimeoutError, OperationTimeout, RequestError, RequestTypeError)
-from ._result import APIResult
+from ._result import BaseResult, ResultT
 
 #: Each poll of ``wait()`` asks LXD to hold the answer this long at most, so a
 #: daemon that dies during a long operation is noticed within this time.
@@ -88,7 +88,7 @@ BACKOFF_LONGEST = 1.0
 logger = logging.getLogger("apitx")
 
 #: What waiting on one operation ends with: its final answer, or its failure.
-Outcome = Union[APIResult, APIException]
+Outcome = Union[ResultT, APIException]
 
 
 # -- what the engines carry out ---------------------------------------------------
@@ -125,10 +125,11 @@ class Pause(NamedTuple):
     seconds: float
 
 
-class Report(NamedTuple):
+@dataclass(frozen=True)
+class Report(Generic[ResultT]):
     """Call the progress callback with ``answer``; reply: None."""
 
-    answer: APIResult
+    answer: ResultT
 
 
 class Subscribe(NamedTuple):
@@ -141,7 +142,7 @@ class Subscribe(NamedTuple):
     all_projects: bool
 
 
-Command = Union[Fetch, Listen, Pause, Report, Subscribe]
+Command = Union[Fetch, Listen, Pause, "Report[Any]", Subscribe]
 Steps = Generator[Command, Any, None]
 
 
@@ -173,7 +174,7 @@ class Waitable:
     project: Optional[str]
 
 
-def waitable(result: APIResult) -> Optional[Waitable]:
+def waitable(result: BaseResult) -> Optional[Waitable]:
     """The operation to wait on for a result (validated first), or None when
     the result is final as it is: a sync answer, unless it is an operation
     still running (``GET /1.0/operations/<id>``).
@@ -230,7 +231,7 @@ def forgotten(gone: APINotFoundException, operation: str) -> APINotFoundExceptio
         "5 s). To keep its outcome, wait on it at once after starting it, or watch events"))
 
 
-def poll(waitable: Waitable, seconds: int) -> Generator[Command, Any, APIResult]:
+def poll(waitable: Waitable, seconds: int) -> Generator[Command, Any, Any]:
     """One poll, ``GET <operation>/wait?timeout=seconds``: returns the operation,
     running or ended; a failed one raises :class:`APIException` with the
     server's ``err``."""
@@ -258,12 +259,12 @@ def poll(waitable: Waitable, seconds: int) -> Generator[Command, Any, APIResult]
         # operation ended, and returning it would pass it off as done.
         raise APIException(last, error="the answer to a wait is not an operation: "
                            "cannot tell whether it ended")
-    return last  # type: ignore[no-any-return]
+    return last
 
 
 # -- the whole wait -------------------------------------------------------------------
 
-def plan(waiter: Waiter, *, watch: bool, project: Optional[str], all_projects: bool) -> Steps:
+def plan(waiter: Waiter[Any], *, watch: bool, project: Optional[str], all_projects: bool) -> Steps:
     """Everything a wait does, in order: subscribe (when ``watch``), follow
     the events, and poll what is left (all of it, without a stream or once it
     dropped). The engine carries out each command, and throws into the plan
@@ -286,10 +287,10 @@ def plan(waiter: Waiter, *, watch: bool, project: Optional[str], all_projects: b
 
 #: Makes the answer of a wait from an operation seen in an event:
 #: ``answer_of(operation_url, operation, waited_seconds)``.
-AnswerOf = Callable[[str, Any, float], APIResult]
+AnswerOf = Callable[[str, Any, float], ResultT]
 
 
-class Waiter:
+class Waiter(Generic[ResultT]):
     """The operations still running, the last answer of each, and the outcomes.
 
     ``until`` is the ``time.monotonic()`` deadline of the whole wait (None:
@@ -300,7 +301,7 @@ class Waiter:
 
     def __init__(self, operations: Sequence[Waitable], *, started: float,
                  until: Optional[float], longest: int, progress: bool,
-                 answer_of: AnswerOf) -> None:
+                 answer_of: AnswerOf[ResultT]) -> None:
         self.started, self.until, self.longest = started, until, longest
         self.progress, self.answer_of = progress, answer_of
         #: Still running, by id, in the order first given (an operation given
@@ -308,12 +309,12 @@ class Waiter:
         self.pending: Dict[str, Waitable] = {}
         for each in operations:
             self.pending.setdefault(_envelope.operation_id(each.operation), each)
-        self.last: Dict[str, APIResult] = {}
-        self.outcomes: Dict[str, Outcome] = {}
+        self.last: Dict[str, ResultT] = {}
+        self.outcomes: Dict[str, Outcome[ResultT]] = {}
         #: When a progress report is next due, if no update comes first.
         self.next_tick = started + TICK
 
-    def outcome(self, operation: str) -> Outcome:
+    def outcome(self, operation: str) -> Outcome[ResultT]:
         """The outcome of an operation given (once every one has ended)."""
         return self.outcomes[_envelope.operation_id(operation)]
 
@@ -360,7 +361,7 @@ class Waiter:
         elif _envelope.operation_code(op) is not None:
             yield from self._check(op_id, 0)  # ended: the final answer, read as wait() reads it
 
-    def _event_answer(self, op_id: str, op: Any) -> APIResult:
+    def _event_answer(self, op_id: str, op: Any) -> ResultT:
         """An operation's state as an answer of a wait, as progress takes it."""
         self.last[op_id] = self.answer_of(self.pending[op_id].operation, op,
                                           time.monotonic() - self.started)
@@ -419,7 +420,7 @@ class Waiter:
             self.outcomes[op_id] = answer
             del self.pending[op_id]
 
-    def _report(self, answer: APIResult) -> Steps:
+    def _report(self, answer: ResultT) -> Steps:
         """Report progress, if asked, while there is time left."""
         if self.progress and (self.until is None or time.monotonic() < self.until):
             yield Report(answer)
@@ -435,7 +436,7 @@ class Waiter:
 
 
 
-class WaitAll:
+class WaitAll(Generic[ResultT]):
     """wait_all()'s bookkeeping, the same for both clients: every result must
     come from the API's server (``endpoints``); each failed one is its own
     outcome, each running one waits on its operation; the outcomes come back
@@ -445,7 +446,7 @@ class WaitAll:
     >>> outcomes = batch.finish(ended_outcomes, return_exceptions=False)
     """
 
-    def __init__(self, results: Sequence[APIResult], endpoints: Sequence[Any]) -> None:
+    def __init__(self, results: Sequence[ResultT], endpoints: Sequence[Any]) -> None:
         for index, result in enumerate(results):
             if result.endpoint not in endpoints:
                 raise RequestError(
@@ -455,7 +456,7 @@ class WaitAll:
                     "that made it (result.wait(), or that API's wait_all()); nothing was "
                     "waited on")
         self.results = results
-        self.outcomes: List[Outcome] = []
+        self.outcomes: List[Outcome[ResultT]] = []
         #: The operation each result still running waits on, by index.
         self.waiting: Dict[int, Waitable] = {}
         for index, result in enumerate(results):
@@ -468,7 +469,8 @@ class WaitAll:
             if operation is not None:
                 self.waiting[index] = operation
 
-    def finish(self, ended: Sequence[Outcome], return_exceptions: bool) -> List[Outcome]:
+    def finish(self, ended: Sequence[Outcome[ResultT]],
+               return_exceptions: bool) -> List[Outcome[ResultT]]:
         """The outcomes in the order given; unless failures are returned in
         place, the first one raises."""
         for index, outcome in zip(self.waiting, ended):
