@@ -24,15 +24,14 @@ from typing import Any, Dict, Iterator, Optional, Type
 
 import urllib3
 
+from ._failures import DEADLINE_PASSED
+
 #: When the request being sent or read on this thread must be over
 #: (``time.monotonic()``), or None. A context variable, so each thread (and
 #: each asyncio task of a caller's) has its own.
 DEADLINE: ContextVar[Optional[float]] = ContextVar("apitx_deadline", default=None)
 
 
-#: The words of the ``socket.timeout`` a passed deadline raises: error
-#: translation tells it from an ordinary read timeout by them.
-DEADLINE_PASSED = "the request's total deadline passed"
 
 
 @contextmanager
