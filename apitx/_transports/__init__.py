@@ -20,7 +20,7 @@ Modules, each with one job:
 - ``_websocket``: a websocket over the same connections and trust.
 """
 
-from ._base import BodyPolicy, Line, Transport
+from ._base import AsyncTransport, BodyPolicy, Line, Transport
 from ._deadline import deadline
 from ._errors import CALLER_MISTAKES, mistake, translate_error
 from ._http import HTTPTransport
@@ -31,7 +31,7 @@ from ._websocket import (NO_MESSAGE, Message, UpgradeRefused, WebSocketConnectio
                          describe_message)
 
 __all__ = [
-    "Answer", "BodyPolicy", "CALLER_MISTAKES", "mistake", "FingerprintLike", "HTTPTransport", "Line", "MOCK_ENDPOINT",
+    "Answer", "AsyncTransport", "BodyPolicy", "CALLER_MISTAKES", "mistake", "FingerprintLike", "HTTPTransport", "Line", "MOCK_ENDPOINT",
     "Message", "MockRequest", "MockTransport", "NO_MESSAGE", "Pin", "PinningAdapter",
     "Transport", "UpgradeRefused", "WebSocketConnection", "describe_message", "certificate_fingerprint",
     "deadline", "fetch_certificate", "operation", "parse_fingerprint", "pin_for",
