@@ -40,7 +40,9 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+import shlex
+from typing import (Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence,
+                    Tuple)
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 REDACTED = "<redacted>"
@@ -331,6 +333,16 @@ def redact_argv(argv: Sequence[str]) -> List[str]:
         shown_arg, hide_next = _shown_argument(arg, program)
         shown.append(shown_arg)
     return shown
+
+
+def shown_command(argv: Sequence[str]) -> str:
+    """A command line as one shell-quoted string, its secrets redacted: how
+    messages name a command.
+
+    >>> shown_command(['sh', '-c', 'echo hi', '--token=t'])
+    "sh -c 'echo hi' '--token=<redacted>'"
+    """
+    return shlex.join(redact_argv(argv))
 
 
 def _shown_argument(arg: str, program: Optional[_PasswordOption]

@@ -202,8 +202,10 @@ def test_names_and_prose_are_not_credentials(text):
     ('{"pin_password": 123456, "x": 1}', '{"pin_password": <redacted>, "x": 1}'),
     ("{'password': -12.5}", "{'password': <redacted>}"),
     ('"token": "unterminated secret', '"token": "<redacted>'),
-    ("cannot set 'maas.api.key' to 'k3y': not valid", "cannot set 'maas.api.key' to '<redacted>': not valid"),
-    ("cannot set 'core.trust_password' to 'x y'", "cannot set 'core.trust_password' to '<redacted>'"),
+    ("cannot set 'maas.api.key' to 'k3y': not valid",
+     "cannot set 'maas.api.key' to '<redacted>': not valid"),
+    ("cannot set 'core.trust_password' to 'x y'",
+     "cannot set 'core.trust_password' to '<redacted>'"),
     ("cannot set 'images.auto_update_interval' to 'often': invalid integer",
      "cannot set 'images.auto_update_interval' to 'often': invalid integer"),
     ("http://[abc:pw@h/x", "http://<redacted>"),
@@ -356,3 +358,4 @@ def test_a_mistyped_instance_key_is_named(server, api, instance):
         'PATCH /1.0/instances/<new> {"config": {"user.x": "1", "bogus.key": "v"}}']
     assert said == "Invalid config: Unknown configuration key: bogus.key"
     assert caught.value.error == said and str(caught.value).endswith(f": {said}")
+
