@@ -359,3 +359,30 @@ def test_a_mistyped_instance_key_is_named(server, api, instance):
     assert said == "Invalid config: Unknown configuration key: bogus.key"
     assert caught.value.error == said and str(caught.value).endswith(f": {said}")
 
+
+# -- exec results and errors name the command without its secrets --------------------
+
+from apitx._exec import ExecResult  # noqa: E402
+
+_SECRET_COMMAND = ["mysql", "-uroot", "-pS3CR3T-1", "--password", "S3CR3T-2",
+                   "TOKEN=S3CR3T-3", "https://u:S3CR3T-4@h/x", "shop"]
+
+
+def test_exec_result_repr_hides_the_commands_secrets_and_keeps_the_list():
+    result = ExecResult("c1", list(_SECRET_COMMAND), 1, b"out", b"no such table\n")
+    shown = repr(result)
+    assert "S3CR3T" not in shown
+    assert shown == ("ExecResult(instance='c1', command=['mysql', '-uroot', '-p<redacted>', "
+                     "'--password', '<redacted>', 'TOKEN=<redacted>', 'https://<redacted>@h/x', "
+                     "'shop'], return_code=1, stdout=b'out', stderr=b'no such table\\n')")
+    assert result.command == _SECRET_COMMAND  # the real list, to run again
+
+
+def test_exec_error_names_the_command_without_its_secrets():
+    with pytest.raises(apitx.ExecError) as caught:
+        ExecResult("c1", list(_SECRET_COMMAND), 1, b"", b"no such table\n").check()
+    assert "S3CR3T" not in str(caught.value) and "S3CR3T" not in repr(caught.value)
+    assert str(caught.value) == ("mysql -uroot '-p<redacted>' --password '<redacted>' "
+                                 "'TOKEN=<redacted>' 'https://<redacted>@h/x' shop in c1 "
+                                 "exited with 1: no such table")
+    assert caught.value.command == _SECRET_COMMAND
