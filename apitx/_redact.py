@@ -41,6 +41,7 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
+from functools import lru_cache
 from typing import (Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence,
                     Tuple)
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -103,13 +104,25 @@ def is_secret_name(name: Any) -> bool:
     >>> is_secret_name('trust_token'), is_secret_name('DB_PASS'), is_secret_name('name')
     (True, True, False)
     """
-    return isinstance(name, str) and (_SECRET_WORDS.search(name) is not None
-                                      or name in _SECRET_MAPS)
+    return isinstance(name, str) and (_has_secret_word(name) or name in _SECRET_MAPS)
 
 
 def is_secret_header(name: str) -> bool:
     """True for a header or query parameter name that carries a secret."""
-    return _SECRET_WORDS.search(name) is not None or _KEY_WORD.search(name) is not None
+    return _has_secret_word(name) or _KEY_WORD.search(name) is not None
+
+
+def _has_secret_word(name: str) -> bool:
+    # Cached: a JSON tree repeats few names many times (a listing of a
+    # thousand instances, the same keys each), and this was most of
+    # redact(). Long names (a run of text in free text) are not kept.
+    return _cached_secret_word(name) if len(name) <= 128 else \
+        _SECRET_WORDS.search(name) is not None
+
+
+@lru_cache(maxsize=4096)
+def _cached_secret_word(name: str) -> bool:
+    return _SECRET_WORDS.search(name) is not None
 
 
 def is_secret_variable(name: str) -> bool:
@@ -191,6 +204,8 @@ def redact_free_text(text: str) -> str:
     >>> redact_free_text('Unknown configuration key: bogus.key')
     'Unknown configuration key: bogus.key'
     """
+    if "=" not in text and ":" not in text and "cannot set '" not in text:
+        return text  # no URL, no pair: most strings of a JSON tree, at once
     text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
     shown: List[str] = []
     done = 0
