@@ -174,9 +174,11 @@ def redact(tree: Any) -> Any:
 
 
 def _is_secret_key(key: Any, in_environment: bool) -> bool:
-    if in_environment or (isinstance(key, str) and key.startswith(_ENVIRONMENT_PREFIX)):
-        return isinstance(key, str) and is_secret_variable(key)
-    return is_secret_name(key)
+    if not isinstance(key, str):
+        return False
+    if key.startswith(_ENVIRONMENT_PREFIX):  # environment.PWD is the variable PWD
+        return is_secret_variable(key[len(_ENVIRONMENT_PREFIX):])
+    return is_secret_variable(key) if in_environment else is_secret_name(key)
 
 
 def redact_headers(headers: Mapping[str, str]) -> Dict[str, str]:

@@ -254,10 +254,12 @@ def test_exec_body_command_environment_and_values_are_redacted():
 
 def test_instance_config_environment_keys_and_url_values():
     config = {"environment.STRIPE_KEY": "sk-1", "environment.LANG": "C.UTF-8",
+              "environment.PWD": "/srv",
               "user.db": "mysql://u:pw-2@db/x", "user.note": "Unknown configuration key: x",
               "volatile.base_image": "ff63" * 16}
     shown = redact({"config": config})["config"]
     assert shown == {"environment.STRIPE_KEY": REDACTED, "environment.LANG": "C.UTF-8",
+                     "environment.PWD": "/srv",
                      "user.db": "mysql://<redacted>@db/x",
                      "user.note": "Unknown configuration key: x",
                      "volatile.base_image": "ff63" * 16}
