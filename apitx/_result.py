@@ -235,7 +235,7 @@ class BaseResult:
             status=self.status_code, reason=self.response.reason or "")
 
     def __repr__(self) -> str:
-        return f"<APIResult {self.request_line()} HTTP/{self.status_code}>"
+        return f"<{type(self).__name__} {self.request_line()} HTTP/{self.status_code}>"
 
     # -- validation -----------------------------------------------------------
 

@@ -14,7 +14,7 @@ from typing import AsyncIterator, Awaitable, Callable, Optional, Protocol, Union
 
 from .._models import Response
 from .._result import BaseResult, Route
-from .._transports import AsyncTransport
+from .._transports._aiobase import AsyncTransport
 
 #: What ``wait(progress=...)`` calls with each answer: a function, or a
 #: coroutine function (awaited).

@@ -30,7 +30,8 @@ from .._prepare import (checked_method, header_problem, request_timeout, shown_n
                         with_defaults, with_query)
 from .._render import Exchange, request_line
 from .._sending import MAX_REDIRECTS, SenderBase
-from .._transports import AsyncTransport, UpgradeRefused
+from .._transports import UpgradeRefused
+from .._transports._aiobase import AsyncTransport
 from .._transports._aiows import AsyncWebSocketConnection
 from .._types import USE_DEFAULT, Headers, Params, UseDefault
 from ._result import AsyncAPIResult, AsyncWaits

@@ -17,10 +17,13 @@ Modules, each with one job:
 - ``_pinning``: pinned server certificates, as ``lxc`` pins them;
 - ``_deadline``: the whole-request deadline every socket keeps;
 - ``_errors``: failures translated, with a fix in each message;
-- ``_websocket``: a websocket over the same connections and trust.
+- ``_websocket``: a websocket over the same connections and trust;
+- the async client's, imported only by :mod:`apitx._aio`: ``_aiobase`` (its
+  interface), ``_aiohttp`` (aiohttp), ``_aiows`` (its websockets),
+  ``_aio_errors`` (aiohttp's failures translated).
 """
 
-from ._base import AsyncTransport, BodyPolicy, Line, Transport
+from ._base import BodyPolicy, Line, Transport
 from ._deadline import deadline
 from ._errors import CALLER_MISTAKES, mistake, translate_error
 from ._http import HTTPTransport
@@ -31,7 +34,7 @@ from ._websocket import (NO_MESSAGE, Message, UpgradeRefused, WebSocketConnectio
                          describe_message)
 
 __all__ = [
-    "Answer", "AsyncTransport", "BodyPolicy", "CALLER_MISTAKES", "mistake", "FingerprintLike", "HTTPTransport", "Line", "MOCK_ENDPOINT",
+    "Answer", "BodyPolicy", "CALLER_MISTAKES", "mistake", "FingerprintLike", "HTTPTransport", "Line", "MOCK_ENDPOINT",
     "Message", "MockRequest", "MockTransport", "NO_MESSAGE", "Pin", "PinningAdapter",
     "Transport", "UpgradeRefused", "WebSocketConnection", "describe_message", "certificate_fingerprint",
     "deadline", "fetch_certificate", "operation", "parse_fingerprint", "pin_for",

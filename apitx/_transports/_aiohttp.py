@@ -43,7 +43,7 @@ import aiohttp
 from yarl import URL
 
 from .._config import Limits, Timeout
-from .._endpoint import Endpoint
+from .._endpoint import UNIX_BASE_URL, Endpoint
 from .._exceptions import ResponseTooLarge
 from .._models import Request, Response
 from . import _failures as failures
@@ -155,7 +155,7 @@ class AiohttpTransport:
         answer: Optional[aiohttp.ClientResponse] = None
         try:
             answer = await self._session(endpoint).request(
-                request.method, URL(request.url, encoded=True), headers=request.headers,
+                request.method, _wire(request.url), headers=request.headers,
                 data=request.body, allow_redirects=False, timeout=limits)
             content_type = answer.headers.get("Content-Type", "")
             if body.capped(answer.status, content_type):
@@ -217,7 +217,7 @@ class AiohttpTransport:
         try:
             # The upgrade is bounded by the connect timeout; later reads by the read one.
             ws = await asyncio.wait_for(self._session(endpoint).ws_connect(
-                URL(endpoint.base_url + path, encoded=True), autoping=False, autoclose=True,
+                _wire(endpoint.base_url + path), autoping=False, autoclose=True,
                 max_msg_size=self.max_message, heartbeat=None,
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=1.0),
                 origin=None), timeout.connect)
@@ -241,6 +241,15 @@ class AiohttpTransport:
         sessions, self._sessions = list(self._sessions.values()), {}
         for session in sessions:
             await session.close()
+
+
+def _wire(url: str) -> URL:
+    """The URL aiohttp sends: a socket's ``http+unix://lxd/…`` (apitx's own
+    scheme, which no proxy setting can capture) is plain ``http://lxd/…`` on
+    the socket's own connector. Already encoded: sent as it is."""
+    if url.startswith(UNIX_BASE_URL):
+        url = "http://" + url[len(UNIX_BASE_URL) - len("lxd"):]
+    return URL(url, encoded=True)
 
 
 async def _read_capped(answer: aiohttp.ClientResponse, limit: int, line: Line) -> bytes:

@@ -17,8 +17,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator, NamedTuple, Optional,
-                    Protocol, Union)
+from typing import Any, Callable, Iterator, NamedTuple, Optional, Protocol, Union
 
 import requests
 
@@ -26,11 +25,7 @@ import requests
 from .._config import Timeout
 from .._endpoint import Endpoint
 from .._envelope import declares_json
-from .._models import Request, Response
 from ._websocket import WebSocketConnection
-
-if TYPE_CHECKING:  # the async transport's types: aiohttp is imported only by async users
-    from ._aiows import AsyncWebSocketConnection
 
 
 class BodyPolicy(NamedTuple):
@@ -91,33 +86,3 @@ class Transport(Protocol):
     def close(self) -> None:
         """Close every connection the transport keeps."""
 
-
-class AsyncTransport(Protocol):
-    """What the async client needs of a transport: the same duties, awaited,
-    on apitx's own :class:`~apitx._models.Request` and ``Response``."""
-
-    @property
-    def cert(self) -> Any:
-        """The client certificate requests go out with (for curl lines)."""
-
-    @property
-    def verify(self) -> Union[bool, str]:
-        """The trust requests go out with (for curl lines)."""
-
-    async def send(self, request: Request, endpoint: Endpoint, *, timeout: Timeout,
-                   until: Optional[float], body: BodyPolicy, line: Line) -> Response:
-        """Send ``request`` within ``until``; read the body as ``body`` says."""
-
-    def aiter_body(self, response: Response, endpoint: Endpoint, *, chunk_size: int,
-                   line: Line) -> AsyncIterator[bytes]:
-        """The unread body of ``response`` in pieces."""
-
-    def discard(self, response: Response) -> None:
-        """Drop a streamed body the caller will not read."""
-
-    async def websocket(self, endpoint: Endpoint, path: str, *, timeout: Timeout,
-                        traced: bool, line: str) -> AsyncWebSocketConnection:
-        """A websocket at ``path`` on ``endpoint``."""
-
-    async def close(self) -> None:
-        """Close every connection the transport keeps."""
