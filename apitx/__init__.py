@@ -42,7 +42,8 @@ from ._exceptions import (
     SettingsError,
     SettingsTypeError,
 )
-from ._files import Entry, Files
+from ._file_api import Entry
+from ._files import Files
 from ._transports import Pin
 from ._remote_add import add_remote
 from ._resource import Resource

@@ -32,13 +32,14 @@ import os
 import posixpath
 import stat
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Dict, Iterator, List, Optional, Tuple, Union, overload
+from typing import IO, Any, Iterator, List, Optional, Tuple, Union, overload
 from urllib.parse import quote
 
 from ._client import Client
-from ._exceptions import APIException, APINotFoundException, RequestError, RequestTypeError
+from ._exceptions import APIException, APINotFoundException, RequestError
+from ._file_api import (Entry, entry_of, file_params, listing, missing, push_body, refuse_pull,
+                        write_headers)
 from ._result import APIResult
 
 #: What :meth:`Files.push` takes: ``bytes`` or ``str`` are the content itself
@@ -49,22 +50,7 @@ Source = Union[bytes, str, "os.PathLike[str]", IO[bytes]]
 #: (``str`` or ``os.PathLike``), replaced only when the pull succeeds.
 Target = Union[str, "os.PathLike[str]", IO[bytes]]
 
-#: The file API says "Not Found" for a missing path (and for a push whose
-#: parent directory is missing), on LXD 5.0 and Incus 6.0 alike.
-_NOT_FOUND = "Not Found"
 _CHUNK = 1 << 16
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One path inside an instance, as a pull saw it: ``type`` is ``'file'``,
-    ``'directory'`` or ``'symlink'``; ``mode`` the permission bits."""
-
-    path: str
-    type: str
-    uid: int
-    gid: int
-    mode: int
 
 
 class Files:
@@ -100,17 +86,12 @@ class Files:
 
         >>> files.push('/etc/app.conf', Path('app.conf'), mode=0o600)
         """
-        if isinstance(source, os.PathLike):
-            with open(source, "rb") as body:
-                self._write(path, "file", body, uid, gid, mode, append)
-        elif isinstance(source, str):
-            self._write(path, "file", source.encode("utf-8"), uid, gid, mode, append)
-        elif isinstance(source, (bytes, bytearray, memoryview)) or hasattr(source, "read"):
-            self._write(path, "file", source, uid, gid, mode, append)
+        body = push_body(path, source)
+        if isinstance(body, os.PathLike):
+            with open(body, "rb") as opened:
+                self._write(path, "file", opened, uid, gid, mode, append)
         else:
-            raise RequestTypeError(f"push({path!r}, source): source must be bytes, str (the "
-                                   f"content), a pathlib.Path (a local file) or a binary file "
-                                   f"object, not {type(source).__name__}; nothing was sent")
+            self._write(path, "file", body, uid, gid, mode, append)
 
     @overload
     def pull(self, path: str) -> bytes: ...
@@ -130,14 +111,7 @@ class Files:
         b'c1\\n'
         """
         result = self._get(path, stream=target is not None)
-        kind = self._entry(path, result).type
-        if kind != "file":
-            what = ("a directory: pull_tree() copies it, listdir() lists it"
-                    if kind == "directory" else
-                    f"a {kind} to {result.response.content.decode(errors='replace')!r}: pull "
-                    "its target")
-            raise APIException(result, error=f"cannot pull {path} from {self.instance}: "
-                                              f"it is {what}")
+        refuse_pull(self._entry(path, result), result, self.instance)
         if target is None:
             return bytes(result.response.content)
         if isinstance(target, (str, os.PathLike)):
@@ -176,10 +150,7 @@ class Files:
         ['group', 'hostname', 'hosts']
         """
         result = self._get(path, stream=False)
-        if self._entry(path, result).type != "directory":
-            raise APIException(result, error=f"cannot list {path} in {self.instance}: "
-                                              "it is not a directory")
-        return [str(name) for name in result.metadata or ()]
+        return listing(self._entry(path, result), result, self.instance)
 
     # -- trees ------------------------------------------------------------------
 
@@ -252,23 +223,10 @@ class Files:
 
     # -- the wire -----------------------------------------------------------------
 
-    def _params(self, path: str) -> Dict[str, str]:
-        params = {"path": path}
-        if self.project:
-            params["project"] = self.project
-        return params
-
     def _write(self, path: str, kind: str, body: Any, uid: Optional[int],
                gid: Optional[int], mode: Optional[int], append: bool) -> None:
-        prefix = self.api.server.header_prefix
-        headers = {f"{prefix}type": kind, f"{prefix}write": "append" if append else "overwrite"}
-        for name, value in (("uid", uid), ("gid", gid)):
-            if value is not None:
-                headers[f"{prefix}{name}"] = str(int(value))
-        if mode is not None:
-            headers[f"{prefix}mode"] = f"{int(mode) & 0o7777:04o}"
-        self._send("POST", path, data=body, headers={
-            **headers, "Content-Type": "application/octet-stream"})
+        self._send("POST", path, data=body, headers=write_headers(
+            self.api.server.header_prefix, kind, uid, gid, mode, append))
 
     def _get(self, path: str, *, stream: bool) -> APIResult:
         return self._send("GET", path, stream=stream)
@@ -276,35 +234,15 @@ class Files:
     def _send(self, method: str, path: str, **options: Any) -> APIResult:
         """One request on ``path``, with the file API's bare "Not Found"
         turned into a message that says which path of which instance."""
-        if not isinstance(path, str):
-            raise RequestTypeError(f"path {path!r} is not a string: give an absolute path "
-                                   "inside the instance, such as '/etc/hosts'; nothing was sent")
-        if not path.startswith("/"):
-            raise RequestError(f"{path!r}: give an absolute path inside the instance, such as "
-                               f"'/{path}'; nothing was sent")
+        params = file_params(path, self.project)
         try:
-            return self.api.request(method, self._url, params=self._params(path), **options)
+            return self.api.request(method, self._url, params=params, **options)
         except APINotFoundException as exc:
-            if exc.error != _NOT_FOUND:
-                raise  # the instance (or its project) is missing: the server says so
-            where = (f"its parent directory {posixpath.dirname(path)} does not exist in "
-                     f"{self.instance} (mkdir() it first)" if method == "POST" else
-                     f"there is no {path} in {self.instance}")
-            raise APINotFoundException(exc.result, error=f"{path}: {where}") from None
+            raise missing(exc, method, path, self.instance) from None
 
     def _entry(self, path: str, result: APIResult) -> Entry:
         """What the pull's headers say ``path`` is, read in the server's family."""
-        prefix = self.api.server.header_prefix
-        headers = result.response.headers
-
-        def number(name: str, base: int = 10) -> int:
-            try:
-                return int(headers.get(prefix + name, ""), base)
-            except ValueError:
-                return 0 if name != "mode" else 0o644
-
-        return Entry(path=path, type=headers.get(f"{prefix}type", "file"),
-                     uid=number("uid"), gid=number("gid"), mode=number("mode", 8))
+        return entry_of(self.api.server.header_prefix, path, result.response.headers)
 
 
 def _walk_local(root: str, path: str) -> Iterator[Tuple[str, str]]:

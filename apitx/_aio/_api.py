@@ -34,6 +34,7 @@ from .._transports._aiows import AsyncWebSocketConnection
 from .._types import USE_DEFAULT, Cert, Headers, Params, UseDefault
 from .._verbs import Verbs
 from ._events import AsyncEventStream
+from ._files import AsyncFiles
 from ._operations import AsyncOperations
 from ._result import AsyncAPIResult, AsyncProgress
 from ._sender import AsyncSender
@@ -187,6 +188,13 @@ class AsyncAPI(Facade[Call], Verbs[Call]):
             types, project if project is not None else None if all_projects else self.project,
             all_projects))
         return AsyncEventStream(ws, limit)
+
+    def files(self, instance: str, project: Optional[str] = None) -> AsyncFiles:
+        """The files of ``instance``, in this server's dialect (see :class:`AsyncFiles`).
+
+        >>> await api.files('c1').push('/etc/motd', 'hello\\n', mode=0o644)
+        """
+        return AsyncFiles(self, instance, project=project)
 
     # -- the server -------------------------------------------------------------
 

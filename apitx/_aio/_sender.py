@@ -51,8 +51,8 @@ class AsyncSender(SenderBase[AsyncTransport]):
                 target: Optional[str] = None) -> Request:
         """The request as it will be sent, or :class:`RequestError` naming what is wrong:
         the same URL, headers and body the sync client would send."""
-        full_url = with_query(self.url(url), with_defaults(self.url(url), params,
-                                                           project=project, target=target))
+        base = self.url(url)
+        full_url = with_query(base, with_defaults(base, params, project=project, target=target))
         method = checked_method(method)
         given: Dict[str, str] = {}
         for name, value in (headers or {}).items():
