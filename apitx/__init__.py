@@ -42,7 +42,8 @@ from ._exceptions import (
     SettingsError,
     SettingsTypeError,
 )
-from ._files import Entry, Files
+from ._file_api import Entry
+from ._files import Files
 from ._transports import Pin
 from ._remote_add import add_remote
 from ._resource import Resource
@@ -51,6 +52,21 @@ from ._server import Server
 from ._tracing import StderrHandler
 from ._types import USE_DEFAULT
 from ._version import __version__
+
+#: The async client's names: imported on first use, so that ``import apitx``
+#: never imports aiohttp (``pip install apitx[async]`` brings it).
+_ASYNC_NAMES = ("AsyncAPI", "AsyncAPIResult", "AsyncEventStream")
+
+
+def __getattr__(name: str) -> object:
+    if name in _ASYNC_NAMES:
+        try:
+            from . import _aio
+        except ImportError as exc:
+            raise ImportError(f"apitx.{name} needs aiohttp: pip install 'apitx[async]' "
+                              f"({exc})") from exc
+        return getattr(_aio, name)
+    raise AttributeError(f"module 'apitx' has no attribute {name!r}")
 from . import ensure  # noqa: E402  (apitx.ensure: idempotent helpers)
 
 __all__ = [

@@ -32,14 +32,14 @@ import os
 import posixpath
 import stat
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Dict, Iterator, List, Optional, Tuple, Union, overload
-from urllib.parse import quote
+from typing import IO, Any, Iterator, List, Optional, Tuple, Union, overload
 
 from . import _checks
 from ._client import Client
-from ._exceptions import APIException, APINotFoundException, RequestError, RequestTypeError
+from ._exceptions import APIException, APINotFoundException, RequestError
+from ._file_api import (Entry, entry_of, file_params, files_url, listing, missing, opened,
+                        pull_target, push_body, refuse_pull, symlink_body, write_headers)
 from ._result import APIResult
 
 #: What :meth:`Files.push` takes: ``bytes`` or ``str`` are the content itself
@@ -50,22 +50,7 @@ Source = Union[bytes, str, "os.PathLike[str]", IO[bytes]]
 #: (``str`` or ``os.PathLike``), replaced only when the pull succeeds.
 Target = Union[str, "os.PathLike[str]", IO[bytes]]
 
-#: The file API says "Not Found" for a missing path (and for a push whose
-#: parent directory is missing), on LXD 5.0 and Incus 6.0 alike.
-_NOT_FOUND = "Not Found"
 _CHUNK = 1 << 16
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One path inside an instance, as a pull saw it: ``type`` is ``'file'``,
-    ``'directory'`` or ``'symlink'``; ``mode`` the permission bits."""
-
-    path: str
-    type: str
-    uid: int
-    gid: int
-    mode: int
 
 
 class Files:
@@ -79,7 +64,7 @@ class Files:
         self.api = api
         self.instance = instance
         self.project = _checks.optional_text(project, "files(project)")
-        self._url = f"instances/{quote(_checks.text(instance, 'files(instance)'), safe='')}/files"
+        self._url = files_url(instance)
 
     def __repr__(self) -> str:
         where = f" project={self.project}" if self.project else ""
@@ -101,22 +86,12 @@ class Files:
 
         >>> files.push('/etc/app.conf', Path('app.conf'), mode=0o600)
         """
-        if isinstance(source, os.PathLike):
-            local = _checks.local_path(source, f"push({path!r}, source)")
-            try:
-                body = open(local, "rb")
-            except OSError as exc:
-                raise _checks.unreadable(local, f"push({path!r}, source)", exc) from exc
-            with body:
-                self._write(path, "file", body, uid, gid, mode, append)
-        elif isinstance(source, str):
-            self._write(path, "file", source.encode("utf-8"), uid, gid, mode, append)
-        elif isinstance(source, (bytes, bytearray, memoryview)) or hasattr(source, "read"):
-            self._write(path, "file", source, uid, gid, mode, append)
+        body = push_body(path, source)
+        if isinstance(body, os.PathLike):
+            with opened(path, body) as local:
+                self._write(path, "file", local, uid, gid, mode, append)
         else:
-            raise RequestTypeError(f"push({path!r}, source): source must be bytes, str (the "
-                                   f"content), a pathlib.Path (a local file) or a binary file "
-                                   f"object, not {type(source).__name__}; nothing was sent")
+            self._write(path, "file", body, uid, gid, mode, append)
 
     @overload
     def pull(self, path: str) -> bytes: ...
@@ -135,17 +110,9 @@ class Files:
         >>> files.pull('/etc/hostname')
         b'c1\\n'
         """
-        local = None if target is None or hasattr(target, "write") else \
-            _writable(target, f"pull({path!r}, target)")
+        local = pull_target(path, target)
         result = self._get(path, stream=target is not None)
-        kind = self._entry(path, result).type
-        if kind != "file":
-            what = ("a directory: pull_tree() copies it, listdir() lists it"
-                    if kind == "directory" else
-                    f"a {kind} to {result.response.content.decode(errors='replace')!r}: pull "
-                    "its target")
-            raise APIException(result, error=f"cannot pull {path} from {self.instance}: "
-                                              f"it is {what}")
+        refuse_pull(self._entry(path, result), result, self.instance)
         if target is None:
             return bytes(result.response.content)
         if local is not None:
@@ -168,8 +135,7 @@ class Files:
 
         >>> files.symlink('/etc/localtime', '/usr/share/zoneinfo/UTC')
         """
-        target = _checks.text(target, f"symlink({path!r}, target)")
-        self._write(path, "symlink", target.encode("utf-8"), None, None, None, False)
+        self._write(path, "symlink", symlink_body(path, target), None, None, None, False)
 
     def delete(self, path: str) -> None:
         """Delete a file, a symlink or an empty directory.
@@ -185,10 +151,7 @@ class Files:
         ['group', 'hostname', 'hosts']
         """
         result = self._get(path, stream=False)
-        if self._entry(path, result).type != "directory":
-            raise APIException(result, error=f"cannot list {path} in {self.instance}: "
-                                              "it is not a directory")
-        return [str(name) for name in result.metadata or ()]
+        return listing(self._entry(path, result), result, self.instance)
 
     # -- trees ------------------------------------------------------------------
 
@@ -261,25 +224,10 @@ class Files:
 
     # -- the wire -----------------------------------------------------------------
 
-    def _params(self, path: str) -> Dict[str, str]:
-        params = {"path": path}
-        if self.project:
-            params["project"] = self.project
-        return params
-
     def _write(self, path: str, kind: str, body: Any, uid: Optional[int],
                gid: Optional[int], mode: Optional[int], append: bool) -> None:
-        owner = {name: _checks.optional_whole_number(value, f"{name}=")
-                 for name, value in (("uid", uid), ("gid", gid), ("mode", mode))}
-        prefix = self.api.server.header_prefix
-        headers = {f"{prefix}type": kind, f"{prefix}write": "append" if append else "overwrite"}
-        for name in ("uid", "gid"):
-            if owner[name] is not None:
-                headers[f"{prefix}{name}"] = str(owner[name])
-        if owner["mode"] is not None:
-            headers[f"{prefix}mode"] = f"{owner['mode'] & 0o7777:04o}"
-        self._send("POST", path, data=body, headers={
-            **headers, "Content-Type": "application/octet-stream"})
+        self._send("POST", path, data=body, headers=write_headers(
+            self.api.server.header_prefix, kind, uid, gid, mode, append))
 
     def _get(self, path: str, *, stream: bool) -> APIResult:
         return self._send("GET", path, stream=stream)
@@ -287,35 +235,15 @@ class Files:
     def _send(self, method: str, path: str, **options: Any) -> APIResult:
         """One request on ``path``, with the file API's bare "Not Found"
         turned into a message that says which path of which instance."""
-        if not isinstance(path, str):
-            raise RequestTypeError(f"path {path!r} is not a string: give an absolute path "
-                                   "inside the instance, such as '/etc/hosts'; nothing was sent")
-        if not path.startswith("/"):
-            raise RequestError(f"{path!r}: give an absolute path inside the instance, such as "
-                               f"'/{path}'; nothing was sent")
+        params = file_params(path, self.project)
         try:
-            return self.api.request(method, self._url, params=self._params(path), **options)
+            return self.api.request(method, self._url, params=params, **options)
         except APINotFoundException as exc:
-            if exc.error != _NOT_FOUND:
-                raise  # the instance (or its project) is missing: the server says so
-            where = (f"its parent directory {posixpath.dirname(path)} does not exist in "
-                     f"{self.instance} (mkdir() it first)" if method == "POST" else
-                     f"there is no {path} in {self.instance}")
-            raise APINotFoundException(exc.result, error=f"{path}: {where}") from None
+            raise missing(exc, method, path, self.instance) from None
 
     def _entry(self, path: str, result: APIResult) -> Entry:
         """What the pull's headers say ``path`` is, read in the server's family."""
-        prefix = self.api.server.header_prefix
-        headers = result.response.headers
-
-        def number(name: str, base: int = 10) -> int:
-            try:
-                return int(headers.get(prefix + name, ""), base)
-            except ValueError:
-                return 0 if name != "mode" else 0o644
-
-        return Entry(path=path, type=headers.get(f"{prefix}type", "file"),
-                     uid=number("uid"), gid=number("gid"), mode=number("mode", 8))
+        return entry_of(self.api.server.header_prefix, path, result.response.headers)
 
 
 def _walk_local(root: str, path: str) -> Iterator[Tuple[str, str]]:
@@ -327,17 +255,6 @@ def _walk_local(root: str, path: str) -> Iterator[Tuple[str, str]]:
         remote_top = posixpath.join(path, os.path.relpath(top, root).replace(os.sep, "/"))
         for name in dirs + sorted(names):
             yield os.path.join(top, name), posixpath.normpath(posixpath.join(remote_top, name))
-
-
-def _writable(target: Any, what: str) -> str:
-    """A pull's local ``target`` path, if its directory is there to write in:
-    checked before the GET, so a mistake sends nothing."""
-    local = _checks.local_path(target, what)
-    directory = os.path.dirname(os.path.abspath(local))
-    if not os.path.isdir(directory):
-        raise RequestError(f"{what}: {directory} is not a directory to write {local} in; "
-                           f"{_checks.NOTHING_SENT}")
-    return local
 
 
 def _copy(pieces: Iterator[bytes], out: IO[bytes]) -> int:
