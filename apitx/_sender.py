@@ -117,6 +117,9 @@ class Sender(SenderBase[Transport]):
         """:meth:`API.request`, for the API ``owner`` (see there)."""
         prepared = self.prepare(method, url, params=params, json=json, data=data,
                                 headers=headers, project=project, target=target)
+        if not isinstance(stream, bool):  # it picks the body policy, by key
+            raise RequestTypeError(f"{self.line(prepared)}: stream={stream!r}: give True or "
+                                   "False; nothing was sent")
         chosen = self.timeout if isinstance(timeout, UseDefault) else request_timeout(
             timeout, lambda: self.line(prepared))
         result = self.send(owner, prepared, chosen, stream=stream)
