@@ -47,12 +47,18 @@ class Live:
         self.created: List[Tuple[apitx.API, str]] = []
 
     def api(self, target: str) -> apitx.API:
+        """The module's API on ``target``, made on first use."""
         if target not in self.apis:
-            server, https = WAYS[target]
-            live_server(server)
-            self.apis[target] = (apitx.API.factory(server.https, **server.https_options)
-                                 if https else apitx.API.factory(server.socket))
+            self.apis[target] = self.new_api(target)
         return self.apis[target]
+
+    @staticmethod
+    def new_api(target: str, **options: object) -> apitx.API:
+        """A new API on ``target`` with ``options`` of API.factory (the caller closes it)."""
+        server, https = WAYS[target]
+        live_server(server)
+        return (apitx.API.factory(server.https, **server.https_options, **options)
+                if https else apitx.API.factory(server.socket, **options))
 
     def instance(self, daemon: str) -> str:
         if daemon not in self.instances:

@@ -354,8 +354,7 @@ import signal  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
-from live import TARGETS, https_api  # noqa: E402
-from sandbox import SANDBOX_DIR  # noqa: E402
+from live import TARGETS  # noqa: E402
 
 #: An exec websocket's secret as LXD logs it (its "Handling API request" line).
 WEBSOCKET_SECRET = re.compile(r"websocket\?secret=([0-9a-f]{64})")
@@ -363,9 +362,7 @@ WEBSOCKET_SECRET = re.compile(r"websocket\?secret=([0-9a-f]{64})")
 
 def traced_api(live, target: str) -> apitx.API:
     """A tracing API on ``target`` (see tests/live.py)."""
-    if target == "lxd-https":
-        return https_api(verify=f"{SANDBOX_DIR}/server.crt", debug=True)
-    return apitx.API.factory(live.sockets[target], debug=True)
+    return live.new_api(target, debug=True)
 
 
 @live
