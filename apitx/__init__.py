@@ -19,6 +19,7 @@ Every public name is importable from here; the modules behind it are private.
 """
 
 from ._api import API
+from ._atomic import atomic_write
 from ._config import Limits, RenderOptions, Timeout, TraceSettings
 from ._endpoint import Endpoint
 from ._event import Event
@@ -33,6 +34,7 @@ from ._exceptions import (
     CertificateMismatch,
     EndpointError,
     ExecError,
+    LocalFileError,
     ExecTimeout,
     MissingExtension,
     OperationTimeout,
@@ -89,6 +91,7 @@ __all__ = [
     "ExecTimeout",
     "Files",
     "Limits",
+    "LocalFileError",
     "MissingExtension",
     "OperationTimeout",
     "Pin",
@@ -106,6 +109,7 @@ __all__ = [
     "USE_DEFAULT",
     "__version__",
     "add_remote",
+    "atomic_write",
     "ensure",
     "events",
     "run_exec",

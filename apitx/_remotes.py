@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
+from ._atomic import atomic_write
 from ._endpoint import Endpoint
 from ._exceptions import EndpointError
 from ._transports import FingerprintLike, Pin
@@ -269,7 +269,7 @@ def save_remote(config_dir: str, name: str, addr: str, protocol: str,
                      "protocol": protocol, "public": False}
     config["remotes"] = remotes
     os.makedirs(os.path.join(config_dir, "servercerts"), mode=0o750, exist_ok=True)
-    _replace(os.path.join(config_dir, "servercerts", f"{name}.crt"), server_cert_pem)
+    _write(os.path.join(config_dir, "servercerts", f"{name}.crt"), server_cert_pem)
     _write_config(config_dir, config)
 
 
@@ -291,8 +291,8 @@ def remove_remote(config_dir: str, name: str) -> None:
 def _write_config(config_dir: str, config: Dict[str, Any]) -> None:
     import yaml
 
-    _replace(os.path.join(config_dir, "config.yml"),
-             yaml.safe_dump(config, default_flow_style=False, sort_keys=False).encode())
+    _write(os.path.join(config_dir, "config.yml"),
+           yaml.safe_dump(config, default_flow_style=False, sort_keys=False).encode())
 
 
 def check_name(name: str) -> None:
@@ -302,15 +302,7 @@ def check_name(name: str) -> None:
                             "'-', '_', '.', '+', starting with a letter or digit")
 
 
-def _replace(path: str, data: bytes, mode: int = 0o644) -> None:
+def _write(path: str, data: bytes) -> None:
     """Write a file whole or not at all: a crash never leaves half a config."""
-    fd, temporary = tempfile.mkstemp(prefix=".apitx-", dir=os.path.dirname(path))
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    with atomic_write(path) as out:
+        out.write(data)
