@@ -48,6 +48,7 @@ from ._file_api import Entry
 from ._files import Files
 from ._transports import Pin
 from ._remote_add import add_remote
+from ._remotes import RemoteSettings, list_remotes, remove_remote
 from ._resource import Resource
 from ._result import APIResult
 from ._server import Server
@@ -95,6 +96,7 @@ __all__ = [
     "MissingExtension",
     "OperationTimeout",
     "Pin",
+    "RemoteSettings",
     "RenderOptions",
     "RequestError",
     "RequestTypeError",
@@ -112,5 +114,7 @@ __all__ = [
     "atomic_write",
     "ensure",
     "events",
+    "list_remotes",
+    "remove_remote",
     "run_exec",
 ]

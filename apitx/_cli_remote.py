@@ -22,7 +22,7 @@ from typing import Any, Dict, Optional, Sequence
 from ._exceptions import APITXError
 from ._exit import EXIT_OK, EXIT_USAGE, exit_code
 from ._remote_add import add_remote
-from ._remotes import RemoteSettings, list_remotes, own_config_dir, remove_remote
+from ._remotes import RemoteSettings, list_remotes, remove_remote
 
 EXAMPLES = """\
 examples:
@@ -113,6 +113,6 @@ def _row(remote: RemoteSettings) -> Dict[str, Any]:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    remove_remote(own_config_dir(), args.name)
-    sys.stderr.write(f"remote {args.name} removed from {own_config_dir()}\n")
+    removed = remove_remote(args.name)
+    sys.stderr.write(f"remote {removed.name} removed from {removed.config_dir.path}\n")
     return EXIT_OK
