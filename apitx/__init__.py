@@ -16,6 +16,7 @@ idempotent helpers live in :mod:`apitx.ensure`; unit tests without a server
 use :class:`apitx.testing.MockTransport`.
 
 Every public name is importable from here; the modules behind it are private.
+The ``apitx`` command (:mod:`apitx.cli`) is built on these names alone.
 """
 
 from ._api import API
