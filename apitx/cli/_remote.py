@@ -46,9 +46,14 @@ Incus socket) is there even when no config names it, as in lxc.
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``apitx remote``."""
     parser = new_parser("apitx remote", "Manage remotes: servers by name, with their pinned "
-                                        "certificate, as lxc and incus keep them.", EXAMPLES)
+                                        "certificate,\nas lxc and incus keep them.", EXAMPLES)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="add|list|remove")
-    add = verbs.add_parser("add", help="trust a server and be trusted by it", add_help=False)
+    add, listing, remove = (verbs.add_parser(verb, help=text, add_help=False) for verb, text in (
+        ("add", "trust a server and be trusted by it"),
+        ("list", "every remote, and the config dir it comes from"),
+        ("remove", "forget a remote added by apitx")))
+    for verb in (add, listing, remove):
+        add_help_option(verb)
     add.add_argument("name", help="the remote's name (use it as -e NAME:)")
     add.add_argument("url", nargs="?", help="https://HOST[:8443] (default: the token's address)")
     secret = add.add_mutually_exclusive_group()
@@ -59,13 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--accept-certificate", action="store_true",
                      help="trust the certificate the server presents (shown) unchecked")
     add.add_argument("--project", help="the project requests to this remote use")
-    listing = verbs.add_parser("list", help="every remote, and the config dir it comes from",
-                               add_help=False)
     listing.add_argument("--format", choices=("table", "json"), default="table")
-    remove = verbs.add_parser("remove", help="forget a remote added by apitx", add_help=False)
-    remove.add_argument("name")
-    for verb in (add, listing, remove):
-        add_help_option(verb)
+    remove.add_argument("name", help="the remote's name, as `apitx remote list` shows it")
     return parser
 
 
