@@ -629,6 +629,21 @@ def test_console_script_is_installed_and_runs():
     assert done.stdout.decode().strip().endswith(apitx.__version__)
 
 
+def test_the_command_imports_only_public_names():
+    """What lint-imports cannot see: a name imported from `apitx` itself must be in
+    its __all__ (a private one, `from .. import _x`, would pass the contract)."""
+    import ast
+    import glob
+
+    private = []
+    for path in glob.glob(os.path.join(ROOT, "apitx", "cli", "*.py")):
+        for node in ast.walk(ast.parse(open(path).read())):
+            if isinstance(node, ast.ImportFrom) and node.level == 2:  # from .. import X
+                private += [(path, alias.name) for alias in node.names
+                            if node.module or alias.name not in apitx.__all__]
+    assert private == []
+
+
 def test_python_dash_m_apitx_runs_the_command():
     done = command("--version")
     assert done.returncode == 0 and done.stdout == f"apitx {apitx.__version__}\n".encode()
