@@ -92,21 +92,6 @@ def symlink_body(path: str, target: Any) -> bytes:
     return _checks.text(target, f"symlink({path!r}, target)").encode("utf-8")
 
 
-def pull_target(path: str, target: Any) -> Optional[str]:
-    """Where a pull writes: None for a file object (it has ``write``), else
-    the local path, checked before the GET (a str or PathLike, never a
-    descriptor, in a directory that is there), so a mistake sends nothing."""
-    if target is None or hasattr(target, "write"):
-        return None
-    what = f"pull({path!r}, target)"
-    local = _checks.local_path(target, what)
-    directory = os.path.dirname(os.path.abspath(local))
-    if not os.path.isdir(directory):
-        raise RequestError(f"{what}: {directory} is not a directory to write {local} in; "
-                           f"{_checks.NOTHING_SENT}")
-    return local
-
-
 def write_headers(prefix: str, kind: str, uid: Optional[int], gid: Optional[int],
                   mode: Optional[int], append: bool) -> Dict[str, str]:
     """The headers of a push, in the server's family (``X-LXD-``, ``X-Incus-``)."""

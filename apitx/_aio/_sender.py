@@ -114,6 +114,9 @@ class AsyncSender(SenderBase[AsyncTransport]):
                    stream: bool = False, waited_since: Optional[float] = None) -> AsyncAPIResult:
         """Send (unvalidated result), moving on to the next member when it may."""
         endpoint = self.members.of(request.url)
+        if len(self.members) == 1:
+            return await self._send_once(owner, request, endpoint, timeout, stream=stream,
+                                         waited_since=waited_since)
         for tried in range(1, len(self.members) + 1):
             try:
                 return await self._send_once(owner, request, endpoint, timeout, stream=stream,

@@ -257,7 +257,11 @@ async def _read_capped(answer: aiohttp.ClientResponse, limit: int, line: Line) -
     counted as it comes, so a compressed or endless answer cannot exhaust memory."""
     pieces: List[bytes] = []
     size = 0
-    async for piece in answer.content.iter_any():
+    content = answer.content
+    while True:
+        piece = await content.readany()
+        if not piece:
+            break
         size += len(piece)
         if size > limit:
             answer.close()
