@@ -87,17 +87,17 @@ def seconds(value: Any, what: str, *, optional: bool = True) -> Optional[float]:
     return None if math.isinf(value) else float(value)
 
 
-def local_path(value: Any, what: str) -> str:
+def local_path(value: Any, what: str, *, outcome: str = NOTHING_SENT) -> str:
     """``value`` as a path string, if it is a str or an ``os.PathLike`` naming
     a path (not empty, no NUL): never an int, which ``open()`` would take
-    for a file descriptor of the caller's."""
+    for a file descriptor of the caller's. ``outcome`` ends the message."""
     if isinstance(value, (bool, int)) or not isinstance(value, (str, os.PathLike)):
         raise RequestTypeError(f"{what}: {value!r} is not a local path; give a str or a "
-                               f"pathlib.Path; {NOTHING_SENT}")
+                               f"pathlib.Path; {outcome}")
     path = os.fspath(value)
     if not isinstance(path, str) or not path or "\0" in path:
         raise RequestError(f"{what}: {value!r} is not a usable local path (empty, bytes, or "
-                           f"with a NUL); {NOTHING_SENT}")
+                           f"with a NUL); {outcome}")
     return path
 
 

@@ -115,8 +115,7 @@ def add_remote(name: str, url: Optional[str] = None, *, token: Optional[str] = N
     seconds = finite_seconds(timeout, "add_remote(timeout=...)")
     if seconds is None:
         raise RequestTypeError("add_remote(timeout=None): give seconds > 0; nothing was sent")
-    own = apitx_config_dir(None if config_dir is None else
-                           _checks.local_path(config_dir, "add_remote(config_dir=)"))
+    own = apitx_config_dir(config_dir)
     directory = own.path
     if name in load_remotes(own):
         raise EndpointError(f"remote {name!r} already exists in {directory}/config.yml: "
