@@ -102,6 +102,11 @@ class Case:
     bad: Tuple[str, ...] = tuple(BAD)
 
 
+def write_through(path: Any) -> None:
+    with apitx.atomic_write(path) as out:
+        out.write(b"x")
+
+
 def started(api: apitx.API) -> apitx.APIResult:
     return api.post("instances", json={"name": "c1"})
 
@@ -232,6 +237,12 @@ def cases(tmp: Path) -> List[Case]:
              {"metadata": {}}),
         Case("Event.parse", lambda api, **kw: apitx.Event.parse(**kw),
              {"message": '{"type": "logging", "metadata": {}}'}),
+        Case("atomic_write", lambda api, **kw: write_through(**kw),
+             {"path": str(tmp / "written.bin")}),
+        Case("list_remotes", lambda api, **kw: apitx.list_remotes(**kw),
+             {"environ": {"HOME": str(tmp)}}),
+        Case("remove_remote", lambda api, **kw: apitx.remove_remote(**kw),
+             {"name": "web", "config_dir": str(tmp / "conf")}),
         Case("add_remote", lambda api, **kw: apitx.add_remote(**kw),
              {"name": "web", "url": "https://127.0.0.1:9", "token": None, "password": None,
               "fingerprint": None, "accept_certificate": False, "project": None,
