@@ -71,6 +71,8 @@ class AsyncSender(SenderBase[AsyncTransport]):
     def _body(self, method: str, url: str, json: Any, data: Any,
               headers: Dict[str, str]) -> Any:
         """The body as sent, and its Content-Type when the caller gave none."""
+        if json is None and data is None:
+            return None
         typed = {name.lower() for name in headers}
         if json is not None and data is None:
             try:
