@@ -77,8 +77,10 @@ def checked_method(method: Any) -> str:
     >>> checked_method('get')
     'GET'
     """
-    if method in _USUAL_METHODS:  # every request's path: no regex for the usual ones
-        return method  # type: ignore[no-any-return]
+    # Every request's path: no regex for the usual ones. The type first: a
+    # list or dict is unhashable, and the set lookup would raise TypeError.
+    if isinstance(method, str) and method in _USUAL_METHODS:
+        return method
     if not isinstance(method, str):
         raise RequestTypeError(f"method {method!r} is not a string: give an HTTP method "
                                "such as 'GET'; nothing was sent")
