@@ -22,12 +22,18 @@ Two rules of our own run inside the build (:func:`setup`):
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+import ast
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
 
 from docutils import nodes
+from docutils.statemachine import StringList
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
 
 import apitx
 from apitx import testing
@@ -147,7 +153,42 @@ def check_coverage(app: Sphinx, env: BuildEnvironment) -> None:
                                "of docs/reference/", module, name)
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def layers() -> List[Tuple[int, str, str]]:
+    """(layer, module, what it owns) from the import-linter contract in
+    pyproject.toml, top to bottom, each module's summary the first
+    paragraph of its docstring: the table cannot drift from the code."""
+    with open(ROOT / "pyproject.toml", "rb") as handle:
+        contracts = tomllib.load(handle)["tool"]["importlinter"]["contracts"]
+    rows = contracts[0]["layers"]
+    table = []
+    for depth, row in enumerate(rows):
+        for module in re.split(r"\s*[:|]\s*", row):
+            path = ROOT / "apitx" / f"{module}.py"
+            if not path.exists():
+                path = ROOT / "apitx" / module / "__init__.py"
+            doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+            table.append((len(rows) - depth, module, " ".join(doc.split("\n\n")[0].split())))
+    return table
+
+
+class Layers(SphinxDirective):
+    """``{apitx-layers}``: the layers table, made from the code (:func:`layers`)."""
+
+    def run(self) -> List[nodes.Node]:
+        lines = [".. list-table::", "   :header-rows: 1", "   :widths: 1 3 12", "",
+                 "   * - layer", "     - module", "     - owns"]
+        for depth, module, owns in layers():
+            lines += [f"   * - {depth}", f"     - ``apitx.{module}``", f"     - {owns}"]
+        container = nodes.container()
+        self.state.nested_parse(StringList(lines, "pyproject.toml"), 0, container)
+        return list(container.children)
+
+
 def setup(app: Sphinx) -> Dict[str, Any]:
+    app.add_directive("apitx-layers", Layers)
     app.connect("missing-reference", resolve_public)
     app.connect("env-check-consistency", check_coverage)
     return {"parallel_read_safe": True}
