@@ -3,7 +3,7 @@
 Built by scripts/test in strict mode, so that a broken reference fails the
 tests like a broken assertion would::
 
-    python3 -m sphinx -W --keep-going -n -q docs docs/_build/html
+    python3 -m sphinx -W --keep-going -n -q docs build/docs
 
 Sphinx because apitx's docstrings are reST (``:class:``, ``:meth:``,
 ``Example::``), which autodoc renders as they are; the guide pages are

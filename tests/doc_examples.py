@@ -1,8 +1,9 @@
 """The documentation's examples, run as tests: a pytest plugin.
 
-Every code example on the site's pages (``docs/**/*.md``) is run against the
-sandbox LXD and must print what the page shows, so the guide cannot drift
-from the library. A page holds two kinds of runnable block:
+Every code example on the site's pages (``docs/**/*.md``) and in the README
+is run against the sandbox LXD and must print what the page shows, so the
+guide cannot drift from the library. A page holds two kinds of runnable
+block:
 
 - ``pycon``: Python at ``>>>`` prompts, checked as doctests (``...`` in the
   shown output matches anything, whitespace runs compare equal);
@@ -47,8 +48,11 @@ import pytest
 import apitx
 from sandbox import SERVER_BY_NAME, instance_config, live_server, remove_instance
 
+ROOT = Path(__file__).resolve().parent.parent
 #: The pages' directory: Markdown files below it are pages (not under ``_build`` & co).
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = ROOT / "docs"
+#: The README's tour runs too: it is the PyPI page, the first example people copy.
+README = ROOT / "README.md"
 #: ```name at the start of a line opens a fence; ``` alone closes it.
 FENCE = re.compile(r"^```\s*(\S*)")
 RUN = {"pycon", "console"}
@@ -65,6 +69,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[p
 
 
 def _is_page(path: Path) -> bool:
+    if path.resolve() == README:
+        return True
     try:
         parts = path.resolve().relative_to(DOCS).parts
     except ValueError:
