@@ -41,7 +41,7 @@ import re
 import subprocess
 import uuid
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -213,7 +213,7 @@ class ExampleFailure(Exception):
 class ExampleItem(pytest.Item):
     """One :class:`doctest.DocTest` run against the sandbox, in :func:`namespace`."""
 
-    def __init__(self, *, test: doctest.DocTest, **kwargs: object) -> None:
+    def __init__(self, *, test: doctest.DocTest, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.test = test
 
@@ -243,5 +243,5 @@ class ExampleItem(pytest.Item):
             return str(excinfo.value)
         return str(super().repr_failure(excinfo, style=style))  # type: ignore[arg-type]
 
-    def reportinfo(self) -> tuple:
+    def reportinfo(self) -> Tuple[Path, None, str]:
         return self.path, None, f"examples of {self.name}"
