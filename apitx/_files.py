@@ -31,11 +31,11 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
-import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator, List, Optional, Tuple, Union, overload
 from urllib.parse import quote
 
+from ._atomic import atomic_write
 from ._client import Client
 from ._exceptions import APIException, APINotFoundException, RequestError
 from ._file_api import (Entry, entry_of, file_params, listing, missing, push_body, refuse_pull,
@@ -49,8 +49,6 @@ Source = Union[bytes, str, "os.PathLike[str]", IO[bytes]]
 #: Where :meth:`Files.pull` writes: a binary file object, or a local path
 #: (``str`` or ``os.PathLike``), replaced only when the pull succeeds.
 Target = Union[str, "os.PathLike[str]", IO[bytes]]
-
-_CHUNK = 1 << 16
 
 
 class Files:
@@ -102,7 +100,10 @@ class Files:
     def pull(self, path: str, target: Optional[Target] = None) -> Union[bytes, int]:
         """Read the file at ``path``: its bytes when no ``target``; else write
         them, streamed, to ``target`` (a binary file object, or a local path,
-        replaced only once the whole file has arrived) and return the count.
+        replaced only once the whole file has arrived, as
+        :func:`~apitx.atomic_write` writes: through symlinks, keeping an
+        existing file's mode; :class:`~apitx.LocalFileError`, before anything
+        is sent, when it cannot be written) and return the count.
 
         A directory is refused (:meth:`pull_tree` copies one, :meth:`listdir`
         lists it); a symlink is refused with its target named.
@@ -110,13 +111,15 @@ class Files:
         >>> files.pull('/etc/hostname')
         b'c1\\n'
         """
+        if isinstance(target, (str, os.PathLike)):
+            # Opened first: a target that cannot be written costs no request.
+            with atomic_write(target) as out:
+                return self.pull(path, out)
         result = self._get(path, stream=target is not None)
         refuse_pull(self._entry(path, result), result, self.instance)
         if target is None:
             return bytes(result.response.content)
-        if isinstance(target, (str, os.PathLike)):
-            return _replace(os.fspath(target), result.iter_content(_CHUNK))
-        return _copy(result.iter_content(_CHUNK), target)
+        return _copy(result.iter_content(), target)
 
     def mkdir(self, path: str, *, uid: Optional[int] = None, gid: Optional[int] = None,
               mode: int = 0o755) -> None:
@@ -213,7 +216,8 @@ class Files:
             elif entry.type == "symlink":
                 os.symlink(result.response.content.decode("utf-8"), local)
             else:
-                _replace(local, result.iter_content(_CHUNK))
+                with atomic_write(local) as out:
+                    _copy(result.iter_content(), out)
                 os.chmod(local, entry.mode)
             _chown(local, entry)
             copied.append(entry)
@@ -261,21 +265,6 @@ def _copy(pieces: Iterator[bytes], out: IO[bytes]) -> int:
     for piece in pieces:
         out.write(piece)
         count += len(piece)
-    return count
-
-
-def _replace(path: str, pieces: Iterator[bytes]) -> int:
-    """Write ``pieces`` beside ``path``, then put the file in its place: a
-    pull that breaks halfway leaves any previous copy as it was."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, partial = tempfile.mkstemp(dir=directory, prefix=".apitx-pull-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            count = _copy(pieces, out)
-        os.replace(partial, path)
-    except BaseException:
-        os.unlink(partial)
-        raise
     return count
 
 

@@ -55,6 +55,7 @@ class SenderBase(Generic[T]):
         self.reading = {False: BodyPolicy(max_answer_bytes, False),
                         True: BodyPolicy(max_answer_bytes, True)}
         self._routes: Dict[Endpoint, Route[T]] = {}
+        self._roots: Dict[Endpoint, Root] = {}
 
     @property
     def endpoint(self) -> Endpoint:
@@ -72,7 +73,11 @@ class SenderBase(Generic[T]):
     def url(self, url: str) -> str:
         """The full URL of an API path on the member in use (see :func:`join_url`)."""
         endpoint = self.members.current
-        return join_url(Root(endpoint.base_url, self.version, endpoint.display), url)
+        root = self._roots.get(endpoint)
+        if root is None:
+            root = self._roots.setdefault(endpoint, Root(endpoint.base_url, self.version,
+                                                         endpoint.display))
+        return join_url(root, url)
 
     def traced(self) -> bool:
         """True when websocket messages are traced too."""

@@ -111,11 +111,11 @@ class AsyncAPI(Facade[Call], Verbs[Call]):
 
     # -- requests -------------------------------------------------------------
 
-    async def request(self, method: str, url: str, *, params: Params = None, json: Any = None,
-                      data: Any = None, headers: Headers = None,
-                      timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-                      stream: bool = False, validate: bool = True,
-                      follow_redirects: bool = False) -> AsyncAPIResult:
+    def request(self, method: str, url: str, *, params: Params = None, json: Any = None,
+                data: Any = None, headers: Headers = None,
+                timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
+                stream: bool = False, validate: bool = True,
+                follow_redirects: bool = False) -> Call:
         """Send one request; return its :class:`AsyncAPIResult`, validated
         (see :meth:`API.request <apitx.API.request>`). ``data`` may also be an
         async iterable of bytes, streamed. A ``stream=True`` body is read with
@@ -123,7 +123,9 @@ class AsyncAPI(Facade[Call], Verbs[Call]):
 
         >>> (await api.request('GET', 'instances', params={'recursion': 1})).metadata
         """
-        return await self._sender.request(
+        # The sender's coroutine itself, not one wrapping it: a coroutine
+        # less per request (this is every request's path).
+        return self._sender.request(
             self, method, url, params=params, json=json, data=data, headers=headers,
             timeout=timeout, stream=stream, validate=validate,
             follow_redirects=follow_redirects, project=self.project, target=self.target)

@@ -16,10 +16,10 @@ Example::
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import IO, Any, AsyncIterator, List, Optional, Union
 from urllib.parse import quote
 
+from .._atomic import atomic_write
 from .._exceptions import APINotFoundException
 from .._file_api import (Entry, entry_of, file_params, listing, missing, push_body, refuse_pull,
                          write_headers)
@@ -69,12 +69,15 @@ class AsyncFiles:
         >>> await files.pull('/etc/hostname')
         b'c1\\n'
         """
+        if isinstance(target, (str, os.PathLike)):
+            # As Files.pull: opened first (a target that cannot be written
+            # costs no request), replaced only once the whole file arrived.
+            with atomic_write(target) as out:
+                return await self.pull(path, out)
         result = await self._send("GET", path, stream=target is not None)
         refuse_pull(await self._entry(path, result), result, self.instance)
         if target is None:
             return bytes(result.response.content)
-        if isinstance(target, (str, os.PathLike)):
-            return await _replace(os.fspath(target), result.aiter_content(PIECE))
         count = 0
         async for piece in result.aiter_content(PIECE):
             target.write(piece)
@@ -117,20 +120,3 @@ class AsyncFiles:
     async def _entry(self, path: str, result: AsyncAPIResult) -> Entry:
         return entry_of((await self.api.server).header_prefix, path, result.response.headers)
 
-
-async def _replace(path: str, pieces: AsyncIterator[bytes]) -> int:
-    """Write ``pieces`` beside ``path``, then put the file in its place: a
-    pull that breaks (or is cancelled) halfway leaves any previous copy as it was."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, partial = tempfile.mkstemp(dir=directory, prefix=".apitx-pull-")
-    count = 0
-    try:
-        with os.fdopen(fd, "wb") as out:
-            async for piece in pieces:
-                out.write(piece)
-                count += len(piece)
-        os.replace(partial, path)
-    except BaseException:
-        os.unlink(partial)
-        raise
-    return count

@@ -71,6 +71,8 @@ class AsyncSender(SenderBase[AsyncTransport]):
     def _body(self, method: str, url: str, json: Any, data: Any,
               headers: Dict[str, str]) -> Any:
         """The body as sent, and its Content-Type when the caller gave none."""
+        if json is None and data is None:
+            return None
         typed = {name.lower() for name in headers}
         if json is not None and data is None:
             try:
@@ -114,6 +116,9 @@ class AsyncSender(SenderBase[AsyncTransport]):
                    stream: bool = False, waited_since: Optional[float] = None) -> AsyncAPIResult:
         """Send (unvalidated result), moving on to the next member when it may."""
         endpoint = self.members.of(request.url)
+        if len(self.members) == 1:
+            return await self._send_once(owner, request, endpoint, timeout, stream=stream,
+                                         waited_since=waited_since)
         for tried in range(1, len(self.members) + 1):
             try:
                 return await self._send_once(owner, request, endpoint, timeout, stream=stream,

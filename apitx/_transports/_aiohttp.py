@@ -37,7 +37,7 @@ import hashlib
 import ssl
 import time
 from contextvars import ContextVar
-from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Union
+from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
 
 import aiohttp
 from yarl import URL
@@ -111,7 +111,7 @@ class AiohttpTransport:
         self.max_message = max_message
         self._expected = " or ".join(sorted(format_fingerprint(d) for d in pin.digests)) \
             if pin is not None else ""
-        self._sessions: Dict[str, aiohttp.ClientSession] = {}
+        self._sessions: Dict[Tuple[str, bool], aiohttp.ClientSession] = {}
 
     @property
     def cert(self) -> Any:
@@ -123,11 +123,19 @@ class AiohttpTransport:
 
     # -- sessions ---------------------------------------------------------------
 
-    def _session(self, endpoint: Endpoint) -> aiohttp.ClientSession:
-        session = self._sessions.get(endpoint.base_url)
+    def _session(self, endpoint: Endpoint, upgrades: bool = False) -> aiohttp.ClientSession:
+        """The session of an endpoint; websocket upgrades have one of their own
+        on the same connector, whose responses keep a refused upgrade's body
+        (requests need no such check on every answer)."""
+        key = (endpoint.base_url, upgrades)
+        session = self._sessions.get(key)
         if session is None or session.closed:
-            session = self._sessions[endpoint.base_url] = aiohttp.ClientSession(
-                connector=self._connector(endpoint), response_class=_Answer,
+            main = self._sessions.get((endpoint.base_url, False))
+            connector = main.connector if upgrades and main is not None and not main.closed \
+                else self._connector(endpoint)
+            session = self._sessions[key] = aiohttp.ClientSession(
+                connector=connector, connector_owner=not upgrades or main is None,
+                response_class=_Answer if upgrades else aiohttp.ClientResponse,
                 trust_env=endpoint.socket_path is None, auto_decompress=True,
                 timeout=aiohttp.ClientTimeout(total=None))
         return session
@@ -216,7 +224,7 @@ class AiohttpTransport:
         started = time.perf_counter()
         try:
             # The upgrade is bounded by the connect timeout; later reads by the read one.
-            ws = await asyncio.wait_for(self._session(endpoint).ws_connect(
+            ws = await asyncio.wait_for(self._session(endpoint, upgrades=True).ws_connect(
                 _wire(endpoint.base_url + path), autoping=False, autoclose=True,
                 max_msg_size=self.max_message, heartbeat=None,
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=1.0),
@@ -238,9 +246,9 @@ class AiohttpTransport:
 
     async def close(self) -> None:
         """Close every session and its connections."""
-        sessions, self._sessions = list(self._sessions.values()), {}
-        for session in sessions:
-            await session.close()
+        sessions, self._sessions = self._sessions, {}
+        for key in sorted(sessions, key=lambda key: not key[1]):  # upgrades' first: theirs
+            await sessions[key].close()                         # is the main one's connector
 
 
 def _wire(url: str) -> URL:
@@ -257,7 +265,11 @@ async def _read_capped(answer: aiohttp.ClientResponse, limit: int, line: Line) -
     counted as it comes, so a compressed or endless answer cannot exhaust memory."""
     pieces: List[bytes] = []
     size = 0
-    async for piece in answer.content.iter_any():
+    content = answer.content
+    while True:
+        piece = await content.readany()
+        if not piece:
+            break
         size += len(piece)
         if size > limit:
             answer.close()
