@@ -92,7 +92,7 @@ PRIVATE_IN_SIGNATURES = [
     "apitx._transports._aiows.AsyncWebSocketConnection",
     "apitx._transports._unix.UnixSocketConnection", "apitx._exceptions.Transaction",
     "apitx._client.Client", "apitx._result.Waits", "apitx._result.Route", "BaseResult",
-    "apitx._resource.Requester", "apitx._remotes.RemoteSettings", "apitx._tracing.Tracer",
+    "apitx._resource.Requester", "apitx._tracing.Tracer", "apitx._remotes.ConfigDir",
     "AsyncFiles", "apitx._aio._files.AsyncFiles", "Diff", "apitx._result.ResultT",
     "apitx._render.Exchange", "apitx._models.Response", "apitx._aio._models.Response",
     "apitx._aio._result.AsyncWaits",
