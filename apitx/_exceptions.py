@@ -238,7 +238,7 @@ class CertificateMismatch(APIConnectionError):
     """A pinned endpoint presented another certificate; nothing was sent.
 
     ``seen`` and ``expected`` are ``sha256:<hex>`` fingerprints (``expected``
-    may list several, joined by `` or ``).
+    may list several, joined by ``" or "``).
     """
 
     def __init__(self, message: str, endpoint: Optional[str] = None, seen: str = "",
