@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
+from . import _checks
 from ._exceptions import APIConnectionError, EndpointError
 from ._redact import redact_url
 
@@ -124,7 +125,12 @@ class Endpoint:
         text = text.strip()
         if text.startswith(("/", "./", "../")):
             return cls(base_url=UNIX_BASE_URL, socket_path=text)
-        parts = urlsplit(text)
+        try:
+            parts = urlsplit(text)
+            hostname = parts.hostname  # checks a bracketed host: [::1] yes, [1] no
+        except ValueError as exc:  # 'https://[::1', an address from a hostile token
+            raise EndpointError(f"endpoint {text!r} is not a URL ({exc}): give "
+                                "https://host:8443 or a socket path") from None
         scheme = parts.scheme.lower()
         if scheme == "unix":
             path = parts.path if not parts.netloc else None
@@ -134,7 +140,7 @@ class Endpoint:
             path = unquote(parts.netloc)
             if path.startswith("/"):
                 return cls(base_url=UNIX_BASE_URL, socket_path=path)
-        elif scheme in ("http", "https") and parts.hostname:
+        elif scheme in ("http", "https") and hostname:
             if parts.query or parts.fragment:
                 raise EndpointError(
                     f"endpoint {text!r} has a query or fragment: give only "
@@ -192,6 +198,7 @@ class Endpoint:
         if family is not None and family not in FAMILIES:
             raise EndpointError(f"family {family!r} is not known: give one of "
                                 f"{', '.join(FAMILIES)}, or None for any")
+        environ = _checks.optional_mapping(environ, "Endpoint.discover(environ)")
         tried = candidate_sockets(os.environ if environ is None else environ, family,
                                   well_known=well_known)
         reasons = []

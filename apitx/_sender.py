@@ -19,69 +19,41 @@ Example::
 
 from __future__ import annotations
 
-import logging
 import time
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 import requests
 
+from . import _checks
 from ._config import Timeout, TimeoutLike, TraceSettings
 from ._curl import render_curl
 from ._endpoint import Endpoint
-from ._exceptions import (APIConnectionError, APIException, APITimeoutError, RequestError,
-                          RequestTypeError)
-from ._failover import Members, may_try_elsewhere
-from ._prepare import (Root, checked_method, header_problem, join_url, request_timeout,
-                       shown_name, with_defaults)
-from ._redact import redact_url
-from ._redirects import redirect_method, resolve, same_origin
+from ._exceptions import (APIConnectionError, APITimeoutError, RequestError,
+                          RequestTypeError, SettingsError)
+from ._failover import Members
+from ._prepare import (arguments_problem, checked_method, header_problem, request_timeout,
+                       shown_name, with_defaults, with_query)
 from ._render import Exchange, request_line
-from ._result import APIResult, Route, Waits
-from ._tracing import Tracer, logger
-from ._transports import (CALLER_MISTAKES, BodyPolicy, Transport, UpgradeRefused,
+from ._result import APIResult, Waits
+from ._sending import MAX_REDIRECTS, SenderBase
+from ._transports import (CALLER_MISTAKES, Transport, UpgradeRefused,
                           WebSocketConnection, mistake)
 from ._types import USE_DEFAULT, Headers, Params, UseDefault
 
-#: How many redirects ``follow_redirects=True`` follows.
-MAX_REDIRECTS = 5
-
-
-class Sender:
+class Sender(SenderBase[Transport]):
     """Prepares and sends requests for an API and its siblings (see the module)."""
 
     def __init__(self, session: requests.Session, transport: Transport, members: Members, *,
                  version: Optional[str], timeout: Timeout, trace: TraceSettings,
                  max_answer_bytes: int) -> None:
+        super().__init__(transport, members, version=version, timeout=timeout, trace=trace,
+                         max_answer_bytes=max_answer_bytes)
         self.session = session
-        self.transport = transport
-        self.members = members
-        self.version = version
-        self.timeout = timeout
-        self.trace = trace
-        self.options = trace.render
-        self.tracer = Tracer(trace) if trace.enabled else None
-        self.max_answer_bytes = max_answer_bytes
-        self._routes: Dict[Endpoint, Route] = {}
-
-    # -- where requests go ------------------------------------------------------
-
-    @property
-    def endpoint(self) -> Endpoint:
-        """The member requests go to now."""
-        return self.members.current
-
-    def route(self, endpoint: Endpoint) -> Route:
-        """The :class:`Route` results sent to ``endpoint`` share."""
-        route = self._routes.get(endpoint)
-        if route is None:
-            route = self._routes.setdefault(endpoint, Route(endpoint, self.transport,
-                                                            self.options))
-        return route
-
-    def url(self, url: str) -> str:
-        """The full URL of an API path on the member in use (see :func:`join_url`)."""
-        endpoint = self.members.current
-        return join_url(Root(endpoint.base_url, self.version, endpoint.display), url)
+        for name, value in session.headers.items():
+            problem = header_problem(name, value)
+            if problem:
+                raise SettingsError(f"the session's header {shown_name(name)} {problem}: fix "
+                                    "session.headers before making the API")
 
     def line(self, prepared: requests.PreparedRequest, endpoint: Optional[Endpoint] = None) -> str:
         """The request line of a prepared request, for messages."""
@@ -102,6 +74,16 @@ class Sender:
         full_url = self.url(url)
         method = checked_method(method)
         params = with_defaults(full_url, params, project=project, target=target)
+
+        def line() -> str:
+            return request_line(Exchange(self.members.current, method,
+                                         _with_query(full_url, params)), self.options)
+
+        # requests would take a float body or a str of headers as far as the
+        # socket (or an AttributeError of its own): refused here, by type.
+        problem = arguments_problem(data, headers)
+        if problem:
+            raise RequestTypeError(f"{line()}: {problem}; nothing was sent")
         refused: Optional[RequestError] = None
         try:
             prepared = self.session.prepare_request(requests.Request(
@@ -110,15 +92,15 @@ class Sender:
             # json= that JSON cannot encode raises TypeError inside requests;
             # other arguments of the wrong type too.
             kind = RequestError if isinstance(exc, CALLER_MISTAKES) else RequestTypeError
-            line = request_line(Exchange(self.members.current, method,
-                                         _with_query(full_url, params)), self.options)
-            refused = kind(f"{line}: {mistake(exc, headers)}; nothing was sent")
+            refused = kind(f"{line()}: {mistake(exc, headers)}; nothing was sent")
         if refused is not None:
             # Raised here, outside the except block, so that requests' own
             # exception (which quotes a bad header's value, maybe a token) is
             # neither its cause nor its context.
             raise refused
-        for name, value in prepared.headers.items():
+        # The caller's headers only: requests' own (and a session's, checked
+        # when the API was made) are known to be sendable.
+        for name, value in (headers or {}).items():
             problem = header_problem(name, value)
             if problem:
                 raise RequestError(f"{self.line(prepared)}: header {shown_name(name)} "
@@ -135,6 +117,9 @@ class Sender:
         """:meth:`API.request`, for the API ``owner`` (see there)."""
         prepared = self.prepare(method, url, params=params, json=json, data=data,
                                 headers=headers, project=project, target=target)
+        if not isinstance(stream, bool):  # it picks the body policy, by key
+            raise RequestTypeError(f"{self.line(prepared)}: stream={stream!r}: give True or "
+                                   "False; nothing was sent")
         chosen = self.timeout if isinstance(timeout, UseDefault) else request_timeout(
             timeout, lambda: self.line(prepared))
         result = self.send(owner, prepared, chosen, stream=stream)
@@ -156,16 +141,12 @@ class Sender:
                 return self._send_once(owner, prepared, endpoint, timeout, stream=stream,
                                        waited_since=waited_since)
             except (APIConnectionError, APITimeoutError) as failed:
-                if tried == len(self.members) or not may_try_elsewhere(
-                        failed.sent, prepared.method, prepared.body):
+                step = self.next_member(failed, tried, endpoint, prepared.method, prepared.body,
+                                        prepared.url or "")
+                if step is None:
                     raise
-                before, endpoint = endpoint, self.members.advance(endpoint)
-                if logger.isEnabledFor(logging.DEBUG):
-                    logger.debug("apitx: %s; %s, trying %s", failed,
-                                 "nothing was sent" if failed.sent is False else "idempotent",
-                                 endpoint.display)
-                prepared = prepared.copy()
-                prepared.url = endpoint.base_url + (prepared.url or "")[len(before.base_url):]
+                endpoint, prepared = step[0], prepared.copy()
+                prepared.url = step[1]
         raise AssertionError("unreachable: the last member's failure is raised")
 
     def _send_once(self, owner: Waits, prepared: requests.PreparedRequest, endpoint: Endpoint,
@@ -182,7 +163,7 @@ class Sender:
         """
         started = time.perf_counter()
         until = timeout.deadline(time.monotonic())
-        policy = BodyPolicy(self.max_answer_bytes, stream)
+        policy = self.reading[stream]
         response = self.transport.send(prepared, endpoint, timeout=timeout, until=until,
                                        body=policy, line=lambda: self.line(prepared, endpoint))
         result = APIResult(
@@ -195,17 +176,10 @@ class Sender:
         return result
 
     def redirected(self, result: APIResult) -> requests.PreparedRequest:
-        """The request a redirect asks for, if it stays on this endpoint (see
-        :mod:`apitx._redirects`); else the :class:`APIException` that says where
-        it led."""
-        target = resolve(result.request.url or "", result.response.headers.get("Location") or "")
-        if not same_origin(target, result.endpoint.base_url):
-            raise APIException(result, error=(
-                f"the server redirects to {redact_url(target)}, off this endpoint "
-                f"({result.endpoint.display}): apitx never follows a redirect elsewhere"))
-        method = redirect_method(result.status_code, result.request.method)
+        """The request a redirect asks for, if it stays on this endpoint."""
+        target, method = self.redirect(result)
         if method is None:
-            prepared = result.request.copy()
+            prepared: requests.PreparedRequest = result.request.copy()
             prepared.prepare_url(target, None)
             return prepared
         return self.session.prepare_request(requests.Request(method, target))
@@ -238,35 +212,23 @@ class Sender:
         cannot be reached (nothing is sent before the upgrade); a refused
         upgrade raises the :class:`APIException` its answer means."""
         limits = self.timeout if timeout is None else Timeout.coerce(timeout)
-        traced = self.tracer is not None and logger.isEnabledFor(logging.DEBUG)
-        url = self.url(path)
+        params = _checks.optional_mapping(params, f"websocket({path!r}, params)")
+        url = with_query(self.url(path), dict(params or {}))
         endpoint = self.members.of(url)
         for tried in range(1, len(self.members) + 1):
-            prepared = requests.Request("GET", url, params=dict(params or {})).prepare()
-            sent = prepared.url or url
-            line = f"GET {endpoint.describe_url(sent, self.options.unsafe)}"
+            line = f"GET {endpoint.describe_url(url, self.options.unsafe)}"
             try:
-                return self.transport.websocket(endpoint, sent[len(endpoint.base_url):],
-                                                timeout=limits, traced=traced, line=line,
+                return self.transport.websocket(endpoint, url[len(endpoint.base_url):],
+                                                timeout=limits, traced=self.traced(), line=line,
                                                 max_message=self.max_answer_bytes)
-            except UpgradeRefused as refused:
-                result = self.made_result(owner, sent, refused.status, refused.body,
-                                          reason=refused.reason, headers=refused.headers,
-                                          elapsed=refused.elapsed)
-                if self.tracer is not None:
-                    self.tracer.trace(result.exchange)
-                result.validate()
-                raise APIConnectionError(  # validate() raises for any status >= 400
-                    f"{line}: the server refused the websocket upgrade with HTTP "
-                    f"{refused.status}", endpoint=endpoint.display) from refused
+            except UpgradeRefused as refusal:
+                raise self.refused(refusal, lambda *a, **k: self.made_result(owner, *a, **k),
+                                   url, line, endpoint) from refusal
             except (APIConnectionError, APITimeoutError) as failed:
-                if tried == len(self.members) or failed.sent is not False:
+                step = self.next_member(failed, tried, endpoint, "GET", None, url)
+                if step is None:
                     raise
-                before, endpoint = endpoint, self.members.advance(endpoint)
-                if logger.isEnabledFor(logging.DEBUG):
-                    logger.debug("apitx: %s; nothing was sent, trying %s", failed,
-                                 endpoint.display)
-                url = endpoint.base_url + url[len(before.base_url):]
+                endpoint, url = step
         raise AssertionError("unreachable: the last member's failure is raised")
 
     # -- curl ---------------------------------------------------------------------

@@ -21,7 +21,7 @@ import struct
 import tempfile
 import threading
 import time
-from typing import Callable, Dict, List, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -76,15 +76,24 @@ class _Handler(socketserver.StreamRequestHandler):
         self.wfile.flush()
         if self.server.then_drop:
             return  # the handler's end closes the socket: no close frame
-        self._record_until_released()
+        self._hold()
 
-    def _record_until_released(self) -> None:
-        """What the client sends, until it leaves or the test ends (10 s at most)."""
+    def _hold(self) -> None:
+        """Until the client leaves or the test ends: record what the client
+        sends and, if asked, ping every ``ping_every`` seconds (LXD and Incus
+        ping every stream every 10 s). 10 s at most when not pinging."""
         received = bytearray()
         self.connection.settimeout(0.05)
-        deadline = time.monotonic() + 10
+        every = self.server.ping_every
+        deadline = None if every else time.monotonic() + 10
+        next_ping = time.monotonic() + (every or 0)
         try:
-            while not self.server.release.is_set() and time.monotonic() < deadline:
+            while not self.server.release.is_set() and (
+                    deadline is None or time.monotonic() < deadline):
+                if every and time.monotonic() >= next_ping:
+                    self.wfile.write(frame(PING, b""))
+                    self.wfile.flush()
+                    next_ping += every
                 try:
                     data = self.connection.recv(1 << 16)
                 except socket.timeout:
@@ -114,6 +123,8 @@ class WebSocketServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer
         self.then_drop = then_drop
         self.release = threading.Event()
         self.ping_first = False
+        #: Seconds between keepalive pings while the connection stays open (None: none).
+        self.ping_every: Optional[float] = None
         #: Answers plain HTTP requests: ``http(target) -> (status, JSON body)``.
         self.http: Callable[[str], Tuple[int, bytes]] = lambda target: (404, b"{}")
         super().__init__(path, _Handler)

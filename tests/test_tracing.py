@@ -19,6 +19,8 @@ import apitx
 from apitx._render import SEPARATOR
 from apitx._tracing import UNSAFE_NOTICE
 
+from canned import error_in_200, running, succeeded
+
 from sandbox import remove_instance
 
 live = pytest.mark.live
@@ -176,15 +178,16 @@ def test_unsafe_says_so_on_the_first_line_once(hostile):
     assert safe.count('"password": "<redacted>"') == 2  # request and response bodies
 
 
-def test_trace_is_written_before_validate_raises(hostile, caplog):
-    api = apitx.API.factory(hostile.server_address, debug=True)
+def test_trace_is_written_before_validate_raises(canned, caplog):
+    canned.answers["/1.0/x"] = error_in_200(403, "refused inside a 200")
+    api = apitx.API.factory(transport=canned.transport, debug=True)
     with caplog.at_level(logging.DEBUG, logger="apitx"):
         with pytest.raises(apitx.APIException):
-            api.get("/error-in-200")
+            api.get("x")
     (record,) = caplog.records
     lines = record.getMessage().splitlines()
-    assert " GET /error-in-200 " in lines[0]
-    assert lines[1:3] == ["HTTP/200 Whatever", "{"]
+    assert " GET /1.0/x " in lines[0]
+    assert lines[1:3] == ["HTTP/200 OK", "{"]
 
 
 def test_tracing_off_formats_nothing(hostile, caplog, monkeypatch):
@@ -196,10 +199,12 @@ def test_tracing_off_formats_nothing(hostile, caplog, monkeypatch):
     assert (api.debug, api.tracer) == (False, None)
 
 
-def test_every_poll_is_a_transaction_with_the_total_waited(hostile, caplog):
-    api = apitx.API.factory(hostile.server_address, debug=True)
+def test_every_poll_is_a_transaction_with_the_total_waited(canned, caplog):
+    slowly = canned.operation("op-slowly", running("op-slowly"), running("op-slowly"),
+                              succeeded("op-slowly"))
+    api = apitx.API.factory(transport=canned.transport, debug=True)
     with caplog.at_level(logging.DEBUG, logger="apitx"):
-        assert api.get("/async/op-slowly").wait(timeout=10).metadata["status"] == "Success"
+        assert api.get(slowly).wait(timeout=10).metadata["status"] == "Success"
     headers = [record.getMessage().splitlines()[0] for record in caplog.records]
     polls = [h for h in headers if "/wait?timeout=" in h]
     assert len(polls) == 3
@@ -340,3 +345,116 @@ def test_a_trace_file_that_fails_to_write_says_so_once(hostile):
                        hostile.server_address, DEBUG="1", APITX_DEBUG_FILE="/dev/full")
     assert done.returncode == 0
     assert done.stderr.count("\n") == 1 and "No space left on device" in done.stderr
+
+
+# -- issue 16: exec secrets and LXD's own log lines, traced live ---------------------
+
+import re  # noqa: E402
+import signal  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+from live import TARGETS  # noqa: E402
+
+#: An exec websocket's secret as LXD logs it (its "Handling API request" line).
+WEBSOCKET_SECRET = re.compile(r"websocket\?secret=([0-9a-f]{64})")
+
+
+def traced_api(live, target: str) -> apitx.API:
+    """A tracing API on ``target`` (see tests/live.py)."""
+    return live.new_api(target, debug=True)
+
+
+@live
+@pytest.mark.parametrize("target", TARGETS)
+def test_exec_secrets_stay_out_of_traces_results_and_errors(live, target, caplog):
+    instance = live.instance("lxd" if target == "lxd-https" else target)
+    api = traced_api(live, target)
+    argv = ["sh", "-c", "sleep 30", "sh", "--password", "PLANTED-A", "--token=PLANTED-B",
+            "https://u:PLANTED-C@example.com/"]
+    env = {"DB_PASS": "PLANTED-D", "DATABASE_URL": "postgres://app:PLANTED-E@db/shop",
+           "ENCRYPTION_KEY": "PLANTED-F", "LANG": "C"}
+    with caplog.at_level(logging.DEBUG, logger="apitx"):
+        with pytest.raises(apitx.ExecTimeout) as timed_out:
+            api.exec(instance, argv, env=env, timeout=1)
+        result = api.exec(instance, ["sh", "-c", "echo no >&2; exit 3", "sh", "--token",
+                                     "PLANTED-G"])
+        with pytest.raises(apitx.ExecError) as failed:
+            result.check()
+    trace = "\n".join(record.getMessage() for record in caplog.records)
+    # The websocket secrets LXD gave this exec: the trace must not show them either.
+    fds = timed_out.value.result.metadata["metadata"]["fds"]
+    assert set(fds) == {"0", "1", "2", "control"}
+    for shown in (trace, str(timed_out.value), repr(timed_out.value),
+                  timed_out.value.transaction, repr(result), str(failed.value)):
+        assert "PLANTED" not in shown
+        assert not any(secret in shown for secret in fds.values())
+    # What is not a secret stays readable, and the caller keeps the real command.
+    assert '"LANG": "C"' in trace and "postgres://<redacted>@db/shop" in trace
+    assert str(timed_out.value).startswith("sh -c 'sleep 30' sh --password '<redacted>' ")
+    assert str(failed.value).endswith(" exited with 3: no")
+    assert timed_out.value.command == argv and result.command[-1] == "PLANTED-G"
+
+
+@live
+def test_logging_events_are_traced_without_exec_secrets(server, live, caplog):
+    """LXD logs every request it handles, exec websockets' ``?secret=`` included:
+    a traced ``logging`` stream must show those lines without the secrets."""
+    instance = live.instance(server.name)
+    traced = apitx.API.factory(server.socket, debug=True)
+    secrets = []
+    with caplog.at_level(logging.DEBUG, logger="apitx"):
+        with traced.events(types=["logging"]) as stream:
+            assert stream.confirm(10)
+            live.api(server.name).exec(instance, ["true"]).check()
+            until = time.monotonic() + 30  # a bound, not an expectation: 4 come at once
+            while len(secrets) < 4:  # this exec's four websockets, at least
+                event = stream.next_event(timeout=max(0.0, until - time.monotonic()))
+                if event is None:
+                    break
+                secrets += WEBSOCKET_SECRET.findall(json.dumps(event.metadata))
+    assert len(secrets) >= 4, "LXD logged no exec websocket: nothing was tested"
+    trace = "\n".join(record.getMessage() for record in caplog.records)
+    assert not any(secret in trace for secret in secrets)
+    assert "/websocket?secret=<redacted>" in trace
+
+
+@live
+def test_cli_events_trace_logging_without_exec_secrets(server, live):
+    """``DEBUG=1 apitx events --type logging``: the events on stdout are the
+    server's own (with the secrets LXD logged, as ``lxc monitor`` shows them);
+    the trace on stderr must not carry those secrets."""
+    instance = live.instance(server.name)
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "apitx", "events", "-e", server.socket, "--type", "logging",
+         "--timeout", "60"],
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path), "DEBUG": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = threading.Event()
+
+    def exec_until_seen() -> None:
+        # The stream may be registered after our first exec: exec again
+        # until its log lines arrive (bounded).
+        for _ in range(20):
+            live.api(server.name).exec(instance, ["true"])
+            if seen.wait(1):
+                return
+
+    execs = threading.Thread(target=exec_until_seen, daemon=True)
+    execs.start()
+    secrets = []
+    try:
+        for line in cli.stdout:
+            secrets += WEBSOCKET_SECRET.findall(line)
+            if len(secrets) >= 4:
+                break
+    finally:
+        seen.set()
+        cli.send_signal(signal.SIGINT)
+        rest, trace = cli.communicate(timeout=30)
+        execs.join(60)
+    secrets += WEBSOCKET_SECRET.findall(rest)
+    assert len(secrets) >= 4, "LXD logged no exec websocket: nothing was tested"
+    assert " upgraded to a websocket " in trace
+    assert not any(secret in trace for secret in secrets)
+    assert "/websocket?secret=<redacted>" in trace

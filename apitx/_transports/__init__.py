@@ -17,7 +17,10 @@ Modules, each with one job:
 - ``_pinning``: pinned server certificates, as ``lxc`` pins them;
 - ``_deadline``: the whole-request deadline every socket keeps;
 - ``_errors``: failures translated, with a fix in each message;
-- ``_websocket``: a websocket over the same connections and trust.
+- ``_websocket``: a websocket over the same connections and trust;
+- the async client's, imported only by :mod:`apitx._aio`: ``_aiobase`` (its
+  interface), ``_aiohttp`` (aiohttp), ``_aiows`` (its websockets),
+  ``_aio_errors`` (aiohttp's failures translated).
 """
 
 from ._base import BodyPolicy, Line, Transport

@@ -27,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import socket
 import ssl
@@ -38,6 +39,7 @@ from urllib3.connectionpool import HTTPSConnectionPool
 
 from .._exceptions import (APIConnectionError, CertificateMismatch, EndpointError,
                            SettingsTypeError)
+from .._redact import redact_url
 from ._adapters import StrictLengthAdapter
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
@@ -88,11 +90,15 @@ def load_certificates(path: str) -> List[x509.Certificate]:
     """Every certificate in a PEM file; an :class:`EndpointError` naming the file otherwise."""
     from cryptography import x509
 
+    # Never an int: open() would take it for a file descriptor of the caller's.
+    if isinstance(path, (bool, int)) or not isinstance(path, (str, os.PathLike)):
+        raise SettingsTypeError(f"certificate file {path!r}: give its path as a str")
     try:
         with open(path, "rb") as handle:
             data = handle.read()
-    except OSError as exc:
-        raise EndpointError(f"cannot read certificate file {path}: {exc.strerror}: "
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise EndpointError(f"cannot read certificate file {path}: "
+                            f"{getattr(exc, 'strerror', None) or exc}: "
                             "check verify= (or the remote's servercerts/ file)") from exc
     try:
         return x509.load_pem_x509_certificates(data)
@@ -277,12 +283,12 @@ def fetch_certificate(url: str, timeout: float = 10.0) -> bytes:
     """
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
-        raise EndpointError(f"{url!r} is not an https:// URL: a remote is added by its "
-                            "HTTPS address, e.g. https://10.0.0.5:8443")
+        raise EndpointError(f"{redact_url(url)!r} is not an https:// URL: a remote is added "
+                            "by its HTTPS address, e.g. https://10.0.0.5:8443")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    where = f"https://{parts.netloc}"
+    where = redact_url(f"https://{parts.netloc}")  # a password in the URL stays unshown
     try:
         with socket.create_connection((parts.hostname, parts.port or 8443), timeout) as raw:
             with context.wrap_socket(raw, server_hostname=parts.hostname) as tls:
