@@ -65,6 +65,7 @@ from dataclasses import dataclass, fields
 from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import quote
 
+from . import _checks
 from ._client import Client
 from ._exceptions import (APIConnectionError, APIException, APITimeoutError, APITXError,
                           ExecError, ExecTimeout, RequestError, RequestTypeError)
@@ -209,6 +210,7 @@ def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input
     >>> run_exec(api, 'c1', ['sh', '-c', 'cat; echo err >&2'], stdin=b'in\\n')
     ExecResult(instance='c1', command=[...], return_code=0, stdout=b'in\\n', stderr=b'err\\n')
     """
+    instance = _checks.text(instance, "exec(instance)")
     argv = _argv(command)
     timeout = finite_seconds(timeout, "exec(timeout=...)")
     _check_terminal(terminal)
@@ -284,7 +286,7 @@ def _argv(command: Any) -> List[str]:
 def _environment(env: Optional[Mapping[str, str]]) -> Dict[str, str]:
     """The environment, names and values UTF-8 text."""
     return {_text(key, "env key"): _text(value, f"env[{key!r}]")
-            for key, value in (env or {}).items()}
+            for key, value in (_checks.optional_mapping(env, "exec(env)") or {}).items()}
 
 
 def _check_terminal(terminal: Any) -> None:
