@@ -26,6 +26,7 @@ from ._endpoint import Endpoint
 from ._event import Event
 from ._events import EventStream, events
 from ._exec import ExecControl, ExecResult, run_exec
+from ._exec_kill import Signalled, raising_on
 from ._exceptions import (
     APIConnectionError,
     APIException,
@@ -106,6 +107,7 @@ __all__ = [
     "Server",
     "SettingsError",
     "SettingsTypeError",
+    "Signalled",
     "StderrHandler",
     "Timeout",
     "TraceSettings",
@@ -116,6 +118,7 @@ __all__ = [
     "ensure",
     "events",
     "list_remotes",
+    "raising_on",
     "remove_remote",
     "run_exec",
 ]

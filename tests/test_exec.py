@@ -19,7 +19,6 @@ import pytest
 
 import apitx
 from apitx._exec import ExecResult, _Outputs, _Run, run_exec
-from apitx._exec_kill import Signalled, raising_on
 
 from hang import returns_within
 
@@ -163,7 +162,8 @@ def test_sigterm_and_sighup_kill_like_ctrl_c_when_asked(target, signum):
         os.kill(os.getpid(), signum)  # handled in this (the main) thread, right away
 
     before = signal.getsignal(signum)
-    with raising_on(signal.SIGTERM, signal.SIGHUP), pytest.raises(Signalled) as caught:
+    with apitx.raising_on(signal.SIGTERM, signal.SIGHUP), \
+            pytest.raises(apitx.Signalled) as caught:
         run_exec(api, instance, ["sh", "-c", f"{marker} & echo go; wait"], stdout=signalled)
     assert caught.value.signum == signum
     assert signal.getsignal(signum) is before  # restored
