@@ -39,7 +39,7 @@ import os
 import selectors
 import socket
 import threading
-from typing import IO, Any, Callable, Iterable, Iterator, Optional, Union
+from typing import IO, Any, Callable, Iterable, Iterator, Optional, Set, Union
 
 from ._exceptions import APIConnectionError, APITimeoutError, RequestError, RequestTypeError
 from ._transports import WebSocketConnection
@@ -124,19 +124,15 @@ class StdinWriter(threading.Thread):
         self.error: Optional[BaseException] = None
         #: Bytes sent so far.
         self.sent = 0
-        #: Who is done with the sockets: the thread, the caller (see release()).
+        #: Who is done with the sockets: "thread", "caller" (see release()).
         self._lock = threading.Lock()
-        self._finished = self._released = False
+        self._done_with: Set[str] = set()
 
     def run(self) -> None:
         try:
             self._send_all()
         finally:
-            with self._lock:
-                self._finished = True
-                last = self._released
-            if last:
-                self._close()
+            self._done("thread")
 
     def release(self) -> None:
         """The caller is done with ``ws`` and the flags: they are closed now if
@@ -150,16 +146,17 @@ class StdinWriter(threading.Thread):
         so it carries nothing) until it ends.
         """
         self.stop.set()
-        with self._lock:
-            self._released = True
-            last = self._finished
-        if last:
-            self._close()
+        self._done("caller")
 
-    def _close(self) -> None:
-        self.ws.close()
-        self.stop.close()
-        self.failed.close()
+    def _done(self, who: str) -> None:
+        """``who`` no longer uses the sockets; the second of the two closes them."""
+        with self._lock:
+            self._done_with.add(who)
+            last = len(self._done_with) == 2
+        if last:
+            self.ws.close()
+            self.stop.close()
+            self.failed.close()
 
     def _send_all(self) -> None:
         pieces = self._pieces()
