@@ -186,3 +186,25 @@ def test_help_documents_the_exit_status():
     for line in ("the command's own, as it exited", "255  apitx itself failed",
                  "130  interrupted (Ctrl-C): the command was killed", "141  stdout was closed"):
         assert line in text
+
+
+@live
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_kill_the_command_and_all_it_started(name, live, signum):
+    """apitx exec killed by SIGTERM or SIGHUP (a service manager stopping it,
+    a closed terminal) kills the command and what it started, as Ctrl-C
+    does, and exits 128 + the signal's number."""
+    seconds = 3000 + int.from_bytes(os.urandom(2), "big") % 1000  # this test's own sleep
+    with subprocess.Popen([sys.executable, "-m", "apitx", "exec", name, "--", "sh", "-c",
+                           f"sleep {seconds} & echo started; wait"], cwd=ROOT,
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as proc:
+        assert returns_within(60, proc.stdout.readline, "the command starting") == b"started\n"
+        proc.send_signal(signum)
+        returns_within(60, proc.wait, "apitx exec ending on the signal")
+        err = proc.stderr.read()
+    assert proc.returncode == 128 + signum, err
+    assert f"{signal.Signals(signum).name}: the command was killed".encode() in err
+    left = live.api("lxd").exec(name, ["sh", "-c", f"ps -o args | grep -c '[s]leep {seconds}'"
+                                       " || true"]).stdout
+    assert left.strip() == b"0", left
