@@ -62,106 +62,24 @@ Example::
 
 from __future__ import annotations
 
-import io
-import json
 import selectors
 import time
-from dataclasses import dataclass, fields
-from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
-from urllib.parse import quote
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from . import _checks
 from ._client import Client
-from ._exceptions import (APIConnectionError, APIException, APITimeoutError, APITXError,
-                          ExecError, ExecTimeout, RequestError, RequestTypeError)
+from ._exceptions import APIConnectionError, APIException, APITimeoutError, APITXError
 from ._exec_input import Input as Input  # run_exec(stdin=...): re-exported for API.exec
 from ._exec_input import StdinWriter, check_stdin
-from ._exec_kill import MARKER, kill_marked, new_mark, return_code
-from ._prepare import finite_seconds
-from ._redact import redact_argv, shown_command
+from ._exec_kill import kill_marked
+from ._exec_plan import (KILL_GRACE, END, ExecPlan, ExecResult, Output, Outputs, fds,
+                         never_ran, output_of, resize_message, return_code, signal_message)
 from ._result import APIResult
 from ._transports import NO_MESSAGE, WebSocketConnection
 
-#: After a kill (timeout, Ctrl-C), how long to keep reading what the dying
-#: command still wrote, at most (and to wait for the kill of what it started).
-KILL_GRACE = 5.0
-
-Output = Union[None, IO[bytes], Callable[[bytes], Any]]
+__all__ = ["ExecControl", "ExecResult", "Input", "Output", "run_exec"]
 
 #: The pump's name for the stdin writer's "reading the source failed".
 _STDIN_FAILED = "stdin-failed"
-
-
-@dataclass
-class ExecResult:
-    """What a command did: its exit code and the output not sent elsewhere.
-
-    ``stdout``/``stderr`` hold the bytes when no ``stdout=``/``stderr=``
-    target was given (else ``b''``).
-
-    >>> run_exec(api, 'c1', ['false']).return_code
-    1
-    """
-
-    instance: str
-    command: List[str]
-    return_code: int
-    stdout: bytes = b""
-    stderr: bytes = b""
-
-    def __repr__(self) -> str:
-        # A command line may hold a password (mysql -pX, --token X): the repr
-        # (a log line, a traceback) shows it redacted; .command stays real.
-        shown = {field.name: getattr(self, field.name) for field in fields(self)}
-        shown["command"] = redact_argv(self.command)
-        return f"ExecResult({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
-
-    def check(self) -> ExecResult:
-        """Return self when the command exited 0, else raise :class:`ExecError`."""
-        if self.return_code != 0:
-            tail = " ".join(self.stderr.decode("utf-8", "replace").strip()
-                            .rsplit("\n", 1)[-1].split())
-            raise ExecError(f"{shown_command(self.command)} in {self.instance} exited with "
-                            f"{self.return_code}" + (f": {tail[:200]}" if tail else
-                                                     " (no stderr)"),
-                            self.command, self.return_code, self.stderr)
-        return self
-
-
-class _Sink:
-    """Where one output stream goes: memory, a file, or a callable."""
-
-    def __init__(self, target: Output) -> None:
-        self.buffer = io.BytesIO() if target is None else None
-        if target is None:
-            self.write: Callable[[bytes], Any] = self.buffer.write  # type: ignore[union-attr]
-        elif callable(getattr(target, "write", None)):
-            self.write = target.write  # type: ignore[union-attr]
-        elif callable(target):
-            self.write = target
-        else:
-            raise RequestTypeError(f"stdout/stderr={target!r}: give a binary file, a callable "
-                                   "taking bytes, or None to collect the output; nothing was "
-                                   "sent")
-
-    def value(self) -> bytes:
-        return self.buffer.getvalue() if self.buffer is not None else b""
-
-
-class _Outputs:
-    """The command's output streams by websocket name: ``1`` and ``2``, or in
-    a terminal ``0`` alone (stdin and all output on one stream)."""
-
-    def __init__(self, stdout: Output, stderr: Output, terminal: bool) -> None:
-        self.terminal = terminal
-        self.sinks = {"0": _Sink(stdout)} if terminal else {"1": _Sink(stdout),
-                                                             "2": _Sink(stderr)}
-
-    def values(self) -> Tuple[bytes, bytes]:
-        """(stdout, stderr) as collected so far (``b''`` where sent elsewhere)."""
-        if self.terminal:
-            return self.sinks["0"].value(), b""
-        return self.sinks["1"].value(), self.sinks["2"].value()
 
 
 class ExecControl:
@@ -175,13 +93,11 @@ class ExecControl:
 
     def resize(self, width: int, height: int) -> None:
         """Tell the command's terminal its new size (``terminal=`` runs only)."""
-        self._ws.send_text(json.dumps({"command": "window-resize",
-                                       "args": {"width": str(width), "height": str(height)}}))
+        self._ws.send_text(resize_message(width, height))
 
     def signal(self, number: int) -> None:
         """Send the command a signal (``signal.SIGTERM``…)."""
-        self._ws.send_text(json.dumps({"command": "signal", "signal": int(number)}))
-
+        self._ws.send_text(signal_message(number))
 
 
 def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input = None,
@@ -215,27 +131,15 @@ def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input
     >>> run_exec(api, 'c1', ['sh', '-c', 'cat; echo err >&2'], stdin=b'in\\n')
     ExecResult(instance='c1', command=[...], return_code=0, stdout=b'in\\n', stderr=b'err\\n')
     """
-    instance = _checks.text(instance, "exec(instance)")
-    argv = _argv(command)
-    timeout = finite_seconds(timeout, "exec(timeout=...)")
-    _check_terminal(terminal)
+    plan = ExecPlan.make(instance, command, env=env, cwd=cwd, user=user, group=group,
+                         timeout=timeout, terminal=terminal)
     check_stdin(stdin)
-    mark = new_mark()
-    body: Dict[str, Any] = {"command": argv, "environment": {**_environment(env), MARKER: mark},
-                            "wait-for-websocket": True, "interactive": terminal is not None}
-    if terminal is not None:
-        body["width"], body["height"] = terminal
-    if cwd is not None:
-        body["cwd"] = _text(cwd, "cwd")
-    for key, value in (("user", user), ("group", group)):
-        if value is not None:
-            body[key] = value
-    outputs = _Outputs(stdout, stderr, terminal is not None)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    started = api.request("POST", f"instances/{quote(instance, safe='')}/exec", json=body,
-                          params={"project": project} if project else None)
-    run = _Run(api, started, outputs, deadline, lambda: kill_marked(
-        api, instance, mark, project=project, timeout=KILL_GRACE))
+    outputs = Outputs(plan, stdout, stderr)
+    deadline = None if plan.timeout is None else time.monotonic() + plan.timeout
+    params = {"project": project} if project else None
+    started = api.request("POST", plan.url, json=plan.body, params=params)
+    run = _Run(api, plan, started, outputs, deadline, lambda: kill_marked(
+        api, plan, project=project, timeout=KILL_GRACE))
     try:
         run.connect()
         if on_start is not None:
@@ -245,12 +149,7 @@ def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input
         code = run.exit_code()
     except _Expired:
         run.kill()
-        stdout_so_far, stderr_so_far = outputs.values()
-        raise ExecTimeout(
-            f"{shown_command(argv)} in {instance} still ran after {timeout or 0:g}s and was killed "
-            f"({len(stdout_so_far)} bytes of stdout, {len(stderr_so_far)} of stderr kept); "
-            "raise timeout= if it needs longer" + (f"; {run.left}" if run.left else ""),
-            started, timeout or 0.0, argv, stdout_so_far, stderr_so_far) from None
+        raise plan.timed_out(started, *outputs.values(), run.left) from None
     except BaseException:
         # Ctrl-C, a stdout= that raised (a closed pipe), a stdin that failed,
         # a dropped stream: the command must not run on unwatched.
@@ -258,53 +157,7 @@ def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input
         raise
     finally:
         run.close()
-    return ExecResult(instance, argv, code, *outputs.values())
-
-
-def _text(value: Any, what: str) -> str:
-    """``value`` as the text LXD gets in JSON: bytes must be UTF-8, and a str
-    must not hold surrogate escapes (JSON would carry them as U+FFFD)."""
-    if isinstance(value, (bytes, bytearray)):
-        try:
-            return bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
-            problem = "these bytes are not UTF-8"
-    else:
-        text = value if isinstance(value, str) else str(value)
-        try:
-            text.encode("utf-8")
-            return text
-        except UnicodeEncodeError:
-            problem = "it holds bytes that are not UTF-8 (surrogate escapes, as os.fsdecode makes)"
-    raise RequestError(f"{what}={value!r}: {problem}; LXD takes JSON strings, which would carry "
-                       "them as U+FFFD: give UTF-8 text; nothing was sent")
-
-
-def _argv(command: Any) -> List[str]:
-    """The argument list, each item UTF-8 text."""
-    if isinstance(command, (str, bytes)) or not isinstance(command, (list, tuple)) or not command:
-        raise RequestTypeError(f"command={command!r}: give the argument list, such as "
-                               "['sh', '-c', 'echo hi']; nothing was sent")
-    return [_text(arg, f"command[{index}]") for index, arg in enumerate(command)]
-
-
-def _environment(env: Optional[Mapping[str, str]]) -> Dict[str, str]:
-    """The environment, names and values UTF-8 text."""
-    return {_text(key, "env key"): _text(value, f"env[{key!r}]")
-            for key, value in (_checks.optional_mapping(env, "exec(env)") or {}).items()}
-
-
-def _check_terminal(terminal: Any) -> None:
-    """``terminal=(width, height)`` in characters, or None."""
-    if terminal is None:
-        return
-    if not isinstance(terminal, (tuple, list)) or len(terminal) != 2 or not all(
-            isinstance(n, int) and not isinstance(n, bool) for n in terminal):
-        raise RequestTypeError(f"terminal={terminal!r}: give (width, height) as two whole "
-                               "numbers, such as (80, 24), or None; nothing was sent")
-    if not all(0 < n < 1 << 16 for n in terminal):
-        raise RequestError(f"terminal={terminal!r}: width and height must be between 1 and "
-                           "65535 characters; nothing was sent")
+    return plan.result(code, *outputs.values())
 
 
 class _Expired(Exception):
@@ -318,7 +171,7 @@ class _Run:
     or why some may be left.
     """
 
-    def __init__(self, api: Client, started: APIResult, outputs: _Outputs,
+    def __init__(self, api: Client, plan: ExecPlan, started: APIResult, outputs: Outputs,
                  deadline: Optional[float], kill_rest: Callable[[], Optional[str]]) -> None:
         self.api = api
         self.started = started
@@ -329,24 +182,19 @@ class _Run:
         self.writer: Optional[StdinWriter] = None
         self.selector = selectors.DefaultSelector()
         self.open_streams = set(self.sinks)
-        # As LXD's Go client connects them: control first.
-        self.names = ("control", "0", *sorted(set(self.sinks) - {"0"}))
+        self.names = plan.streams
         #: Output streams whose connection dropped before their end marker.
         self.dropped: Dict[str, APIConnectionError] = {}
         #: After a kill: None, or why processes the command started may be left.
         self.left: Optional[str] = None
 
     def connect(self) -> None:
-        fds = (self.started.metadata or {}).get("metadata", {}).get("fds", {})
-        missing = [name for name in self.names if name not in fds]
-        if missing:
-            raise APIException(self.started, error=f"the exec operation announced no "
-                               f"websocket for {', '.join(missing)}: is this LXD or Incus?")
+        secrets = fds(self.started, self.names)
         path = (self.started.operation or "").rstrip("/") + "/websocket"
         began = time.monotonic()
         for name in self.names:
             try:
-                ws = self.api.websocket(path, {"secret": fds[name]})
+                ws = self.api.websocket(path, {"secret": secrets[name]})
             except APIException as exc:
                 raise self._never_ran(exc, time.monotonic() - began) from exc
             ws.silent = True  # see the module's docstring: LXD does not read them all
@@ -366,14 +214,7 @@ class _Run:
                                          validate=False).metadata
         except APITXError:
             return refused
-        if not isinstance(operation, dict) or operation.get("status") != "Failure":
-            return refused
-        return type(refused)(refused.result, status_code=refused.status_code, error=(
-            f"{refused.error}: the exec operation failed before its websockets were all "
-            f"connected ({operation.get('err') or 'no reason given'}; {len(self.ws)} of "
-            f"{len(self.names)} after {seconds:.1f}s, and LXD waits 5 s for them, so the "
-            "client or the server is overloaded): the command never ran, so it is safe to "
-            "retry"))
+        return never_ran(refused, operation, len(self.ws), len(self.names), seconds)
 
     def start_stdin(self, source: Input) -> None:
         # In a terminal, closing stream 0 hangs the terminal up (the command
@@ -430,11 +271,10 @@ class _Run:
             return False  # control drops when the command ends
         if name not in self.sinks or message is NO_MESSAGE:
             return message is not None  # a ping (never answered) or a fragment
-        if not message:
+        piece = output_of(message)
+        if piece is END:
             return False  # LXD's end of stream: an empty text message (or None: closed)
-        # Text is not what LXD sends for output, but output all the same.
-        self.sinks[name].write(message if isinstance(message, bytes)
-                               else str(message).encode("utf-8"))
+        self.sinks[name].write(piece)
         return True
 
     def _forget(self, name: str) -> None:
@@ -497,7 +337,7 @@ class _Run:
         grace = time.monotonic() + KILL_GRACE
         self._stop_stdin()
         try:
-            control.send_text(json.dumps({"command": "signal", "signal": 9}))
+            control.send_text(signal_message(9))
         except APITXError:
             pass  # control is gone with the command; the marked kill follows anyway
         # Before draining: what the command started holds its output open.

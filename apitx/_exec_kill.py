@@ -12,10 +12,11 @@ every other exec, so ``kill -- -PGID`` has nothing to aim at. (In a
 terminal the command leads its own session, and its children die with it
 of SIGHUP; not those that left the session.)
 
-So each exec carries a mark in its environment, :data:`MARKER` set to a
-random token, which every process it starts inherits. To kill, apitx sends
-SIGKILL over the control websocket (at once, whatever follows) and then runs
-a second, websocket-less exec of :data:`KILL_SCRIPT`: it stops and kills
+So each exec carries a mark in its environment,
+:data:`apitx._exec_plan.MARKER` set to a random token, which every process
+it starts inherits. To kill, apitx sends SIGKILL over the control websocket
+(at once, whatever follows) and then runs a second, websocket-less exec of
+:data:`apitx._exec_plan.KILL_SCRIPT`: it stops and kills
 every process whose ``/proc/<pid>/environ`` holds the mark, again until
 none is left (a process forking meanwhile is caught on the next round).
 That needs ``sh``, ``tr``, ``grep`` and ``kill`` in the instance (busybox
@@ -27,90 +28,36 @@ its command the way Ctrl-C does.
 
 Example::
 
-    left = kill_marked(api, 'c1', token, project=None)   # None: nothing left
+    left = kill_marked(api, plan, project=None, timeout=5.0)   # None: nothing left
     with raising_on(signal.SIGTERM, signal.SIGHUP):
         run_exec(api, 'c1', ['sh', '-c', 'sleep 100 & wait'])
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional
-from urllib.parse import quote
 
 from ._client import Client
 from ._exceptions import APITXError, RequestError
+from ._exec_plan import ExecPlan, killed, return_code
 
-#: The environment variable that marks every process an exec starts.
-MARKER = "APITX_EXEC_ID"
-
-#: ``sh -c KILL_SCRIPT sh MARK``: SIGSTOP then SIGKILL every process whose
-#: environment holds the mark (STOP first: a stopped process cannot fork),
-#: round after round until none is left; exit 0 then, 1 if some survive ten
-#: rounds. ``tr``: busybox ``grep`` stops a line at its first NUL byte, and
-#: /proc/<pid>/environ is NUL-separated. The mark is this script's argument,
-#: never in its own environment, so it does not kill itself.
-KILL_SCRIPT = r"""
-round=0
-while [ $round -lt 10 ]; do
-    left=
-    for env in /proc/[0-9]*/environ; do
-        if tr '\0' '\n' <"$env" 2>/dev/null | grep -qxF "$1"; then
-            pid=${env#/proc/}
-            left="$left ${pid%/environ}"
-        fi
-    done
-    [ -z "$left" ] && exit 0
-    kill -STOP $left 2>/dev/null
-    kill -KILL $left 2>/dev/null
-    round=$((round + 1))
-done
-exit 1
-"""
-
-
-def new_mark() -> str:
-    """A fresh token for :data:`MARKER`.
-
-    >>> len(new_mark())
-    32
-    """
-    return os.urandom(16).hex()
-
-
-def kill_marked(api: Client, instance: str, mark: str, *, project: Optional[str],
+def kill_marked(api: Client, plan: ExecPlan, *, project: Optional[str],
                 timeout: float) -> Optional[str]:
-    """Kill every process in ``instance`` that carries ``mark``; None when
-    none is left, else why some may be (for a message).
+    """Kill every process in the plan's instance that carries its mark; None
+    when none is left, else why some may be (for a message).
 
-    >>> kill_marked(api, 'c1', 'ab12…', project=None, timeout=5.0)
+    >>> kill_marked(api, plan, project=None, timeout=5.0)
     """
     try:
-        started = api.request("POST", f"instances/{quote(instance, safe='')}/exec", json={
-            "command": ["sh", "-c", KILL_SCRIPT, "sh", f"{MARKER}={mark}"],
-            "environment": {}, "wait-for-websocket": False, "record-output": False,
-            "interactive": False}, params={"project": project} if project else None)
+        started = api.request("POST", plan.url, json=plan.kill_body(),
+                              params={"project": project} if project else None)
         code = return_code(started.wait(timeout=timeout).metadata)
     except APITXError as exc:
         return f"killing what it started failed: {exc}"
-    if code == 0:
-        return None
-    return (f"killing what it started failed: sh -c KILL_SCRIPT exited with {code}"
-            + (" (no sh in the instance)" if code == 127 else ""))
-
-
-def return_code(operation: Any) -> Optional[int]:
-    """An exec operation's exit code (``metadata.return``), or None.
-
-    >>> return_code({'metadata': {'return': 3}})
-    3
-    """
-    meta = operation.get("metadata") if isinstance(operation, dict) else None
-    code = meta.get("return") if isinstance(meta, dict) else None
-    return code if isinstance(code, int) else None
+    return killed(code)
 
 
 class Signalled(KeyboardInterrupt):

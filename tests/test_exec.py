@@ -18,7 +18,8 @@ import time
 import pytest
 
 import apitx
-from apitx._exec import ExecResult, _Outputs, _Run, run_exec
+from apitx._exec import ExecResult, _Run, run_exec
+from apitx._exec_plan import ExecPlan, Outputs
 
 from hang import returns_within
 
@@ -353,7 +354,9 @@ def test_websockets_connected_too_late_say_the_command_never_ran(target):
         "interactive": False})
     with pytest.raises(apitx.APIException, match="Timed out waiting for websockets"):
         started.wait(30)  # LXD gives up on them after 5 s
-    run = _Run(api, started, _Outputs(None, None, terminal=False), None, lambda: None)
+    plan = ExecPlan.make(instance, ["true"], env=None, cwd=None, user=None, group=None,
+                         timeout=None, terminal=None)
+    run = _Run(api, plan, started, Outputs(plan, None, None), None, lambda: None)
     try:
         with pytest.raises(apitx.APIException, match=r"Only running operations can be "
                            r"connected: .*Timed out waiting for websockets to connect; 0 of 4 "
