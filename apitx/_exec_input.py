@@ -101,8 +101,89 @@ class Wakeup:
         self._writer.close()
 
 
-class _Stopped(Exception):
-    """Internal: the command ended while the writer waited for input."""
+class Stopped(Exception):
+    """The command ended while the reader waited for input."""
+
+
+class SourceReader:
+    """The pieces of a ``stdin=`` source, as they come: bytes and text cut in
+    :data:`STDIN_CHUNK` pieces, an iterable's pieces, a file read as it is
+    ready (``stop``, once set, ends a wait for a file that is not).
+    Blocking: the sync client reads it in its stdin thread, the async one
+    in a worker thread, a piece at a time.
+
+    >>> list(SourceReader(b'abc', Wakeup()).pieces())
+    [b'abc']
+    """
+
+    def __init__(self, source: Input, stop: Wakeup) -> None:
+        self.source = source
+        self.stop = stop
+
+    def pieces(self) -> Iterator[bytes]:
+        source: Any = self.source
+        if source is None:
+            return
+        if isinstance(source, str):
+            source = source.encode("utf-8")
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            view = memoryview(source).cast("B")
+            for start in range(0, len(view), STDIN_CHUNK):
+                yield bytes(view[start:start + STDIN_CHUNK])
+            return
+        if not callable(getattr(source, "read", None)):
+            for piece in source:
+                if piece:
+                    yield as_bytes(piece)
+            return
+        # read1() returns what is there as soon as there is some: a pipe that
+        # trickles is passed on live, not when 64 KiB have gathered.
+        read: Callable[[int], Any] = getattr(source, "read1", source.read)
+        fd = _fileno(source)
+        # Not ready is not the end: a non-blocking read() says None (a raw
+        # file) or raises BlockingIOError, and read1() of a buffered one even
+        # says b'' then, so an empty read ends the input only once select()
+        # said the file was readable. A raw file has no buffer select() cannot
+        # see: it is waited on before each read, so the thread is never stuck
+        # in a read once the command ended.
+        nonblocking = fd is not None and not _blocking(fd)
+        raw = fd is not None and isinstance(source, io.RawIOBase)
+        ready = False
+        while True:
+            if raw and not ready and fd is not None:
+                self._wait_for(fd)
+                ready = True
+            try:
+                chunk = read(STDIN_CHUNK)
+            except BlockingIOError:
+                chunk = None
+            if chunk is None or (not chunk and nonblocking and not ready):
+                if fd is None:
+                    raise RequestTypeError("read() returned None (a non-blocking source with "
+                                           "nothing to read yet), and it has no fileno() to "
+                                           "wait on: give a blocking file object, bytes, or "
+                                           "an iterable")
+                self._wait_for(fd)
+                ready = True
+                continue
+            if not chunk:
+                return
+            ready = False
+            yield as_bytes(chunk)
+
+    def _wait_for(self, fd: int) -> None:
+        """Until ``fd`` is readable; raises :class:`_Stopped` once the command ended."""
+        with selectors.DefaultSelector() as selector:
+            try:
+                selector.register(fd, selectors.EVENT_READ)
+            except PermissionError:
+                return  # epoll cannot watch it (a regular file, /dev/null): always readable
+            selector.register(self.stop, selectors.EVENT_READ)
+            selector.select()
+        if self.stop.is_set():
+            raise Stopped()
+
+
 
 
 class StdinWriter(threading.Thread):
@@ -159,11 +240,11 @@ class StdinWriter(threading.Thread):
             self.failed.close()
 
     def _send_all(self) -> None:
-        pieces = self._pieces()
+        pieces = SourceReader(self.source, self.stop).pieces()
         while True:
             try:
                 piece = next(pieces, None)
-            except _Stopped:
+            except Stopped:
                 return
             except BaseException as exc:  # the caller's source: raised in the caller
                 self.error = exc
@@ -181,74 +262,13 @@ class StdinWriter(threading.Thread):
 
     def failure(self) -> RequestError:
         """The source's failure, to raise in the caller (who kills the command)."""
-        error = self.error
-        return RequestError(f"stdin={self.source!r}: reading it failed after {self.sent} bytes "
-                            f"were sent ({type(error).__name__}: {error}); the command was "
-                            "killed rather than given an end of input it would take for the "
-                            "whole")
+        return source_failed(self.source, self.sent, self.error)
 
-    def _pieces(self) -> Iterator[bytes]:
-        source: Any = self.source
-        if source is None:
-            return
-        if isinstance(source, str):
-            source = source.encode("utf-8")
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            view = memoryview(source).cast("B")
-            for start in range(0, len(view), STDIN_CHUNK):
-                yield bytes(view[start:start + STDIN_CHUNK])
-            return
-        if not callable(getattr(source, "read", None)):
-            for piece in source:
-                if piece:
-                    yield _as_bytes(piece)
-            return
-        # read1() returns what is there as soon as there is some: a pipe that
-        # trickles is passed on live, not when 64 KiB have gathered.
-        read: Callable[[int], Any] = getattr(source, "read1", source.read)
-        fd = _fileno(source)
-        # Not ready is not the end: a non-blocking read() says None (a raw
-        # file) or raises BlockingIOError, and read1() of a buffered one even
-        # says b'' then, so an empty read ends the input only once select()
-        # said the file was readable. A raw file has no buffer select() cannot
-        # see: it is waited on before each read, so the thread is never stuck
-        # in a read once the command ended.
-        nonblocking = fd is not None and not _blocking(fd)
-        raw = fd is not None and isinstance(source, io.RawIOBase)
-        ready = False
-        while True:
-            if raw and not ready and fd is not None:
-                self._wait_for(fd)
-                ready = True
-            try:
-                chunk = read(STDIN_CHUNK)
-            except BlockingIOError:
-                chunk = None
-            if chunk is None or (not chunk and nonblocking and not ready):
-                if fd is None:
-                    raise RequestTypeError("read() returned None (a non-blocking source with "
-                                           "nothing to read yet), and it has no fileno() to "
-                                           "wait on: give a blocking file object, bytes, or "
-                                           "an iterable")
-                self._wait_for(fd)
-                ready = True
-                continue
-            if not chunk:
-                return
-            ready = False
-            yield _as_bytes(chunk)
-
-    def _wait_for(self, fd: int) -> None:
-        """Until ``fd`` is readable; raises :class:`_Stopped` once the command ended."""
-        with selectors.DefaultSelector() as selector:
-            try:
-                selector.register(fd, selectors.EVENT_READ)
-            except PermissionError:
-                return  # epoll cannot watch it (a regular file, /dev/null): always readable
-            selector.register(self.stop, selectors.EVENT_READ)
-            selector.select()
-        if self.stop.is_set():
-            raise _Stopped()
+def source_failed(source: Any, sent: int, error: Optional[BaseException]) -> RequestError:
+    """The error of a ``stdin=`` source that failed after ``sent`` bytes."""
+    return RequestError(f"stdin={source!r}: reading it failed after {sent} bytes were sent "
+                        f"({type(error).__name__}: {error}); the command was killed rather "
+                        "than given an end of input it would take for the whole")
 
 
 def _blocking(fd: int) -> bool:
@@ -266,7 +286,7 @@ def _fileno(source: Any) -> Optional[int]:
     return fd if isinstance(fd, int) else None
 
 
-def _as_bytes(piece: Union[bytes, str, Any]) -> bytes:
+def as_bytes(piece: Union[bytes, str, Any]) -> bytes:
     """A piece read from a source: text is sent as UTF-8."""
     if isinstance(piece, str):
         return piece.encode("utf-8")

@@ -258,3 +258,103 @@ def test_the_sync_import_does_not_import_aiohttp() -> None:
                            "apitx.API.factory('/nonexistent/x.socket'); "
                            "print('aiohttp' in sys.modules)"], capture_output=True, text=True)
     assert done.stdout.strip() == "False", done.stderr
+
+
+# -- exec ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def running(live: Any) -> Any:
+    """A running instance on each daemon, made once for the module (tests/live.py)."""
+    return live
+
+
+@pytest.mark.parametrize("daemon", ["lxd", "incus"])
+@live
+def test_exec_streams_stdin_exit_codes_and_bytes(running: Any, daemon: str) -> None:
+    server = {"lxd": "/var/lib/lxd/unix.socket", "incus": "/var/lib/incus/unix.socket"}[daemon]
+    name = running.instance(daemon)
+
+    async def check() -> None:
+        async with apitx.AsyncAPI.factory(server) as api:
+            done = await api.exec(name, ["sh", "-c", "cat; echo err >&2; exit 3"], stdin=b"in\n")
+            assert (done.return_code, done.stdout, done.stderr) == (3, b"in\n", b"err\n")
+            assert (await api.exec(name, ["apitx-no-such-command"])).return_code == 127
+            data = os.urandom(5 * 1024 * 1024)
+
+            async def pieces():
+                for start in range(0, len(data), 70_000):
+                    yield data[start:start + 70_000]
+
+            got: List[bytes] = []
+
+            async def sink(piece: bytes) -> None:  # a coroutine function, awaited
+                got.append(piece)
+
+            hashed = await api.exec(name, ["sha256sum"], stdin=pieces())
+            assert hashed.stdout.split()[0].decode() == hashlib.sha256(data).hexdigest()
+            await api.exec(name, ["head", "-c", "3000000", "/dev/urandom"], stdout=sink)
+            assert sum(map(len, got)) == 3_000_000
+
+    run(check)
+
+
+@live
+def test_exec_timeout_kills_the_command_and_all_it_started(running: Any) -> None:
+    name = running.instance("lxd")
+    seconds = 3000 + int.from_bytes(os.urandom(2), "big") % 1000
+
+    async def check() -> None:
+        async with apitx.AsyncAPI.factory("/var/lib/lxd/unix.socket") as api:
+            with pytest.raises(apitx.ExecTimeout) as info:
+                await api.exec(name, ["sh", "-c", f"echo started; sleep {seconds} & wait"],
+                               timeout=2)
+            assert info.value.stdout == b"started\n"
+            left = await api.exec(name, ["sh", "-c", f"ps -o args | grep -c '[s]leep {seconds}'"
+                                         " || true"])
+            assert left.stdout.strip() == b"0"
+
+    run(check)
+
+
+@live
+def test_a_cancelled_exec_kills_the_command_and_all_it_started(running: Any) -> None:
+    name = running.instance("lxd")
+    seconds = 3000 + int.from_bytes(os.urandom(2), "big") % 1000
+
+    async def check() -> None:
+        async with apitx.AsyncAPI.factory("/var/lib/lxd/unix.socket") as api:
+            seen = asyncio.Event()
+
+            def output(piece: bytes) -> None:
+                seen.set()
+
+            task = asyncio.ensure_future(api.exec(
+                name, ["sh", "-c", f"echo started; sleep {seconds} & wait"], stdout=output))
+            await asyncio.wait_for(seen.wait(), 60)  # it runs
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            left = await api.exec(name, ["sh", "-c", f"ps -o args | grep -c '[s]leep {seconds}'"
+                                         " || true"])
+            assert left.stdout.strip() == b"0"
+
+    run(check)
+
+
+@live
+def test_exec_in_a_terminal_is_sized_and_resizable(running: Any) -> None:
+    name = running.instance("lxd")
+
+    async def check() -> None:
+        async with apitx.AsyncAPI.factory("/var/lib/lxd/unix.socket") as api:
+            async def resize(control: Any) -> None:
+                await control.resize(100, 30)
+
+            # stty size after the resize; the command waits for a line first,
+            # sent after the resize, so the race at a terminal's exit has
+            # nothing to lose (see tests/test_exec.py).
+            done = await api.exec(name, ["sh", "-c", "stty -echo; read x; stty size"],
+                                  stdin=b"go\r", terminal=(80, 24), on_start=resize)
+            assert done.return_code == 0 and b"30 100" in done.stdout
+
+    run(check)

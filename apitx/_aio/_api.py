@@ -18,11 +18,13 @@ Example::
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Coroutine, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import (Any, Callable, Coroutine, Iterable, List, Mapping, Optional, Sequence,
+                    Tuple, Union)
 
 from .._config import DEFAULT_TIMEOUT, Limits, TimeoutLike, TraceLike
 from .._event import event_params
 from .._exceptions import APIException
+from .._exec_plan import ExecResult, Output
 from .._facade import DEFAULT_MAX_ANSWER_BYTES, EndpointsLike, Facade, FactoryPlan
 from .._failover import Members
 from .._prepare import finite_seconds
@@ -34,6 +36,7 @@ from .._transports._aiows import AsyncWebSocketConnection
 from .._types import USE_DEFAULT, Cert, Headers, Params, UseDefault
 from .._verbs import Verbs
 from ._events import AsyncEventStream
+from ._exec import AsyncExecControl, AsyncInput, run_exec
 from ._files import AsyncFiles
 from ._operations import AsyncOperations
 from ._result import AsyncAPIResult, AsyncProgress
@@ -165,6 +168,26 @@ class AsyncAPI(Facade[Call], Verbs[Call]):
                                                project=self.project, target=self.target)
 
     # -- websockets -------------------------------------------------------------
+
+    async def exec(self, instance: str, command: Sequence[str], *, stdin: AsyncInput = None,
+                   env: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None,
+                   user: Optional[int] = None, group: Optional[int] = None,
+                   timeout: Optional[float] = None, stdout: Output = None,
+                   stderr: Output = None, project: Optional[str] = None,
+                   terminal: Optional[Tuple[int, int]] = None,
+                   on_start: Optional[Callable[[AsyncExecControl], Any]] = None) -> ExecResult:
+        """Run a command in an instance with live streams (see
+        :func:`apitx._aio._exec.run_exec`): ``stdin`` may be an async iterable,
+        ``stdout``/``stderr`` coroutine functions; cancelling the task kills
+        the command.
+
+        >>> (await api.exec('c1', ['sh', '-c', 'echo hi'])).stdout
+        b'hi\\n'
+        """
+        return await run_exec(self, instance, command, stdin=stdin, env=env, cwd=cwd,
+                              user=user, group=group, timeout=timeout, stdout=stdout,
+                              stderr=stderr, project=project if project is not None
+                              else self.project, terminal=terminal, on_start=on_start)
 
     async def websocket(self, path: str, params: Optional[Mapping[str, Any]] = None,
                         timeout: TimeoutLike = None) -> AsyncWebSocketConnection:
