@@ -12,7 +12,8 @@ Example::
              'alias': 'apitx-busybox'}}).wait()
 
 Navigation: ``api.instances['c1'].state.put(...)`` (see :class:`Resource`);
-idempotent helpers live in :mod:`apitx.ensure`; unit tests without a server
+idempotent helpers live in :mod:`apitx.ensure`; copies and moves between
+servers, and backups, in :mod:`apitx.migrate`; unit tests without a server
 use :class:`apitx.testing.MockTransport`.
 
 Every public name is importable from here; the modules behind it are private.
@@ -34,6 +35,7 @@ from ._exceptions import (
     EndpointError,
     ExecError,
     ExecTimeout,
+    MigrationError,
     MissingExtension,
     OperationTimeout,
     RequestError,
@@ -52,6 +54,7 @@ from ._tracing import StderrHandler
 from ._types import USE_DEFAULT
 from ._version import __version__
 from . import ensure  # noqa: E402  (apitx.ensure: idempotent helpers)
+from . import migrate  # noqa: E402  (apitx.migrate: workloads between servers)
 
 __all__ = [
     "API",
@@ -73,6 +76,7 @@ __all__ = [
     "ExecTimeout",
     "Files",
     "Limits",
+    "MigrationError",
     "MissingExtension",
     "OperationTimeout",
     "Pin",
@@ -92,5 +96,6 @@ __all__ = [
     "add_remote",
     "ensure",
     "events",
+    "migrate",
     "run_exec",
 ]

@@ -141,8 +141,8 @@ class Files:
         if target is None:
             return bytes(result.response.content)
         if isinstance(target, (str, os.PathLike)):
-            return _replace(os.fspath(target), result.iter_content(_CHUNK))
-        return _copy(result.iter_content(_CHUNK), target)
+            return replace_file(os.fspath(target), result.iter_content(_CHUNK))
+        return write_pieces(result.iter_content(_CHUNK), target)
 
     def mkdir(self, path: str, *, uid: Optional[int] = None, gid: Optional[int] = None,
               mode: int = 0o755) -> None:
@@ -242,7 +242,7 @@ class Files:
             elif entry.type == "symlink":
                 os.symlink(result.response.content.decode("utf-8"), local)
             else:
-                _replace(local, result.iter_content(_CHUNK))
+                replace_file(local, result.iter_content(_CHUNK))
                 os.chmod(local, entry.mode)
             _chown(local, entry)
             copied.append(entry)
@@ -318,7 +318,9 @@ def _walk_local(root: str, path: str) -> Iterator[Tuple[str, str]]:
             yield os.path.join(top, name), posixpath.normpath(posixpath.join(remote_top, name))
 
 
-def _copy(pieces: Iterator[bytes], out: IO[bytes]) -> int:
+def write_pieces(pieces: Iterator[bytes], out: IO[bytes]) -> int:
+    """Write ``pieces`` to ``out`` as they come; return the byte count (also
+    used by :mod:`apitx._backups`)."""
     count = 0
     for piece in pieces:
         out.write(piece)
@@ -326,14 +328,14 @@ def _copy(pieces: Iterator[bytes], out: IO[bytes]) -> int:
     return count
 
 
-def _replace(path: str, pieces: Iterator[bytes]) -> int:
+def replace_file(path: str, pieces: Iterator[bytes]) -> int:
     """Write ``pieces`` beside ``path``, then put the file in its place: a
-    pull that breaks halfway leaves any previous copy as it was."""
+    pull (or an export) that breaks halfway leaves any previous copy as it was."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, partial = tempfile.mkstemp(dir=directory, prefix=".apitx-pull-")
     try:
         with os.fdopen(fd, "wb") as out:
-            count = _copy(pieces, out)
+            count = write_pieces(pieces, out)
         os.replace(partial, path)
     except BaseException:
         os.unlink(partial)

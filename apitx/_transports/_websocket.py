@@ -89,6 +89,8 @@ class WebSocketConnection:
             raise APIConnectionError(f"{describe}: the websocket is not connected")
         self._sock: socket.socket = ws.sock
         self._seq = next(_sequence) if traced else None
+        #: True when this connection's messages are traced.
+        self.traced = traced
         self.closed = False
         self._close_sent = False
         #: Pings received so far (LXD's first one says its event listener is
@@ -187,6 +189,14 @@ class WebSocketConnection:
     def fileno(self) -> int:
         """The socket's file descriptor, for ``selectors``."""
         return self._sock.fileno()
+
+    def relay_socket(self) -> socket.socket:
+        """The connected socket itself, for :class:`~apitx._transports._relay.Relay`,
+        which then reads and writes frames on it directly (websocket-client
+        reads exactly what a frame needs, so nothing of the stream is held
+        here): from then on, no other method but :meth:`abort` and
+        :meth:`close` may be used."""
+        return self._sock
 
     def pending(self) -> bool:
         """True when bytes already decrypted by TLS wait to be read:
