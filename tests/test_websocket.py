@@ -12,7 +12,7 @@ import re
 import pytest
 
 import apitx
-from apitx._transports._websocket import describe_message
+from apitx._transports._websocket import describe_message, ssl_context
 from hostile_ws import running_ws_server
 from live import https_api
 
@@ -130,3 +130,11 @@ def test_a_pinned_endpoint_checks_the_pin_before_the_upgrade(lxd_only_socket):
     with https_api(fingerprint="sha256:" + "0" * 64) as api, \
             pytest.raises(apitx.CertificateMismatch, match="not the pinned sha256:0000"):
         api.websocket("events")
+
+
+def test_only_the_system_trust_loads_the_system_ca_store():
+    """Loading it costs ~90 ms a websocket: a pinned endpoint (verify=False,
+    the pin checked after the handshake) and a CA file never need it."""
+    assert ssl_context(None, False).cert_store_stats()["x509_ca"] == 0
+    assert ssl_context(None, "/var/lib/apitx-sandbox/server.crt").cert_store_stats()["x509"] == 1
+    assert ssl_context(None, True).cert_store_stats()["x509_ca"] > 10
