@@ -19,8 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apitx._transports import _relay
-from apitx._transports._relay import CHUNK, Relay, _Ended, _forward_frame, _xor
+from apitx._transports._relay import CHUNK, Relay, _Ended, _forward_frame, _Reader, _xor
 
 
 def frame(opcode: int, payload: bytes, *, fin: bool = True, key: Optional[bytes] = None) -> bytes:
@@ -62,10 +61,12 @@ def read_frame(sock: socket.socket) -> Tuple[int, bool, int, bytes, bytes]:
     return first, bool(second & 0x80), form, key, payload
 
 
-def forward(data: bytes) -> Tuple[Tuple[int, int], Tuple[int, bool, int, bytes, bytes]]:
+def forward(data: bytes, reads: Optional[List[int]] = None
+            ) -> Tuple[Tuple[int, int], Tuple[int, bool, int, bytes, bytes]]:
     """Feed ``data`` (one frame from a server) to _forward_frame; return its
     answer and the frame it wrote (read as it is written: a socket pair
-    holds less than the largest frames here)."""
+    holds less than the largest frames here). ``reads`` collects the size of
+    each read the relay asks of the socket."""
     server, source = socket.socketpair()
     sink, target = socket.socketpair()
     target.settimeout(10)
@@ -75,11 +76,22 @@ def forward(data: bytes) -> Tuple[Tuple[int, int], Tuple[int, bool, int, bytes, 
     writer.start()
     reader.start()
     try:
-        answer = _forward_frame(source, sink)
+        answer = _forward_frame(_Reader(Recording(source, reads)), sink)  # type: ignore
     finally:
         writer.join()
         reader.join(30)
     return answer, written[0]
+
+
+class Recording:
+    """A socket whose reads are recorded (their requested sizes)."""
+
+    def __init__(self, sock: socket.socket, reads: Optional[List[int]]) -> None:
+        self.sock, self.reads = sock, reads if reads is not None else []
+
+    def recv(self, most: int) -> bytes:
+        self.reads.append(most)
+        return self.sock.recv(most)
 
 
 @pytest.mark.parametrize("size, form", [(0, 0), (125, 125), (126, 126), (65535, 126),
@@ -107,13 +119,13 @@ def test_fragments_and_control_frames_keep_their_first_byte():
 
 
 def test_a_frame_cut_midway_says_so():
-    head = frame(0x2, os.urandom(100))[:50]
+    head = frame(0x2, os.urandom(100))[:50]  # the header and 48 bytes of the payload
     server, source = socket.socketpair()
     sink, _ = socket.socketpair()
     server.sendall(head)
     server.close()
     with pytest.raises(_Ended) as ended:
-        _forward_frame(source, sink)
+        _forward_frame(_Reader(source), sink)
     assert ended.value.midway
 
 
@@ -122,7 +134,7 @@ def test_an_end_between_frames_is_not_midway():
     sink, _ = socket.socketpair()
     server.close()
     with pytest.raises(_Ended) as ended:
-        _forward_frame(source, sink)
+        _forward_frame(_Reader(source), sink)
     assert not ended.value.midway and ended.value.reason == ""
 
 
@@ -206,17 +218,24 @@ def test_a_server_that_drops_its_connection_becomes_a_close_frame_for_the_other(
         relay.close()
 
 
-def test_no_more_than_a_chunk_is_held(monkeypatch):
-    """The relay reads at most CHUNK bytes at once, whatever the frame says."""
+def test_no_more_than_a_chunk_is_read_at_once():
+    """The relay reads CHUNK bytes at a time, whatever the frame says."""
     reads: List[int] = []
-    real = _relay._read_some
-
-    def counting(sock: socket.socket, most: int) -> bytes:
-        reads.append(most)
-        return real(sock, most)
-
-    monkeypatch.setattr(_relay, "_read_some", counting)
     payload = os.urandom(5 * CHUNK + 3)
-    (_, length), written = forward(frame(0x2, payload))
+    (_, length), written = forward(frame(0x2, payload), reads)
     assert length == len(payload) and max(reads) == CHUNK
     assert written[4] == payload
+
+
+def test_small_frames_share_reads():
+    """Many small frames (and their headers) come out of one read."""
+    reads: List[int] = []
+    server, source = socket.socketpair()
+    sink, target = socket.socketpair()
+    target.settimeout(10)
+    server.sendall(b"".join(frame(0x2, bytes([n]) * 100) for n in range(50)))
+    reader = _Reader(Recording(source, reads))  # type: ignore
+    for n in range(50):
+        assert _forward_frame(reader, sink) == (0x2, 100)
+        assert read_frame(target)[4] == bytes([n]) * 100
+    assert len(reads) == 1

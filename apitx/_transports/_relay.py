@@ -146,8 +146,10 @@ class Relay:
     def _pump(self, name: str, way: str, reader: WebSocketConnection,
               writer: WebSocketConnection) -> None:
         count = self._counts[(name, way)]
-        source, sink = reader.relay_socket(), writer.relay_socket()
-        source.settimeout(None)  # a control websocket is quiet for the whole transfer
+        sink = writer.relay_socket()
+        reading = reader.relay_socket()
+        reading.settimeout(None)  # a control websocket is quiet for the whole transfer
+        source = _Reader(reading)
         try:
             while True:
                 opcode, length = _forward_frame(source, sink)
@@ -186,32 +188,72 @@ class Relay:
                          source.endpoint, target.endpoint, ways)
 
 
-def _forward_frame(source: socket.socket, sink: socket.socket) -> Tuple[int, int]:
+def _forward_frame(source: _Reader, sink: socket.socket) -> Tuple[int, int]:
     """Read one frame from ``source`` and write it to ``sink``, masked with a
     fresh key, its payload in pieces of at most :data:`CHUNK` bytes; return
     its opcode and payload length. Raises :class:`_Ended` when ``source`` has
     ended before a frame starts or midway."""
-    first, second = _read_exact(source, 2)
+    first, second = source.exact(2)
     length = second & 0x7F
     if length == 126:
-        (length,) = struct.unpack("!H", _read_exact(source, 2))
+        (length,) = struct.unpack("!H", source.exact(2))
     elif length == 127:
-        (length,) = struct.unpack("!Q", _read_exact(source, 8))
-    incoming = _read_exact(source, 4) if second & 0x80 else b"\0\0\0\0"
+        (length,) = struct.unpack("!Q", source.exact(8))
+    incoming = source.exact(4) if second & 0x80 else b"\0\0\0\0"
     outgoing = os.urandom(4)
-    sink.sendall(_header(first, length, outgoing))
     # One key undoes the incoming mask and applies the outgoing one.
     key = bytes(a ^ b for a, b in zip(incoming, outgoing))
+    out = _header(first, length, outgoing)  # sent with the first piece: one write
     done = 0
     while done < length:
         try:
-            piece = _read_some(source, min(CHUNK, length - done))
+            piece = source.some(length - done)
         except _Ended as ended:
-            ended.midway = True
+            ended.midway = done > 0  # part of the frame went out already
             raise
-        sink.sendall(_xor(piece, key, done))
+        sink.sendall(out + _xor(piece, key, done))
+        out = b""
         done += len(piece)
+    if out:
+        sink.sendall(out)
     return first & 0x0F, length
+
+
+class _Reader:
+    """A socket read :data:`CHUNK` bytes at a time, handed out as frames need
+    it: one ``recv`` serves many small frames and headers (LXD sends frames
+    of ~15 KiB, each with a 4-byte header), and no more than a chunk is ever
+    held."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.data = b""
+        self.at = 0
+
+    def _fill(self) -> None:
+        try:
+            piece = self.sock.recv(CHUNK)
+        except OSError as exc:
+            raise _Ended(f"reading: {exc}") from exc
+        if not piece:
+            raise _Ended("")  # EOF: the usual end of LXD's fs websocket
+        self.data = self.data[self.at:] + piece
+        self.at = 0
+
+    def exact(self, size: int) -> bytes:
+        """The next ``size`` bytes (a header's: a few)."""
+        while len(self.data) - self.at < size:
+            self._fill()
+        self.at += size
+        return self.data[self.at - size:self.at]
+
+    def some(self, most: int) -> bytes:
+        """What is there of the next ``most`` bytes (at least one)."""
+        if self.at == len(self.data):
+            self._fill()
+        piece = self.data[self.at:self.at + most]
+        self.at += len(piece)
+        return piece
 
 
 def _header(first: int, length: int, key: bytes) -> bytes:
@@ -241,23 +283,3 @@ def _xor(data: bytes, key: bytes, offset: int) -> bytes:
     rotated = key[phase:] + key[:phase]
     mask = (rotated * (size // 4 + 1))[:size]
     return (int.from_bytes(data, "big") ^ int.from_bytes(mask, "big")).to_bytes(size, "big")
-
-
-def _read_some(sock: socket.socket, most: int) -> bytes:
-    try:
-        piece = sock.recv(most)
-    except OSError as exc:
-        raise _Ended(f"reading: {exc}") from exc
-    if not piece:
-        raise _Ended("")  # EOF: the usual end of LXD's fs websocket
-    return piece
-
-
-def _read_exact(sock: socket.socket, size: int) -> bytes:
-    pieces = []
-    while size:
-        piece = _read_some(sock, size)
-        pieces.append(piece)
-        size -= len(piece)
-    return b"".join(pieces)
-
