@@ -270,8 +270,11 @@ def remove_created(client: Client, url: str, what: str,
     the deletion); return what is left behind, or None.
 
     A target that cannot be reached is waited for, up to ``seconds``: one
-    that died midway has the partial object again once it is back. Waiting
-    is the point here: the object must not outlive the failure unseen.
+    that died midway has the partial object again once it is back. So is one
+    that answers with a server error (5xx): a cluster's other members answer
+    500 for an instance on a member that is down, and LXD 500s a delete it
+    cannot do yet (an instance still busy). Waiting is the point here: the
+    object must not outlive the failure unseen.
 
     >>> remove_created(target_api, 'instances/c1', 'instance c1')
     """
@@ -287,6 +290,10 @@ def remove_created(client: Client, url: str, what: str,
         except (APIConnectionError, APITimeoutError) as exc:
             if time.monotonic() >= until:
                 return f"{what} (the target did not answer for {seconds:.0f} s: {exc})"
+            time.sleep(1.0)
+        except APIException as exc:
+            if exc.status_code < 500 or time.monotonic() >= until:
+                return f"{what} (deleting it failed: {_words(exc)})"
             time.sleep(1.0)
         except APITXError as exc:
             return f"{what} (deleting it failed: {_words(exc)})"
@@ -343,6 +350,9 @@ class _Op:
             return
         try:
             answer = self.peer.client.request("GET", self.url, validate=False)
+        except (APIConnectionError, APITimeoutError) as exc:
+            self.status, self.err = "Unreachable", f"it stopped answering: {exc}"
+            return
         except APITXError as exc:
             self.status, self.err = "Unknown", f"could not be asked: {exc}"
             return
@@ -363,6 +373,13 @@ class _Op:
         state = exc.result.metadata if isinstance(exc, APIException) else None
         if isinstance(state, dict):
             self.ended_at = str(state.get("updated_at") or "")
+        elif isinstance(exc, APIException) and exc.result.status_code >= 500:
+            # Not the operation's failure but the server's, about it: a
+            # cluster member answering for the member that runs it, which
+            # died (HTTP 500 "Get https://<member>/1.0/operations/…: EOF",
+            # measured on LXD 5.0.2). A failed operation comes as HTTP 200,
+            # on LXD (the operation) and on Incus (type error) alike.
+            self.status = "Unreachable"
 
     def cancel(self) -> None:
         """Ask the server to cancel it, if it still runs (best effort)."""
@@ -530,6 +547,10 @@ class _Run:
         full = self._full_pool(errors)
         if full:
             side, why = "target", full
+        elif self._source_gone():
+            side, why = "source", (f"{self.job.what} was deleted on the source during the "
+                                   "copy (LXD lets a delete through before the migration has "
+                                   "locked it)")
         elif _about_connecting(errors.get(side, "")):
             why = self._connecting_hint(side) or why
         left = self.remove() if "target" in self.ops else None
@@ -571,6 +592,14 @@ class _Run:
         """True when the target refused the create request itself."""
         return isinstance(exc, SideFailure) and exc.role == "target" and \
             "target" not in self.ops
+
+    def _source_gone(self) -> bool:
+        """True when the object is no longer on the source (deleted meanwhile)."""
+        try:
+            return self.source.client.request("GET", self.job.source_url,
+                                              validate=False).status_code == 404
+        except APITXError:
+            return False  # unreachable: _blame has said so
 
     def _pool_free(self) -> Optional[int]:
         """Free bytes in the target's pool, when it says (for :meth:`_full_pool`)."""
@@ -654,15 +683,19 @@ def _blame(exc: BaseException, ops: Dict[str, _Op], target_refused: bool) -> Tup
     """``(side, why)``: which side is at fault for ``exc``.
 
     In order: a request to one side that failed (it refused, or could not
-    be reached) is that side's; then the one operation that failed on its
-    own (not cancelled by apitx); when both did, the one that failed first,
-    by the servers' clocks (one machine's, or synchronised ones): the other
-    one failed because its peer left.
+    be reached) is that side's; then a side that no longer answers (its
+    daemon died: the other's operation failed because its peer left); then
+    the one operation that failed on its own (not cancelled by apitx); when
+    both did, the one that failed first, by the servers' clocks (one
+    machine's, or synchronised ones).
     """
     if target_refused:
         return "target", "it refused to create the copy"
     if isinstance(exc, SideFailure):
         return exc.role, _words(exc.exc)
+    gone = [op for op in ops.values() if op.status == "Unreachable"]
+    if len(gone) == 1:
+        return gone[0].peer.role, gone[0].err
     failed = [op for op in ops.values() if op.status == "Failure" and not op.cancelled]
     if len(failed) == 1:
         return failed[0].peer.role, failed[0].err

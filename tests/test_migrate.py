@@ -30,7 +30,7 @@ import apitx
 from apitx import migrate
 from apitx.ensure import file_fingerprint  # the sha256 of a file
 from apitx._migration import Job, Peer, migrate as run_migration, remove_created
-from cluster import member_api
+from cluster import kill_member, member_api, restore_cluster
 from pair import (CLIENT_CERT, HTTPS, SERVER_CERTS, SMALL_POOL, ROOT, kill, pair_up, servers)
 from sandbox import remove_instance
 
@@ -521,6 +521,42 @@ def test_into_across_and_out_of_the_cluster(apis, made, tmp_path):
                 migrate.move_instance(apis["lxd"], name, target_member="m1")
         finally:
             remove_instance(cluster, name)
+
+
+@pytest.mark.cluster
+def test_a_cluster_member_killed_mid_copy_is_named_and_the_partial_copy_removed(
+        apis, made, tmp_path):
+    """The member receiving the copy dies; the member apitx talks to says so
+    (HTTP 500 for the operation): the target is named, and once the member
+    is back (scripts/lxd-cluster up) the partial instance is removed."""
+    name = made.name("lxd")
+    workload(apis["lxd"], name, tmp_path, megabytes=60, snapshot=False)
+    restarted: List[threading.Thread] = []
+
+    def kill_once(update: migrate.TransferProgress) -> None:
+        if update.stage == "relay" and not restarted:
+            kill_member("m3")
+            restarted.append(threading.Thread(target=restore_cluster))
+            restarted[0].start()
+
+    with member_api("m1") as cluster:
+        try:
+            with pytest.raises(apitx.MigrationError) as caught:
+                migrate.copy_instance(apis["lxd"], name, cluster, target_member="m3",
+                                      mode="relay", progress=kill_once)
+        finally:
+            if restarted:
+                restarted[0].join(300)
+            else:
+                restore_cluster()
+        try:
+            assert restarted
+            assert caught.value.side == "target", str(caught.value)
+            assert caught.value.left_behind is None, str(caught.value)
+            assert absent(cluster, f"instances/{name}")
+        finally:
+            remove_instance(cluster, name)
+    assert running_migrations(apis["lxd"], name) == []
 
 
 # -- images ------------------------------------------------------------------------------------
