@@ -17,9 +17,11 @@ servers, and backups, in :mod:`apitx.migrate`; unit tests without a server
 use :class:`apitx.testing.MockTransport`.
 
 Every public name is importable from here; the modules behind it are private.
+The ``apitx`` command (:mod:`apitx.cli`) is built on these names alone.
 """
 
 from ._api import API
+from ._atomic import atomic_write
 from ._config import Limits, RenderOptions, Timeout, TraceSettings
 from ._endpoint import Endpoint
 from ._event import Event
@@ -34,6 +36,7 @@ from ._exceptions import (
     CertificateMismatch,
     EndpointError,
     ExecError,
+    LocalFileError,
     ExecTimeout,
     MigrationError,
     MissingExtension,
@@ -44,15 +47,32 @@ from ._exceptions import (
     SettingsError,
     SettingsTypeError,
 )
-from ._files import Entry, Files
+from ._file_api import Entry
+from ._files import Files
 from ._transports import Pin
 from ._remote_add import add_remote
+from ._remotes import RemoteSettings, list_remotes, remove_remote
 from ._resource import Resource
 from ._result import APIResult
 from ._server import Server
 from ._tracing import StderrHandler
 from ._types import USE_DEFAULT
 from ._version import __version__
+
+#: The async client's names: imported on first use, so that ``import apitx``
+#: never imports aiohttp (``pip install apitx[async]`` brings it).
+_ASYNC_NAMES = ("AsyncAPI", "AsyncAPIResult", "AsyncEventStream")
+
+
+def __getattr__(name: str) -> object:
+    if name in _ASYNC_NAMES:
+        try:
+            from . import _aio
+        except ImportError as exc:
+            raise ImportError(f"apitx.{name} needs aiohttp: pip install 'apitx[async]' "
+                              f"({exc})") from exc
+        return getattr(_aio, name)
+    raise AttributeError(f"module 'apitx' has no attribute {name!r}")
 from . import ensure  # noqa: E402  (apitx.ensure: idempotent helpers)
 from . import migrate  # noqa: E402  (apitx.migrate: workloads between servers)
 
@@ -76,10 +96,12 @@ __all__ = [
     "ExecTimeout",
     "Files",
     "Limits",
+    "LocalFileError",
     "MigrationError",
     "MissingExtension",
     "OperationTimeout",
     "Pin",
+    "RemoteSettings",
     "RenderOptions",
     "RequestError",
     "RequestTypeError",
@@ -94,8 +116,11 @@ __all__ = [
     "USE_DEFAULT",
     "__version__",
     "add_remote",
+    "atomic_write",
     "ensure",
     "events",
+    "list_remotes",
     "migrate",
+    "remove_remote",
     "run_exec",
 ]

@@ -1,8 +1,8 @@
-"""``python -m apitx``: the ``apitx`` command (see :mod:`apitx._cli`)."""
+"""``python -m apitx``: the ``apitx`` command (see :mod:`apitx.cli`)."""
 
 import sys
 
-from ._cli import main
+from .cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -16,40 +16,29 @@ Example::
 
 from __future__ import annotations
 
-import copy
-from typing import (Any, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Union)
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import requests
 
-from ._config import DEFAULT_TIMEOUT, Limits, Timeout, TimeoutLike, TraceLike, TraceSettings
-from ._endpoint import Endpoint
+from ._config import DEFAULT_TIMEOUT, Limits, TimeoutLike, TraceLike
 from ._events import EventStream, events
-from ._exceptions import APIException, EndpointError, MissingExtension, SettingsError
+from ._exceptions import APIException
 from ._exec import ExecControl, ExecResult, run_exec
 from ._exec import Input as ExecInput
 from ._exec import Output as ExecOutput
+from ._facade import DEFAULT_MAX_ANSWER_BYTES, EndpointsLike, Facade, FactoryPlan
 from ._failover import Members
 from ._files import Files
 from ._operations import Operations
-from ._remotes import apply_remote
-from ._resource import Resource, Segment
 from ._result import APIResult, Progress
 from ._sender import Sender
 from ._server import Server, ServerOnce
-from ._tracing import Tracer
-from ._transports import (MOCK_ENDPOINT, FingerprintLike, HTTPTransport, Transport,
-                          WebSocketConnection, pin_for)
+from ._transports import FingerprintLike, HTTPTransport, Transport, WebSocketConnection
 from ._types import USE_DEFAULT, Cert, Headers, Params, UseDefault
-
-#: The largest answer apitx reads for the caller (JSON, an error's detail),
-#: decompressed: LXD's largest answers (recursion=2 listings) are megabytes.
-DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024
-
-#: One endpoint, or the members of a cluster.
-EndpointsLike = Union[Endpoint, str, Sequence[Union[Endpoint, str]]]
+from ._verbs import Verbs
 
 
-class API:
+class API(Facade[APIResult], Verbs[APIResult]):
     """A connection to one LXD-style API server.
 
     ``session`` is a ``requests.Session`` (apitx mounts its Unix socket adapter
@@ -83,6 +72,8 @@ class API:
     pool are, and the API itself holds no per-request state.
     """
 
+    _sender: Sender
+
     def __init__(self, session: requests.Session, endpoint: EndpointsLike,
                  default_version: Optional[str] = None, debug: bool = False,
                  timeout: TimeoutLike = DEFAULT_TIMEOUT, trace: TraceLike = None,
@@ -91,24 +82,9 @@ class API:
                  limits: Optional[Limits] = None,
                  transport: Optional[Transport] = None) -> None:
         self.session = session
-        #: Every endpoint the API may talk to; ``endpoint`` is the one in use.
-        self.endpoints = _endpoints(endpoint)
-        #: Added to every request's query unless it names them (see the class).
-        self.project = project
-        self.target = target
-        if isinstance(max_answer_bytes, bool) or not isinstance(max_answer_bytes, int) \
-                or max_answer_bytes <= 0:
-            raise SettingsError(f"max_answer_bytes={max_answer_bytes!r}: give a positive "
-                                f"number of bytes (default {DEFAULT_MAX_ANSWER_BYTES})")
-        #: The largest JSON answer or error detail read, decompressed.
-        self.max_answer_bytes = max_answer_bytes
-        self.default_version = default_version.strip("/") if default_version else None
-        self.timeout = Timeout.coerce(timeout)
-        #: How this API traces and renders: read once, here.
-        self.trace = TraceSettings.coerce(trace, debug=debug)
-        self.render_options = self.trace.render
-        self.debug = self.trace.enabled
-        self.limits = Limits.coerce(limits)
+        self._settle(endpoint, default_version=default_version, debug=debug, timeout=timeout,
+                     trace=trace, max_answer_bytes=max_answer_bytes, project=project,
+                     target=target, limits=limits)
         if transport is None:
             transport = HTTPTransport(session, self.endpoints, limits=self.limits)
         self._sender = Sender(session, transport, Members(self.endpoints),
@@ -118,32 +94,9 @@ class API:
         self._server = ServerOnce()  # api.server: GET /1.0, once
 
     @property
-    def endpoint(self) -> Endpoint:
-        """The endpoint requests go to now (of :attr:`endpoints`)."""
-        return self._sender.endpoint
-
-    @property
     def transport(self) -> Transport:
         """What carries this API's bytes."""
         return self._sender.transport
-
-    @property
-    def tracer(self) -> Optional[Tracer]:
-        """The tracer of this API's transactions, or None when tracing is off."""
-        return self._sender.tracer
-
-    def using(self, *, project: Union[Optional[str], UseDefault] = USE_DEFAULT,
-              target: Union[Optional[str], UseDefault] = USE_DEFAULT) -> API:
-        """A sibling API on the same connections with other defaults (None: none).
-
-        >>> api.using(project='web', target='m2').post('instances', json=config).wait()
-        """
-        sibling = copy.copy(self)
-        if not isinstance(project, UseDefault):
-            sibling.project = project
-        if not isinstance(target, UseDefault):
-            sibling.target = target
-        return sibling
 
     @classmethod
     def factory(cls, endpoint: Optional[EndpointsLike] = None,
@@ -176,45 +129,23 @@ class API:
         >>> api = API.factory(['https://10.0.0.1:8443', 'https://10.0.0.2:8443'],
         ...                   cert=('c.crt', 'c.key'), verify='cluster.crt')
         """
-        if transport is not None:
-            resolved = _endpoints(MOCK_ENDPOINT if endpoint is None else endpoint)
-            return cls(requests.Session(), resolved, default_version=default_version,
-                       debug=debug, timeout=timeout, trace=trace,
-                       max_answer_bytes=max_answer_bytes, project=project, target=target,
-                       limits=limits, transport=transport)
-        if endpoint is None or isinstance(endpoint, (str, Endpoint)):
-            endpoint, cert, fingerprint, project = apply_remote(endpoint, cert, verify,
-                                                                fingerprint, project)
-        resolved = _endpoints(endpoint)
-        if project is None:
-            # Incus's per-user socket serves one project, user-<uid>: make
-            # it the default, or every request would need project= by hand.
-            project = resolved[0].project
+        plan = FactoryPlan.resolve(endpoint, cert=cert, verify=verify, fingerprint=fingerprint,
+                                   project=project, mock=transport is not None)
         session = requests.Session()
-        session.cert = cert
+        session.cert = plan.cert
         session.verify = verify
         # Proxies and .netrc never apply to a Unix socket, and looking them up
         # in the environment is the largest single cost of a request (~12% of
         # client CPU, measured by bench/core.py). Remote endpoints keep them.
-        session.trust_env = resolved[0].socket_path is None
+        session.trust_env = plan.endpoints[0].socket_path is None
         coerced = Limits.coerce(limits)
-        return cls(session, resolved, default_version=default_version, debug=debug,
+        return cls(session, plan.endpoints, default_version=default_version, debug=debug,
                    timeout=timeout, trace=trace, max_answer_bytes=max_answer_bytes,
-                   project=project, target=target, limits=coerced,
-                   transport=HTTPTransport(session, resolved, pin=pin_for(verify, fingerprint),
-                                           limits=coerced))
+                   project=plan.project, target=target, limits=coerced,
+                   transport=transport or HTTPTransport(session, plan.endpoints, pin=plan.pin,
+                                                        limits=coerced))
 
     # -- requests -------------------------------------------------------------
-
-    def url(self, url: str) -> str:
-        """The full URL for an API path.
-
-        ``''`` and ``'/'`` mean the version root (``/1.0``, never ``/1.0/``,
-        which LXD answers 404); ``'instances'`` is relative to it; a path
-        starting with ``/`` (such as the operation URLs LXD returns) is used
-        as it is.
-        """
-        return self._sender.url(url)
 
     def request(self, method: str, url: str, *, params: Params = None, json: Any = None,
                 data: Any = None, headers: Headers = None,
@@ -245,47 +176,9 @@ class API:
                                     validate=validate, follow_redirects=follow_redirects,
                                     project=self.project, target=self.target)
 
-    def get(self, url: str, *, params: Params = None, headers: Headers = None,
-            timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT, stream: bool = False,
-            validate: bool = True) -> APIResult:
-        """``request('GET', url, ...)``."""
-        return self.request("GET", url, params=params, headers=headers, timeout=timeout,
-                            stream=stream, validate=validate)
-
-    def head(self, url: str, *, params: Params = None, headers: Headers = None,
-             timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-             validate: bool = True) -> APIResult:
-        """``request('HEAD', url, ...)``."""
-        return self.request("HEAD", url, params=params, headers=headers, timeout=timeout,
-                            validate=validate)
-
-    def delete(self, url: str, *, params: Params = None, json: Any = None,
-               headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-               validate: bool = True) -> APIResult:
-        """``request('DELETE', url, ...)``."""
-        return self.request("DELETE", url, params=params, json=json, headers=headers,
-                            timeout=timeout, validate=validate)
-
-    def post(self, url: str, *, params: Params = None, json: Any = None, data: Any = None,
-             headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-             stream: bool = False, validate: bool = True) -> APIResult:
-        """``request('POST', url, ...)``."""
-        return self.request("POST", url, params=params, json=json, data=data, headers=headers,
-                            timeout=timeout, stream=stream, validate=validate)
-
-    def put(self, url: str, *, params: Params = None, json: Any = None, data: Any = None,
-            headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-            stream: bool = False, validate: bool = True) -> APIResult:
-        """``request('PUT', url, ...)``."""
-        return self.request("PUT", url, params=params, json=json, data=data, headers=headers,
-                            timeout=timeout, stream=stream, validate=validate)
-
-    def patch(self, url: str, *, params: Params = None, json: Any = None, data: Any = None,
-              headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-              stream: bool = False, validate: bool = True) -> APIResult:
-        """``request('PATCH', url, ...)``."""
-        return self.request("PATCH", url, params=params, json=json, data=data, headers=headers,
-                            timeout=timeout, stream=stream, validate=validate)
+    def _call(self, method: str, url: str, **options: Any) -> APIResult:
+        """How the verbs (``get``, ``post``... of :class:`~apitx._verbs.Verbs`) call."""
+        return self.request(method, url, **options)
 
     def curl(self, method: str, url: str, *, params: Params = None, json: Any = None,
              data: Any = None, headers: Headers = None) -> str:
@@ -408,22 +301,6 @@ class API:
         """
         return self._sender.websocket(self, path, params, timeout)
 
-    # -- navigation (rules and reasons in _resource.py) ------------------------
-
-    def __getattr__(self, name: str) -> Resource[APIResult]:
-        """``api.instances`` is the resource ``/1.0/instances``; ``_names`` raise."""
-        return getattr(Resource(self, ""), name)  # type: ignore[no-any-return]
-
-    def __getitem__(self, item: Segment) -> Resource[APIResult]:
-        """``api['get']``: a segment that would collide with a method name."""
-        return Resource(self, "")[item]
-
-    def __truediv__(self, item: Segment) -> Resource[APIResult]:
-        """``api / 'instances' / 'c1'``."""
-        return Resource(self, "") / item
-
-    __iter__ = None  # __getitem__ must not make an API iterable
-
     def close(self) -> None:
         """Close the transport and its pooled connections (the session's)."""
         self._sender.transport.close()
@@ -433,9 +310,6 @@ class API:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        return f"<API {self.endpoint.display} version={self.default_version}>"
 
     # -- the server (what it is: _server.py; its file API: _files.py) ---------
 
@@ -477,14 +351,9 @@ class API:
         >>> api.require('container_exec_recording', 'file_delete')
         """
         server = self.server
-        missing = server.missing(names)
-        if missing:
-            raise MissingExtension(
-                f"{server} at {self.endpoint.display} lacks API extension"
-                f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}: this needs a newer "
-                f"{server.name or 'server'}, or a way that does without "
-                f"(api.has_extension() tells which)", server=server.name,
-                version=server.version, missing=missing)
+        missing = self._missing(server, names)
+        if missing is not None:
+            raise missing
         return server
 
     def files(self, instance: str, project: Optional[str] = None) -> Files:
@@ -493,20 +362,3 @@ class API:
         >>> api.files('c1').push('/etc/motd', 'hello\\n', mode=0o644)
         """
         return Files(self, instance, project=project)
-
-
-
-
-def _endpoints(given: Optional[EndpointsLike]) -> Tuple[Endpoint, ...]:
-    """The endpoints an API talks to: one (None and ``'lxd'``/``'incus'``
-    discover it), or a cluster's HTTPS members."""
-    if given is None or isinstance(given, (str, Endpoint)):
-        return (Endpoint.resolve(given),)
-    if not isinstance(given, (list, tuple)) or not given:
-        raise EndpointError(f"endpoint={given!r}: give one endpoint, or a non-empty list of "
-                            "https:// endpoints (a cluster's members)")
-    endpoints = tuple(Endpoint.coerce(each) for each in given)
-    if len(endpoints) > 1 and any(each.socket_path for each in endpoints):
-        raise EndpointError("a list of endpoints is for a cluster's members over HTTPS; a Unix "
-                            f"socket reaches one daemon: {', '.join(e.display for e in endpoints)}")
-    return endpoints

@@ -40,7 +40,7 @@ import yaml
 from ._client import Client
 from ._compat import incus_only_keys
 from ._exceptions import APITXError, RequestError, RequestTypeError
-from ._files import replace_file, write_pieces
+from ._atomic import atomic_write
 from ._migration import (SideFailure, check_name, counted, failed_on, on_side, remove_created,
                          wait_reporting)
 from ._result import APIResult
@@ -68,15 +68,29 @@ def export_instance(api: Client, name: str, destination: Destination, *,
 
     ``instance_only`` leaves the snapshots out, ``optimized`` asks for the
     storage driver's own format, ``compression`` names the algorithm
-    (``'gzip'``, ``'none'``, ...; default: the server's).
+    (``'gzip'``, ``'none'``, ...; default: the server's). A path that cannot
+    be written raises :class:`~apitx.LocalFileError` before anything is sent
+    (later, for a full disk), leaving any file there as it was.
 
     >>> export_instance(api, 'c1', 'c1.tar.gz')
     2074333
     """
     check_name("name", name)
-    if not (isinstance(destination, (str, os.PathLike)) or hasattr(destination, "write")):
+    if isinstance(destination, (str, os.PathLike)):
+        with atomic_write(destination) as out:
+            return _export(api, name, out, instance_only, optimized, compression, progress,
+                           timeout)
+    if not hasattr(destination, "write"):
         raise RequestTypeError(f"destination={destination!r}: give a local path or a binary "
                                "file object open for writing; nothing was sent")
+    return _export(api, name, destination, instance_only, optimized, compression, progress,
+                   timeout)
+
+
+def _export(api: Client, name: str, out: IO[bytes], instance_only: bool, optimized: bool,
+            compression: Optional[str], progress: Optional[ProgressCallback],
+            timeout: Optional[float]) -> int:
+    """Make the backup, download it into ``out``, delete it (whatever happened)."""
     reader = ProgressReader(time.monotonic())
     url = f"instances/{quote(name, safe='')}/backups"
     backup = f"apitx-export-{uuid.uuid4().hex[:12]}"
@@ -93,7 +107,7 @@ def export_instance(api: Client, name: str, destination: Destination, *,
                         f"{api.endpoint.display} failed: {exc}; nothing was written",
                         str(exc)) from exc
     try:
-        return _download(api, f"{url}/{backup}/export", destination, reader, progress)
+        return _download(api, f"{url}/{backup}/export", out, reader, progress)
     finally:
         try:
             api.request("DELETE", f"{url}/{backup}").wait(timeout)
@@ -263,7 +277,7 @@ class _Counted:
         return piece
 
 
-def _download(api: Client, url: str, destination: Destination, reader: ProgressReader,
+def _download(api: Client, url: str, out: IO[bytes], reader: ProgressReader,
               progress: Optional[ProgressCallback]) -> int:
     try:
         answer = api.request("GET", url, stream=True)
@@ -272,16 +286,14 @@ def _download(api: Client, url: str, destination: Destination, reader: ProgressR
                         f"failed: {exc}; nothing was written", str(exc)) from exc
     length = answer.response.headers.get("Content-Length")
     total = int(length) if length and length.isdigit() else None
-    pieces = counted(answer.iter_content(_CHUNK), "source", reader, progress, "download",
-                     "received", total)
+    written = 0
     try:
-        if isinstance(destination, (str, os.PathLike)):
-            return replace_file(os.fspath(destination), pieces)
-        return write_pieces(pieces, destination)
+        for piece in counted(answer.iter_content(_CHUNK), "source", reader, progress,
+                             "download", "received", total):
+            out.write(piece)
+            written += len(piece)
     except SideFailure as failure:
-        raise failed_on("source", f"downloading the backup from {api.endpoint.display} broke: "
-                        f"{failure.exc}; the destination was not replaced",
+        raise failed_on("source", f"downloading the backup from {api.endpoint.display} broke "
+                        f"after {written} bytes: {failure.exc}; a path given is left as it was",
                         str(failure.exc)) from failure.exc
-    except OSError as exc:
-        raise failed_on("target", f"writing the backup to {destination!r} failed: {exc}",
-                        str(exc)) from exc
+    return written

@@ -19,7 +19,7 @@ import os
 import socket
 from typing import TYPE_CHECKING, Tuple
 
-from ._exceptions import EndpointError
+from ._exceptions import EndpointError, LocalFileError
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
     from cryptography import x509
@@ -34,16 +34,36 @@ _VALIDITY = datetime.timedelta(days=3650)
 def ensure_client_certificate(config_dir: str) -> Tuple[str, str]:
     """``(client.crt, client.key)`` in ``config_dir``, made if neither exists.
 
-    Half a pair (a certificate without its key) is an error, never
-    overwritten: the server may trust that certificate already.
+    Half a pair (a certificate without its key), or a symlink to nothing in
+    place of one, is an :class:`EndpointError`, never overwritten: the server
+    may trust that certificate already. A pair that cannot be written raises
+    :class:`LocalFileError`.
     """
     crt, key = (os.path.join(config_dir, name) for name in ("client.crt", "client.key"))
-    present = [path for path in (crt, key) if os.path.exists(path)]
+    present = [path for path in (crt, key) if _present(path)]
     if len(present) == 2:
         return crt, key
     if present:
         raise EndpointError(f"{present[0]} exists without its pair: restore the missing "
                             "client.crt/client.key, or remove both to make a new one")
+    try:
+        _make_pair(config_dir, crt, key)
+    except OSError as exc:
+        raise LocalFileError(exc.errno, exc.strerror, exc.filename or config_dir) from None
+    return crt, key
+
+
+def _present(path: str) -> bool:
+    """Whether ``path`` is there; a symlink to nothing is an error, not absence:
+    writing a new key would go through it (or fail, O_EXCL)."""
+    if os.path.islink(path) and not os.path.exists(path):
+        raise EndpointError(f"{path} is a symlink to {os.readlink(path)}, which does not "
+                            "exist: restore its target, or remove the link and its pair "
+                            "to make a new client certificate")
+    return os.path.exists(path)
+
+
+def _make_pair(config_dir: str, crt: str, key: str) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -53,7 +73,6 @@ def ensure_client_certificate(config_dir: str) -> Tuple[str, str]:
                                           serialization.PrivateFormat.TraditionalOpenSSL,
                                           serialization.NoEncryption()), 0o600)
     _write_new(crt, _self_signed(private).public_bytes(serialization.Encoding.PEM), 0o644)
-    return crt, key
 
 
 def _self_signed(private: ec.EllipticCurvePrivateKey) -> x509.Certificate:

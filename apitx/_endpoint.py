@@ -124,7 +124,12 @@ class Endpoint:
         text = text.strip()
         if text.startswith(("/", "./", "../")):
             return cls(base_url=UNIX_BASE_URL, socket_path=text)
-        parts = urlsplit(text)
+        try:
+            parts = urlsplit(text)
+            hostname = parts.hostname  # checks a bracketed host: [::1] yes, [1] no
+        except ValueError as exc:  # 'https://[::1', an address from a hostile token
+            raise EndpointError(f"endpoint {text!r} is not a URL ({exc}): give "
+                                "https://host:8443 or a socket path") from None
         scheme = parts.scheme.lower()
         if scheme == "unix":
             path = parts.path if not parts.netloc else None
@@ -134,7 +139,7 @@ class Endpoint:
             path = unquote(parts.netloc)
             if path.startswith("/"):
                 return cls(base_url=UNIX_BASE_URL, socket_path=path)
-        elif scheme in ("http", "https") and parts.hostname:
+        elif scheme in ("http", "https") and hostname:
             if parts.query or parts.fragment:
                 raise EndpointError(
                     f"endpoint {text!r} has a query or fragment: give only "

@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Optional
 
+from ._exceptions import APIConnectionError
+
 
 @dataclass(frozen=True)
 class Event:
@@ -63,3 +65,17 @@ def event_params(types: Optional[Iterable[str]], project: Optional[str],
     if all_projects:
         params["all-projects"] = "true"
     return params
+
+
+def dropped(describe: str, endpoint: str) -> APIConnectionError:
+    """What a stream the server dropped raises (both clients)."""
+    return APIConnectionError(
+        f"events {describe}: the server dropped the event stream; events may have been "
+        "missed: open a new stream and read the state back", endpoint=endpoint)
+
+
+def not_an_event(describe: str, endpoint: str, why: Exception) -> APIConnectionError:
+    """What a message that is no event raises (both clients)."""
+    return APIConnectionError(
+        f"events {describe}: a message is not a JSON event ({why}): is this endpoint an "
+        "LXD-style API?", endpoint=endpoint)

@@ -27,7 +27,7 @@ from collections import deque
 from typing import Any, Deque, Iterable, Iterator, NoReturn, Optional
 
 from ._client import Client
-from ._event import Event, event_params
+from ._event import Event, dropped, event_params, not_an_event
 from ._exceptions import APIConnectionError, APITimeoutError
 from ._prepare import finite_seconds
 from ._transports import NO_MESSAGE, Message, WebSocketConnection
@@ -94,9 +94,7 @@ class EventStream:
         try:
             return Event.parse(message)
         except ValueError as exc:
-            raise APIConnectionError(
-                f"events {self._ws.describe}: a message is not a JSON event ({exc}): "
-                "is this endpoint an LXD-style API?", endpoint=self._ws.endpoint) from exc
+            raise not_an_event(self._ws.describe, self._ws.endpoint, exc) from exc
 
     def _read(self, until: Optional[float]) -> Optional[Message]:
         """The next message by ``until``, or None; a closed stream is dropped."""
@@ -121,10 +119,7 @@ class EventStream:
         raise StopIteration
 
     def _dropped(self) -> APIConnectionError:
-        return APIConnectionError(
-            f"events {self._ws.describe}: the server dropped the event stream; "
-            "events may have been missed: open a new stream and read the state back",
-            endpoint=self._ws.endpoint)
+        return dropped(self._ws.describe, self._ws.endpoint)
 
     def confirm(self, timeout: float) -> bool:
         """Wait until the server sends events to this stream; False if it

@@ -7,6 +7,7 @@ The tree::
     │   │                               that cannot be used, named with what to give
     │   └── SettingsTypeError(TypeError) ... of the wrong type
     ├── EndpointError(ValueError)       an endpoint string we cannot understand
+    ├── LocalFileError(OSError)         a local file apitx was asked to write could not be
     ├── RequestError(ValueError)        a request that cannot be sent as given: nothing sent
     │   └── RequestTypeError(TypeError) ... an argument of the wrong type
     ├── ResponseTooLarge                an answer larger than apitx reads (max_answer_bytes)
@@ -108,6 +109,24 @@ class EndpointError(APITXError, ValueError):
     Raised before anything is sent, with the text that was wrong and the forms
     that are accepted.
     """
+
+
+class LocalFileError(APITXError, OSError):
+    """A local file apitx was asked to write could not be written: the path
+    cannot be used (a directory, a missing folder, a symlink loop, no
+    permission) or the disk refused the bytes (full, too large).
+
+    An ``OSError`` with ``errno``, ``strerror`` and ``filename`` (the path as
+    the caller gave it). Raised by :func:`~apitx.atomic_write`, so by every
+    writer built on it (``Files.pull`` to a path, saving a remote): any
+    previous file at that path is as it was.
+
+    >>> str(LocalFileError(errno.ENOSPC, 'No space left on device', 'out.bin'))
+    'cannot write out.bin: No space left on device'
+    """
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
 
 
 class _HasResult:

@@ -37,10 +37,9 @@ from __future__ import annotations
 import io
 import json
 import selectors
-import shlex
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import quote
 
@@ -48,6 +47,7 @@ from ._client import Client
 from ._exceptions import (APIConnectionError, APIException, APITimeoutError, ExecError,
                           ExecTimeout, RequestError, RequestTypeError)
 from ._prepare import finite_seconds
+from ._redact import redact_argv, shown_command
 from ._result import APIResult
 from ._transports import NO_MESSAGE, WebSocketConnection
 
@@ -81,12 +81,19 @@ class ExecResult:
     stdout: bytes = b""
     stderr: bytes = b""
 
+    def __repr__(self) -> str:
+        # A command line may hold a password (mysql -pX, --token X): the repr
+        # (a log line, a traceback) shows it redacted; .command stays real.
+        shown = {field.name: getattr(self, field.name) for field in fields(self)}
+        shown["command"] = redact_argv(self.command)
+        return f"ExecResult({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
+
     def check(self) -> ExecResult:
         """Return self when the command exited 0, else raise :class:`ExecError`."""
         if self.return_code != 0:
             tail = " ".join(self.stderr.decode("utf-8", "replace").strip()
                             .rsplit("\n", 1)[-1].split())
-            raise ExecError(f"{shlex.join(self.command)} in {self.instance} exited with "
+            raise ExecError(f"{shown_command(self.command)} in {self.instance} exited with "
                             f"{self.return_code}" + (f": {tail[:200]}" if tail else
                                                      " (no stderr)"),
                             self.command, self.return_code, self.stderr)
@@ -240,7 +247,7 @@ def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input
         run.kill()
         stdout_so_far, stderr_so_far = output()
         raise ExecTimeout(
-            f"{shlex.join(argv)} in {instance} still ran after {timeout or 0:g}s and was killed "
+            f"{shown_command(argv)} in {instance} still ran after {timeout or 0:g}s and was killed "
             f"({len(stdout_so_far)} bytes of stdout, {len(stderr_so_far)} of stderr kept); "
             "raise timeout= if it needs longer",
             started, timeout or 0.0, argv, stdout_so_far, stderr_so_far) from None

@@ -31,14 +31,15 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Dict, Iterator, List, Optional, Tuple, Union, overload
+from typing import IO, Any, Iterator, List, Optional, Tuple, Union, overload
 from urllib.parse import quote
 
+from ._atomic import atomic_write
 from ._client import Client
-from ._exceptions import APIException, APINotFoundException, RequestError, RequestTypeError
+from ._exceptions import APIException, APINotFoundException, RequestError
+from ._file_api import (Entry, entry_of, file_params, listing, missing, push_body, refuse_pull,
+                        write_headers)
 from ._result import APIResult
 
 #: What :meth:`Files.push` takes: ``bytes`` or ``str`` are the content itself
@@ -48,23 +49,6 @@ Source = Union[bytes, str, "os.PathLike[str]", IO[bytes]]
 #: Where :meth:`Files.pull` writes: a binary file object, or a local path
 #: (``str`` or ``os.PathLike``), replaced only when the pull succeeds.
 Target = Union[str, "os.PathLike[str]", IO[bytes]]
-
-#: The file API says "Not Found" for a missing path (and for a push whose
-#: parent directory is missing), on LXD 5.0 and Incus 6.0 alike.
-_NOT_FOUND = "Not Found"
-_CHUNK = 1 << 16
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One path inside an instance, as a pull saw it: ``type`` is ``'file'``,
-    ``'directory'`` or ``'symlink'``; ``mode`` the permission bits."""
-
-    path: str
-    type: str
-    uid: int
-    gid: int
-    mode: int
 
 
 class Files:
@@ -100,17 +84,12 @@ class Files:
 
         >>> files.push('/etc/app.conf', Path('app.conf'), mode=0o600)
         """
-        if isinstance(source, os.PathLike):
-            with open(source, "rb") as body:
-                self._write(path, "file", body, uid, gid, mode, append)
-        elif isinstance(source, str):
-            self._write(path, "file", source.encode("utf-8"), uid, gid, mode, append)
-        elif isinstance(source, (bytes, bytearray, memoryview)) or hasattr(source, "read"):
-            self._write(path, "file", source, uid, gid, mode, append)
+        body = push_body(path, source)
+        if isinstance(body, os.PathLike):
+            with open(body, "rb") as opened:
+                self._write(path, "file", opened, uid, gid, mode, append)
         else:
-            raise RequestTypeError(f"push({path!r}, source): source must be bytes, str (the "
-                                   f"content), a pathlib.Path (a local file) or a binary file "
-                                   f"object, not {type(source).__name__}; nothing was sent")
+            self._write(path, "file", body, uid, gid, mode, append)
 
     @overload
     def pull(self, path: str) -> bytes: ...
@@ -121,7 +100,10 @@ class Files:
     def pull(self, path: str, target: Optional[Target] = None) -> Union[bytes, int]:
         """Read the file at ``path``: its bytes when no ``target``; else write
         them, streamed, to ``target`` (a binary file object, or a local path,
-        replaced only once the whole file has arrived) and return the count.
+        replaced only once the whole file has arrived, as
+        :func:`~apitx.atomic_write` writes: through symlinks, keeping an
+        existing file's mode; :class:`~apitx.LocalFileError`, before anything
+        is sent, when it cannot be written) and return the count.
 
         A directory is refused (:meth:`pull_tree` copies one, :meth:`listdir`
         lists it); a symlink is refused with its target named.
@@ -129,20 +111,15 @@ class Files:
         >>> files.pull('/etc/hostname')
         b'c1\\n'
         """
+        if isinstance(target, (str, os.PathLike)):
+            # Opened first: a target that cannot be written costs no request.
+            with atomic_write(target) as out:
+                return self.pull(path, out)
         result = self._get(path, stream=target is not None)
-        kind = self._entry(path, result).type
-        if kind != "file":
-            what = ("a directory: pull_tree() copies it, listdir() lists it"
-                    if kind == "directory" else
-                    f"a {kind} to {result.response.content.decode(errors='replace')!r}: pull "
-                    "its target")
-            raise APIException(result, error=f"cannot pull {path} from {self.instance}: "
-                                              f"it is {what}")
+        refuse_pull(self._entry(path, result), result, self.instance)
         if target is None:
             return bytes(result.response.content)
-        if isinstance(target, (str, os.PathLike)):
-            return replace_file(os.fspath(target), result.iter_content(_CHUNK))
-        return write_pieces(result.iter_content(_CHUNK), target)
+        return _copy(result.iter_content(), target)
 
     def mkdir(self, path: str, *, uid: Optional[int] = None, gid: Optional[int] = None,
               mode: int = 0o755) -> None:
@@ -176,10 +153,7 @@ class Files:
         ['group', 'hostname', 'hosts']
         """
         result = self._get(path, stream=False)
-        if self._entry(path, result).type != "directory":
-            raise APIException(result, error=f"cannot list {path} in {self.instance}: "
-                                              "it is not a directory")
-        return [str(name) for name in result.metadata or ()]
+        return listing(self._entry(path, result), result, self.instance)
 
     # -- trees ------------------------------------------------------------------
 
@@ -242,7 +216,8 @@ class Files:
             elif entry.type == "symlink":
                 os.symlink(result.response.content.decode("utf-8"), local)
             else:
-                replace_file(local, result.iter_content(_CHUNK))
+                with atomic_write(local) as out:
+                    _copy(result.iter_content(), out)
                 os.chmod(local, entry.mode)
             _chown(local, entry)
             copied.append(entry)
@@ -252,23 +227,10 @@ class Files:
 
     # -- the wire -----------------------------------------------------------------
 
-    def _params(self, path: str) -> Dict[str, str]:
-        params = {"path": path}
-        if self.project:
-            params["project"] = self.project
-        return params
-
     def _write(self, path: str, kind: str, body: Any, uid: Optional[int],
                gid: Optional[int], mode: Optional[int], append: bool) -> None:
-        prefix = self.api.server.header_prefix
-        headers = {f"{prefix}type": kind, f"{prefix}write": "append" if append else "overwrite"}
-        for name, value in (("uid", uid), ("gid", gid)):
-            if value is not None:
-                headers[f"{prefix}{name}"] = str(int(value))
-        if mode is not None:
-            headers[f"{prefix}mode"] = f"{int(mode) & 0o7777:04o}"
-        self._send("POST", path, data=body, headers={
-            **headers, "Content-Type": "application/octet-stream"})
+        self._send("POST", path, data=body, headers=write_headers(
+            self.api.server.header_prefix, kind, uid, gid, mode, append))
 
     def _get(self, path: str, *, stream: bool) -> APIResult:
         return self._send("GET", path, stream=stream)
@@ -276,35 +238,15 @@ class Files:
     def _send(self, method: str, path: str, **options: Any) -> APIResult:
         """One request on ``path``, with the file API's bare "Not Found"
         turned into a message that says which path of which instance."""
-        if not isinstance(path, str):
-            raise RequestTypeError(f"path {path!r} is not a string: give an absolute path "
-                                   "inside the instance, such as '/etc/hosts'; nothing was sent")
-        if not path.startswith("/"):
-            raise RequestError(f"{path!r}: give an absolute path inside the instance, such as "
-                               f"'/{path}'; nothing was sent")
+        params = file_params(path, self.project)
         try:
-            return self.api.request(method, self._url, params=self._params(path), **options)
+            return self.api.request(method, self._url, params=params, **options)
         except APINotFoundException as exc:
-            if exc.error != _NOT_FOUND:
-                raise  # the instance (or its project) is missing: the server says so
-            where = (f"its parent directory {posixpath.dirname(path)} does not exist in "
-                     f"{self.instance} (mkdir() it first)" if method == "POST" else
-                     f"there is no {path} in {self.instance}")
-            raise APINotFoundException(exc.result, error=f"{path}: {where}") from None
+            raise missing(exc, method, path, self.instance) from None
 
     def _entry(self, path: str, result: APIResult) -> Entry:
         """What the pull's headers say ``path`` is, read in the server's family."""
-        prefix = self.api.server.header_prefix
-        headers = result.response.headers
-
-        def number(name: str, base: int = 10) -> int:
-            try:
-                return int(headers.get(prefix + name, ""), base)
-            except ValueError:
-                return 0 if name != "mode" else 0o644
-
-        return Entry(path=path, type=headers.get(f"{prefix}type", "file"),
-                     uid=number("uid"), gid=number("gid"), mode=number("mode", 8))
+        return entry_of(self.api.server.header_prefix, path, result.response.headers)
 
 
 def _walk_local(root: str, path: str) -> Iterator[Tuple[str, str]]:
@@ -318,28 +260,11 @@ def _walk_local(root: str, path: str) -> Iterator[Tuple[str, str]]:
             yield os.path.join(top, name), posixpath.normpath(posixpath.join(remote_top, name))
 
 
-def write_pieces(pieces: Iterator[bytes], out: IO[bytes]) -> int:
-    """Write ``pieces`` to ``out`` as they come; return the byte count (also
-    used by :mod:`apitx._backups`)."""
+def _copy(pieces: Iterator[bytes], out: IO[bytes]) -> int:
     count = 0
     for piece in pieces:
         out.write(piece)
         count += len(piece)
-    return count
-
-
-def replace_file(path: str, pieces: Iterator[bytes]) -> int:
-    """Write ``pieces`` beside ``path``, then put the file in its place: a
-    pull (or an export) that breaks halfway leaves any previous copy as it was."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, partial = tempfile.mkstemp(dir=directory, prefix=".apitx-pull-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            count = write_pieces(pieces, out)
-        os.replace(partial, path)
-    except BaseException:
-        os.unlink(partial)
-        raise
     return count
 
 

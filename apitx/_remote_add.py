@@ -36,9 +36,9 @@ from ._api import API
 from ._client_cert import ensure_client_certificate
 from ._endpoint import Endpoint
 from ._exceptions import APIConnectionError, EndpointError
+from ._redact import redact_url
 from ._transports import Pin, certificate_fingerprint, fetch_certificate, parse_fingerprint
-from ._remotes import (ConfigDir, RemoteSettings, check_name, load_remotes, own_config_dir,
-                       save_remote)
+from ._remotes import RemoteSettings, apitx_config_dir, check_name, load_remotes, save_remote
 
 #: LXD's default HTTPS port, added when an address has none (as ``lxc`` does).
 DEFAULT_PORT = 8443
@@ -46,16 +46,35 @@ DEFAULT_PORT = 8443
 
 def decode_token(token: str) -> Dict[str, Any]:
     """The claims of an LXD/Incus trust token (base64 JSON): ``client_name``,
-    ``fingerprint``, ``addresses``, ``secret``, ``expires_at``."""
+    ``fingerprint``, ``addresses``, ``secret``, ``expires_at``.
+
+    Checked for what they are used as (the fingerprint and secret strings,
+    the addresses a list of ``host:port`` strings): a token is pasted from
+    elsewhere, and one that is not what the server makes is refused here, not
+    deep inside as a crash.
+    """
     try:
         claims = json.loads(base64.b64decode(token.strip() + "=" * (-len(token.strip()) % 4)))
     except (binascii.Error, ValueError) as exc:
         raise EndpointError("the token is not an LXD/Incus trust token (base64 JSON): copy "
                             "it whole from `lxc config trust add` on the server") from exc
-    if not isinstance(claims, dict) or not claims.get("fingerprint") or not claims.get("secret"):
+    if not isinstance(claims, dict) or not all(_is_text(claims.get(key))
+                                               for key in ("fingerprint", "secret")):
         raise EndpointError("the token has no server fingerprint or secret: copy it whole "
                             "from `lxc config trust add` on the server")
+    if not _is_list_of_text(claims.get("addresses") or []):
+        raise EndpointError("the token's addresses are not a list of host:port strings: copy "
+                            "it whole from `lxc config trust add` on the server, or give the "
+                            "server's URL")
     return claims
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _is_list_of_text(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def https_address(url: Optional[str], claims: Optional[Dict[str, Any]]) -> str:
@@ -70,8 +89,8 @@ def https_address(url: Optional[str], claims: Optional[Dict[str, Any]]) -> str:
         url = f"https://{url}"
     endpoint = Endpoint.parse(url)
     if not endpoint.base_url.startswith("https://"):
-        raise EndpointError(f"{url!r} is not an https:// address: remotes are added by "
-                            "their HTTPS address, e.g. https://10.0.0.5:8443")
+        raise EndpointError(f"{endpoint.display!r} is not an https:// address: remotes are "
+                            "added by their HTTPS address, e.g. https://10.0.0.5:8443")
     host_port = endpoint.base_url[len("https://"):]
     return endpoint.base_url if host_port.rsplit("]", 1)[-1].count(":") else \
         f"{endpoint.base_url}:{DEFAULT_PORT}"
@@ -88,17 +107,18 @@ def add_remote(name: str, url: Optional[str] = None, *, token: Optional[str] = N
     :class:`CertificateMismatch` when it is not the one confirmed.
     """
     check_name(name)
-    directory = config_dir or own_config_dir()
-    own = ConfigDir("$APITX_CONF", directory, "apitx")
+    own = apitx_config_dir(config_dir)
+    directory = own.path
     if name in load_remotes(own):
         raise EndpointError(f"remote {name!r} already exists in {directory}/config.yml: "
                             f"`apitx remote remove {name}` first")
     claims = decode_token(token) if token else None
     address = https_address(url, claims)
+    shown = redact_url(address)  # a password in the URL is never shown
     der = fetch_certificate(address, timeout)
     seen = certificate_fingerprint(der)
-    pin = Pin(frozenset({hashlib.sha256(der).digest()}), f"{address}, fetched just now")
-    _confirm(seen, address, claims, fingerprint, accept_certificate)
+    pin = Pin(frozenset({hashlib.sha256(der).digest()}), f"{shown}, fetched just now")
+    _confirm(seen, shown, claims, fingerprint, accept_certificate)
     cert = ensure_client_certificate(directory)
     with API.factory(address, cert=cert, fingerprint=pin, timeout=timeout) as api:
         info = api.get("").metadata
@@ -106,9 +126,9 @@ def add_remote(name: str, url: Optional[str] = None, *, token: Optional[str] = N
             api.post("certificates", json=_trust_request(token, password))
             info = api.get("").metadata
         if info.get("auth") != "trusted":
-            raise APIConnectionError(f"{address} still does not trust {cert[0]} after "
+            raise APIConnectionError(f"{shown} still does not trust {cert[0]} after "
                                      "accepting it: check the server's trust list "
-                                     "(lxc config trust list)", endpoint=address)
+                                     "(lxc config trust list)", endpoint=shown)
     server = (info.get("environment") or {}).get("server")
     pem = ssl.DER_cert_to_PEM_cert(der).encode()
     save_remote(directory, name, address, "incus" if server == "incus" else "lxd", pem, project)

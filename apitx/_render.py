@@ -269,8 +269,12 @@ def redact_text(text: str, content_type: str) -> str:
 
 
 def _redact_form(text: str) -> str:
+    """Form fields with secret names redacted, and credentials in the others'
+    values (``db=postgres://u:<redacted>@h``); the text as it was when there
+    is nothing to redact, so a curl line sends what was sent."""
     pairs = parse_qsl(text, keep_blank_values=True)
-    return urlencode([(k, REDACTED if is_secret_header(k) else v) for k, v in pairs])
+    shown = [(k, REDACTED if is_secret_header(k) else redact_free_text(v)) for k, v in pairs]
+    return text if shown == pairs else urlencode(shown)
 
 
 def content_type_of(headers: Mapping[str, str]) -> str:

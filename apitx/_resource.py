@@ -28,13 +28,14 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, Generic, List, Protocol, TypeVar, Union
+from typing import Any, List, Protocol, TypeVar, Union
 from urllib.parse import quote
 
 from ._config import TimeoutLike
 from ._endpoint import Endpoint
 from ._exceptions import RequestError, RequestTypeError
-from ._types import USE_DEFAULT, Headers, Params, UseDefault
+from ._types import Headers, Params, UseDefault
+from ._verbs import Verbs
 
 #: What the API's verbs return: an APIResult (sync), or an awaitable of one (async).
 R = TypeVar("R", covariant=True)
@@ -90,7 +91,7 @@ def item_segment(item: Segment) -> str:
     return quote(text, safe="")
 
 
-class Resource(Generic[R]):
+class Resource(Verbs[R]):
     """A path on an :class:`~apitx.API`; see the module docstring for the rules.
 
     ``str(resource)`` is the path as it will be sent (``/1.0/instances/c1``).
@@ -123,52 +124,15 @@ class Resource(Generic[R]):
     # (and ``x in res`` likewise): a path is not a sequence.
     __iter__ = None
 
-    # -- sending (the same keyword arguments as API's verbs) ----------------
+    # -- sending: the verbs of Verbs, on this path (or a path below it) ------
 
-    def get(self, *, params: Params = None, headers: Headers = None,
-            timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT, stream: bool = False,
-            validate: bool = True) -> R:
-        """``api.get(<this path>, ...)``."""
-        return self._api.request("GET", self._path, params=params, headers=headers,
-                                 timeout=timeout, stream=stream, validate=validate)
-
-    def head(self, *, params: Params = None, headers: Headers = None,
-             timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-             validate: bool = True) -> R:
-        """``api.head(<this path>, ...)``."""
-        return self._api.request("HEAD", self._path, params=params, headers=headers,
-                                 timeout=timeout, validate=validate)
-
-    def delete(self, *, params: Params = None, json: Any = None, headers: Headers = None,
-               timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-               validate: bool = True) -> R:
-        """``api.delete(<this path>, ...)``."""
-        return self._api.request("DELETE", self._path, params=params, json=json,
-                                 headers=headers, timeout=timeout, validate=validate)
-
-    def post(self, *, params: Params = None, json: Any = None, data: Any = None,
-             headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-             stream: bool = False, validate: bool = True) -> R:
-        """``api.post(<this path>, ...)``."""
-        return self._api.request("POST", self._path, params=params, json=json, data=data,
-                                 headers=headers, timeout=timeout, stream=stream,
-                                 validate=validate)
-
-    def put(self, *, params: Params = None, json: Any = None, data: Any = None,
-            headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-            stream: bool = False, validate: bool = True) -> R:
-        """``api.put(<this path>, ...)``."""
-        return self._api.request("PUT", self._path, params=params, json=json, data=data,
-                                 headers=headers, timeout=timeout, stream=stream,
-                                 validate=validate)
-
-    def patch(self, *, params: Params = None, json: Any = None, data: Any = None,
-              headers: Headers = None, timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT,
-              stream: bool = False, validate: bool = True) -> R:
-        """``api.patch(<this path>, ...)``."""
-        return self._api.request("PATCH", self._path, params=params, json=json, data=data,
-                                 headers=headers, timeout=timeout, stream=stream,
-                                 validate=validate)
+    def _call(self, method: str, url: str, **options: Any) -> R:
+        if not isinstance(url, str):
+            raise RequestTypeError(f"{method.lower()}({url!r}): a resource's verbs take an "
+                                   "optional path below it as a string, then keyword "
+                                   "arguments (params=...); nothing was sent")
+        path = self._path if not url else f"{self._path}/{url}" if self._path else url
+        return self._api.request(method, path, **options)
 
     # -- plumbing -------------------------------------------------------------
 

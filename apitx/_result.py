@@ -17,7 +17,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional, Protocol, Union
+from typing import Any, Callable, Generic, Iterator, Optional, Protocol, TypeVar, Union
 
 import requests
 
@@ -43,8 +43,26 @@ class Waits(Protocol):
              progress: Optional[Progress] = None) -> APIResult: ...
 
 
+class Trusts(Protocol):
+    """What a rendering needs of a transport: the client certificate and the
+    trust its requests go out with (for curl lines)."""
+
+    @property
+    def cert(self) -> Any: ...
+
+    @property
+    def verify(self) -> Union[bool, str]: ...
+
+
+#: A result of either kind (what ``validate()`` returns: the result itself).
+ResultT = TypeVar("ResultT", bound="BaseResult")
+
+#: The transport of a route: sync (:class:`~apitx._transports.Transport`) or async.
+T = TypeVar("T", bound=Trusts)
+
+
 @dataclass(frozen=True)
-class Route:
+class Route(Generic[T]):
     """How a request went: the endpoint, the transport that carried it, the
     client certificate and trust it went with, and the render settings of
     the API that sent it. One value per API and endpoint, shared by every
@@ -53,7 +71,7 @@ class Route:
     """
 
     endpoint: Endpoint
-    transport: Transport
+    transport: T
     options: RenderOptions = RenderOptions()
 
     @property
@@ -65,8 +83,9 @@ class Route:
         return self.transport.verify
 
 
-class APIResult:
-    """An HTTP transaction made by :class:`API`.
+class BaseResult:
+    """One HTTP transaction and what the server meant by it, as a view: what
+    :class:`APIResult` (sync) and :class:`~apitx.AsyncAPIResult` share.
 
     ``data`` is the parsed JSON of an answer declared as JSON (by its
     ``Content-Type``), or None when the body is empty, not declared JSON (a
@@ -79,13 +98,17 @@ class APIResult:
     read.
     """
 
-    __slots__ = ("api", "response", "data", "unreadable", "route", "elapsed", "waited",
+    __slots__ = ("response", "data", "unreadable", "route", "elapsed", "waited",
                  "deadline", "body_read", "__weakref__")
 
-    def __init__(self, api: Waits, response: requests.Response, *, route: Route,
-                 elapsed: Optional[float] = None, waited: Optional[float] = None,
-                 deadline: Optional[float] = None, body_read: bool = True) -> None:
-        self.api = api
+    route: Route[Any]
+
+    def __init__(self, response: Any, *, route: Route[Any], elapsed: Optional[float] = None,
+                 waited: Optional[float] = None, deadline: Optional[float] = None,
+                 body_read: bool = True) -> None:
+        #: The response: ``requests.Response`` (sync), or apitx's own
+        #: :class:`~apitx._aio._models.Response` (async), with the same
+        #: ``status_code``, ``reason``, ``headers``, ``content`` and ``request``.
         self.response = response
         self.route = route
         self.deadline = deadline
@@ -113,13 +136,15 @@ class APIResult:
     # -- the envelope ---------------------------------------------------------
 
     @property
-    def request(self) -> requests.PreparedRequest:
-        """The request as sent (``requests.PreparedRequest``)."""
+    def request(self) -> Any:
+        """The request as sent (``requests.PreparedRequest``, or the async
+        client's own request, with the same ``method``, ``url``, ``headers``
+        and ``body``)."""
         return self.response.request
 
     @property
     def status_code(self) -> int:
-        return self.response.status_code
+        return int(self.response.status_code)
 
     @property
     def ok(self) -> bool:
@@ -155,21 +180,6 @@ class APIResult:
     def running(self) -> bool:
         """True when this answer is an operation that has not ended."""
         return _envelope.is_running(self.metadata)
-
-    def iter_content(self, chunk_size: int = 1 << 16) -> Iterator[bytes]:
-        """The body in pieces (for ``stream=True``), without loading it whole.
-
-        Like ``response.iter_content``, but a connection that breaks or stalls
-        mid-body raises apitx's errors, as every other failure does, and the
-        request's total deadline (``Timeout.total``) still holds: a server
-        that dribbles the body cannot hold the reader forever.
-
-        >>> with open('rootfs.tar.gz', 'wb') as out:
-        ...     for piece in api.get(f'images/{fp}/export', stream=True).iter_content():
-        ...         out.write(piece)
-        """
-        return self.route.transport.iter_body(self.response, self.endpoint, until=self.deadline,
-                                              chunk_size=chunk_size, line=self.request_line)
 
     # -- people-readable forms ------------------------------------------------
 
@@ -225,11 +235,11 @@ class APIResult:
             status=self.status_code, reason=self.response.reason or "")
 
     def __repr__(self) -> str:
-        return f"<APIResult {self.request_line()} HTTP/{self.status_code}>"
+        return f"<{type(self).__name__} {self.request_line()} HTTP/{self.status_code}>"
 
     # -- validation -----------------------------------------------------------
 
-    def validate(self) -> APIResult:
+    def validate(self: ResultT) -> ResultT:
         """Raise if this answer is an error; return the result itself otherwise.
 
         Raises :class:`APINotFoundException` on HTTP 404 or ``error_code`` 404,
@@ -265,6 +275,39 @@ class APIResult:
         if node is not None:
             raise APIException(self, error=self.server_message(node),
                                status_code=node["status_code"])
+
+
+class APIResult(BaseResult):
+    """An HTTP transaction made by :class:`API`: the view of
+    :class:`BaseResult`, a body streamed in pieces (``iter_content()``), and
+    ``wait()`` for its operation, through ``api``, the API that made it.
+    """
+
+    __slots__ = ("api",)
+
+    route: Route[Transport]
+
+    def __init__(self, api: Waits, response: requests.Response, *, route: Route[Transport],
+                 elapsed: Optional[float] = None, waited: Optional[float] = None,
+                 deadline: Optional[float] = None, body_read: bool = True) -> None:
+        self.api = api
+        super().__init__(response, route=route, elapsed=elapsed, waited=waited,
+                         deadline=deadline, body_read=body_read)
+
+    def iter_content(self, chunk_size: int = 1 << 16) -> Iterator[bytes]:
+        """The body in pieces (for ``stream=True``), without loading it whole.
+
+        Like ``response.iter_content``, but a connection that breaks or stalls
+        mid-body raises apitx's errors, as every other failure does, and the
+        request's total deadline (``Timeout.total``) still holds: a server
+        that dribbles the body cannot hold the reader forever.
+
+        >>> with open('rootfs.tar.gz', 'wb') as out:
+        ...     for piece in api.get(f'images/{fp}/export', stream=True).iter_content():
+        ...         out.write(piece)
+        """
+        return self.route.transport.iter_body(self.response, self.endpoint, until=self.deadline,
+                                              chunk_size=chunk_size, line=self.request_line)
 
     # -- operations -----------------------------------------------------------
 

@@ -19,69 +19,40 @@ Example::
 
 from __future__ import annotations
 
-import logging
 import time
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 import requests
 
 from ._config import Timeout, TimeoutLike, TraceSettings
 from ._curl import render_curl
 from ._endpoint import Endpoint
-from ._exceptions import (APIConnectionError, APIException, APITimeoutError, RequestError,
-                          RequestTypeError)
-from ._failover import Members, may_try_elsewhere
-from ._prepare import (Root, checked_method, header_problem, join_url, request_timeout,
-                       shown_name, with_defaults)
-from ._redact import redact_url
-from ._redirects import redirect_method, resolve, same_origin
+from ._exceptions import (APIConnectionError, APITimeoutError, RequestError,
+                          RequestTypeError, SettingsError)
+from ._failover import Members
+from ._prepare import (checked_method, header_problem, request_timeout, shown_name,
+                       with_defaults, with_query)
 from ._render import Exchange, request_line
-from ._result import APIResult, Route, Waits
-from ._tracing import Tracer, logger
-from ._transports import (CALLER_MISTAKES, BodyPolicy, Transport, UpgradeRefused,
+from ._result import APIResult, Waits
+from ._sending import MAX_REDIRECTS, SenderBase
+from ._transports import (CALLER_MISTAKES, Transport, UpgradeRefused,
                           WebSocketConnection, mistake)
 from ._types import USE_DEFAULT, Headers, Params, UseDefault
 
-#: How many redirects ``follow_redirects=True`` follows.
-MAX_REDIRECTS = 5
-
-
-class Sender:
+class Sender(SenderBase[Transport]):
     """Prepares and sends requests for an API and its siblings (see the module)."""
 
     def __init__(self, session: requests.Session, transport: Transport, members: Members, *,
                  version: Optional[str], timeout: Timeout, trace: TraceSettings,
                  max_answer_bytes: int) -> None:
+        super().__init__(transport, members, version=version, timeout=timeout, trace=trace,
+                         max_answer_bytes=max_answer_bytes)
         self.session = session
-        self.transport = transport
-        self.members = members
-        self.version = version
-        self.timeout = timeout
-        self.trace = trace
-        self.options = trace.render
-        self.tracer = Tracer(trace) if trace.enabled else None
-        self.max_answer_bytes = max_answer_bytes
-        self._routes: Dict[Endpoint, Route] = {}
-
-    # -- where requests go ------------------------------------------------------
-
-    @property
-    def endpoint(self) -> Endpoint:
-        """The member requests go to now."""
-        return self.members.current
-
-    def route(self, endpoint: Endpoint) -> Route:
-        """The :class:`Route` results sent to ``endpoint`` share."""
-        route = self._routes.get(endpoint)
-        if route is None:
-            route = self._routes.setdefault(endpoint, Route(endpoint, self.transport,
-                                                            self.options))
-        return route
-
-    def url(self, url: str) -> str:
-        """The full URL of an API path on the member in use (see :func:`join_url`)."""
-        endpoint = self.members.current
-        return join_url(Root(endpoint.base_url, self.version, endpoint.display), url)
+        for name, value in session.headers.items():
+            problem = header_problem(name, value)
+            if problem:
+                raise SettingsError(f"the session's header {shown_name(name)} {problem}: fix "
+                                    "session.headers before making the API")
 
     def line(self, prepared: requests.PreparedRequest, endpoint: Optional[Endpoint] = None) -> str:
         """The request line of a prepared request, for messages."""
@@ -118,7 +89,9 @@ class Sender:
             # exception (which quotes a bad header's value, maybe a token) is
             # neither its cause nor its context.
             raise refused
-        for name, value in prepared.headers.items():
+        # The caller's headers only: requests' own (and a session's, checked
+        # when the API was made) are known to be sendable.
+        for name, value in (headers or {}).items():
             problem = header_problem(name, value)
             if problem:
                 raise RequestError(f"{self.line(prepared)}: header {shown_name(name)} "
@@ -156,16 +129,12 @@ class Sender:
                 return self._send_once(owner, prepared, endpoint, timeout, stream=stream,
                                        waited_since=waited_since)
             except (APIConnectionError, APITimeoutError) as failed:
-                if tried == len(self.members) or not may_try_elsewhere(
-                        failed.sent, prepared.method, prepared.body):
+                step = self.next_member(failed, tried, endpoint, prepared.method, prepared.body,
+                                        prepared.url or "")
+                if step is None:
                     raise
-                before, endpoint = endpoint, self.members.advance(endpoint)
-                if logger.isEnabledFor(logging.DEBUG):
-                    logger.debug("apitx: %s; %s, trying %s", failed,
-                                 "nothing was sent" if failed.sent is False else "idempotent",
-                                 endpoint.display)
-                prepared = prepared.copy()
-                prepared.url = endpoint.base_url + (prepared.url or "")[len(before.base_url):]
+                endpoint, prepared = step[0], prepared.copy()
+                prepared.url = step[1]
         raise AssertionError("unreachable: the last member's failure is raised")
 
     def _send_once(self, owner: Waits, prepared: requests.PreparedRequest, endpoint: Endpoint,
@@ -182,7 +151,7 @@ class Sender:
         """
         started = time.perf_counter()
         until = timeout.deadline(time.monotonic())
-        policy = BodyPolicy(self.max_answer_bytes, stream)
+        policy = self.reading[stream]
         response = self.transport.send(prepared, endpoint, timeout=timeout, until=until,
                                        body=policy, line=lambda: self.line(prepared, endpoint))
         result = APIResult(
@@ -195,17 +164,10 @@ class Sender:
         return result
 
     def redirected(self, result: APIResult) -> requests.PreparedRequest:
-        """The request a redirect asks for, if it stays on this endpoint (see
-        :mod:`apitx._redirects`); else the :class:`APIException` that says where
-        it led."""
-        target = resolve(result.request.url or "", result.response.headers.get("Location") or "")
-        if not same_origin(target, result.endpoint.base_url):
-            raise APIException(result, error=(
-                f"the server redirects to {redact_url(target)}, off this endpoint "
-                f"({result.endpoint.display}): apitx never follows a redirect elsewhere"))
-        method = redirect_method(result.status_code, result.request.method)
+        """The request a redirect asks for, if it stays on this endpoint."""
+        target, method = self.redirect(result)
         if method is None:
-            prepared = result.request.copy()
+            prepared: requests.PreparedRequest = result.request.copy()
             prepared.prepare_url(target, None)
             return prepared
         return self.session.prepare_request(requests.Request(method, target))
@@ -238,34 +200,21 @@ class Sender:
         cannot be reached (nothing is sent before the upgrade); a refused
         upgrade raises the :class:`APIException` its answer means."""
         limits = self.timeout if timeout is None else Timeout.coerce(timeout)
-        traced = self.tracer is not None and logger.isEnabledFor(logging.DEBUG)
-        url = self.url(path)
+        url = with_query(self.url(path), dict(params or {}))
         endpoint = self.members.of(url)
         for tried in range(1, len(self.members) + 1):
-            prepared = requests.Request("GET", url, params=dict(params or {})).prepare()
-            sent = prepared.url or url
-            line = f"GET {endpoint.describe_url(sent, self.options.unsafe)}"
+            line = f"GET {endpoint.describe_url(url, self.options.unsafe)}"
             try:
-                return self.transport.websocket(endpoint, sent[len(endpoint.base_url):],
-                                                timeout=limits, traced=traced, line=line)
-            except UpgradeRefused as refused:
-                result = self.made_result(owner, sent, refused.status, refused.body,
-                                          reason=refused.reason, headers=refused.headers,
-                                          elapsed=refused.elapsed)
-                if self.tracer is not None:
-                    self.tracer.trace(result.exchange)
-                result.validate()
-                raise APIConnectionError(  # validate() raises for any status >= 400
-                    f"{line}: the server refused the websocket upgrade with HTTP "
-                    f"{refused.status}", endpoint=endpoint.display) from refused
+                return self.transport.websocket(endpoint, url[len(endpoint.base_url):],
+                                                timeout=limits, traced=self.traced(), line=line)
+            except UpgradeRefused as refusal:
+                raise self.refused(refusal, lambda *a, **k: self.made_result(owner, *a, **k),
+                                   url, line, endpoint) from refusal
             except (APIConnectionError, APITimeoutError) as failed:
-                if tried == len(self.members) or failed.sent is not False:
+                step = self.next_member(failed, tried, endpoint, "GET", None, url)
+                if step is None:
                     raise
-                before, endpoint = endpoint, self.members.advance(endpoint)
-                if logger.isEnabledFor(logging.DEBUG):
-                    logger.debug("apitx: %s; nothing was sent, trying %s", failed,
-                                 endpoint.display)
-                url = endpoint.base_url + url[len(before.base_url):]
+                endpoint, url = step
         raise AssertionError("unreachable: the last member's failure is raised")
 
     # -- curl ---------------------------------------------------------------------

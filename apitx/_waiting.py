@@ -46,18 +46,19 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import (Any, Callable, Dict, Generator, Mapping, NamedTuple, Optional,
+from typing import (Any, Callable, Dict, Generator, Generic, List, Mapping, NamedTuple, Optional,
                     Sequence, Tuple, Union)
 from urllib.parse import parse_qsl, urlsplit
 
 from . import _envelope
 from ._event import Event
-from ._exceptions import (APIException, APINotFoundException, APITimeoutError,
-                          OperationTimeout, RequestError, RequestTypeError)
-from ._result import APIResult
+from ._exceptions import (APIConnectionError, APIException, APINotFoundException,
+                          APITimeoutError, OperationTimeout, RequestError, RequestTypeError)
+from ._result import BaseResult, ResultT
 
 #: Each poll of ``wait()`` asks LXD to hold the answer this long at most, so a
 #: daemon that dies during a long operation is noticed within this time.
@@ -84,19 +85,23 @@ SILENCE = POLL_SECONDS + POLL_READ_MARGIN
 BACKOFF_FIRST = 0.05
 BACKOFF_LONGEST = 1.0
 
+logger = logging.getLogger("apitx")
+
 #: What waiting on one operation ends with: its final answer, or its failure.
-Outcome = Union[APIResult, APIException]
+Outcome = Union[ResultT, APIException]
 
 
 # -- what the engines carry out ---------------------------------------------------
 
 class Fetch(NamedTuple):
-    """GET ``url`` with ``params``, the read timeout ``read_seconds`` (None: the
-    API's); reply: the answer, unvalidated. Transport failures raise."""
+    """GET ``url`` with ``params`` in ``project`` (None: the API's own), the
+    read timeout ``read_seconds`` (None: the API's); reply: the answer,
+    unvalidated. Transport failures raise."""
 
     url: str
     params: Optional[Mapping[str, Any]]
     read_seconds: Optional[float]
+    project: Optional[str]
 
 
 class Listen(NamedTuple):
@@ -120,13 +125,24 @@ class Pause(NamedTuple):
     seconds: float
 
 
-class Report(NamedTuple):
+@dataclass(frozen=True)
+class Report(Generic[ResultT]):
     """Call the progress callback with ``answer``; reply: None."""
 
-    answer: APIResult
+    answer: ResultT
 
 
-Command = Union[Fetch, Listen, Pause, Report]
+class Subscribe(NamedTuple):
+    """Open the operation event stream of ``project`` (or of every project),
+    and wait for its first ping; reply: when it was confirmed
+    (``time.monotonic()``), or None when the server gives no stream. The
+    engine owns the stream and closes it when the wait is over."""
+
+    project: Optional[str]
+    all_projects: bool
+
+
+Command = Union[Fetch, Listen, Pause, "Report[Any]", Subscribe]
 Steps = Generator[Command, Any, None]
 
 
@@ -158,7 +174,7 @@ class Waitable:
     project: Optional[str]
 
 
-def waitable(result: APIResult) -> Optional[Waitable]:
+def waitable(result: BaseResult) -> Optional[Waitable]:
     """The operation to wait on for a result (validated first), or None when
     the result is final as it is: a sync answer, unless it is an operation
     still running (``GET /1.0/operations/<id>``).
@@ -215,13 +231,14 @@ def forgotten(gone: APINotFoundException, operation: str) -> APINotFoundExceptio
         "5 s). To keep its outcome, wait on it at once after starting it, or watch events"))
 
 
-def poll(operation: str, seconds: int) -> Generator[Command, Any, APIResult]:
+def poll(waitable: Waitable, seconds: int) -> Generator[Command, Any, Any]:
     """One poll, ``GET <operation>/wait?timeout=seconds``: returns the operation,
     running or ended; a failed one raises :class:`APIException` with the
     server's ``err``."""
+    operation, project = waitable.operation, waitable.project
     try:
         last = yield Fetch(poll_url(operation), {"timeout": seconds},
-                           seconds + POLL_READ_MARGIN)
+                           seconds + POLL_READ_MARGIN, project)
         if last.type == "error" and last.status_code < 400:
             # Incus sends HTTP 200 as soon as a wait starts, so a poll that
             # times out ends as 200 with type: error ("context deadline
@@ -229,7 +246,7 @@ def poll(operation: str, seconds: int) -> Generator[Command, Any, APIResult]:
             # say so even of an operation that ended (Go's select picks either
             # ready case: seen here). The operation itself tells: running,
             # ended, or failed.
-            current = yield Fetch(operation, None, None)
+            current = yield Fetch(operation, None, None, project)
             if _envelope.operation_code(current.metadata) is not None:
                 last = current
         # Every failure encoding (HTTP error status, type: error, or HTTP 200
@@ -242,17 +259,38 @@ def poll(operation: str, seconds: int) -> Generator[Command, Any, APIResult]:
         # operation ended, and returning it would pass it off as done.
         raise APIException(last, error="the answer to a wait is not an operation: "
                            "cannot tell whether it ended")
-    return last  # type: ignore[no-any-return]
+    return last
+
+
+# -- the whole wait -------------------------------------------------------------------
+
+def plan(waiter: Waiter[Any], *, watch: bool, project: Optional[str], all_projects: bool) -> Steps:
+    """Everything a wait does, in order: subscribe (when ``watch``), follow
+    the events, and poll what is left (all of it, without a stream or once it
+    dropped). The engine carries out each command, and throws into the plan
+    the apitx exception a command raised, so that a broken stream or check
+    falls back to polling here, in one place."""
+    if watch:
+        confirmed = yield Subscribe(project, all_projects)
+        if confirmed is not None:
+            try:
+                yield from waiter.follow(confirmed)
+            except APIConnectionError as dropped:
+                # The stream dropped (or a check's connection broke: a daemon
+                # restarting). Polling reads the state back, and raises if the
+                # server is really gone.
+                logger.debug("apitx: %s; polling instead", dropped)
+    yield from waiter.rounds()
 
 
 # -- the waiter ---------------------------------------------------------------------
 
 #: Makes the answer of a wait from an operation seen in an event:
 #: ``answer_of(operation_url, operation, waited_seconds)``.
-AnswerOf = Callable[[str, Any, float], APIResult]
+AnswerOf = Callable[[str, Any, float], ResultT]
 
 
-class Waiter:
+class Waiter(Generic[ResultT]):
     """The operations still running, the last answer of each, and the outcomes.
 
     ``until`` is the ``time.monotonic()`` deadline of the whole wait (None:
@@ -261,21 +299,22 @@ class Waiter:
     the longest a poll is held; ``progress`` whether updates are reported.
     """
 
-    def __init__(self, operations: Sequence[str], *, started: float, until: Optional[float],
-                 longest: int, progress: bool, answer_of: AnswerOf) -> None:
+    def __init__(self, operations: Sequence[Waitable], *, started: float,
+                 until: Optional[float], longest: int, progress: bool,
+                 answer_of: AnswerOf[ResultT]) -> None:
         self.started, self.until, self.longest = started, until, longest
         self.progress, self.answer_of = progress, answer_of
         #: Still running, by id, in the order first given (an operation given
         #: twice is waited on once).
-        self.pending: Dict[str, str] = {}
+        self.pending: Dict[str, Waitable] = {}
         for each in operations:
-            self.pending.setdefault(_envelope.operation_id(each), each)
-        self.last: Dict[str, APIResult] = {}
-        self.outcomes: Dict[str, Outcome] = {}
+            self.pending.setdefault(_envelope.operation_id(each.operation), each)
+        self.last: Dict[str, ResultT] = {}
+        self.outcomes: Dict[str, Outcome[ResultT]] = {}
         #: When a progress report is next due, if no update comes first.
         self.next_tick = started + TICK
 
-    def outcome(self, operation: str) -> Outcome:
+    def outcome(self, operation: str) -> Outcome[ResultT]:
         """The outcome of an operation given (once every one has ended)."""
         return self.outcomes[_envelope.operation_id(operation)]
 
@@ -322,14 +361,14 @@ class Waiter:
         elif _envelope.operation_code(op) is not None:
             yield from self._check(op_id, 0)  # ended: the final answer, read as wait() reads it
 
-    def _event_answer(self, op_id: str, op: Any) -> APIResult:
+    def _event_answer(self, op_id: str, op: Any) -> ResultT:
         """An operation's state as an answer of a wait, as progress takes it."""
-        self.last[op_id] = self.answer_of(self.pending[op_id], op,
+        self.last[op_id] = self.answer_of(self.pending[op_id].operation, op,
                                           time.monotonic() - self.started)
         return self.last[op_id]
 
     def _silent(self, heard_at: float) -> APITimeoutError:
-        operations = ", ".join(self.pending.values())
+        operations = ", ".join(each.operation for each in self.pending.values())
         return APITimeoutError(
             f"waiting on {operations}: nothing came on the event stream for "
             f"{time.monotonic() - heard_at:.0f}s, not even the server's keepalive ping (sent "
@@ -381,7 +420,7 @@ class Waiter:
             self.outcomes[op_id] = answer
             del self.pending[op_id]
 
-    def _report(self, answer: APIResult) -> Steps:
+    def _report(self, answer: ResultT) -> Steps:
         """Report progress, if asked, while there is time left."""
         if self.progress and (self.until is None or time.monotonic() < self.until):
             yield Report(answer)
@@ -395,3 +434,50 @@ class Waiter:
         first = next(iter(self.pending))
         raise OperationTimeout(self.last[first], time.monotonic() - self.started)
 
+
+
+class WaitAll(Generic[ResultT]):
+    """wait_all()'s bookkeeping, the same for both clients: every result must
+    come from the API's server (``endpoints``); each failed one is its own
+    outcome, each running one waits on its operation; the outcomes come back
+    in the order given, each failure naming the request that started it.
+
+    >>> batch = WaitAll(results, api.endpoints)
+    >>> outcomes = batch.finish(ended_outcomes, return_exceptions=False)
+    """
+
+    def __init__(self, results: Sequence[ResultT], endpoints: Sequence[Any]) -> None:
+        for index, result in enumerate(results):
+            if result.endpoint not in endpoints:
+                raise RequestError(
+                    f"wait_all(): result {index} ({result.request_line()}) comes from "
+                    f"{result.endpoint.display}, another server than this API's "
+                    f"({', '.join(e.display for e in endpoints)}): wait on it through the API "
+                    "that made it (result.wait(), or that API's wait_all()); nothing was "
+                    "waited on")
+        self.results = results
+        self.outcomes: List[Outcome[ResultT]] = []
+        #: The operation each result still running waits on, by index.
+        self.waiting: Dict[int, Waitable] = {}
+        for index, result in enumerate(results):
+            try:
+                operation = waitable(result)
+            except APIException as failed:
+                self.outcomes.append(failed)
+                continue
+            self.outcomes.append(result)
+            if operation is not None:
+                self.waiting[index] = operation
+
+    def finish(self, ended: Sequence[Outcome[ResultT]],
+               return_exceptions: bool) -> List[Outcome[ResultT]]:
+        """The outcomes in the order given; unless failures are returned in
+        place, the first one raises."""
+        for index, outcome in zip(self.waiting, ended):
+            self.outcomes[index] = outcome.started_by(self.results[index]) \
+                if isinstance(outcome, APIException) else outcome
+        if not return_exceptions:
+            for outcome in self.outcomes:
+                if isinstance(outcome, APIException):
+                    raise outcome
+        return self.outcomes

@@ -136,7 +136,7 @@ def _etag(result: APIResult) -> str:
         raise APIException(result, error=(
             "the server sent no ETag: apitx.ensure does not write without one, "
             "since another writer's change could be lost"))
-    return etag
+    return str(etag)
 
 
 def _pause(attempt: int) -> None:

@@ -15,7 +15,7 @@ import socketserver
 import struct
 import tempfile
 import threading
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -59,7 +59,13 @@ class _Handler(socketserver.StreamRequestHandler):
         self.wfile.flush()
         if self.server.then_drop:
             return  # the handler's end closes the socket: no close frame
-        self.server.release.wait(10)
+        if not self.server.ping_every:
+            self.server.release.wait(10)
+            return
+        # LXD and Incus ping every stream every 10 s; here as often as asked.
+        while not self.server.release.wait(self.server.ping_every):
+            self.wfile.write(b"\x89\x00")
+            self.wfile.flush()
 
 
 class WebSocketServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -72,6 +78,8 @@ class WebSocketServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer
         self.then_drop = then_drop
         self.release = threading.Event()
         self.ping_first = False
+        #: Seconds between keepalive pings while the connection stays open (None: none).
+        self.ping_every: Optional[float] = None
         #: Answers plain HTTP requests: ``http(target) -> (status, JSON body)``.
         self.http: Callable[[str], Tuple[int, bytes]] = lambda target: (404, b"{}")
         super().__init__(path, _Handler)

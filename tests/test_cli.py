@@ -1,4 +1,4 @@
-"""apitx._cli: the ``apitx`` command.
+"""apitx.cli: the ``apitx`` command (the request; subcommands have their own files).
 
 Tests that talk to a server run twice: ``live`` runs ``python -m apitx`` as a
 real subprocess against the live LXD; ``replay`` runs ``main(argv)`` in
@@ -18,7 +18,6 @@ import json
 import os
 import pty
 import re
-import resource
 import shutil
 import signal
 import stat
@@ -33,8 +32,15 @@ from typing import Callable, Iterator, List
 import pytest
 
 import apitx
-from apitx._cli import main, progress_text
+from apitx.cli import main
+from apitx.cli._wait import progress_text
 
+from processes import ENV, ROOT, command, owned_by_another, reaped
+from processes import closing as _closing
+from processes import file_size_limit as _file_size_limit
+from processes import full_device as _full_device
+from processes import interrupt as _interrupt
+from processes import popen as _popen
 from sandbox import (
     NOWHERE_SOCKET,
     SANDBOX_DIR,
@@ -49,9 +55,6 @@ from sandbox import (
 
 live = pytest.mark.live
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-ENV.pop("DEBUG", None)
 
 #: Every byte value, CR/LF and NULs, and invalid UTF-8: what must arrive exactly.
 PAYLOAD = bytes(range(256)) * 16 + b"\r\n\x00\xff\xfe end"
@@ -70,13 +73,6 @@ class Outcome:
     @property
     def err_lines(self) -> List[str]:
         return self.err.decode().splitlines()
-
-
-def command(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    """``python -m apitx ARGS`` as a real subprocess."""
-    kwargs.setdefault("timeout", 60)
-    return subprocess.run([sys.executable, "-m", "apitx", *args], capture_output=True,
-                          env=ENV, **kwargs)
 
 
 def in_process(capsysbinary, *args: str) -> Outcome:
@@ -387,26 +383,12 @@ def test_timed_out_operation_is_really_still_running(api, live_instances):
 def _interrupt_wait(api: apitx.API, instance: str, *args: str) -> tuple:
     """Start a --wait in a subprocess, SIGINT it once it waits; return (code, stderr, op)."""
     before = set(_running_operations(api, instance))
-    process = _popen("-e", api.endpoint.socket_path, *args)
-    try:
+    with reaped(_popen("-e", api.endpoint.socket_path, *args)) as process:
         operation = _new_operation(api, instance, before)
         time.sleep(0.5)  # the answer reached the client: let it start waiting
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     return process.returncode, err.decode(), operation
-
-
-def _popen(*args: str) -> subprocess.Popen:
-    """``python -m apitx ARGS`` started with pipes, to be sent SIGINT."""
-    # SIG_DFL in the child: a runner started in the background by a shell
-    # without job control ignores SIGINT, and the child would inherit that.
-    return subprocess.Popen([sys.executable, "-m", "apitx", *args], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _running_operations(api: apitx.API, instance: str) -> List[str]:
@@ -544,7 +526,9 @@ def test_progress_text_shows_description_elapsed_and_lxd_progress():
      "use -d)"),
     (["-o", "/nonexistent/dir/out", ""], "-o /nonexistent/dir/out: No such file or directory"),
     (["--key", "k.pem", ""], "--key needs --cert"),
-    (["-X", "GET /", ""], "-X 'GET /' is not an HTTP method (GET, POST, PUT, ...)"),
+    # The library's rule and words: it refuses before sending (a RequestError).
+    (["-X", "GET /", ""], "method 'GET /' is not an HTTP method (GET, POST, PUT, PATCH, "
+                          "DELETE, HEAD...); nothing was sent"),
     (["https://example.com/1.0"], "url 'https://example.com/1.0' is a full URL"),
 ])
 def test_bad_input_exits_2_before_sending(capsysbinary, args, message):
@@ -637,12 +621,27 @@ def test_console_script_is_installed_and_runs():
                else found.get("console_scripts", ()))  # Python 3.9
     # Python 3.9 lists an editable install's metadata twice: compare as a set.
     entries = {e for e in scripts if e.name == "apitx"}
-    assert {e.value for e in entries} == {"apitx._cli:main"}
+    assert {e.value for e in entries} == {"apitx.cli:main"}
     assert entries.pop().load() is main
     script = os.path.join(sysconfig.get_path("scripts"), "apitx")
     done = subprocess.run([script, "--version"], capture_output=True, env=ENV, timeout=60)
     assert done.returncode == 0
     assert done.stdout.decode().strip().endswith(apitx.__version__)
+
+
+def test_the_command_imports_only_public_names():
+    """What lint-imports cannot see: a name imported from `apitx` itself must be in
+    its __all__ (a private one, `from .. import _x`, would pass the contract)."""
+    import ast
+    import glob
+
+    private = []
+    for path in glob.glob(os.path.join(ROOT, "apitx", "cli", "*.py")):
+        for node in ast.walk(ast.parse(open(path).read())):
+            if isinstance(node, ast.ImportFrom) and node.level == 2:  # from .. import X
+                private += [(path, alias.name) for alias in node.names
+                            if node.module or alias.name not in apitx.__all__]
+    assert private == []
 
 
 def test_python_dash_m_apitx_runs_the_command():
@@ -702,28 +701,6 @@ def test_a_header_that_cannot_be_sent_is_a_usage_error(hostile):
 
 # -- issue 12: faults of the machine and of the input, one line each -----------------
 
-def _full_device(tmp_path) -> str:
-    """A device that answers every write with ENOSPC, as /dev/full does.
-
-    As root, a private node: an ``-o`` that replaces its target (as apitx once
-    did) must not replace the machine's /dev/full. A user cannot replace
-    /dev/full (nor make a node), so uses it.
-    """
-    if os.geteuid() != 0:
-        return "/dev/full"
-    node = tmp_path / "full"
-    os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
-    return str(node)
-
-
-def _closing(*fds: int):
-    """A preexec_fn that closes the child's ``fds``, as a shell's ``>&-`` does."""
-    def close() -> None:
-        for fd in fds:
-            os.close(fd)
-    return close
-
-
 def test_output_to_a_full_device_is_one_line_and_exit_5(hostile, tmp_path):
     full = _full_device(tmp_path)
     done = command("-e", hostile.server_address, "-o", full, "")
@@ -739,14 +716,6 @@ def test_stdout_on_a_full_disk_is_one_line_and_exit_5(hostile, tmp_path, args):
                                *args], stdout=full, stderr=subprocess.PIPE, env=ENV, timeout=60)
     assert done.returncode == 5
     assert done.stderr.decode() == "apitx: stdout: No space left on device\n"
-
-
-def _file_size_limit(size: int):
-    """A preexec_fn: files may not grow past ``size`` bytes (EFBIG), as on a full disk."""
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, not death
-    return limit
 
 
 def test_a_write_that_fails_midway_never_replaces_the_output_file(hostile, tmp_path):
@@ -820,11 +789,15 @@ def test_closed_stdin_for_data_from_stdin_is_a_usage_error(hostile):
                             "that is not printable ASCII (at position 1)"),
     (["-H", "X-Token: ab\rcd"], "-H: header X-Token cannot be sent: its value has a character "
                                 "that is not printable ASCII (at position 3)"),
-    (["-H", "X-Nämé: a"], "-H 'X-Nämé: a' is not a header: a name is ASCII letters, digits "
-                          "and !#$%&'*+-.^_`|~"),
-    (["-H", "X-(a): b"], "-H 'X-(a): b' is not a header: a name is ASCII letters, digits "
-                         "and !#$%&'*+-.^_`|~"),
-    (["-X", "GÉT"], "-X 'GÉT' is not an HTTP method (GET, POST, PUT, ...)"),
+    # Names and methods: the library's rule and words (a RequestError before sending).
+    (["-H", "X-Nämé: a"], f"GET unix:{NOWHERE_SOCKET} /1.0/instances: header (name not shown) "
+                          "has a name that is not an HTTP token (letters, digits and "
+                          "!#$%&'*+.^_`|~-); nothing was sent"),
+    (["-H", "X-(a): b"], f"GET unix:{NOWHERE_SOCKET} /1.0/instances: header (name not shown) "
+                         "has a name that is not an HTTP token (letters, digits and "
+                         "!#$%&'*+.^_`|~-); nothing was sent"),
+    (["-X", "GÉT"], "method 'GÉT' is not an HTTP method (GET, POST, PUT, PATCH, DELETE, "
+                    "HEAD...); nothing was sent"),
     (["-X", "POST", "-d", '{"size": NaN}'],
      "-d: invalid JSON: NaN is not JSON (JSON has no NaN or Infinity); nothing was sent"),
     (["-X", "POST", "-d", '[Infinity]'],
@@ -923,10 +896,7 @@ def test_output_keeps_an_existing_files_mode_and_owner(hostile, tmp_path):
     target = tmp_path / "secret.json"
     target.write_bytes(b"old")
     os.chmod(target, 0o600)
-    owner = (os.getuid(), os.getgid())
-    if os.geteuid() == 0:  # root replaces others' files: they must stay theirs
-        owner = (65534, 65534)
-        os.chown(target, *owner)
+    owner = owned_by_another(target)  # root replaces others' files: they must stay theirs
     done = command("-e", hostile.server_address, "--compact", "-o", str(target), "")
     assert (done.returncode, done.stderr) == (0, b"")
     assert target.read_bytes() == b'{"api_version":"1.0"}\n'
@@ -965,7 +935,7 @@ def test_a_symlink_loop_as_output_is_a_usage_error(hostile, tmp_path):
 def test_an_unexpected_exception_is_one_line_and_exit_70(capsysbinary, monkeypatch):
     def broken(args):
         raise ZeroDivisionError("division by zero")
-    monkeypatch.setattr(apitx._cli, "_run", broken)
+    monkeypatch.setattr(apitx.cli._request, "run", broken)
     outcome = in_process(capsysbinary, "-e", NOWHERE_SOCKET, "")
     assert outcome.code == 70
     assert one_line_error(outcome) == ("apitx: internal error: ZeroDivisionError: division by "
@@ -975,31 +945,6 @@ def test_an_unexpected_exception_is_one_line_and_exit_70(capsysbinary, monkeypat
     err = outcome.err.decode()
     assert "Traceback (most recent call last)" in err and "in broken" in err
     assert err.splitlines()[-1] == "apitx: internal error: ZeroDivisionError: division by zero"
-
-
-def _blocked_in(pid: int, syscall: int, fd: int) -> None:
-    """Wait until process ``pid`` is blocked in ``syscall`` (Linux numbering) on ``fd``."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with open(f"/proc/{pid}/syscall") as status:
-            fields = status.read().split()
-        if fields[:2] == [str(syscall), hex(fd)]:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"process {pid} never blocked in syscall {syscall} on fd {fd}")
-
-
-def _interrupt(process: subprocess.Popen, syscall: int, fd: int) -> tuple:
-    try:
-        _blocked_in(process.pid, syscall, fd)
-        time.sleep(0.1)
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    return process.returncode, out, err
 
 
 def test_ctrl_c_while_reading_the_body_exits_130_in_one_line(hostile):
@@ -1030,9 +975,14 @@ def test_max_time_ends_a_dribbling_answer_with_exit_4(hostile):
 
 
 def test_remote_is_a_subcommand(capsysbinary, monkeypatch, tmp_path):
+    # An empty home and no config variables: `local` is there all the same, as in lxc.
     monkeypatch.setenv("APITX_CONF", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("LXD_CONF", "INCUS_CONF"):
+        monkeypatch.delenv(name, raising=False)
     assert main(["remote", "list", "--format", "json"]) == 0
-    assert b"local" in capsysbinary.readouterr().out
+    listed = json.loads(capsysbinary.readouterr().out)
+    assert [(r["name"], r["addr"], r["config"]) for r in listed] == [("local", "unix://", None)]
 
 
 @live
@@ -1060,5 +1010,5 @@ def test_subcommands_are_dispatched_from_the_apitx_command(capsys, word):
 
 
 def build_help() -> str:
-    from apitx._cli import build_parser
+    from apitx.cli._request import build_parser
     return build_parser().format_help()

@@ -11,12 +11,14 @@ import time
 import pytest
 
 from hostile_ws import running_ws_server
+from processes import command
+from sandbox import NOWHERE_SOCKET
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def apitx_events(*argv: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "apitx._cli_events", *argv], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "apitx", "events", *argv], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -58,3 +60,23 @@ def test_a_refused_stream_exits_1_with_the_servers_message(lxd_only_socket):
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1
     assert err.decode().strip().endswith("Project not found")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--count", "0"], "argument --count: '0' is not a whole number >= 1"),
+    (["--count", "-3"], "argument --count: '-3' is not a whole number >= 1"),
+    (["--timeout", "nan"], "argument --timeout: 'nan' is not a number of seconds > 0"),
+    (["--timeout", "-5"], "argument --timeout: '-5' is not a number of seconds > 0"),
+    (["--timeout", "-1"], "argument --timeout: '-1' is not a number of seconds > 0"),
+    (["--timeout", "inf"], "argument --timeout: 'inf' is not a number of seconds > 0"),
+])
+def test_a_count_or_timeout_that_is_no_watch_exits_2_before_connecting(args, message):
+    """Before: --count 0 printed one event, a negative --timeout never ended, nan waited forever."""
+    done = command("events", "-e", NOWHERE_SOCKET, *args)
+    assert (done.returncode, done.stdout) == (2, b"")
+    assert f"apitx events: error: {message}" in done.stderr.decode()
+
+
+def test_help_lists_the_exit_codes():
+    done = command("events", "--help")
+    assert done.returncode == 0 and b"3    cannot connect to the server" in done.stdout

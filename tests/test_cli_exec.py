@@ -14,13 +14,15 @@ import time
 
 import pytest
 
-pytestmark = pytest.mark.live
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from processes import ROOT, closing, command, full_device
+from sandbox import NOWHERE_SOCKET
+
+live = pytest.mark.live
 
 
 def apitx_exec(*argv: str, **kwargs) -> subprocess.CompletedProcess:
     kwargs.setdefault("stdin", subprocess.DEVNULL)
-    return subprocess.run([sys.executable, "-m", "apitx._cli_exec", *argv], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "apitx", "exec", *argv], cwd=ROOT,
                           capture_output=True, timeout=60, **kwargs)
 
 
@@ -29,20 +31,23 @@ def name(live) -> str:
     return live.instance("lxd")
 
 
+@live
 def test_status_streams_and_stdin_pass_through(name):
     done = apitx_exec(name, "--", "sh", "-c", "cat; echo err >&2; exit 7", input=b"in\n",
                       stdin=None)
     assert (done.returncode, done.stdout, done.stderr) == (7, b"in\n", b"err\n")
 
 
+@live
 def test_env_cwd_user(name):
     done = apitx_exec("--env", "A=b c", "--cwd", "/tmp", "--user", "42", name, "--",
                       "sh", "-c", "echo $A; pwd; id -u")
     assert (done.returncode, done.stdout) == (0, b"b c\n/tmp\n42\n")
 
 
+@live
 def test_output_is_live(name):
-    with subprocess.Popen([sys.executable, "-m", "apitx._cli_exec", name, "--", "sh", "-c",
+    with subprocess.Popen([sys.executable, "-m", "apitx", "exec", name, "--", "sh", "-c",
                            "echo first; sleep 3; echo second"], cwd=ROOT,
                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE) as proc:
         started = time.monotonic()
@@ -52,6 +57,7 @@ def test_output_is_live(name):
     assert proc.returncode == 0
 
 
+@live
 def test_own_failures_exit_255_with_one_line(name):
     missing = apitx_exec("apitx-no-such-instance", "--", "true")
     assert missing.returncode == 255
@@ -64,13 +70,15 @@ def test_own_failures_exit_255_with_one_line(name):
     assert apitx_exec("--env", "novalue", name, "--", "true").returncode == 255
 
 
+@live
 def test_missing_command_is_127_like_a_shell(name):
     assert apitx_exec(name, "--", "/bin/no-such-command").returncode == 127
 
 
+@live
 def test_closed_stdout_kills_the_command_and_exits_141(name):
     pipeline = subprocess.run(
-        f"{sys.executable} -m apitx._cli_exec {name} -- sh -c 'while true; do echo y; done' "
+        f"{sys.executable} -m apitx exec {name} -- sh -c 'while true; do echo y; done' "
         "</dev/null | head -2; echo status=${PIPESTATUS[0]}", shell=True, executable="/bin/bash",
         cwd=ROOT, capture_output=True, timeout=60)
     assert pipeline.stdout == b"y\ny\nstatus=141\n"
@@ -86,10 +94,11 @@ def _read_until(fd: int, needle: bytes, seen: bytearray) -> None:
             break
 
 
+@live
 def test_tty_mode_in_a_real_terminal_follows_its_size(name):
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 99, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "apitx._cli_exec", "-t", name, "--", "sh",
+    proc = subprocess.Popen([sys.executable, "-m", "apitx", "exec", "-t", name, "--", "sh",
                              "-c", "tty; stty size; echo ready; "
                              "while [ \"$(stty size)\" = '33 99' ]; do sleep 0.05; done; "
                              # The pause before exiting: once (1 run in 12) the output
@@ -113,3 +122,61 @@ def test_tty_mode_in_a_real_terminal_follows_its_size(name):
     lines = [line for line in bytes(seen).decode().split("\r\n") if line]
     assert lines[0].startswith("/dev/pts/")
     assert lines[1:] == ["33 99", "ready", "50 120", "go", "got go"]
+
+
+# -- apitx's own failures are 255, never a traceback or the command's code (issue 16) ----
+
+@live
+def test_a_stdout_that_cannot_be_written_exits_255_in_one_line(name, tmp_path):
+    with open(full_device(tmp_path), "wb") as full:
+        done = subprocess.run([sys.executable, "-m", "apitx", "exec", name, "--", "echo", "hi"],
+                              stdin=subprocess.DEVNULL, stdout=full, stderr=subprocess.PIPE,
+                              cwd=ROOT, timeout=60)
+    assert (done.returncode, done.stderr) == (255, b"apitx: stdout: No space left on device\n")
+
+
+@live
+def test_a_stderr_that_cannot_be_written_exits_255(name, tmp_path):
+    with open(full_device(tmp_path), "wb") as full:
+        done = subprocess.run([sys.executable, "-m", "apitx", "exec", name, "--", "sh", "-c",
+                               "echo out; echo err >&2"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=full, cwd=ROOT, timeout=60)
+    assert done.returncode == 255  # its line could not be written either: the code tells
+
+
+def test_a_closed_stdout_exits_255_before_anything_runs():
+    done = command("exec", "-e", NOWHERE_SOCKET, "c1", "--", "true", preexec_fn=closing(1))
+    assert (done.returncode, done.stderr) == (
+        255, b"apitx: stdout is closed: the command's output would be lost, so nothing was "
+             b"sent; redirect it (>/dev/null)\n")
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-5", "-1", "0", "soon"])
+def test_a_timeout_that_is_no_number_of_seconds_exits_255_at_parse_time(value):
+    done = command("exec", "-e", NOWHERE_SOCKET, "--timeout", value, "c1", "--", "true",
+                   stdin=subprocess.DEVNULL)
+    assert (done.returncode, done.stdout) == (255, b"")
+    assert f"apitx exec: error: argument --timeout: {value!r} is not a number of seconds > 0" \
+        in done.stderr.decode()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["c1", "--", "echo", b"caf\xe9"], "COMMAND: not UTF-8 text (at character 4)"),
+    (["--env", b"A=\xff", "c1", "--", "true"], "--env: not UTF-8 text (at character 3)"),
+    (["--cwd", b"/tmp/\xff", "c1", "--", "true"], "--cwd: not UTF-8 text (at character 6)"),
+    ([b"c\xff", "--", "true"], "INSTANCE: not UTF-8 text (at character 2)"),
+])
+def test_arguments_that_are_not_utf8_exit_255_before_anything_is_sent(args, message):
+    """Before, Python's surrogates reached the server as U+FFFD: another command."""
+    done = command("exec", "-e", NOWHERE_SOCKET, *args, stdin=subprocess.DEVNULL)
+    assert (done.returncode, done.stdout) == (255, b"")
+    assert done.stderr.decode() == f"apitx: {message}; nothing was sent\n"
+
+
+def test_help_documents_the_exit_status():
+    done = command("exec", "--help")
+    assert done.returncode == 0
+    text = done.stdout.decode()
+    for line in ("the command's own, as it exited", "255  apitx itself failed",
+                 "130  interrupted (Ctrl-C): the command was killed", "141  stdout was closed"):
+        assert line in text

@@ -43,3 +43,23 @@ def test_half_a_pair_is_never_overwritten(tmp_path, present):
     with pytest.raises(apitx.EndpointError, match=f"{present} exists without its pair"):
         ensure_client_certificate(str(tmp_path))
     assert (tmp_path / present).read_text() == "mine"
+
+
+@pytest.mark.parametrize("dangling", [["client.key"], ["client.crt", "client.key"]])
+def test_a_symlink_to_nothing_is_named_never_followed(tmp_path, dangling):
+    """A dangling link would make os.open(O_EXCL) fail with FileExistsError (a
+    traceback from `apitx remote add`), or be written through."""
+    for name in dangling:
+        (tmp_path / name).symlink_to(tmp_path / "gone" / name)
+    with pytest.raises(apitx.EndpointError, match=rf"client.\w+ is a symlink to "
+                                                  rf"{tmp_path}/gone/client.\w+, which does "
+                                                  "not exist: restore its target"):
+        ensure_client_certificate(str(tmp_path))
+    assert not (tmp_path / "gone").exists()
+
+
+def test_a_pair_that_cannot_be_written_is_a_local_file_error(tmp_path):
+    (tmp_path / "conf").write_text("a file where the config dir should be")
+    with pytest.raises(apitx.LocalFileError) as caught:
+        ensure_client_certificate(str(tmp_path / "conf"))
+    assert isinstance(caught.value, OSError) and caught.value.filename == str(tmp_path / "conf")

@@ -12,6 +12,8 @@ The two destructive tests kill members by PID and restore them with
 
 from __future__ import annotations
 
+import os
+import signal
 import ssl
 import threading
 import time
@@ -21,9 +23,10 @@ from urllib.parse import urlsplit
 import pytest
 
 import apitx
+from apitx import _waiting
 from cluster import (CLIENT_CERT, CLUSTER_CRT, MEMBERS, VERIFY, cluster_problem, create_instance,
-                     delete_instance, kill_member, member_api, new_name, restore_cluster,
-                     start_exec)
+                     delete_instance, kill_member, member_api, member_pid, new_name,
+                     restore_cluster, start_exec)
 
 # The cluster plugin (tests/cluster.py) fails these when the cluster is not up.
 pytestmark = pytest.mark.cluster
@@ -135,6 +138,50 @@ def test_events_through_one_member_come_from_every_member(members: Dict[str, api
             for name in names.values():
                 delete_instance(members["m1"], name)
     assert seen == {name: target for target, name in names.items()}
+
+
+def test_a_frozen_member_fails_the_waits_that_follow_its_events(
+        members: Dict[str, apitx.API], running: Dict[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A daemon stopped with SIGSTOP answers nothing, not even its keepalive
+    pings. wait() ended with APITimeoutError (its poll's read timeout), but
+    wait(progress=) and wait_all() follow the event stream and were still
+    blocked 75 s later. A stream silent for SILENCE seconds (40 in use; 3
+    here, to keep the test short) now fails them the same way."""
+    monkeypatch.setattr(_waiting, "SILENCE", 3.0)
+    api = members["m3"]
+    started = start_exec(api, running["m3"], "/bin/sleep", "60")
+    reported = threading.Event()
+    errors: Dict[str, BaseException] = {}
+
+    def wait(kind: str) -> None:
+        try:
+            if kind == "progress":
+                started.wait(timeout=120, progress=lambda answer: reported.set())
+            else:
+                api.wait_all([started], timeout=120)
+        except BaseException as exc:  # noqa: BLE001 - the test inspects whatever it is
+            errors[kind] = exc
+
+    waiters = [threading.Thread(target=wait, args=(kind,), daemon=True)
+               for kind in ("progress", "all")]
+    pid = member_pid("m3")
+    try:
+        for waiter in waiters:
+            waiter.start()
+        assert reported.wait(30), "wait(progress=) reported nothing while m3 still ran"
+        os.kill(pid, signal.SIGSTOP)
+        for waiter in waiters:
+            waiter.join(90)  # a hang guard only
+        assert not any(waiter.is_alive() for waiter in waiters), "a wait outlived the silence"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        restore_cluster()
+    assert sorted(errors) == ["all", "progress"]
+    for error in errors.values():
+        assert isinstance(error, apitx.APITimeoutError), repr(error)
+    assert "not even the server's keepalive ping" in str(errors["progress"])
+    assert cluster_problem() is None
 
 
 def test_member_killed_during_wait_fails_the_wait(members: Dict[str, apitx.API],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 import uuid
@@ -77,6 +78,37 @@ def test_timeout_bounds_the_wait_for_the_next_event():
             with pytest.raises(apitx.APITimeoutError, match=r"no event in 0.3s"):
                 next(stream)
             assert 0.25 < time.perf_counter() - started < 1
+
+
+def test_keepalive_pings_do_not_extend_the_timeout():
+    """LXD pings every stream every 10 s; events(timeout=12) never timed out,
+    because each ping restarted the read timeout. The timeout is a deadline
+    for the next event, pings or not: here pings come every 0.05 s, and the
+    stream must still end its wait (a reader thread would hang otherwise)."""
+    with running_ws_server([], then_drop=False) as server:
+        server.ping_every = 0.05
+        with events(apitx.API.factory(server.server_address), timeout=0.5) as stream:
+            outcome: dict = {}
+
+            def read() -> None:
+                try:
+                    next(stream)
+                except apitx.APITXError as exc:
+                    outcome["error"] = exc
+
+            reader = threading.Thread(target=read, daemon=True)
+            reader.start()
+            reader.join(30)  # a hang guard only: the deadline is 0.5 s
+            assert not reader.is_alive(), "pings kept the wait for an event alive"
+        assert isinstance(outcome["error"], apitx.APITimeoutError)
+        assert "no event in 0.5s" in str(outcome["error"])
+
+
+@pytest.mark.parametrize("timeout", [math.nan, -5, -1, 0, math.inf, "5", True])
+def test_a_timeout_that_is_not_seconds_is_refused_before_connecting(timeout, socket_connects):
+    with pytest.raises(apitx.RequestError, match=r"events\(timeout=...\).*nothing was sent"):
+        events(apitx.API.factory("/nonexistent/apitx.socket"), timeout=timeout)
+    assert socket_connects == []
 
 
 def test_a_dropped_stream_raises_after_the_events_it_sent():

@@ -40,6 +40,13 @@ def test_a_token_decodes_with_or_without_padding():
     ("not base64 at all!", "not an LXD/Incus trust token"),
     (base64.b64encode(b"[1, 2]").decode(), "no server fingerprint or secret"),
     (token(fingerprint="ab"), "no server fingerprint or secret"),
+    # Claims of the wrong shape, refused here rather than crashing later (issue 16):
+    (token(fingerprint={"a": 1}, secret="s"), "no server fingerprint or secret"),
+    (token(fingerprint="ab", secret=["s"]), "no server fingerprint or secret"),
+    (token(fingerprint="ab", secret="s", addresses=[[1]]), "addresses are not a list of"),
+    (token(fingerprint="ab", secret="s", addresses="10.0.0.5:8443"),
+     "addresses are not a list of"),
+    (token(fingerprint="ab", secret="s", addresses={"a": "b"}), "addresses are not a list of"),
 ])
 def test_bad_tokens_say_where_to_get_one(text, message):
     with pytest.raises(apitx.EndpointError, match=message):
@@ -61,6 +68,10 @@ def test_the_address(url, claims, expected):
 @pytest.mark.parametrize("url, message", [
     (None, "give the server's URL"),
     ("http://10.0.0.5:8443", "is not an https:// address"),
+    ("http://u:hunter2@10.0.0.5:8443", r"'http://<redacted>@10.0.0.5:8443' is not an https://"),
+    # urlsplit raises ValueError for these: an EndpointError, as any address apitx refuses.
+    ("https://[::1", "is not a URL"),
+    ("https://[1]", "is not a URL"),
 ])
 def test_addresses_refused(url, message):
     with pytest.raises(apitx.EndpointError, match=message):
@@ -83,6 +94,17 @@ def test_an_unconfirmed_certificate_is_shown_and_nothing_is_sent(tls_server, tmp
     assert f"--fingerprint {seen}" in str(caught.value)
     assert all(c.received == b"" for c in tls_server.connections)
     assert not os.path.exists(tmp_path / "conf")  # no client certificate made either
+
+
+def test_a_password_in_the_address_is_never_shown(tls_server, tmp_path):
+    with pytest.raises(apitx.EndpointError) as caught:
+        add_remote("x", f"https://u:hunter2@localhost:{tls_server.port}",
+                   config_dir=str(tmp_path / "conf"))
+    assert str(caught.value).startswith(f"https://<redacted>@localhost:{tls_server.port} "
+                                        "presents certificate sha256:")
+    with pytest.raises(apitx.APIConnectionError) as caught:
+        add_remote("x", "https://u:hunter2@127.0.0.1:9", config_dir=str(tmp_path / "conf"))
+    assert "hunter2" not in str(caught.value) and "<redacted>@127.0.0.1:9" in str(caught.value)
 
 
 @pytest.mark.parametrize("source", ["token", "fingerprint"])

@@ -244,11 +244,11 @@ def test_save_keeps_what_else_is_there(home):
     assert data["remotes"]["new"] == {"addr": "https://10.0.0.9:8443", "auth_type": "tls",
                                       "project": "p", "protocol": "incus", "public": False}
     assert open(f"{directory}/servercerts/new.crt", "rb").read() == b"PEM\n"
-    remove_remote(directory, "new")
+    remove_remote("new", config_dir=directory)
     assert "new" not in yaml.safe_load(open(f"{directory}/config.yml"))["remotes"]
     assert not os.path.exists(f"{directory}/servercerts/new.crt")
     with pytest.raises(apitx.EndpointError, match="no remote named 'new' in"):
-        remove_remote(directory, "new")
+        remove_remote("new", config_dir=directory)
 
 
 def test_save_into_a_new_dir(home):
@@ -261,3 +261,95 @@ def test_save_into_a_new_dir(home):
 def test_names_lxc_could_not_use(home, name):
     with pytest.raises(apitx.EndpointError, match="is not usable"):
         save_remote(str(home), name, "https://h:8443", "lxd", b"")
+
+
+def test_local_is_listed_with_no_config_at_all(home):
+    """As `lxc remote list` shows it; find_remote('local') already knew it."""
+    remotes = list_remotes()
+    assert [(r.name, r.addr, r.builtin) for r in remotes] == [("local", "unix://", True)]
+    assert remotes[0] == find_remote("local")
+
+
+def test_a_local_a_config_defines_is_that_one(home):
+    write_config(home / ".config" / "lxc", LXC_CONFIG)
+    local = [r for r in list_remotes() if r.name == "local"]
+    assert [(r.config_dir.path, r.builtin) for r in local] == [(f"{home}/.config/lxc", False)]
+
+
+# -- hostile config.yml: each refused in one EndpointError naming the file (issue 16) ------
+
+#: Nine lines of YAML aliases: a billion list items to whatever walks them.
+BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n"
+    for i in range(8)) + "remotes: {web: {addr: 'https://h:8443', project: *i}}\n"
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"remotes: {web: {addr: 'https://h\xff:8443'}}\n",
+     r"config.yml: not UTF-8 text \(byte 33 of the file\): fix or remove that file"),
+    (BILLION_LAUGHS.encode(), r"config.yml line 2: a YAML alias \(\*a\): lxc and incus never "
+                              "write one"),
+    (b"remotes: " + b"[" * 100_000 + b"]" * 100_000 + b"\n",
+     r"config.yml line 1: more than 20000 YAML nodes or 32 levels: not an lxc/incus client "
+     "config"),
+    ("remotes:\n".encode() + b"".join(b"  r%d: {addr: 'https://h%d:8443'}\n" % (i, i)
+                                      for i in range(7000)),
+     r"config.yml line \d+: more than 20000 YAML nodes"),
+])
+def test_a_config_that_is_no_config_is_refused_naming_the_file(home, content, message):
+    directory = home / ".config" / "lxc"
+    directory.mkdir(parents=True)
+    (directory / "config.yml").write_bytes(content)
+    with pytest.raises(apitx.EndpointError, match=rf"^{directory}/{message}"):
+        read_config(str(directory))
+
+
+def test_a_huge_config_is_refused_unread(home):
+    directory = home / "c"
+    directory.mkdir()
+    with open(directory / "config.yml", "wb") as config:
+        config.truncate(200 << 20)  # sparse: 200 MB of nothing, on no disk
+    with pytest.raises(apitx.EndpointError, match=rf"^{directory}/config.yml is larger than "
+                                                  "1 MiB: not an lxc/incus client config"):
+        read_config(str(directory))
+
+
+def test_a_config_that_is_a_directory_is_refused(home):
+    (home / "c" / "config.yml").mkdir(parents=True)
+    with pytest.raises(apitx.EndpointError, match="config.yml is not a regular file"):
+        read_config(str(home / "c"))
+
+
+def test_save_writes_through_a_symlinked_config(home):
+    """config.yml kept as a link (dotfiles) stays one: its target is what changes."""
+    real = home / "dotfiles" / "config.yml"
+    real.parent.mkdir()
+    real.write_text("remotes: {}\n")
+    (home / "conf").mkdir()
+    (home / "conf" / "config.yml").symlink_to(real)
+    save_remote(str(home / "conf"), "web", "https://h:8443", "lxd", b"PEM\n")
+    assert (home / "conf" / "config.yml").is_symlink()
+    assert yaml.safe_load(real.read_text())["remotes"]["web"]["addr"] == "https://h:8443"
+
+
+@pytest.mark.parametrize("addr, shown", [
+    ("https://u:hunter2@h:8443", "https://<redacted>@h:8443"),
+    ("https://h:8443?token=hunter2", "https://h:8443?token=<redacted>"),
+    ("https://u:hunter2@[::1", "https://<redacted>@[::1"),  # not even a URL
+    ("unix://", "unix://"),
+    ("https://h:8443", "https://h:8443"),
+])
+def test_an_address_is_shown_without_its_password(home, addr, shown):
+    write_config(home / ".config" / "lxc", f"remotes: {{web: {{addr: '{addr}'}}}}\n")
+    assert find_remote("web").shown_addr == shown
+
+
+def test_remove_refuses_a_name_lxc_could_not_use_and_touches_nothing(home):
+    """A name from a hostile config must not reach the file system (../ deleted files)."""
+    directory = write_config(home / "conf", "remotes: {'../../victim': {addr: 'https://h'}}\n")
+    (home / "victim.crt").write_text("precious")
+    before = open(f"{directory}/config.yml").read()
+    with pytest.raises(apitx.EndpointError, match="remote name '../../victim' is not usable"):
+        remove_remote("../../victim", config_dir=directory)
+    assert (home / "victim.crt").read_text() == "precious"
+    assert open(f"{directory}/config.yml").read() == before

@@ -160,6 +160,43 @@ def test_unsafe_shows_them(render):
     assert PLANTED in render(planted_exchange(), UNSAFE)
 
 
+def exec_exchange() -> Exchange:
+    """An exec started with secrets in its command line, its environment and
+    a URL, answered with the operation and its websocket secrets (issue 16)."""
+    body = {"command": ["mysql", "-uroot", f"-p{PLANTED}", "--password", PLANTED,
+                        f"TOKEN={PLANTED}", f"postgres://app:{PLANTED}@db/shop", "shop"],
+            "environment": {"DB_PASS": PLANTED, "MYSQL_PWD": PLANTED, "PGPASSWORD": PLANTED,
+                            "ENCRYPTION_KEY": PLANTED, "HOME": "/root",
+                            "DATABASE_URL": f"postgres://app:{PLANTED}@db/shop"},
+            "wait-for-websocket": True, "interactive": False}
+    answer = {"type": "async", "status_code": 100, "operation": "/1.0/operations/7f3a",
+              "metadata": {"id": "7f3a", "metadata": {"fds": {"0": PLANTED, "control": PLANTED}},
+                           "err": f"see /1.0/operations/7f3a/websocket?secret={PLANTED}"}}
+    return exchange(url="http+unix://lxd/1.0/instances/c1/exec",
+                    request_headers={"Content-Type": "application/json"},
+                    request_body=json.dumps(body).encode(),
+                    response_headers={"Content-Type": "application/json"},
+                    response_body=json.dumps(answer).encode())
+
+
+@pytest.mark.parametrize("render", RENDERERS)
+def test_exec_secrets_never_shown_and_the_rest_readable(render):
+    shown = render(exec_exchange(), SAFE)
+    assert PLANTED not in shown
+    for readable in ("mysql", "-uroot", "-p<redacted>", "--password", "TOKEN=<redacted>",
+                     "postgres://<redacted>@db/shop", "DB_PASS", "/root", "shop"):
+        assert readable in shown
+    assert PLANTED in render(exec_exchange(), UNSAFE)
+
+
+@pytest.mark.parametrize("render", RENDERERS)
+def test_credentials_in_form_values_never_shown(render):
+    shown = render(exchange(request_headers={"Content-Type": "application/x-www-form-urlencoded"},
+                            request_body=f"db=postgres://u:{PLANTED}@h/x&name=web".encode()),
+                   SAFE)
+    assert PLANTED not in shown and "name=web" in shown
+
+
 # -- property: renderers never raise and never leak ---------------------------------
 
 json_leaves = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
@@ -167,13 +204,20 @@ json_trees = st.recursive(json_leaves, lambda children: st.lists(children, max_s
                           | st.dictionaries(st.text(max_size=8), children, max_size=4),
                           max_leaves=30)
 secret_keys = st.sampled_from(["password", "trust_token", "client_secret", "private_key",
-                               "core.trust_password", "Token"])
+                               "core.trust_password", "Token", "DB_PASS", "MYSQL_PWD"])
+#: Secrets that no key names: in a URL, a command line, an environment.
+nameless_secrets = st.sampled_from([
+    {"dsn": f"postgres://app:{PLANTED}@db/app"},
+    {"url": f"/1.0/operations/7f3a/websocket?secret={PLANTED}"},
+    {"command": ["mysql", f"-p{PLANTED}"]}, {"command": ["app", "--token", PLANTED]},
+    {"environment": {"ENCRYPTION_KEY": PLANTED}}, {"environment.STRIPE_KEY": PLANTED},
+])
 
 
 @st.composite
 def planted_trees(draw):
-    """A JSON tree with PLANTED under a secret key somewhere inside."""
-    tree = {draw(secret_keys): PLANTED}
+    """A JSON tree with PLANTED under a secret key, or in a value, somewhere inside."""
+    tree = draw(st.builds(lambda key: {key: PLANTED}, secret_keys) | nameless_secrets)
     for _ in range(draw(st.integers(0, 4))):
         other = draw(json_trees)
         tree = (draw(st.sampled_from(["dict", "list"])) == "dict"

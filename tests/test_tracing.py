@@ -340,3 +340,119 @@ def test_a_trace_file_that_fails_to_write_says_so_once(hostile):
                        hostile.server_address, DEBUG="1", APITX_DEBUG_FILE="/dev/full")
     assert done.returncode == 0
     assert done.stderr.count("\n") == 1 and "No space left on device" in done.stderr
+
+
+# -- issue 16: exec secrets and LXD's own log lines, traced live ---------------------
+
+import re  # noqa: E402
+import signal  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+from live import TARGETS, https_api  # noqa: E402
+from sandbox import SANDBOX_DIR  # noqa: E402
+
+#: An exec websocket's secret as LXD logs it (its "Handling API request" line).
+WEBSOCKET_SECRET = re.compile(r"websocket\?secret=([0-9a-f]{64})")
+
+
+def traced_api(live, target: str) -> apitx.API:
+    """A tracing API on ``target`` (see tests/live.py)."""
+    if target == "lxd-https":
+        return https_api(verify=f"{SANDBOX_DIR}/server.crt", debug=True)
+    return apitx.API.factory(live.sockets[target], debug=True)
+
+
+@live
+@pytest.mark.parametrize("target", TARGETS)
+def test_exec_secrets_stay_out_of_traces_results_and_errors(live, target, caplog):
+    instance = live.instance("lxd" if target == "lxd-https" else target)
+    api = traced_api(live, target)
+    argv = ["sh", "-c", "sleep 30", "sh", "--password", "PLANTED-A", "--token=PLANTED-B",
+            "https://u:PLANTED-C@example.com/"]
+    env = {"DB_PASS": "PLANTED-D", "DATABASE_URL": "postgres://app:PLANTED-E@db/shop",
+           "ENCRYPTION_KEY": "PLANTED-F", "LANG": "C"}
+    with caplog.at_level(logging.DEBUG, logger="apitx"):
+        with pytest.raises(apitx.ExecTimeout) as timed_out:
+            api.exec(instance, argv, env=env, timeout=1)
+        result = api.exec(instance, ["sh", "-c", "echo no >&2; exit 3", "sh", "--token",
+                                     "PLANTED-G"])
+        with pytest.raises(apitx.ExecError) as failed:
+            result.check()
+    trace = "\n".join(record.getMessage() for record in caplog.records)
+    # The websocket secrets LXD gave this exec: the trace must not show them either.
+    fds = timed_out.value.result.metadata["metadata"]["fds"]
+    assert set(fds) == {"0", "1", "2", "control"}
+    for shown in (trace, str(timed_out.value), repr(timed_out.value),
+                  timed_out.value.transaction, repr(result), str(failed.value)):
+        assert "PLANTED" not in shown
+        assert not any(secret in shown for secret in fds.values())
+    # What is not a secret stays readable, and the caller keeps the real command.
+    assert '"LANG": "C"' in trace and "postgres://<redacted>@db/shop" in trace
+    assert str(timed_out.value).startswith("sh -c 'sleep 30' sh --password '<redacted>' ")
+    assert str(failed.value).endswith(" exited with 3: no")
+    assert timed_out.value.command == argv and result.command[-1] == "PLANTED-G"
+
+
+@live
+def test_logging_events_are_traced_without_exec_secrets(server, live, caplog):
+    """LXD logs every request it handles, exec websockets' ``?secret=`` included:
+    a traced ``logging`` stream must show those lines without the secrets."""
+    instance = live.instance(server.name)
+    traced = apitx.API.factory(server.socket, debug=True)
+    secrets = []
+    with caplog.at_level(logging.DEBUG, logger="apitx"):
+        with traced.events(types=["logging"]) as stream:
+            assert stream.confirm(10)
+            live.api(server.name).exec(instance, ["true"]).check()
+            until = time.monotonic() + 30  # a bound, not an expectation: 4 come at once
+            while len(secrets) < 4:  # this exec's four websockets, at least
+                event = stream.next_event(timeout=max(0.0, until - time.monotonic()))
+                if event is None:
+                    break
+                secrets += WEBSOCKET_SECRET.findall(json.dumps(event.metadata))
+    assert len(secrets) >= 4, "LXD logged no exec websocket: nothing was tested"
+    trace = "\n".join(record.getMessage() for record in caplog.records)
+    assert not any(secret in trace for secret in secrets)
+    assert "/websocket?secret=<redacted>" in trace
+
+
+@live
+def test_cli_events_trace_logging_without_exec_secrets(server, live):
+    """``DEBUG=1 apitx events --type logging``: the events on stdout are the
+    server's own (with the secrets LXD logged, as ``lxc monitor`` shows them);
+    the trace on stderr must not carry those secrets."""
+    instance = live.instance(server.name)
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "apitx", "events", "-e", server.socket, "--type", "logging",
+         "--timeout", "60"],
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path), "DEBUG": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = threading.Event()
+
+    def exec_until_seen() -> None:
+        # The stream may be registered after our first exec: exec again
+        # until its log lines arrive (bounded).
+        for _ in range(20):
+            live.api(server.name).exec(instance, ["true"])
+            if seen.wait(1):
+                return
+
+    execs = threading.Thread(target=exec_until_seen, daemon=True)
+    execs.start()
+    secrets = []
+    try:
+        for line in cli.stdout:
+            secrets += WEBSOCKET_SECRET.findall(line)
+            if len(secrets) >= 4:
+                break
+    finally:
+        seen.set()
+        cli.send_signal(signal.SIGINT)
+        rest, trace = cli.communicate(timeout=30)
+        execs.join(60)
+    secrets += WEBSOCKET_SECRET.findall(rest)
+    assert len(secrets) >= 4, "LXD logged no exec websocket: nothing was tested"
+    assert " upgraded to a websocket " in trace
+    assert not any(secret in trace for secret in secrets)
+    assert "/websocket?secret=<redacted>" in trace

@@ -10,6 +10,8 @@ import pytest
 
 import apitx
 from apitx._events import events
+from apitx.testing import Answer, MockRequest, MockTransport
+from apitx.testing import operation as mock_operation
 from hostile import envelope, operation
 from hostile_ws import running_ws_server
 from sandbox import instance_config, remove_instance
@@ -218,3 +220,110 @@ def test_a_stream_that_drops_midway_falls_back_to_polling():
     # The check once the stream was confirmed, then 1 s polls once it dropped.
     assert polls == ["/1.0/operations/op-x/wait?timeout=0"] + \
         ["/1.0/operations/op-x/wait?timeout=1"] * 2
+
+
+# -- deadlines, projects, servers (issue 16) ---------------------------------------
+
+@pytest.mark.live
+@pytest.mark.parametrize("daemon", DAEMONS)
+def test_wait_all_timeout_is_a_deadline_whatever_the_pings(live, daemon):
+    """LXD and Incus ping the event stream every 10 s. Each ping used to
+    restart the wait, so wait_all(timeout=11) on a 25 s command returned it,
+    ended, at 25 s. The timeout is a deadline for the whole wait."""
+    api, instance = live.api(daemon), live.instance(daemon)
+    started = start(api, instance, "sleep", "25")
+    with pytest.raises(apitx.OperationTimeout) as info:
+        api.wait_all([started], timeout=11)
+    assert info.value.result.running  # given up on while it still ran
+    api.wait_all([started], timeout=60)
+
+
+@pytest.fixture
+def project(live, daemon):
+    """A project of its own (sharing the default project's images and
+    profiles, so the busybox image and root disk serve it), removed after."""
+    api = live.api(daemon)
+    name = f"apitx-p-{uuid.uuid4().hex[:8]}"
+    api.post("projects", json={"name": name, "config": {
+        "features.images": "false", "features.profiles": "false"}})
+    yield name
+    api.delete(f"projects/{name}", validate=False)
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("daemon", DAEMONS)
+def test_operations_of_another_project_are_waited_on_through_their_project(
+        live, daemon, project):
+    """LXD 5.0.2 names an operation without ?project=: an event stream of the
+    API's own project never sees it end, and wait(progress=) and wait_all()
+    blocked until their timeout. They now watch the project the request named."""
+    api = live.api(daemon)  # its own project: the default
+    name = f"apitx-{uuid.uuid4().hex[:10]}"
+    config = instance_config(name)
+    try:
+        created = api.post("instances", params={"project": project}, json=config)
+        seen: list = []
+        done = created.wait(timeout=60, progress=seen.append)
+        assert done.metadata["status"] == "Success"
+        api.put(f"instances/{name}/state", params={"project": project},
+                json={"action": "start"}).wait(60)
+        mixed = [api.post(f"instances/{name}/exec", params={"project": project}, json={
+            "command": ["sleep", "1"], "record-output": False, "wait-for-websocket": False,
+            "interactive": False}), start(api, live.instance(daemon), "sleep", "1")]
+        outcomes = api.wait_all(mixed, timeout=60)  # two projects: one stream of all
+        assert [each.metadata["metadata"]["return"] for each in outcomes] == [0, 0]
+    finally:
+        remove_instance(api.using(project=project), name)
+
+
+def test_wait_all_refuses_results_of_another_server():
+    """wait_all() polled the wrong server for another API's results (it said
+    an Incus operation 'ended and was forgotten' while it ran)."""
+    def server(request: MockRequest) -> Answer:
+        return Answer.operation(mock_operation("op1", 103))
+
+    ours = apitx.API.factory("https://a.test:8443", transport=MockTransport(server))
+    theirs = apitx.API.factory("https://b.test:8443", transport=MockTransport(server))
+    mine, other = ours.post("instances", json={}), theirs.post("instances", json={})
+    with pytest.raises(apitx.RequestError, match=r"result 1 .*b\.test.*another server.*"
+                                                 r"nothing was waited on"):
+        ours.wait_all([mine, other], timeout=1)
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("daemon", DAEMONS)
+def test_a_failed_operation_names_the_request_that_started_it(live, daemon):
+    """After a 202, the failure used to name only the poll (GET …/wait): it
+    names the request the caller sent, the operation, and the poll."""
+    api, instance = live.api(daemon), live.instance(daemon)
+    started = api.post("instances", json=instance_config(instance))  # the name is taken
+    with pytest.raises(apitx.APIException) as info:
+        started.wait(timeout=60)
+    message = str(info.value)
+    assert message.startswith(f"POST {api.endpoint.display} /1.0/instances: operation "
+                              f"{started.metadata['id']} (GET ")
+    # The poll that saw it fail (Incus: the operation itself, after its /wait).
+    assert f"/1.0/operations/{started.metadata['id']}" in message.split(" (GET ", 1)[1]
+    assert message.endswith(f") failed: {info.value.error}")
+    assert info.value.started is started
+    assert info.value.error.startswith("Failed creating instance record")  # the server's words
+    with pytest.raises(apitx.APIException) as again:
+        api.wait_all([api.post("instances", json=instance_config(instance))], timeout=60)
+    assert str(again.value).startswith(f"POST {api.endpoint.display} /1.0/instances: ")
+
+
+@pytest.mark.live
+def test_websockets_move_on_from_a_dead_member(live):
+    """events() and websocket() against [dead, alive] used to fail on the
+    dead one (requests moved on, websockets did not; wait_all then polled in
+    silence). Nothing listens on port 1: the connect is refused, nothing sent."""
+    from sandbox import SANDBOX_HTTPS, HTTPS_OPTIONS
+
+    with apitx.API.factory(["https://127.0.0.1:1", SANDBOX_HTTPS], **HTTPS_OPTIONS) as api:
+        with api.events(types=["operation"]) as stream:
+            assert stream.confirm(5)
+        assert api.endpoint.base_url == SANDBOX_HTTPS
+    with apitx.API.factory(["https://127.0.0.1:1", SANDBOX_HTTPS], **HTTPS_OPTIONS) as api:
+        with api.websocket("events", {"type": "lifecycle"}):
+            pass
+        assert api.endpoint.base_url == SANDBOX_HTTPS

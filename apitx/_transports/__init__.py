@@ -18,7 +18,10 @@ Modules, each with one job:
 - ``_deadline``: the whole-request deadline every socket keeps;
 - ``_errors``: failures translated, with a fix in each message;
 - ``_websocket``: a websocket over the same connections and trust;
-- ``_relay``: websockets carried between two servers, frame by frame.
+- ``_relay``: websockets carried between two servers, frame by frame;
+- the async client's, imported only by :mod:`apitx._aio`: ``_aiobase`` (its
+  interface), ``_aiohttp`` (aiohttp), ``_aiows`` (its websockets),
+  ``_aio_errors`` (aiohttp's failures translated).
 """
 
 from ._base import BodyPolicy, Line, Transport

@@ -85,3 +85,4 @@ class Transport(Protocol):
 
     def close(self) -> None:
         """Close every connection the transport keeps."""
+

@@ -24,14 +24,14 @@ from typing import Any, Dict, Iterator, Optional, Type
 
 import urllib3
 
+from ._failures import DEADLINE_PASSED
+
 #: When the request being sent or read on this thread must be over
 #: (``time.monotonic()``), or None. A context variable, so each thread (and
 #: each asyncio task of a caller's) has its own.
-_deadline: ContextVar[Optional[float]] = ContextVar("apitx_deadline", default=None)
+DEADLINE: ContextVar[Optional[float]] = ContextVar("apitx_deadline", default=None)
 
-#: The words of the ``socket.timeout`` a passed deadline raises: error
-#: translation tells it from an ordinary read timeout by them.
-DEADLINE_PASSED = "the request's total deadline passed"
+
 
 
 @contextmanager
@@ -42,16 +42,16 @@ def deadline(at: Optional[float]) -> Iterator[None]:
     >>> with deadline(time.monotonic() + 30):
     ...     session.send(prepared)
     """
-    token = _deadline.set(at)
+    token = DEADLINE.set(at)
     try:
         yield
     finally:
-        _deadline.reset(token)
+        DEADLINE.reset(token)
 
 
 def time_left() -> Optional[float]:
     """Seconds until the current deadline (0 when it passed), or None when there is none."""
-    at = _deadline.get()
+    at = DEADLINE.get()
     return None if at is None else max(0.0, at - time.monotonic())
 
 
@@ -70,7 +70,7 @@ class _DeadlineMixin:
     __slots__ = ()
 
     def _clamped(self, call: Any, *args: Any) -> Any:
-        at = _deadline.get()
+        at = DEADLINE.get()
         if at is None:
             return call(*args)
         left = at - time.monotonic()

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import errno
 import http.client
-import os
 import re
 import socket
-import stat
 from collections import deque
 from typing import Any, Iterator, Mapping, Optional
 
@@ -29,8 +27,9 @@ import urllib3
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from .._endpoint import Endpoint
-from .._exceptions import APIConnectionError, APITimeoutError, APITXError
-from ._deadline import DEADLINE_PASSED
+from .._exceptions import APITXError
+from . import _failures as failures
+from ._failures import DEADLINE_PASSED
 
 #: What requests refuses before sending: the caller's arguments, not the
 #: server or the connection, are at fault.
@@ -69,84 +68,37 @@ _NOT_SENT = (NewConnectionError, ConnectTimeoutError, socket.gaierror,
              urllib3.exceptions.EmptyPoolError)
 
 
-def _translated(exc: BaseException, endpoint: Endpoint, request_line: str) -> APITXError:
+def _translated(exc: BaseException, endpoint: Endpoint, line: str) -> APITXError:
+    """Classify what requests, urllib3 and the socket raised; the wording is
+    :mod:`._failures`'s."""
     where = endpoint.display
     cause = _root_os_error(exc)
     chain = list(_chain(exc))
     if isinstance(exc, urllib3.exceptions.EmptyPoolError):
-        return APITimeoutError(
-            f"{request_line}: timed out waiting for a free connection to {where}: every "
-            "one the API may open (Limits.max_connections) was busy until the request's "
-            "deadline; nothing was sent. Raise max_connections, or send fewer requests at once")
+        return failures.pool_exhausted(line, where)
     if any(isinstance(e, socket.timeout) and str(e) == DEADLINE_PASSED for e in chain):
-        return APITimeoutError(
-            f"{request_line}: timed out: {DEADLINE_PASSED} (Timeout.total) while the server "
-            "was still sending; is it dribbling its answer? Raise "
-            "API(timeout=Timeout(total=...)) if the request is legitimately this long")
+        return failures.deadline_passed(line)
     # Not urllib3's TimeoutError family: its NewConnectionError (a refused
     # connection) subclasses ConnectTimeoutError, for old callers' sake.
     if isinstance(exc, requests.Timeout) or any(
             isinstance(e, (socket.timeout, urllib3.exceptions.ReadTimeoutError)) for e in chain):
-        phase = "connecting" if isinstance(exc, requests.ConnectTimeout) else "waiting for the answer"
-        return APITimeoutError(
-            f"{request_line}: timed out {phase} ({_reason(exc)}); is the daemon stuck or "
-            "overloaded, or a cluster member without quorum? Raise API(timeout=...) if the "
-            "request is legitimately slow")
+        return failures.timed_out(line, isinstance(exc, requests.ConnectTimeout), _reason(exc))
     if isinstance(exc, requests.exceptions.SSLError):
-        return APIConnectionError(
-            f"{request_line}: TLS failure with {where}: {_reason(exc)}. Check verify= "
-            "(LXD's certificate is self-signed: pass verify='/path/to/server.crt') and "
-            "cert=(client.crt, client.key), a certificate the server trusts "
-            "(lxc config trust add)", endpoint=where)
+        return failures.tls_failure(line, where, _reason(exc))
     code = cause.errno if cause is not None else None
-    if code in (errno.EACCES, errno.EPERM):
-        hint = ("run as root, or add your user to the 'lxd' group (on Incus: "
-                "'incus-admin') (then log in again)"
-                if endpoint.socket_path else "check the firewall and the server's address")
-        return APIConnectionError(f"{request_line}: permission denied on {where}: {hint}",
-                                  endpoint=where)
-    if code == errno.ENOENT and endpoint.socket_path:
-        return APIConnectionError(
-            f"{request_line}: no socket at {endpoint.socket_path}: is the daemon running? "
-            "Start it, or point LXD_DIR/LXD_SOCKET (or endpoint=) at its socket",
-            endpoint=where)
-    if code in (errno.ECONNREFUSED, errno.ENOTSOCK) and _not_a_socket(endpoint.socket_path):
-        return APIConnectionError(
-            f"{request_line}: {endpoint.socket_path} is not a socket: point LXD_DIR/LXD_SOCKET "
-            "(or endpoint=) at the daemon's unix.socket", endpoint=where)
-    if code in (errno.ECONNREFUSED, errno.ENOTSOCK):
-        hint = ("is the daemon running? Nothing listens on that socket"
-                if endpoint.socket_path else
-                "is the daemon running and listening there? (lxc config set "
-                "core.https_address)")
-        return APIConnectionError(f"{request_line}: connection refused by {where}: {hint}",
-                                  endpoint=where)
+    known = failures.by_errno(line, endpoint, code)
+    if known is not None:
+        return known
     if any(isinstance(e, http.client.RemoteDisconnected) for e in chain):
-        return APIConnectionError(
-            f"{request_line}: {where} closed the connection without an answer: did the "
-            "daemon stop or restart? The request may or may not have been applied: read the "
-            "state back before retrying", endpoint=where)
-    garbage = next((e for e in _chain(exc) if isinstance(e, http.client.BadStatusLine)), None)
-    if garbage is not None and not isinstance(garbage, http.client.RemoteDisconnected):
-        return APIConnectionError(
-            f"{request_line}: {where} did not answer in HTTP (it sent {_reason(garbage)!r}): "
-            "is this the right socket or port?", endpoint=where)
+        return failures.closed_without_answer(line, where)
+    garbage = next((e for e in chain if isinstance(e, http.client.BadStatusLine)), None)
+    if garbage is not None:
+        return failures.not_http(line, where, _reason(garbage))
     if isinstance(exc, (requests.exceptions.ChunkedEncodingError,
                         requests.exceptions.ContentDecodingError)) or code in (
             errno.ECONNRESET, errno.EPIPE):
-        return APIConnectionError(
-            f"{request_line}: the connection to {where} broke mid-answer: {_reason(exc)}; "
-            "the request may or may not have been applied: read the state back before "
-            "retrying", endpoint=where)
-    return APIConnectionError(f"{request_line}: cannot talk to {where}: {_reason(exc)}",
-                              endpoint=where)
-
-
-def _not_a_socket(path: Optional[str]) -> bool:
-    try:
-        return path is not None and not stat.S_ISSOCK(os.stat(path).st_mode)
-    except OSError:
-        return False
+        return failures.broken_mid_answer(line, where, _reason(exc))
+    return failures.cannot_talk(line, where, _reason(exc))
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

@@ -26,7 +26,7 @@ from .._endpoint import Endpoint
 from .._exceptions import EndpointError, RequestError, ResponseTooLarge
 from ._adapters import StrictLengthAdapter, UnixSocketAdapter
 from ._base import BodyPolicy, Line
-from ._deadline import deadline
+from ._deadline import DEADLINE, deadline
 from ._errors import CALLER_MISTAKES, mistake, translate_error
 from ._pinning import Pin, PinningAdapter
 from ._websocket import WebSocketConnection, connect_websocket
@@ -96,21 +96,25 @@ class HTTPTransport:
              until: Optional[float], body: BodyPolicy, line: Line) -> requests.Response:
         """Send and read as the :class:`~apitx._transports.Transport` interface says."""
         refused: Optional[RequestError] = None
+        # The deadline as a context variable, set and reset here rather than
+        # by deadline()'s context manager: this is every request's path.
+        token = DEADLINE.set(until)
         try:
-            with deadline(until):
-                response = self.session.send(request, timeout=timeout.as_requests(),
-                                             allow_redirects=False,
-                                             **self._settings(endpoint, request.url or ""))
-                # Inside the try: a connection that breaks while a JSON body
-                # is read must raise, not parse to None and pass validation.
-                # An error's body is read even when streaming: it is its
-                # detail (a proxy's page), not the caller's data.
-                read_answer(response, body, line)
+            response = self.session.send(request, timeout=timeout.as_requests(),
+                                         allow_redirects=False,
+                                         **self._settings(endpoint, request.url or ""))
+            # Inside the try: a connection that breaks while a JSON body is
+            # read must raise, not parse to None and pass validation. An
+            # error's body is read even when streaming: it is its detail (a
+            # proxy's page), not the caller's data.
+            read_answer(response, body, line)
         except CALLER_MISTAKES as exc:
             refused = RequestError(f"{line()}: {mistake(exc, request.headers)}; "
                                    "nothing was sent")
         except _TRANSPORT_ERRORS as exc:
             raise translate_error(exc, endpoint, line()) from exc
+        finally:
+            DEADLINE.reset(token)
         if refused is not None:
             # Raised outside the except block, so that requests' own exception
             # (which quotes a bad header's value, maybe a token) is neither its

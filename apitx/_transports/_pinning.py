@@ -38,6 +38,7 @@ from urllib3.connectionpool import HTTPSConnectionPool
 
 from .._exceptions import (APIConnectionError, CertificateMismatch, EndpointError,
                            SettingsTypeError)
+from .._redact import redact_url
 from ._adapters import StrictLengthAdapter
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
@@ -277,12 +278,12 @@ def fetch_certificate(url: str, timeout: float = 10.0) -> bytes:
     """
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
-        raise EndpointError(f"{url!r} is not an https:// URL: a remote is added by its "
-                            "HTTPS address, e.g. https://10.0.0.5:8443")
+        raise EndpointError(f"{redact_url(url)!r} is not an https:// URL: a remote is added "
+                            "by its HTTPS address, e.g. https://10.0.0.5:8443")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    where = f"https://{parts.netloc}"
+    where = redact_url(f"https://{parts.netloc}")  # a password in the URL stays unshown
     try:
         with socket.create_connection((parts.hostname, parts.port or 8443), timeout) as raw:
             with context.wrap_socket(raw, server_hostname=parts.hostname) as tls:

@@ -41,7 +41,7 @@ import websocket
 
 from .._config import Timeout
 from .._endpoint import Endpoint
-from .._exceptions import APIConnectionError, APITimeoutError
+from .._exceptions import APIConnectionError, APITimeoutError, APITXError
 from .._redact import redact
 from ._errors import translate_error
 from ._pinning import Pin
@@ -337,7 +337,11 @@ def connect_websocket(endpoint: Endpoint, path: str, *, timeout: Timeout, cert: 
     try:
         sock = _connect(endpoint, timeout.connect, cert, verify, pin)
     except (OSError, ssl.SSLError) as exc:
-        raise _translate(exc, endpoint, line) from exc
+        # No connection, or no trusted one: the upgrade never left, so the
+        # caller may try another cluster member.
+        error = _translate(exc, endpoint, line)
+        error.sent = False
+        raise error from exc
     ws = websocket.WebSocket(skip_utf8_validation=True)
     # The socket is connected already: the URL only gives websocket-client
     # the Host header and the path.
@@ -419,7 +423,7 @@ def ssl_context(cert: Any, verify: Union[bool, str]) -> ssl.SSLContext:
     return context
 
 
-def _translate(exc: BaseException, endpoint: Endpoint, line: str) -> Exception:
+def _translate(exc: BaseException, endpoint: Endpoint, line: str) -> APITXError:
     """translate_error() for what a websocket connect raises; TLS failures
     read as requests' so they get the same advice about cert= and verify=."""
     if isinstance(exc, ssl.SSLError):

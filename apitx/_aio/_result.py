@@ -1,0 +1,72 @@
+"""The async client's result: the shared view, a streamed body and wait, awaited.
+
+Example::
+
+    result = await api.post('instances', json=config)
+    done = await result.wait(timeout=120)
+    async for piece in (await api.get(f'images/{fp}/export', stream=True)).aiter_content():
+        out.write(piece)
+"""
+
+from __future__ import annotations
+
+from typing import AsyncIterator, Awaitable, Callable, Optional, Protocol, Union
+
+from .._models import Response
+from .._result import BaseResult, Route
+from .._transports._aiobase import AsyncTransport
+
+#: What ``wait(progress=...)`` calls with each answer: a function, or a
+#: coroutine function (awaited).
+AsyncProgress = Callable[["AsyncAPIResult"], Union[None, Awaitable[None]]]
+
+
+class AsyncWaits(Protocol):
+    """What an async result's ``api`` does for it: wait on its operation."""
+
+    async def wait(self, result: AsyncAPIResult, timeout: Optional[float] = None,
+                   progress: Optional[AsyncProgress] = None) -> AsyncAPIResult: ...
+
+
+class AsyncAPIResult(BaseResult):
+    """An HTTP transaction made by :class:`~apitx.AsyncAPI`: the view every
+    result has (``data``, ``metadata``, ``validate()``, renderings), a body
+    streamed in pieces (``aiter_content()``), and ``await wait()``.
+
+    >>> done = await (await api.post('instances', json=config)).wait(timeout=120)
+    """
+
+    __slots__ = ("api",)
+
+    route: Route[AsyncTransport]
+    response: Response
+
+    def __init__(self, api: AsyncWaits, response: Response, *, route: Route[AsyncTransport],
+                 elapsed: Optional[float] = None, waited: Optional[float] = None,
+                 deadline: Optional[float] = None, body_read: bool = True) -> None:
+        self.api = api
+        super().__init__(response, route=route, elapsed=elapsed, waited=waited,
+                         deadline=deadline, body_read=body_read)
+
+    def aiter_content(self, chunk_size: int = 1 << 16) -> AsyncIterator[bytes]:
+        """The body in pieces (for ``stream=True``), without loading it whole;
+        a broken or stalled connection raises apitx's errors, and the
+        request's total deadline still holds.
+
+        >>> async for piece in result.aiter_content(): out.write(piece)
+        """
+        return self.route.transport.aiter_body(self.response, self.endpoint,
+                                               chunk_size=chunk_size, line=self.request_line)
+
+    async def wait(self, timeout: Optional[float] = None,
+                   progress: Optional[AsyncProgress] = None) -> AsyncAPIResult:
+        """``await self.api.wait(self, timeout, progress)``: wait for this
+        result's operation to end and return the final, validated result.
+
+        >>> await (await api.post('instances', json=config)).wait(timeout=120)
+        """
+        return await self.api.wait(self, timeout=timeout, progress=progress)
+
+    def close(self) -> None:
+        """Drop a streamed body not read (its connection closes)."""
+        self.route.transport.discard(self.response)

@@ -1,0 +1,58 @@
+"""The ``apitx`` command: one request (``apitx PATH``), or a subcommand.
+
+Built only on apitx's public names (what ``apitx.__all__`` exports), as any
+program using the library is: a layer contract keeps it off the private
+modules. One module a concern:
+
+- ``_request``: the request command (``lxc query`` with tracing, curl
+  export, progress and binary output);
+- ``_exec``, ``_events``, ``_remote``: the subcommands;
+- ``_input``: ``-d``, ``-H``, ``-p`` and any argument, checked before sending;
+- ``_output``: stdout and ``-o FILE``, JSON and streams, failed writes named;
+- ``_wait``: ``--wait``, its progress line and Ctrl-C;
+- ``_options``: the options every command shares, and number checks;
+- ``_process``: closed descriptors, SIGPIPE, one line and an exit code for
+  every failure;
+- ``_exit``: the exit-code table.
+
+Example::
+
+    import sys
+    from apitx.cli import main
+    sys.exit(main(['instances', '-p', 'recursion=1']))
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable, Dict, Optional, Sequence
+
+from . import _events, _exec, _remote, _request
+from ._process import claim_standard_fds
+
+#: ``apitx NAME ...`` runs a subcommand instead of a request: the first word
+#: is matched before anything else (an API path named like one is written
+#: ``/1.0/remote``).
+SUBCOMMANDS: Dict[str, Callable[[Sequence[str]], int]] = {
+    "events": _events.main,
+    "exec": _exec.main,
+    "remote": _remote.main,
+}
+
+__all__ = ["main"]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command on ``argv`` (default: ``sys.argv[1:]``); return its exit code
+    (the console script exits with it).
+
+    Whatever goes wrong ends as one line on stderr and an exit code from the
+    table in ``--help``; ``-v`` adds the traceback of a failed request and of
+    a bug of apitx.
+    """
+    claim_standard_fds()
+    words = list(sys.argv[1:] if argv is None else argv)
+    subcommand = SUBCOMMANDS.get(words[0]) if words else None
+    if subcommand is not None:
+        return subcommand(words[1:])
+    return _request.main(words)

@@ -1,0 +1,139 @@
+"""The options every ``apitx`` command shares, and the checks of their values.
+
+``-e``/``--cert``/``--key``/``--cacert`` say where the server is and how to
+trust it, with the same meaning in every command; ``--help`` and
+``--version`` write as results are written (a failure is one line, exit 5);
+number options are refused at parse time with the usage exit code when the
+library would refuse them later (NaN, infinity, negative).
+
+Example::
+
+    parser = new_parser('apitx events', 'Watch the events.')
+    add_connection_options(parser)
+    parser.add_argument('--timeout', type=positive_seconds)
+    api = connect(parser.parse_args(argv))
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any, Dict, List, Optional
+
+from .. import API, __version__
+from ._exit import UsageError
+from ._output import stdout_writer
+
+
+def new_parser(prog: str, description: str, epilog: Optional[str] = None) -> argparse.ArgumentParser:
+    """A parser whose ``-h``/``--help`` is :class:`PrintAndExit`'s; epilogs keep their lines."""
+    parser = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     add_help=False)
+    add_help_option(parser)
+    return parser
+
+
+def add_help_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-h", "--help", action=PrintAndExit, help="show this help and exit")
+
+
+class PrintAndExit(argparse.Action):
+    """``--help`` and ``--version``: print, then exit 0.
+
+    argparse's own actions drop a failed write in silence (exit 0 on a full
+    disk); these write as the result is written, so a failure is one line.
+    """
+
+    def __init__(self, option_strings: List[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: Optional[str] = None) -> None:
+        text = f"apitx {__version__}\n" if self.dest == "version" else parser.format_help()
+        stdout_writer("the help").write(text.encode("utf-8"))
+        parser.exit()
+
+
+def _number_of_seconds(text: str, *, zero_ok: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds {'>=' if zero_ok else '>'} 0")
+    return value
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds >= 0 (``--wait --timeout 0``: look once).
+
+    >>> seconds('2.5')
+    2.5
+    """
+    return _number_of_seconds(text, zero_ok=True)
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0 (``nan``, ``inf``, ``-1``
+    and ``0`` are refused at parse time, as the library would refuse them).
+
+    >>> positive_seconds('0.5')
+    0.5
+    """
+    return _number_of_seconds(text, zero_ok=False)
+
+
+def positive_count(text: str) -> int:
+    """An argparse type: a whole number >= 1.
+
+    >>> positive_count('3')
+    3
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
+
+
+def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
+    """``-e``, ``--cert``, ``--key`` and ``--cacert``: where the server is, and the TLS
+    material (every apitx command has them, with these meanings)."""
+    parser.add_argument("-e", "--endpoint", metavar="SOCKET|URL|NAME:",
+                        help="a socket path, unix:///path, https://host:8443, a remote "
+                             "NAME:, or lxd or incus (default: the local LXD or Incus, found "
+                             "as `lxc` and `incus` find them)")
+    parser.add_argument("--cert", metavar="FILE", help="HTTPS: the client certificate")
+    parser.add_argument("--key", metavar="FILE", help="HTTPS: the client certificate's key")
+    parser.add_argument("--cacert", metavar="FILE",
+                        help="HTTPS: the server certificate (pinned) or CA bundle to trust")
+
+
+def add_connection_options(parser: argparse.ArgumentParser) -> None:
+    """The endpoint options, ``--project`` and ``-v``, for the subcommands."""
+    add_endpoint_options(parser)
+    parser.add_argument("--project", metavar="NAME", help="the project (default: the server's)")
+    parser.add_argument("-v", "--debug", action="store_true",
+                        help="trace every request and websocket message to stderr; "
+                             "tracebacks on errors")
+
+
+def connect(args: argparse.Namespace, **options: Any) -> API:
+    """The API the endpoint options name, with ``options`` for :meth:`API.factory`."""
+    return API.factory(args.endpoint, debug=args.debug, **tls_options(args), **options)
+
+
+def tls_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """``cert=`` and ``verify=`` for API.factory from ``--cert``/``--key``/``--cacert``."""
+    if args.key and not args.cert:
+        raise UsageError("--key needs --cert")
+    options: Dict[str, Any] = {}
+    if args.cert:
+        options["cert"] = (args.cert, args.key) if args.key else args.cert
+    if args.cacert:
+        options["verify"] = args.cacert
+    return options
