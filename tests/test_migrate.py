@@ -715,6 +715,14 @@ def test_export_to_a_file_object_and_import_from_one(apis, made, tmp_path):
     assert sha256_in(apis["lxd2"], copy) == digest
 
 
+def test_an_export_to_a_path_that_cannot_be_written_makes_no_backup(apis, made, tmp_path):
+    name = made.name("lxd2")
+    workload(apis["lxd2"], name, tmp_path, megabytes=0.1, snapshot=False)
+    with pytest.raises(apitx.LocalFileError, match="cannot write .*missing/b.tar.gz"):
+        migrate.export_instance(apis["lxd2"], name, tmp_path / "missing" / "b.tar.gz")
+    assert apis["lxd2"].get(f"instances/{name}/backups").metadata == []
+
+
 def test_an_incus_backup_into_lxd_is_refused_up_front(apis, made, tmp_path):
     name = made.name("incus2", "lxd")
     workload(apis["incus2"], name, tmp_path, megabytes=0.1)
