@@ -57,23 +57,33 @@ class Made:
         return name
 
     def close(self) -> None:
+        """Delete each thing, every one tried even when one fails (a daemon
+        that died meanwhile); then say what could not be deleted."""
+        failures = []
         for kind, server, name in reversed(self.things):
             api = apitx.API.factory(self.apis[server].endpoint)  # a fresh pool: daemons restart
             try:
-                if kind == "instance":
-                    remove_instance(api, name)
-                elif kind == "volume":
-                    for url in (f"storage-pools/default/volumes/custom/{name}/snapshots/vs0",
-                                f"storage-pools/default/volumes/custom/{name}"):
-                        answer = api.delete(url, validate=False)
-                        if answer.status_code == 202:
-                            answer.wait(60)
-                elif kind == "image":
-                    for answer in (api.get(f"images/aliases/{name}", validate=False),):
-                        if answer.ok:
-                            api.delete(f"images/{answer.metadata['target']}").wait(60)
+                self._remove(api, kind, name)
+            except apitx.APITXError as exc:
+                failures.append(f"{kind} {name} on {server}: {exc}")
             finally:
                 api.close()
+        assert not failures, "left behind:\n" + "\n".join(failures)
+
+    @staticmethod
+    def _remove(api: apitx.API, kind: str, name: str) -> None:
+        if kind == "instance":
+            remove_instance(api, name)
+        elif kind == "volume":
+            for url in (f"storage-pools/default/volumes/custom/{name}/snapshots/vs0",
+                        f"storage-pools/default/volumes/custom/{name}"):
+                answer = api.delete(url, validate=False)
+                if answer.status_code == 202:
+                    answer.wait(60)
+        elif kind == "image":
+            alias = api.get(f"images/aliases/{name}", validate=False)
+            if alias.ok:
+                api.delete(f"images/{alias.metadata['target']}").wait(60)
 
 
 @pytest.fixture(scope="module")
