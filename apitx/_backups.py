@@ -52,6 +52,8 @@ Destination = Union[str, "os.PathLike[str]", IO[bytes]]
 Origin = Union[str, "os.PathLike[str]", IO[bytes]]
 
 _CHUNK = 1 << 16
+#: What an import reads of the file at once (see :class:`_Counted`).
+_UPLOAD_PIECE = 1 << 20
 #: The largest ``backup/index.yaml`` read to look inside a backup.
 _INDEX_LIMIT = 1 << 20
 #: How long the server keeps a backup apitx could not delete.
@@ -253,7 +255,13 @@ def _configs(index: Dict[str, Any]) -> List[Any]:
 
 class _Counted:
     """A file object for requests to send: read as it is sent, counted, with
-    its length (so the upload has a ``Content-Length``)."""
+    its length (so the upload has a ``Content-Length``).
+
+    Read :data:`_UPLOAD_PIECE` at a time whatever the sender asks: http.client
+    asks 16 KiB, and over TLS each piece costs a write (and apitx's deadline
+    check): 12,000 of them for 200 MB took 0.7 s here, 1 MiB pieces a tenth
+    of that. Memory stays at one piece.
+    """
 
     def __init__(self, stream: IO[bytes], report: Any) -> None:
         self.stream, self.report = stream, report
@@ -268,7 +276,7 @@ class _Counted:
         return self.total if self.total is not None else 0
 
     def read(self, size: int = -1) -> bytes:
-        piece = self.stream.read(size)
+        piece = self.stream.read(max(size, _UPLOAD_PIECE))
         self.sent += len(piece)
         now = time.monotonic()
         if now - self._reported >= 1.0 or not piece:
