@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """apitx.migrate against ``lxc copy``, ``lxc export`` and ``lxc import``: time and peak RSS.
 
+(``incus copy``, ``incus export`` and ``incus import`` when either server is
+Incus: ``lxc export`` cannot fetch an Incus backup, and ``lxc import`` names
+the instance with a header Incus ignores; docs/migration.md.)
+
 Issue 18's targets, checked in one run on one pair of servers (default: the
 sandbox's LXD to lxd2 of scripts/lxd-pair):
 
@@ -13,10 +17,10 @@ sandbox's LXD to lxd2 of scripts/lxd-pair):
 
 A busybox instance holding a file of random bytes of each size (20 and 200
 MB by default) is the source. Each command is a child process; GNU time
-gives its own peak RSS (``cli_memory.peak_rss``). apitx and lxc both reach the servers over HTTPS with
-the sandbox's client certificate, so both pay for TLS the same way (relay
-carries every byte through the client); one more relay row runs apitx over
-the Unix sockets. Each measure is taken ``--runs`` times, alternating tools;
+gives its own peak RSS (``cli_memory.peak_rss``). apitx and lxc both reach
+the servers over HTTPS with the sandbox's client certificate, so both pay
+for TLS the same way (relay carries every byte through the client); one
+more relay row runs apitx over the Unix sockets. Each measure is taken ``--runs`` times, alternating tools;
 the best time of each counts (the least disturbed by the machine's other
 work), the median is shown beside it. The floor (a child that imports apitx
 and asks GET /1.0 once) is what any apitx run pays before its work; the
@@ -88,27 +92,30 @@ CHILD = {
 
 
 class Bench:
-    """The servers, lxc's configuration, and what was made (to delete)."""
+    """The servers, the command-line client's configuration, and what was
+    made (to delete)."""
 
     def __init__(self, source: str, target: str, workdir: str) -> None:
         self.source, self.target, self.workdir = source, target, workdir
         self.apis = {name: API.factory(SERVERS[name][0]) for name in (source, target)}
         self.made: List[Tuple[str, str]] = []
-        self.lxc_conf = os.path.join(workdir, "lxc")
-        self._lxc_config()
+        #: The servers' own client to compare with: incus when either is Incus.
+        self.client = "incus" if "incus" in source + target else "lxc"
+        self.conf = os.path.join(workdir, self.client)
+        self._client_config()
 
-    def _lxc_config(self) -> None:
-        """A private lxc client with both servers as HTTPS remotes."""
-        os.makedirs(os.path.join(self.lxc_conf, "servercerts"))
+    def _client_config(self) -> None:
+        """A private client config with both servers as HTTPS remotes."""
+        os.makedirs(os.path.join(self.conf, "servercerts"))
         for name in ("client.crt", "client.key"):
-            shutil.copy(os.path.join(CERTS, name), self.lxc_conf)
+            shutil.copy(os.path.join(CERTS, name), self.conf)
         lines = ["default-remote: src", "remotes:"]
         for remote, server in (("src", self.source), ("dst", self.target)):
             _, address, cert = SERVERS[server]
-            shutil.copy(cert, os.path.join(self.lxc_conf, "servercerts", f"{remote}.crt"))
-            lines.append(f"  {remote}: {{addr: 'https://{address}', protocol: lxd, "
+            shutil.copy(cert, os.path.join(self.conf, "servercerts", f"{remote}.crt"))
+            lines.append(f"  {remote}: {{addr: 'https://{address}', protocol: {self.client}, "
                          "public: false}")
-        with open(os.path.join(self.lxc_conf, "config.yml"), "w") as out:
+        with open(os.path.join(self.conf, "config.yml"), "w") as out:
             out.write("\n".join(lines) + "\n")
 
     def name(self, server: str) -> str:
@@ -144,16 +151,18 @@ class Bench:
         return peak_rss([sys.executable, "-c", CHILD_PREAMBLE + CHILD[what], self.source,
                          self.target, name, new, extra], f"apitx {what}")
 
-    def lxc(self, *args: str) -> Tuple[float, float]:
-        env_before = os.environ.get("LXD_CONF")
-        os.environ["LXD_CONF"] = self.lxc_conf
+    def cli(self, *args: str) -> Tuple[float, float]:
+        """Run the servers' own client (``lxc`` or ``incus``) on our config."""
+        variable = "INCUS_CONF" if self.client == "incus" else "LXD_CONF"
+        before = os.environ.get(variable)
+        os.environ[variable] = self.conf
         try:
-            return peak_rss(["lxc", *args, "-q"], f"lxc {' '.join(args)}")
+            return peak_rss([self.client, *args, "-q"], f"{self.client} {' '.join(args)}")
         finally:
-            if env_before is None:
-                del os.environ["LXD_CONF"]
+            if before is None:
+                del os.environ[variable]
             else:
-                os.environ["LXD_CONF"] = env_before
+                os.environ[variable] = before
 
     def remove(self, server: str, name: str) -> None:
         api = self.apis[server]
@@ -201,7 +210,7 @@ def main() -> int:
             for mode in [mode for mode in ("pull", "push", "relay") if mode in chosen]:
                 tools: List[Tuple[str, Callable[[], Measure]]] = [
                     ("apitx", lambda: copy(bench, "copy", name, digest, mode)),
-                    ("lxc", lambda: copy(bench, "lxc", name, digest, mode))]
+                    (bench.client, lambda: copy(bench, "cli", name, digest, mode))]
                 if mode == "relay":
                     tools.append(("apitx-unix", lambda: copy(bench, "copy-unix", name, digest,
                                                              mode)))
@@ -214,7 +223,7 @@ def main() -> int:
             if "backup" in chosen:
                 backups: Dict[Tuple[str, str], List[Measure]] = {}
                 for _ in range(options.runs):
-                    for tool in ("apitx", "lxc"):
+                    for tool in ("apitx", bench.client):
                         exported, imported = backup_round(bench, tool, name, digest)
                         backups.setdefault(("export", tool), []).append(exported)
                         backups.setdefault(("import", tool), []).append(imported)
@@ -224,14 +233,14 @@ def main() -> int:
     finally:
         bench.close()
         shutil.rmtree(workdir, ignore_errors=True)
-    return report(source, target, sizes, rows, chosen)
+    return report(source, target, sizes, rows, bench.client)
 
 
 def copy(bench: Bench, how: str, name: str, digest: str, mode: str) -> Measure:
     """One copy, its data checked, the copy deleted; its (peak RSS, seconds)."""
     new = bench.name(bench.target)
-    if how == "lxc":
-        result = bench.lxc("copy", f"src:{name}", f"dst:{new}", "--mode", mode)
+    if how == "cli":
+        result = bench.cli("copy", f"src:{name}", f"dst:{new}", "--mode", mode)
     else:
         result = bench.apitx(how, name, new, mode)
     if bench.digest(bench.target, new) != digest:
@@ -244,9 +253,9 @@ def backup_round(bench: Bench, tool: str, name: str, digest: str) -> Tuple[Measu
     """Export then import once with one tool; the imported data checked."""
     path = os.path.join(bench.workdir, f"{tool}.tar.gz")
     new = bench.name(bench.target)
-    if tool == "lxc":
-        exported = bench.lxc("export", f"src:{name}", path)
-        imported = bench.lxc("import", "dst:", path, new)
+    if tool != "apitx":
+        exported = bench.cli("export", f"src:{name}", path)
+        imported = bench.cli("import", "dst:", path, new)
     else:
         exported = bench.apitx("export", name, new, path)
         imported = bench.apitx("import", name, new, path)
@@ -258,8 +267,7 @@ def backup_round(bench: Bench, tool: str, name: str, digest: str) -> Tuple[Measu
 
 
 def report(source: str, target: str, sizes: List[int],
-           rows: Dict[Tuple[str, int, str], Tuple[float, float, float]],
-           chosen: List[str]) -> int:
+           rows: Dict[Tuple[str, int, str], Tuple[float, float, float]], client: str) -> int:
     print(f"{source} -> {target}, over HTTPS (apitx-unix: over the Unix sockets); "
           "best of the runs (median)")
     print(f"{'what':<8} {'data':>7} {'tool':<11} {'peak RSS':>9} {'time':>16}")
@@ -273,10 +281,10 @@ def report(source: str, target: str, sizes: List[int],
                 if (what, largest, "apitx") in rows]
     verdicts = []
     for what in measured:
-        ours, theirs = rows[(what, largest, "apitx")], rows[(what, largest, "lxc")]
+        ours, theirs = rows[(what, largest, "apitx")], rows[(what, largest, client)]
         limit = theirs[1] * (1.0 if what == "relay" else SLACK)
-        goal = "no slower than lxc" if what == "relay" else "within 10% of lxc"
-        verdicts.append((f"{what} {largest} MB: {ours[1]:.2f}s vs lxc {theirs[1]:.2f}s, {goal} "
+        goal = f"no slower than {client}" if what == "relay" else f"within 10% of {client}"
+        verdicts.append((f"{what} {largest} MB: {ours[1]:.2f}s vs {client} {theirs[1]:.2f}s, {goal} "
                          f"({ours[1] - floor:.2f}s above apitx's floor)", ours[1] <= limit))
     for what in [what for what in ("relay", "export", "import") if what in measured]:
         worst = max(rows[(what, size, "apitx")][0] for size in sizes)
