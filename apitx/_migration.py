@@ -356,6 +356,13 @@ class _Op:
         except APITXError as exc:
             self.status, self.err = "Unknown", f"could not be asked: {exc}"
             return
+        if answer.status_code == 404:
+            # Asked the moment something failed, a server that no longer
+            # knows its running operation was restarted (an operation ended
+            # is remembered ~5 s): its daemon died, as one that does not
+            # answer at all.
+            self.status, self.err = "Unreachable", "its operation is gone: the daemon restarted"
+            return
         state = answer.metadata if answer.ok and isinstance(answer.metadata, dict) else {}
         if state:
             self.status = str(state.get("status") or "Unknown")

@@ -22,7 +22,7 @@ import os
 import tarfile
 import threading
 import uuid
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -162,6 +162,38 @@ def running_migrations(api: apitx.API, name: str) -> List[str]:
     return [op["id"] for op in listed.get("running") or ()
             if any(name in url for urls in (op.get("resources") or {}).values()
                    for url in urls or ())]
+
+
+class KillMidCopy:
+    """A ``progress=`` that kills a daemon at the relay's first count (the
+    copy is running) and brings it back: in a thread, as a service manager
+    would (``at_once``: before the callback returns, so the daemon is back
+    before apitx looks at the failure); or, with ``later``, only at
+    :meth:`join`. :meth:`join` waits for the revival (or revives, when the
+    kill never came, so the next test finds the daemon)."""
+
+    def __init__(self, kill: Callable[[], None], revive: Callable[[], Any],
+                 when: str = "thread") -> None:
+        self.kill, self.revive, self.when = kill, revive, when
+        self.killed = False
+        self.thread: Optional[threading.Thread] = None
+
+    def __call__(self, update: migrate.TransferProgress) -> None:
+        if update.stage != "relay" or self.killed:
+            return
+        self.killed = True
+        self.kill()
+        if self.when == "at_once":
+            self.revive()
+        elif self.when == "thread":
+            self.thread = threading.Thread(target=self.revive)
+            self.thread.start()
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.thread.join(300)
+        elif self.when == "later" or not self.killed:
+            self.revive()
 
 
 # -- instances: every pair, every mode ---------------------------------------------------
@@ -435,26 +467,24 @@ def test_deleting_the_source_mid_copy_never_passes_for_a_copy(apis, made, tmp_pa
             answer.wait(60)
 
 
+@pytest.mark.parametrize("back", ["later", "at_once"])
 def test_the_source_daemon_killed_mid_copy_is_named_and_the_target_cleaned(
-        apis, made, tmp_path):
+        apis, made, tmp_path, back):
+    """Whether the source's daemon still does not answer when apitx looks,
+    or is back already and has forgotten its operation."""
     name = made.name("lxd2", "lxd")
     workload(apis["lxd2"], name, tmp_path, megabytes=60, snapshot=False)
-
-    def kill_once(update: migrate.TransferProgress) -> None:
-        if update.stage == "relay" and not killed:
-            killed.append(True)
-            kill("lxd2")
-
-    killed: List[bool] = []
+    killer = KillMidCopy(lambda: kill("lxd2"), pair_up, back)
     try:
         with pytest.raises(apitx.MigrationError) as caught:
             migrate.copy_instance(apis["lxd2"], name, apis["lxd"], mode="relay",
-                                  progress=kill_once)
+                                  progress=killer)
     finally:
-        pair_up()
-    assert killed
+        killer.join()
+    assert killer.killed, "the copy ended before the kill"
     assert caught.value.side == "source", str(caught.value)
-    assert "stopped answering" in str(caught.value)
+    assert ("stopped answering" if back == "later" else "the daemon restarted") in \
+        str(caught.value)
     assert absent(apis["lxd"], f"instances/{name}")
     with apitx.API.factory(apis["lxd2"].endpoint) as back:
         assert back.get(f"instances/{name}").metadata["status"] == "Stopped"
@@ -466,24 +496,14 @@ def test_the_target_daemon_killed_mid_copy_is_named_and_its_partial_copy_removed
     back (measured): apitx waits for it and removes it."""
     name = made.name("lxd", "lxd2")
     workload(apis["lxd"], name, tmp_path, megabytes=60, snapshot=False)
-    revived: List[threading.Thread] = []
-
-    def kill_once(update: migrate.TransferProgress) -> None:
-        if update.stage == "relay" and not revived:
-            kill("lxd2")
-            revived.append(threading.Thread(target=pair_up))
-            revived[0].start()
-
+    killer = KillMidCopy(lambda: kill("lxd2"), pair_up)
     try:
         with pytest.raises(apitx.MigrationError) as caught:
             migrate.copy_instance(apis["lxd"], name, apis["lxd2"], mode="relay",
-                                  progress=kill_once)
+                                  progress=killer)
     finally:
-        if revived:
-            revived[0].join(300)
-        else:
-            pair_up()
-    assert revived
+        killer.join()
+    assert killer.killed, "the copy ended before the kill"
     assert caught.value.side == "target", str(caught.value)
     assert caught.value.left_behind is None, str(caught.value)
     with apitx.API.factory(apis["lxd2"].endpoint) as back:
@@ -541,26 +561,16 @@ def test_a_cluster_member_killed_mid_copy_is_named_and_the_partial_copy_removed(
     is back (scripts/lxd-cluster up) the partial instance is removed."""
     name = made.name("lxd")
     workload(apis["lxd"], name, tmp_path, megabytes=60, snapshot=False)
-    restarted: List[threading.Thread] = []
-
-    def kill_once(update: migrate.TransferProgress) -> None:
-        if update.stage == "relay" and not restarted:
-            kill_member("m3")
-            restarted.append(threading.Thread(target=restore_cluster))
-            restarted[0].start()
-
+    killer = KillMidCopy(lambda: kill_member("m3"), restore_cluster)
     with member_api("m1") as cluster:
         try:
             with pytest.raises(apitx.MigrationError) as caught:
                 migrate.copy_instance(apis["lxd"], name, cluster, target_member="m3",
-                                      mode="relay", progress=kill_once)
+                                      mode="relay", progress=killer)
         finally:
-            if restarted:
-                restarted[0].join(300)
-            else:
-                restore_cluster()
+            killer.join()
         try:
-            assert restarted
+            assert killer.killed, "the copy ended before the kill"
             assert caught.value.side == "target", str(caught.value)
             assert caught.value.left_behind is None, str(caught.value)
             assert absent(cluster, f"instances/{name}")
