@@ -196,6 +196,18 @@ class KillMidCopy:
             self.revive()
 
 
+def copied_while_killed(source: apitx.API, name: str, target: apitx.API, killer: KillMidCopy,
+                        **options: Any) -> apitx.MigrationError:
+    """Copy ``name`` (relay) while ``killer`` kills a daemon; the error raised."""
+    try:
+        with pytest.raises(apitx.MigrationError) as caught:
+            migrate.copy_instance(source, name, target, mode="relay", progress=killer, **options)
+    finally:
+        killer.join()
+    assert killer.killed, "the copy ended before the kill"
+    return caught.value
+
+
 # -- instances: every pair, every mode ---------------------------------------------------
 
 #: (source, target, snapshots): LXD to LXD, Incus to Incus, and across. Incus
@@ -474,20 +486,13 @@ def test_the_source_daemon_killed_mid_copy_is_named_and_the_target_cleaned(
     or is back already and has forgotten its operation."""
     name = made.name("lxd2", "lxd")
     workload(apis["lxd2"], name, tmp_path, megabytes=60, snapshot=False)
-    killer = KillMidCopy(lambda: kill("lxd2"), pair_up, back)
-    try:
-        with pytest.raises(apitx.MigrationError) as caught:
-            migrate.copy_instance(apis["lxd2"], name, apis["lxd"], mode="relay",
-                                  progress=killer)
-    finally:
-        killer.join()
-    assert killer.killed, "the copy ended before the kill"
-    assert caught.value.side == "source", str(caught.value)
-    assert ("stopped answering" if back == "later" else "the daemon restarted") in \
-        str(caught.value)
+    failed = copied_while_killed(apis["lxd2"], name, apis["lxd"],
+                                 KillMidCopy(lambda: kill("lxd2"), pair_up, back))
+    assert failed.side == "source", str(failed)
+    assert ("stopped answering" if back == "later" else "the daemon restarted") in str(failed)
     assert absent(apis["lxd"], f"instances/{name}")
-    with apitx.API.factory(apis["lxd2"].endpoint) as back:
-        assert back.get(f"instances/{name}").metadata["status"] == "Stopped"
+    with apitx.API.factory(apis["lxd2"].endpoint) as again:
+        assert again.get(f"instances/{name}").metadata["status"] == "Stopped"
 
 
 def test_the_target_daemon_killed_mid_copy_is_named_and_its_partial_copy_removed(
@@ -496,18 +501,12 @@ def test_the_target_daemon_killed_mid_copy_is_named_and_its_partial_copy_removed
     back (measured): apitx waits for it and removes it."""
     name = made.name("lxd", "lxd2")
     workload(apis["lxd"], name, tmp_path, megabytes=60, snapshot=False)
-    killer = KillMidCopy(lambda: kill("lxd2"), pair_up)
-    try:
-        with pytest.raises(apitx.MigrationError) as caught:
-            migrate.copy_instance(apis["lxd"], name, apis["lxd2"], mode="relay",
-                                  progress=killer)
-    finally:
-        killer.join()
-    assert killer.killed, "the copy ended before the kill"
-    assert caught.value.side == "target", str(caught.value)
-    assert caught.value.left_behind is None, str(caught.value)
-    with apitx.API.factory(apis["lxd2"].endpoint) as back:
-        assert absent(back, f"instances/{name}")
+    failed = copied_while_killed(apis["lxd"], name, apis["lxd2"],
+                                 KillMidCopy(lambda: kill("lxd2"), pair_up))
+    assert failed.side == "target", str(failed)
+    assert failed.left_behind is None, str(failed)
+    with apitx.API.factory(apis["lxd2"].endpoint) as again:
+        assert absent(again, f"instances/{name}")
     assert running_migrations(apis["lxd"], name) == []
 
 
@@ -561,18 +560,13 @@ def test_a_cluster_member_killed_mid_copy_is_named_and_the_partial_copy_removed(
     is back (scripts/lxd-cluster up) the partial instance is removed."""
     name = made.name("lxd")
     workload(apis["lxd"], name, tmp_path, megabytes=60, snapshot=False)
-    killer = KillMidCopy(lambda: kill_member("m3"), restore_cluster)
     with member_api("m1") as cluster:
         try:
-            with pytest.raises(apitx.MigrationError) as caught:
-                migrate.copy_instance(apis["lxd"], name, cluster, target_member="m3",
-                                      mode="relay", progress=killer)
-        finally:
-            killer.join()
-        try:
-            assert killer.killed, "the copy ended before the kill"
-            assert caught.value.side == "target", str(caught.value)
-            assert caught.value.left_behind is None, str(caught.value)
+            failed = copied_while_killed(apis["lxd"], name, cluster,
+                                         KillMidCopy(lambda: kill_member("m3"), restore_cluster),
+                                         target_member="m3")
+            assert failed.side == "target", str(failed)
+            assert failed.left_behind is None, str(failed)
             assert absent(cluster, f"instances/{name}")
         finally:
             remove_instance(cluster, name)
