@@ -27,6 +27,7 @@ from ._endpoint import Endpoint
 from ._event import Event
 from ._events import EventStream, events
 from ._exec import ExecControl, ExecResult, run_exec
+from ._exec_kill import Signalled, raising_on
 from ._exceptions import (
     APIConnectionError,
     APIException,
@@ -110,6 +111,7 @@ __all__ = [
     "Server",
     "SettingsError",
     "SettingsTypeError",
+    "Signalled",
     "StderrHandler",
     "Timeout",
     "TraceSettings",
@@ -121,6 +123,7 @@ __all__ = [
     "events",
     "list_remotes",
     "migrate",
+    "raising_on",
     "remove_remote",
     "run_exec",
 ]

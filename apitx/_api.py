@@ -22,7 +22,7 @@ import requests
 
 from ._config import DEFAULT_TIMEOUT, Limits, TimeoutLike, TraceLike
 from ._events import EventStream, events
-from ._exceptions import APIException
+from ._exceptions import APIException, SettingsTypeError
 from ._exec import ExecControl, ExecResult, run_exec
 from ._exec import Input as ExecInput
 from ._exec import Output as ExecOutput
@@ -47,11 +47,11 @@ class API(Facade[APIResult], Verbs[APIResult]):
     prefix of relative URLs (``'1.0'``: ``'instances'`` means
     ``/1.0/instances``; None: no prefix); ``timeout`` the default for every
     request (see :class:`Timeout`; None means no limit); ``max_answer_bytes``
-    the largest JSON answer or error detail apitx reads, decompressed
-    (:class:`ResponseTooLarge` beyond it); ``trace`` how
-    transactions are traced and rendered (see :meth:`TraceSettings.coerce`:
-    None follows ``DEBUG`` and ``APITX_DEBUG*``, read here, once); ``debug``
-    turns tracing on; ``limits`` how many connections are kept and opened
+    the largest JSON answer or error detail apitx reads, decompressed, and
+    the largest websocket message (:class:`ResponseTooLarge` beyond it);
+    ``trace`` how transactions are traced and rendered (see
+    :meth:`TraceSettings.coerce`: None follows ``DEBUG`` and ``APITX_DEBUG*``,
+    read here, once); ``debug`` turns tracing on; ``limits`` how many connections are kept and opened
     (:class:`Limits`); ``transport`` what carries the bytes (default: an
     :class:`~apitx._transports.HTTPTransport` on ``session``; a
     :class:`~apitx.testing.MockTransport` answers from a function).
@@ -81,6 +81,7 @@ class API(Facade[APIResult], Verbs[APIResult]):
                  project: Optional[str] = None, target: Optional[str] = None, *,
                  limits: Optional[Limits] = None,
                  transport: Optional[Transport] = None) -> None:
+        _check_session(session, transport)
         self.session = session
         self._settle(endpoint, default_version=default_version, debug=debug, timeout=timeout,
                      trace=trace, max_answer_bytes=max_answer_bytes, project=project,
@@ -362,3 +363,15 @@ class API(Facade[APIResult], Verbs[APIResult]):
         >>> api.files('c1').push('/etc/motd', 'hello\\n', mode=0o644)
         """
         return Files(self, instance, project=project)
+
+
+def _check_session(session: Any, transport: Any) -> None:
+    """Refuse, when the API is made, what would fail at the first request
+    with an AttributeError, far from the mistake."""
+    if not isinstance(session, requests.Session):
+        raise SettingsTypeError(f"API(session={session!r}): give a requests.Session "
+                                "(API.factory() makes one)")
+    if transport is not None and not all(callable(getattr(transport, name, None)) for name in (
+            "send", "iter_body", "websocket", "close")):
+        raise SettingsTypeError(f"transport={transport!r}: give an apitx transport, such as "
+                                "apitx.testing.MockTransport(handler)")

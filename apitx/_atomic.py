@@ -46,6 +46,7 @@ import stat
 from contextlib import contextmanager, suppress
 from typing import Any, BinaryIO, Iterator, Optional, Tuple, Union
 
+from . import _checks
 from ._exceptions import LocalFileError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -64,7 +65,7 @@ def atomic_write(path: PathLike) -> Iterator[BinaryIO]:
     >>> with atomic_write('hosts.txt') as out:
     ...     out.write(api.files('c1').pull('/etc/hosts'))
     """
-    shown = os.fspath(path)
+    shown = _checks.local_path(path, "atomic_write(path)", outcome="nothing was written")
     existing = _existing(shown)
     final = os.path.realpath(shown)
     if existing is not None and not stat.S_ISREG(existing.st_mode):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
+from . import _checks
 from ._exceptions import APIConnectionError, EndpointError
 from ._redact import redact_url
 
@@ -197,6 +198,7 @@ class Endpoint:
         if family is not None and family not in FAMILIES:
             raise EndpointError(f"family {family!r} is not known: give one of "
                                 f"{', '.join(FAMILIES)}, or None for any")
+        environ = _checks.optional_mapping(environ, "Endpoint.discover(environ)")
         tried = candidate_sockets(os.environ if environ is None else environ, family,
                                   well_known=well_known)
         reasons = []

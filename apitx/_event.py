@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Optional
 
-from ._exceptions import APIConnectionError
+from ._exceptions import APIConnectionError, RequestError, RequestTypeError
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,16 @@ class Event:
 
     @classmethod
     def parse(cls, message: Any) -> Event:
-        """The event a websocket message carries; ValueError when it carries none."""
-        data = json.loads(message)
+        """The event a websocket message (str or bytes) carries;
+        :class:`~apitx.RequestError` (a ValueError) when it carries none."""
+        if not isinstance(message, (str, bytes, bytearray)):
+            raise RequestTypeError(f"Event.parse({message!r}): give the text of a message")
+        try:
+            data = json.loads(message)
+        except ValueError as exc:  # not JSON, or not UTF-8
+            raise RequestError(f"not JSON: {exc}") from exc
         if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
+            raise RequestError("not a JSON object")
         return cls.from_json(data)
 
 
@@ -59,8 +65,16 @@ def event_params(types: Optional[Iterable[str]], project: Optional[str],
     """
     params: Dict[str, str] = {}
     if types is not None:
-        params["type"] = ",".join([types] if isinstance(types, str) else list(types))
+        listed = [types] if isinstance(types, str) else \
+            list(types) if isinstance(types, Iterable) and not isinstance(types, bytes) else None
+        if listed is None or not all(isinstance(kind, str) for kind in listed):
+            raise RequestTypeError(f"events(types={types!r}): give event types as strs, such "
+                                   "as ['lifecycle', 'operation']; nothing was sent")
+        params["type"] = ",".join(listed)
     if project is not None:
+        if not isinstance(project, str):
+            raise RequestTypeError(f"events(project={project!r}): give a project name; "
+                                   "nothing was sent")
         params["project"] = project
     if all_projects:
         params["all-projects"] = "true"

@@ -26,6 +26,7 @@ import time
 from collections import deque
 from typing import Any, Deque, Iterable, Iterator, NoReturn, Optional
 
+from . import _checks
 from ._client import Client
 from ._event import Event, dropped, event_params, not_an_event
 from ._exceptions import APIConnectionError, APITimeoutError
@@ -73,11 +74,12 @@ class EventStream:
         """The next event, or None when none came within ``timeout`` seconds
         (None: wait as long as it takes). Pings do not extend the wait.
         StopIteration once closed; :class:`APIConnectionError` when dropped."""
+        limit = _checks.seconds(timeout, "next_event(timeout)")
         with self._lock:
             if self._closed:
                 self._stop()
             self._reading = True
-        until = None if timeout is None else time.monotonic() + timeout
+        until = None if limit is None else time.monotonic() + limit
         try:
             message = self._read(until)
         except APIConnectionError as exc:
@@ -135,11 +137,12 @@ class EventStream:
         >>> stream = events(api, types=['operation'])
         >>> stream.confirm(5.0) and api.get(op).running   # no later update can be missed
         """
-        until = time.monotonic() + timeout
+        limit = _checks.seconds(timeout, "confirm(timeout)", optional=False)
+        until = None if limit is None else time.monotonic() + limit
         try:
             while self._ws.pings == 0:
-                left = until - time.monotonic()
-                if left <= 0:
+                left = None if until is None else until - time.monotonic()
+                if left is not None and left <= 0:
                     return False
                 self._ws.settimeout(left)
                 try:
@@ -161,7 +164,7 @@ class EventStream:
 
         >>> stream.settimeout(1.0)      # next(stream) raises APITimeoutError after 1 s
         """
-        self._timeout = seconds
+        self._timeout = _checks.seconds(seconds, "settimeout(seconds)")
 
     def close(self) -> None:
         """End the stream; safe from any thread, and a blocked iteration ends at once."""

@@ -154,10 +154,11 @@ class RequestTypeError(RequestError, TypeError):
 
 
 class ResponseTooLarge(APITXError):
-    """An answer apitx reads for the caller (JSON, or an error's detail) is
-    larger, once decompressed, than the API's ``max_answer_bytes``: a
-    compressed or endless answer must not exhaust memory. The message names
-    the request and the limit; the connection is closed."""
+    """An answer apitx reads for the caller (JSON, an error's detail, a
+    websocket message) is larger, once decompressed, than the API's
+    ``max_answer_bytes``: a compressed or endless answer must not exhaust
+    memory. The message names the request and the limit; the connection is
+    closed."""
 
 
 class MissingExtension(APITXError):
@@ -240,7 +241,7 @@ class CertificateMismatch(APIConnectionError):
     """A pinned endpoint presented another certificate; nothing was sent.
 
     ``seen`` and ``expected`` are ``sha256:<hex>`` fingerprints (``expected``
-    may list several, joined by `` or ``).
+    may list several, joined by ``" or "``).
     """
 
     def __init__(self, message: str, endpoint: Optional[str] = None, seen: str = "",

@@ -2,16 +2,33 @@
 
 :func:`run_exec` starts ``POST /1.0/instances/<name>/exec`` with
 ``wait-for-websocket: true``, opens the four websockets the operation
-announces (``control``, ``0``, ``1``, ``2``: LXD starts the command once
-all are connected), feeds stdin from a thread, reads stdout and stderr
-together with ``selectors`` in the calling thread, and returns once both
-streams ended and the operation reports the exit code.
+announces (``control``, ``0``, ``1``, ``2``), feeds stdin from a thread
+(:mod:`apitx._exec_input`), reads stdout and stderr together with
+``selectors`` in the calling thread, and returns once both streams ended and
+the operation reports the exit code.
 
-How LXD 5.0.2 (and Incus 6.0) end each stream, measured here:
+How LXD 5.0.2 (and Incus 6.0) handle each stream, measured here:
 
-- every websocket gets a ping (``keepalive``) at once and every 10 s after;
-  reading a socket answers its pings, so control and stdin are read too;
-- the end of stdin is a websocket *close frame* from us (LXD's Go client
+- the command starts once stdin, stdout and stderr are connected; if they
+  are not within 5 s, LXD fails the operation ("Timed out waiting for
+  websockets to connect") and refuses the rest ("Only running operations can
+  be connected"): the command never ran, and the error says it is safe to
+  retry. (apitx used to build TLS settings for every websocket, which made
+  execs from 16 threads over HTTPS miss that window; now they are built once);
+- every websocket gets a ping (keepalive) when it connects and every 10 s
+  after; no pong is needed (a 25 s command without one ends normally);
+- LXD reads control (our commands, until the command ends; a close frame
+  there kills the command) and stdin (until our close frame), stdout only
+  to notice a disconnect, stderr never. Over TCP, a byte left unread in
+  LXD's socket when it closes it makes Linux reset the connection, which
+  discards the output still queued: answering the ping on stderr cost 8 to
+  28 of 100 HTTPS execs the end of their stderr under load (``lxc exec``: 4
+  to 8, silently), and a slow reader of 1 MB 10 times in 10. So every exec
+  websocket is *silent*: apitx writes there only its own messages (control
+  commands, stdin, stdin's close frame), never a pong or a close frame (then
+  0 of 100, on LXD and Incus; Unix sockets never lost, and Incus 6.0.4 did
+  not either way);
+- the end of stdin is a websocket close frame from us (LXD's Go client
   does the same); an empty binary message is passed on as nothing, and a
   ``cat`` then waits forever;
 - the end of stdout or stderr is an *empty text message* from LXD, after
@@ -23,7 +40,18 @@ How LXD 5.0.2 (and Incus 6.0) end each stream, measured here:
   with ``metadata.return: 127``: reported here as return code 127, like a
   shell would, not as an exception. (Incus 6.0 answers the ``/wait`` of that
   operation with a bare error envelope; the operation itself has the code);
-- a command killed by signal N returns 128 + N (``kill -9 $$``: 137).
+- a command killed by signal N returns 128 + N (``kill -9 $$``: 137);
+- in a terminal (``interactive``), LXD 5.0.2 can lose what the command
+  wrote just before it exited, ``lxc exec -t`` too (1 to 3 runs in 60 under
+  load): the stream still ends with LXD's marker, so apitx returns what LXD
+  sent. Only a stream dropped without its marker is an error (raised, never
+  returned short).
+
+A command that must stop (``timeout=``, Ctrl-C, a ``stdout=`` callable that
+raised, a stdin source that failed) is killed with everything it started
+(:mod:`apitx._exec_kill`). The command, its environment and ``cwd`` must be
+UTF-8 text: LXD takes JSON strings, and would turn a surrogate-escaped byte
+(``os.fsdecode``) into U+FFFD, so those are refused before anything is sent.
 
 Example::
 
@@ -34,135 +62,24 @@ Example::
 
 from __future__ import annotations
 
-import io
-import json
 import selectors
-import threading
 import time
-from dataclasses import dataclass, fields
-from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
-from urllib.parse import quote
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ._client import Client
-from ._exceptions import (APIConnectionError, APIException, APITimeoutError, ExecError,
-                          ExecTimeout, RequestError, RequestTypeError)
-from ._prepare import finite_seconds
-from ._redact import redact_argv, shown_command
+from ._exceptions import APIConnectionError, APIException, APITimeoutError, APITXError
+from ._exec_input import Input as Input  # run_exec(stdin=...): re-exported for API.exec
+from ._exec_input import StdinWriter, check_stdin
+from ._exec_kill import kill_marked
+from ._exec_plan import (KILL_GRACE, END, ExecPlan, ExecResult, Output, Outputs, fds,
+                         never_ran, output_of, resize_message, return_code, signal_message)
 from ._result import APIResult
 from ._transports import NO_MESSAGE, WebSocketConnection
 
-#: Bytes per stdin message. Measured here (50 MiB into sha256sum, LXD 5.0.2):
-#: 32 KiB ~95-115 MB/s, 64 KiB ~115-133, 128 KiB ~110, 1 MiB ~94, 4 MiB ~70:
-#: large messages stall in LXD's copy to the command's pipe.
-STDIN_CHUNK = 1 << 16
+__all__ = ["ExecControl", "ExecResult", "Input", "Output", "run_exec"]
 
-#: After a kill (timeout, Ctrl-C), how long to keep reading what the dying
-#: command still wrote, at most.
-KILL_GRACE = 5.0
-
-Input = Union[None, bytes, str, IO[bytes], IO[str]]
-Output = Union[None, IO[bytes], Callable[[bytes], Any]]
-
-
-@dataclass
-class ExecResult:
-    """What a command did: its exit code and the output not sent elsewhere.
-
-    ``stdout``/``stderr`` hold the bytes when no ``stdout=``/``stderr=``
-    target was given (else ``b''``).
-
-    >>> run_exec(api, 'c1', ['false']).return_code
-    1
-    """
-
-    instance: str
-    command: List[str]
-    return_code: int
-    stdout: bytes = b""
-    stderr: bytes = b""
-
-    def __repr__(self) -> str:
-        # A command line may hold a password (mysql -pX, --token X): the repr
-        # (a log line, a traceback) shows it redacted; .command stays real.
-        shown = {field.name: getattr(self, field.name) for field in fields(self)}
-        shown["command"] = redact_argv(self.command)
-        return f"ExecResult({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
-
-    def check(self) -> ExecResult:
-        """Return self when the command exited 0, else raise :class:`ExecError`."""
-        if self.return_code != 0:
-            tail = " ".join(self.stderr.decode("utf-8", "replace").strip()
-                            .rsplit("\n", 1)[-1].split())
-            raise ExecError(f"{shown_command(self.command)} in {self.instance} exited with "
-                            f"{self.return_code}" + (f": {tail[:200]}" if tail else
-                                                     " (no stderr)"),
-                            self.command, self.return_code, self.stderr)
-        return self
-
-
-class _Sink:
-    """Where one output stream goes: memory, a file, or a callable."""
-
-    def __init__(self, target: Output) -> None:
-        self.buffer = io.BytesIO() if target is None else None
-        if target is None:
-            self.write: Callable[[bytes], Any] = self.buffer.write  # type: ignore[union-attr]
-        elif callable(getattr(target, "write", None)):
-            self.write = target.write  # type: ignore[union-attr]
-        elif callable(target):
-            self.write = target
-        else:
-            raise RequestTypeError(f"stdout/stderr={target!r}: give a binary file, a callable "
-                                   "taking bytes, or None to collect the output; nothing was "
-                                   "sent")
-
-    def value(self) -> bytes:
-        return self.buffer.getvalue() if self.buffer is not None else b""
-
-
-class _StdinWriter(threading.Thread):
-    """Sends stdin in chunks, then a close frame (LXD's end of input).
-
-    A thread, because sending must not wait for reading: a command such as
-    ``cat`` stops reading its input while its output is not read, so one
-    thread doing both could deadlock with it.
-    """
-
-    def __init__(self, ws: WebSocketConnection, source: Input, close_at_eof: bool) -> None:
-        super().__init__(name="apitx-exec-stdin", daemon=True)
-        self.ws = ws
-        self.source = source
-        self.close_at_eof = close_at_eof
-        self.error: Optional[BaseException] = None
-
-    def run(self) -> None:
-        try:
-            for chunk in _chunks(self.source):
-                self.ws.send_binary(chunk)
-            if self.close_at_eof:
-                self.ws.send_close()
-        except BaseException as exc:  # reported by the caller when it matters
-            self.error = exc
-
-
-def _chunks(source: Input) -> Any:
-    if source is None:
-        return
-    if isinstance(source, str):
-        source = source.encode("utf-8")
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        view = memoryview(source)
-        for start in range(0, len(view), STDIN_CHUNK):
-            yield bytes(view[start:start + STDIN_CHUNK])
-        return
-    # read1() returns what is there as soon as there is some: a pipe that
-    # trickles is passed on live, not when 64 KiB have gathered.
-    read = getattr(source, "read1", source.read)
-    while True:
-        chunk = read(STDIN_CHUNK)
-        if not chunk:
-            return
-        yield chunk.encode("utf-8") if isinstance(chunk, str) else chunk
+#: The pump's name for the stdin writer's "reading the source failed".
+_STDIN_FAILED = "stdin-failed"
 
 
 class ExecControl:
@@ -176,12 +93,11 @@ class ExecControl:
 
     def resize(self, width: int, height: int) -> None:
         """Tell the command's terminal its new size (``terminal=`` runs only)."""
-        self._ws.send_text(json.dumps({"command": "window-resize",
-                                       "args": {"width": str(width), "height": str(height)}}))
+        self._ws.send_text(resize_message(width, height))
 
     def signal(self, number: int) -> None:
         """Send the command a signal (``signal.SIGTERM``…)."""
-        self._ws.send_text(json.dumps({"command": "signal", "signal": int(number)}))
+        self._ws.send_text(signal_message(number))
 
 
 def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input = None,
@@ -193,14 +109,18 @@ def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input
              on_start: Optional[Callable[[ExecControl], Any]] = None) -> ExecResult:
     """Run ``command`` in ``instance``; return its :class:`ExecResult`.
 
-    ``stdin`` is bytes, str or a file object (read in chunks; None: empty
+    ``stdin`` is bytes, str, a file object (read in chunks; a non-blocking
+    one is waited on), an iterable of bytes or str pieces, or None (empty
     input). ``stdout``/``stderr`` take a binary file or a callable that gets
     each piece as it arrives (memory then stays flat); None collects the bytes
-    on the result. ``timeout`` (seconds) kills the command with SIGKILL over
-    the control websocket and raises :class:`ExecTimeout` carrying the
-    output so far. Any other exception while the command runs (Ctrl-C, a
-    ``stdout`` callable that raised) kills it the same way, then propagates.
-    A non-zero exit is not an error: call :meth:`ExecResult.check`.
+    on the result. ``timeout`` (seconds) kills the command and raises
+    :class:`ExecTimeout` carrying the output so far. Any other exception
+    while the command runs (Ctrl-C, a ``stdout`` callable that raised, the
+    :class:`RequestError` of a ``stdin`` source that failed) kills it the
+    same way, then propagates. Killing is SIGKILL over the control websocket,
+    then of every process the command started (see :mod:`apitx._exec_kill`:
+    the command's environment carries ``APITX_EXEC_ID`` for that). A
+    non-zero exit is not an error: call :meth:`ExecResult.check`.
 
     ``terminal=(width, height)`` runs the command in a pseudo-terminal (LXD's
     ``interactive`` mode): one stream both ways, so everything it writes goes
@@ -211,31 +131,15 @@ def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input
     >>> run_exec(api, 'c1', ['sh', '-c', 'cat; echo err >&2'], stdin=b'in\\n')
     ExecResult(instance='c1', command=[...], return_code=0, stdout=b'in\\n', stderr=b'err\\n')
     """
-    if isinstance(command, (str, bytes)) or not isinstance(command, (list, tuple)) or not command:
-        raise RequestTypeError(f"command={command!r}: give the argument list, such as "
-                               "['sh', '-c', 'echo hi']; nothing was sent")
-    argv = [str(arg) for arg in command]
-    timeout = finite_seconds(timeout, "exec(timeout=...)")
-    _check_terminal(terminal)
-    _check_stdin(stdin)
-    body: Dict[str, Any] = {"command": argv, "environment": dict(env or {}),
-                            "wait-for-websocket": True, "interactive": terminal is not None}
-    if terminal is not None:
-        body["width"], body["height"] = terminal
-    for key, value in (("cwd", cwd), ("user", user), ("group", group)):
-        if value is not None:
-            body[key] = value
-    # In a terminal, stream 0 carries the output too: there are no 1 and 2.
-    sinks = {"0": _Sink(stdout)} if terminal else {"1": _Sink(stdout), "2": _Sink(stderr)}
-    deadline = None if timeout is None else time.monotonic() + timeout
-    started = api.request("POST", f"instances/{quote(instance, safe='')}/exec", json=body,
-                          params={"project": project} if project else None)
-    run = _Run(api, started, sinks, deadline)
-
-    def output() -> Tuple[bytes, bytes]:
-        return (sinks["0" if terminal else "1"].value(),
-                b"" if terminal else sinks["2"].value())
-
+    plan = ExecPlan.make(instance, command, env=env, cwd=cwd, user=user, group=group,
+                         timeout=timeout, terminal=terminal)
+    check_stdin(stdin)
+    outputs = Outputs(plan, stdout, stderr)
+    deadline = None if plan.timeout is None else time.monotonic() + plan.timeout
+    params = {"project": project} if project else None
+    started = api.request("POST", plan.url, json=plan.body, params=params)
+    run = _Run(api, plan, started, outputs, deadline, lambda: kill_marked(
+        api, plan, project=project, timeout=KILL_GRACE))
     try:
         run.connect()
         if on_start is not None:
@@ -245,42 +149,15 @@ def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input
         code = run.exit_code()
     except _Expired:
         run.kill()
-        stdout_so_far, stderr_so_far = output()
-        raise ExecTimeout(
-            f"{shown_command(argv)} in {instance} still ran after {timeout or 0:g}s and was killed "
-            f"({len(stdout_so_far)} bytes of stdout, {len(stderr_so_far)} of stderr kept); "
-            "raise timeout= if it needs longer",
-            started, timeout or 0.0, argv, stdout_so_far, stderr_so_far) from None
+        raise plan.timed_out(started, *outputs.values(), run.left) from None
     except BaseException:
-        # Ctrl-C, a stdout= that raised (a closed pipe), a dropped stream:
-        # the command must not run on unwatched.
+        # Ctrl-C, a stdout= that raised (a closed pipe), a stdin that failed,
+        # a dropped stream: the command must not run on unwatched.
         run.kill()
         raise
     finally:
         run.close()
-    return ExecResult(instance, argv, code, *output())
-
-
-def _check_terminal(terminal: Any) -> None:
-    """``terminal=(width, height)`` in characters, or None."""
-    if terminal is None:
-        return
-    if not isinstance(terminal, (tuple, list)) or len(terminal) != 2 or not all(
-            isinstance(n, int) and not isinstance(n, bool) for n in terminal):
-        raise RequestTypeError(f"terminal={terminal!r}: give (width, height) as two whole "
-                               "numbers, such as (80, 24), or None; nothing was sent")
-    if not all(0 < n < 1 << 16 for n in terminal):
-        raise RequestError(f"terminal={terminal!r}: width and height must be between 1 and "
-                           "65535 characters; nothing was sent")
-
-
-def _check_stdin(stdin: Any) -> None:
-    """bytes, str, a file object (with ``read``), or None."""
-    if stdin is None or isinstance(stdin, (bytes, bytearray, memoryview, str)) or \
-            callable(getattr(stdin, "read", None)):
-        return
-    raise RequestTypeError(f"stdin={stdin!r}: give bytes, str, a file object opened for "
-                           "reading, or None for no input; nothing was sent")
+    return plan.result(code, *outputs.values())
 
 
 class _Expired(Exception):
@@ -288,46 +165,70 @@ class _Expired(Exception):
 
 
 class _Run:
-    """The websockets of one exec and the loop that drains them."""
+    """The websockets of one exec and the loop that drains them.
 
+    ``kill_rest`` kills every process the command started and returns None,
+    or why some may be left.
+    """
 
-    def __init__(self, api: Client, started: APIResult, sinks: Dict[str, _Sink],
-                 deadline: Optional[float]) -> None:
+    def __init__(self, api: Client, plan: ExecPlan, started: APIResult, outputs: Outputs,
+                 deadline: Optional[float], kill_rest: Callable[[], Optional[str]]) -> None:
         self.api = api
         self.started = started
-        self.sinks = sinks
+        self.sinks = outputs.sinks
         self.deadline = deadline
+        self.kill_rest = kill_rest
         self.ws: Dict[str, WebSocketConnection] = {}
-        self.writer: Optional[_StdinWriter] = None
+        self.writer: Optional[StdinWriter] = None
         self.selector = selectors.DefaultSelector()
-        self.open_streams = set(sinks)
-        # As LXD's Go client connects them: control first.
-        self.names = ("control", "0", *sorted(set(sinks) - {"0"}))
+        self.open_streams = set(self.sinks)
+        self.names = plan.streams
         #: Output streams whose connection dropped before their end marker.
         self.dropped: Dict[str, APIConnectionError] = {}
+        #: After a kill: None, or why processes the command started may be left.
+        self.left: Optional[str] = None
 
     def connect(self) -> None:
-        fds = (self.started.metadata or {}).get("metadata", {}).get("fds", {})
-        missing = [name for name in self.names if name not in fds]
-        if missing:
-            raise APIException(self.started, error=f"the exec operation announced no "
-                               f"websocket for {', '.join(missing)}: is this LXD or Incus?")
+        secrets = fds(self.started, self.names)
         path = (self.started.operation or "").rstrip("/") + "/websocket"
+        began = time.monotonic()
         for name in self.names:
-            self.ws[name] = self.api.websocket(path, {"secret": fds[name]})
-            self.selector.register(self.ws[name], selectors.EVENT_READ, name)
+            try:
+                ws = self.api.websocket(path, {"secret": secrets[name]})
+            except APIException as exc:
+                raise self._never_ran(exc, time.monotonic() - began) from exc
+            ws.silent = True  # see the module's docstring: LXD does not read them all
+            self.ws[name] = ws
+            if name != "0" or name in self.sinks:
+                # stdin carries nothing for us but pings (left unread: no
+                # answer is due) unless it is a terminal's output too, and a
+                # TLS socket read here while the writer thread sends on it is
+                # best avoided.
+                self.selector.register(ws, selectors.EVENT_READ, name)
+
+    def _never_ran(self, refused: APIException, seconds: float) -> APIException:
+        """A refused websocket, said better when the operation failed already:
+        LXD gave up waiting for the websockets, so the command never ran."""
+        try:
+            operation = self.api.request("GET", self.started.operation or "",
+                                         validate=False).metadata
+        except APITXError:
+            return refused
+        return never_ran(refused, operation, len(self.ws), len(self.names), seconds)
 
     def start_stdin(self, source: Input) -> None:
         # In a terminal, closing stream 0 hangs the terminal up (the command
         # gets SIGHUP, 129: measured), and there is no EOF on a terminal
         # anyway: the input just stops.
-        self.writer = _StdinWriter(self.ws["0"], source, close_at_eof="0" not in self.sinks)
+        self.writer = StdinWriter(self.ws["0"], source, close_at_eof="0" not in self.sinks)
+        self.selector.register(self.writer.failed, selectors.EVENT_READ, _STDIN_FAILED)
         self.writer.start()
 
     def pump(self, until: Optional[float] = None) -> None:
         """Read every websocket until stdout and stderr both ended.
 
         ``until`` (after a kill) bounds the drain instead of the deadline.
+        Raises the stdin writer's failure as soon as it happens.
         """
         while self.open_streams:
             limit = self.deadline if until is None else until
@@ -337,18 +238,19 @@ class _Run:
                     return  # the dying command's grace is over
                 raise _Expired()
             for name in ready:
+                if name == _STDIN_FAILED and self.writer is not None:
+                    raise self.writer.failure() from self.writer.error
                 if not self._read(name):
                     self._forget(name)
                     self.open_streams.discard(name)
         # The output ended, so the command did: stdin has nobody to read it.
         # (LXD's client stops feeding stdin then too.)
-        if self.writer is not None and self.writer.is_alive():
-            self.ws["0"].abort()
+        self._stop_stdin()
 
     def _ready(self, limit: Optional[float]) -> Optional[List[str]]:
-        """The names of the websockets with something to read, or None at ``limit``."""
+        """The names of what has something to read, or None at ``limit``."""
         pending = [key.data for key in self.selector.get_map().values()
-                   if self.ws[key.data].pending()]
+                   if key.data in self.ws and self.ws[key.data].pending()]
         if pending:
             return pending
         wait = None if limit is None else limit - time.monotonic()
@@ -366,30 +268,38 @@ class _Run:
                 # Dropped before LXD said the stream ended: LXD does that when
                 # the command never started (not found); the operation tells.
                 self.dropped[name] = exc
-            return False  # control and stdin drop when the command ends
+            return False  # control drops when the command ends
         if name not in self.sinks or message is NO_MESSAGE:
-            return message is not None  # pings are answered inside recv_frame()
-        if isinstance(message, bytes):
-            self.sinks[name].write(message)
-            return True
-        if message:  # text: not what LXD sends for output, but output all the same
-            self.sinks[name].write(str(message).encode("utf-8"))
-            return True
-        return False  # LXD's end of stream: an empty text message (or None: closed)
+            return message is not None  # a ping (never answered) or a fragment
+        piece = output_of(message)
+        if piece is END:
+            return False  # LXD's end of stream: an empty text message (or None: closed)
+        self.sinks[name].write(piece)
+        return True
 
     def _forget(self, name: str) -> None:
         self.selector.unregister(self.ws[name])
-        self.ws[name].close()
+        if name == "0" and self.writer is not None:
+            self.ws[name].abort()  # a terminal's: the writer may still send (see close())
+        else:
+            self.ws[name].close()
+
+    def _stop_stdin(self) -> None:
+        """The command ended or is being killed: the stdin writer stops."""
+        writer = self.writer
+        if writer is None:
+            return
+        writer.stop.set()
+        if writer.failed in (key.fileobj for key in self.selector.get_map().values()):
+            self.selector.unregister(writer.failed)
+        if writer.is_alive():
+            # Unblocks a writer stuck in a send (a close frame would wait for
+            # it); one stuck reading a blocking source finds the socket gone
+            # later.
+            self.ws["0"].abort()
 
     def exit_code(self) -> int:
         """The command's exit code, from the operation (127: not found)."""
-        # Once the output ended, the writer may still block reading a source
-        # that never ends (a terminal): it is not waited for. If it finished,
-        # a failure to read the caller's stdin must not pass in silence.
-        if self.writer is not None and not self.writer.is_alive():
-            if self.writer.error is not None and not isinstance(
-                    self.writer.error, (APIConnectionError, APITimeoutError)):
-                raise self.writer.error  # reading the caller's stdin failed
         left = None if self.deadline is None else self.deadline - time.monotonic()
         if left is not None and left <= 0:
             raise _Expired()
@@ -398,12 +308,12 @@ class _Run:
         except APIException as exc:
             # A command that does not exist fails the operation, with the
             # shell's code in it: the caller asked for a code, not an error.
-            code = _return_code(exc.result.metadata)
+            code = return_code(exc.result.metadata)
             if code is None:
                 # Incus answers that wait with a bare error envelope (HTTP
                 # 200, type error): the operation itself still has the code.
-                code = _return_code(self.api.request("GET", self.started.operation or "",
-                                                     validate=False).metadata)
+                code = return_code(self.api.request("GET", self.started.operation or "",
+                                                    validate=False).metadata)
             if code is None:
                 raise
             return code
@@ -411,7 +321,7 @@ class _Run:
             if self.deadline is not None and time.monotonic() >= self.deadline:
                 raise _Expired() from exc
             raise
-        code = _return_code(done.metadata)
+        code = return_code(done.metadata)
         if self.dropped:
             raise next(iter(self.dropped.values()))  # the output may be cut short
         if code is None:
@@ -419,27 +329,38 @@ class _Run:
         return code
 
     def kill(self) -> None:
-        """SIGKILL the command over control, then keep what it still wrote."""
+        """SIGKILL the command over control and kill all it started, then
+        keep what it still wrote."""
         control = self.ws.get("control")
-        if control is None or control.closed:
-            return
+        if control is None or control.closed or len(self.ws) < len(self.names):
+            return  # not all connected: LXD never started the command
+        grace = time.monotonic() + KILL_GRACE
+        self._stop_stdin()
         try:
-            control.send_text(json.dumps({"command": "signal", "signal": 9}))
-            self.pump(until=time.monotonic() + KILL_GRACE)
+            control.send_text(signal_message(9))
+        except APITXError:
+            pass  # control is gone with the command; the marked kill follows anyway
+        # Before draining: what the command started holds its output open.
+        self.left = self.kill_rest()
+        try:
+            self.pump(until=grace)
         except Exception:  # noqa: BLE001 - what the drain meets (a dead pipe, a drop)
             pass  # matters less than the error that made us kill: that one is raised
+        # A command killed before it even started (LXD delivers control's
+        # signal once it runs) may fork after that first round looked: once
+        # its operation ended it is certainly gone, and a last round catches
+        # what it left. Measured: a stdin failing at once left `sleep` behind.
+        try:
+            self.started.wait(timeout=max(grace - time.monotonic(), 0.1))
+        except APITXError:
+            pass  # failed or still running: the last round is due all the same
+        self.left = self.kill_rest()
 
     def close(self) -> None:
-        if self.writer is not None and self.writer.is_alive():
-            # Unblocks a writer stuck in a send (a close frame would wait for
-            # it); one stuck reading its source finds the socket gone later.
-            self.ws["0"].abort()
-        for ws in self.ws.values():
-            ws.close()
+        self._stop_stdin()
         self.selector.close()
-
-
-def _return_code(operation: Any) -> Optional[int]:
-    meta = operation.get("metadata") if isinstance(operation, dict) else None
-    code = meta.get("return") if isinstance(meta, dict) else None
-    return code if isinstance(code, int) else None
+        for name, ws in self.ws.items():
+            if name != "0" or self.writer is None:
+                ws.close()  # silent: the connection is only dropped
+        if self.writer is not None:
+            self.writer.release()  # stdin's websocket: closed once the writer is done with it

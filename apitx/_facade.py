@@ -20,7 +20,7 @@ from typing import Any, Generic, Optional, Sequence, Tuple, TypeVar, Union
 
 from ._config import Limits, Timeout, TimeoutLike, TraceLike, TraceSettings
 from ._endpoint import Endpoint
-from ._exceptions import EndpointError, MissingExtension, SettingsError
+from ._exceptions import EndpointError, MissingExtension, SettingsError, SettingsTypeError
 from ._remotes import apply_remote
 from ._resource import Resource, Segment
 from ._server import Server
@@ -109,6 +109,9 @@ class Facade(Generic[R]):
                                 f"number of bytes (default {DEFAULT_MAX_ANSWER_BYTES})")
         #: The largest JSON answer or error detail read, decompressed.
         self.max_answer_bytes = max_answer_bytes
+        if default_version is not None and not isinstance(default_version, str):
+            raise SettingsTypeError(f"default_version={default_version!r}: give the API "
+                                    "version prefix as a str ('1.0'), or None for none")
         self.default_version = default_version.strip("/") if default_version else None
         self.timeout = Timeout.coerce(timeout)
         #: How this API traces and renders: read once, here.

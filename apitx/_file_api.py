@@ -18,8 +18,10 @@ from __future__ import annotations
 import os
 import posixpath
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, BinaryIO, Dict, List, Optional
+from urllib.parse import quote
 
+from . import _checks
 from ._exceptions import APIException, APINotFoundException, RequestError, RequestTypeError
 from ._result import BaseResult
 
@@ -54,11 +56,17 @@ def file_params(path: Any, project: Optional[str]) -> Dict[str, str]:
     return params
 
 
+def files_url(instance: Any) -> str:
+    """The file API's path for ``instance`` (a name, or a RequestTypeError)."""
+    return f"instances/{quote(_checks.text(instance, 'files(instance)'), safe='')}/files"
+
+
 def push_body(path: str, source: Any) -> Any:
     """What a push sends: bytes as they are, str as UTF-8, a path (still a
-    path: the caller opens it) or a file object; anything else is a
-    :class:`RequestTypeError`."""
+    path: the caller opens it, see :func:`opened`) or a file object; anything
+    else is a :class:`RequestTypeError`."""
     if isinstance(source, os.PathLike):
+        _checks.local_path(source, f"push({path!r}, source)")
         return source
     if isinstance(source, str):
         return source.encode("utf-8")
@@ -69,16 +77,33 @@ def push_body(path: str, source: Any) -> Any:
                            f"{type(source).__name__}; nothing was sent")
 
 
+def opened(path: str, source: "os.PathLike[str]") -> BinaryIO:
+    """The local file a push streams, open; one that cannot be read is a
+    :class:`RequestError` (nothing was sent)."""
+    local = os.fspath(source)
+    try:
+        return open(local, "rb")
+    except OSError as exc:
+        raise _checks.unreadable(local, f"push({path!r}, source)", exc) from exc
+
+
+def symlink_body(path: str, target: Any) -> bytes:
+    """What a push of a symlink sends: its target, as UTF-8."""
+    return _checks.text(target, f"symlink({path!r}, target)").encode("utf-8")
+
+
 def write_headers(prefix: str, kind: str, uid: Optional[int], gid: Optional[int],
                   mode: Optional[int], append: bool) -> Dict[str, str]:
     """The headers of a push, in the server's family (``X-LXD-``, ``X-Incus-``)."""
+    owner = {name: _checks.optional_whole_number(value, f"{name}=")
+             for name, value in (("uid", uid), ("gid", gid), ("mode", mode))}
     headers = {f"{prefix}type": kind, f"{prefix}write": "append" if append else "overwrite",
                "Content-Type": "application/octet-stream"}
-    for name, value in (("uid", uid), ("gid", gid)):
-        if value is not None:
-            headers[f"{prefix}{name}"] = str(int(value))
-    if mode is not None:
-        headers[f"{prefix}mode"] = f"{int(mode) & 0o7777:04o}"
+    for name in ("uid", "gid"):
+        if owner[name] is not None:
+            headers[f"{prefix}{name}"] = str(owner[name])
+    if owner["mode"] is not None:
+        headers[f"{prefix}mode"] = f"{owner['mode'] & 0o7777:04o}"
     return headers
 
 

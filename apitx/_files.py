@@ -32,14 +32,14 @@ import os
 import posixpath
 import stat
 from pathlib import Path
-from typing import IO, Any, Iterator, List, Optional, Tuple, Union, overload
-from urllib.parse import quote
+from typing import IO, Any, Iterator, List, Optional, Tuple, Union, cast, overload
 
+from . import _checks
 from ._atomic import atomic_write
 from ._client import Client
 from ._exceptions import APIException, APINotFoundException, RequestError
-from ._file_api import (Entry, entry_of, file_params, listing, missing, push_body, refuse_pull,
-                        write_headers)
+from ._file_api import (Entry, entry_of, file_params, files_url, listing, missing, opened,
+                        push_body, refuse_pull, symlink_body, write_headers)
 from ._result import APIResult
 
 #: What :meth:`Files.push` takes: ``bytes`` or ``str`` are the content itself
@@ -61,8 +61,8 @@ class Files:
     def __init__(self, api: Client, instance: str, project: Optional[str] = None) -> None:
         self.api = api
         self.instance = instance
-        self.project = project
-        self._url = f"instances/{quote(instance, safe='')}/files"
+        self.project = _checks.optional_text(project, "files(project)")
+        self._url = files_url(instance)
 
     def __repr__(self) -> str:
         where = f" project={self.project}" if self.project else ""
@@ -86,8 +86,8 @@ class Files:
         """
         body = push_body(path, source)
         if isinstance(body, os.PathLike):
-            with open(body, "rb") as opened:
-                self._write(path, "file", opened, uid, gid, mode, append)
+            with opened(path, body) as local:
+                self._write(path, "file", local, uid, gid, mode, append)
         else:
             self._write(path, "file", body, uid, gid, mode, append)
 
@@ -111,15 +111,16 @@ class Files:
         >>> files.pull('/etc/hostname')
         b'c1\\n'
         """
-        if isinstance(target, (str, os.PathLike)):
+        if target is not None and not hasattr(target, "write"):
             # Opened first: a target that cannot be written costs no request.
-            with atomic_write(target) as out:
+            # (Never an int: open() would take it for a descriptor of the caller's.)
+            with atomic_write(_checks.local_path(target, f"pull({path!r}, target)")) as out:
                 return self.pull(path, out)
         result = self._get(path, stream=target is not None)
         refuse_pull(self._entry(path, result), result, self.instance)
         if target is None:
             return bytes(result.response.content)
-        return _copy(result.iter_content(), target)
+        return _copy(result.iter_content(), cast(IO[bytes], target))  # has write(): above
 
     def mkdir(self, path: str, *, uid: Optional[int] = None, gid: Optional[int] = None,
               mode: int = 0o755) -> None:
@@ -137,7 +138,7 @@ class Files:
 
         >>> files.symlink('/etc/localtime', '/usr/share/zoneinfo/UTC')
         """
-        self._write(path, "symlink", target.encode("utf-8"), None, None, None, False)
+        self._write(path, "symlink", symlink_body(path, target), None, None, None, False)
 
     def delete(self, path: str) -> None:
         """Delete a file, a symlink or an empty directory.
@@ -168,7 +169,7 @@ class Files:
 
         >>> files.push_tree(Path('site'), '/srv/site')
         """
-        root = os.fspath(local_dir)
+        root = _checks.local_path(local_dir, "push_tree(local_dir)")
         if not os.path.isdir(root):
             raise RequestError(f"push_tree({root!r}, {path!r}): {root} is not a local "
                                "directory; push() copies one file; nothing was sent")
@@ -195,7 +196,7 @@ class Files:
 
         >>> files.pull_tree('/etc', Path('etc-copy'))
         """
-        root = os.fspath(local_dir)
+        root = _checks.local_path(local_dir, "pull_tree(local_dir)")
         copied: List[Entry] = []
         directories = []
         todo = [(path, root)]

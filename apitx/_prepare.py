@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Callable, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Iterable, List, Mapping, NamedTuple, Optional, Tuple
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ._config import Timeout, TimeoutLike
@@ -77,8 +77,10 @@ def checked_method(method: Any) -> str:
     >>> checked_method('get')
     'GET'
     """
-    if method in _USUAL_METHODS:  # every request's path: no regex for the usual ones
-        return method  # type: ignore[no-any-return]
+    # Every request's path: no regex for the usual ones. The type first: a
+    # list or dict is unhashable, and the set lookup would raise TypeError.
+    if isinstance(method, str) and method in _USUAL_METHODS:
+        return method
     if not isinstance(method, str):
         raise RequestTypeError(f"method {method!r} is not a string: give an HTTP method "
                                "such as 'GET'; nothing was sent")
@@ -104,6 +106,22 @@ def header_problem(name: Any, value: Any) -> Optional[str]:
         except UnicodeEncodeError:
             return ("has a value HTTP cannot carry (headers are Latin-1): encode it, e.g. "
                     "percent-encoding or base64")
+    return None
+
+
+def arguments_problem(data: Any, headers: Any) -> Optional[str]:
+    """What is wrong with a request's ``data=`` or ``headers=`` as types, or
+    None. Neither value is quoted: a body or a header is often a secret.
+
+    >>> arguments_problem(3.5, None)
+    'data= is a float: give bytes, str, a binary file or an iterator of bytes'
+    """
+    if data is not None and (isinstance(data, (bool, int, float)) or not (
+            hasattr(data, "read") or isinstance(data, Iterable))):
+        return (f"data= is a {type(data).__name__}: give bytes, str, a binary file or an "
+                "iterator of bytes")
+    if headers is not None and not isinstance(headers, Mapping):
+        return f"headers= is a {type(headers).__name__}: give a mapping of names to values"
     return None
 
 

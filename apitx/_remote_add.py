@@ -32,10 +32,12 @@ import socket
 import ssl
 from typing import Any, Dict, Optional
 
+from . import _checks
 from ._api import API
 from ._client_cert import ensure_client_certificate
 from ._endpoint import Endpoint
-from ._exceptions import APIConnectionError, EndpointError
+from ._exceptions import APIConnectionError, EndpointError, RequestTypeError
+from ._prepare import finite_seconds
 from ._redact import redact_url
 from ._transports import Pin, certificate_fingerprint, fetch_certificate, parse_fingerprint
 from ._remotes import RemoteSettings, apitx_config_dir, check_name, load_remotes, save_remote
@@ -106,7 +108,13 @@ def add_remote(name: str, url: Optional[str] = None, *, token: Optional[str] = N
     is sent when the server's certificate is not confirmed, and
     :class:`CertificateMismatch` when it is not the one confirmed.
     """
-    check_name(name)
+    check_name(_checks.text(name, "add_remote(name)"))
+    for what, value in (("url", url), ("token", token), ("password", password),
+                        ("fingerprint", fingerprint), ("project", project)):
+        _checks.optional_text(value, f"add_remote({what}=)")
+    seconds = finite_seconds(timeout, "add_remote(timeout=...)")
+    if seconds is None:
+        raise RequestTypeError("add_remote(timeout=None): give seconds > 0; nothing was sent")
     own = apitx_config_dir(config_dir)
     directory = own.path
     if name in load_remotes(own):
@@ -115,12 +123,12 @@ def add_remote(name: str, url: Optional[str] = None, *, token: Optional[str] = N
     claims = decode_token(token) if token else None
     address = https_address(url, claims)
     shown = redact_url(address)  # a password in the URL is never shown
-    der = fetch_certificate(address, timeout)
+    der = fetch_certificate(address, seconds)
     seen = certificate_fingerprint(der)
     pin = Pin(frozenset({hashlib.sha256(der).digest()}), f"{shown}, fetched just now")
     _confirm(seen, shown, claims, fingerprint, accept_certificate)
     cert = ensure_client_certificate(directory)
-    with API.factory(address, cert=cert, fingerprint=pin, timeout=timeout) as api:
+    with API.factory(address, cert=cert, fingerprint=pin, timeout=seconds) as api:
         info = api.get("").metadata
         if info.get("auth") != "trusted":
             api.post("certificates", json=_trust_request(token, password))

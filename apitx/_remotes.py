@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit, urlunsplit
 
+from . import _checks
 from ._atomic import atomic_write
 from ._endpoint import Endpoint
 from ._exceptions import EndpointError
@@ -71,7 +72,7 @@ class ConfigDir:
 
 def config_dirs(environ: Optional[Mapping[str, str]] = None) -> List[ConfigDir]:
     """Every config dir remotes are read from, in precedence order (see module doc)."""
-    env = os.environ if environ is None else environ
+    env = os.environ if environ is None else _checks.mapping(environ, "environ=")
     home = env.get("HOME") or os.path.expanduser("~")
     candidates = [
         apitx_config_dir(own_config_dir(env)),
@@ -98,7 +99,8 @@ def own_config_dir(environ: Optional[Mapping[str, str]] = None) -> str:
 
 def apitx_config_dir(path: Optional[str] = None) -> ConfigDir:
     """The config dir apitx writes remotes to: ``path``, else :func:`own_config_dir`."""
-    return ConfigDir("$APITX_CONF", path or own_config_dir(), "apitx")
+    return ConfigDir("$APITX_CONF", own_config_dir() if path is None or path == "" else
+                     _checks.local_path(path, "config_dir="), "apitx")
 
 
 @dataclass(frozen=True)

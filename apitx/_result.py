@@ -21,7 +21,7 @@ from typing import Any, Callable, Generic, Iterator, Optional, Protocol, TypeVar
 
 import requests
 
-from . import _envelope
+from . import _checks, _envelope
 from ._config import RenderOptions
 from ._curl import render_curl
 from ._endpoint import Endpoint, path_and_query
@@ -205,7 +205,7 @@ class BaseResult:
         >>> result.locate('/1.0/operations/x')
         'unix:/var/lib/lxd/unix.socket /1.0/operations/x'
         """
-        return self.endpoint.describe(path, self.options.unsafe)
+        return self.endpoint.describe(_checks.text(path, "locate(path)"), self.options.unsafe)
 
     def request_summary(self) -> str:
         """The request method, readable URL, non-default headers and body, redacted."""
@@ -306,6 +306,7 @@ class APIResult(BaseResult):
         ...     for piece in api.get(f'images/{fp}/export', stream=True).iter_content():
         ...         out.write(piece)
         """
+        chunk_size = _checks.whole_number(chunk_size, "iter_content(chunk_size)", minimum=1)
         return self.route.transport.iter_body(self.response, self.endpoint, until=self.deadline,
                                               chunk_size=chunk_size, line=self.request_line)
 

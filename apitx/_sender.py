@@ -24,14 +24,15 @@ from typing import Any, Mapping, Optional, Union
 
 import requests
 
+from . import _checks
 from ._config import Timeout, TimeoutLike, TraceSettings
 from ._curl import render_curl
 from ._endpoint import Endpoint
 from ._exceptions import (APIConnectionError, APITimeoutError, RequestError,
                           RequestTypeError, SettingsError)
 from ._failover import Members
-from ._prepare import (checked_method, header_problem, request_timeout, shown_name,
-                       with_defaults, with_query)
+from ._prepare import (arguments_problem, checked_method, header_problem, request_timeout,
+                       shown_name, with_defaults, with_query)
 from ._render import Exchange, request_line
 from ._result import APIResult, Waits
 from ._sending import MAX_REDIRECTS, SenderBase
@@ -73,6 +74,16 @@ class Sender(SenderBase[Transport]):
         full_url = self.url(url)
         method = checked_method(method)
         params = with_defaults(full_url, params, project=project, target=target)
+
+        def line() -> str:
+            return request_line(Exchange(self.members.current, method,
+                                         _with_query(full_url, params)), self.options)
+
+        # requests would take a float body or a str of headers as far as the
+        # socket (or an AttributeError of its own): refused here, by type.
+        problem = arguments_problem(data, headers)
+        if problem:
+            raise RequestTypeError(f"{line()}: {problem}; nothing was sent")
         refused: Optional[RequestError] = None
         try:
             prepared = self.session.prepare_request(requests.Request(
@@ -81,9 +92,7 @@ class Sender(SenderBase[Transport]):
             # json= that JSON cannot encode raises TypeError inside requests;
             # other arguments of the wrong type too.
             kind = RequestError if isinstance(exc, CALLER_MISTAKES) else RequestTypeError
-            line = request_line(Exchange(self.members.current, method,
-                                         _with_query(full_url, params)), self.options)
-            refused = kind(f"{line}: {mistake(exc, headers)}; nothing was sent")
+            refused = kind(f"{line()}: {mistake(exc, headers)}; nothing was sent")
         if refused is not None:
             # Raised here, outside the except block, so that requests' own
             # exception (which quotes a bad header's value, maybe a token) is
@@ -108,6 +117,9 @@ class Sender(SenderBase[Transport]):
         """:meth:`API.request`, for the API ``owner`` (see there)."""
         prepared = self.prepare(method, url, params=params, json=json, data=data,
                                 headers=headers, project=project, target=target)
+        if not isinstance(stream, bool):  # it picks the body policy, by key
+            raise RequestTypeError(f"{self.line(prepared)}: stream={stream!r}: give True or "
+                                   "False; nothing was sent")
         chosen = self.timeout if isinstance(timeout, UseDefault) else request_timeout(
             timeout, lambda: self.line(prepared))
         result = self.send(owner, prepared, chosen, stream=stream)
@@ -200,13 +212,15 @@ class Sender(SenderBase[Transport]):
         cannot be reached (nothing is sent before the upgrade); a refused
         upgrade raises the :class:`APIException` its answer means."""
         limits = self.timeout if timeout is None else Timeout.coerce(timeout)
+        params = _checks.optional_mapping(params, f"websocket({path!r}, params)")
         url = with_query(self.url(path), dict(params or {}))
         endpoint = self.members.of(url)
         for tried in range(1, len(self.members) + 1):
             line = f"GET {endpoint.describe_url(url, self.options.unsafe)}"
             try:
                 return self.transport.websocket(endpoint, url[len(endpoint.base_url):],
-                                                timeout=limits, traced=self.traced(), line=line)
+                                                timeout=limits, traced=self.traced(), line=line,
+                                                max_message=self.max_answer_bytes)
             except UpgradeRefused as refusal:
                 raise self.refused(refusal, lambda *a, **k: self.made_result(owner, *a, **k),
                                    url, line, endpoint) from refusal

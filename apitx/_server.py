@@ -24,6 +24,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, FrozenSet, Iterable, Optional, Tuple
 
+from ._exceptions import RequestTypeError
+
 #: Extensions only one family has: when ``environment`` is hidden (an untrusted
 #: HTTPS client sees no ``environment.server``), they still tell the two apart.
 #: Measured on LXD 5.0.2 and Incus 6.0.4 (docs/servers-findings.md).
@@ -74,11 +76,11 @@ class Server:
 
     def has(self, extension: str) -> bool:
         """True when the server announces this API extension."""
-        return extension in self.api_extensions
+        return _named(extension) in self.api_extensions
 
     def missing(self, extensions: Iterable[str]) -> Tuple[str, ...]:
         """The extensions of ``extensions`` this server lacks, in the order given."""
-        return tuple(e for e in extensions if e not in self.api_extensions)
+        return tuple(e for e in extensions if _named(e) not in self.api_extensions)
 
     @property
     def header_prefix(self) -> str:
@@ -125,3 +127,11 @@ class ServerOnce:
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__init__()  # type: ignore[misc]
+
+
+def _named(extension: Any) -> str:
+    """An API extension's name, which is a str (a dict was 'unhashable')."""
+    if not isinstance(extension, str):
+        raise RequestTypeError(f"API extension {extension!r}: give its name as a str, such as "
+                               "'instances'")
+    return extension

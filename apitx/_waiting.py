@@ -50,8 +50,8 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import (Any, Callable, Dict, Generator, Generic, List, Mapping, NamedTuple, Optional,
-                    Sequence, Tuple, Union)
+from typing import (Any, Callable, Dict, Generator, Generic, Iterable, List, Mapping, NamedTuple,
+                    Optional, Sequence, Tuple, Union)
 from urllib.parse import parse_qsl, urlsplit
 
 from . import _envelope
@@ -183,6 +183,9 @@ def waitable(result: BaseResult) -> Optional[Waitable]:
     request that started it named: LXD 5.0.2 gives operation URLs without
     ``?project=``, and an event stream of another project never sees them.
     """
+    if not isinstance(result, BaseResult):
+        raise RequestTypeError(f"wait(): {result!r} is not a result: give what a request "
+                               "returned (api.post(...)); nothing was waited on")
     result.validate()
     operation = result.operation
     if not operation or (result.type != "async" and not result.running):
@@ -436,6 +439,20 @@ class Waiter(Generic[ResultT]):
 
 
 
+def _results(results: Any) -> List[Any]:
+    """wait_all()'s ``results`` as a list, or the mistake raised: a list (or
+    any iterable but a string or a mapping) of what requests returned."""
+    if isinstance(results, (str, bytes, Mapping)) or not isinstance(results, Iterable):
+        raise RequestTypeError(f"wait_all({results!r}): give a list of results (what "
+                               "requests returned); nothing was waited on")
+    listed = list(results)
+    for index, result in enumerate(listed):
+        if not isinstance(result, BaseResult):
+            raise RequestTypeError(f"wait_all(): result {index} ({result!r}) is not a "
+                                   "result; nothing was waited on")
+    return listed
+
+
 class WaitAll(Generic[ResultT]):
     """wait_all()'s bookkeeping, the same for both clients: every result must
     come from the API's server (``endpoints``); each failed one is its own
@@ -447,6 +464,7 @@ class WaitAll(Generic[ResultT]):
     """
 
     def __init__(self, results: Sequence[ResultT], endpoints: Sequence[Any]) -> None:
+        results = _results(results)
         for index, result in enumerate(results):
             if result.endpoint not in endpoints:
                 raise RequestError(

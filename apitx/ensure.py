@@ -42,8 +42,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, NamedTuple, Optional, Union
 
+from . import _checks
 from ._api import API
-from ._exceptions import APIException, APINotFoundException
+from ._exceptions import APIException, APINotFoundException, RequestError, RequestTypeError
 from ._redact import redact
 from ._resource import Resource
 from ._result import APIResult
@@ -180,8 +181,8 @@ def _converge(collection: Resource[APIResult], resource: Resource[APIResult], wa
     for attempt in range(ATTEMPTS):
         if current is None:
             if create is None:
-                raise ValueError(f"{resource!s} does not exist, and nothing was given to "
-                                 "create it from (instance_present: give source=...)")
+                raise RequestError(f"{resource!s} does not exist, and nothing was given to "
+                                   "create it from (instance_present: give source=...)")
             change = _create(collection, resource, create, check)
             if change is not None:
                 return dataclasses.replace(change, retries=retries)
@@ -250,6 +251,8 @@ def plan(current: Dict[str, Any], wanted: Dict[str, Any]) -> Plan:
     >>> plan({'config': {'a': '1'}}, {'config': {'a': '2'}}).patch
     {'config': {'a': '2'}}
     """
+    _checks.mapping(current, "plan(current)")
+    _checks.mapping(wanted, "plan(wanted)")
     patch: Dict[str, Any] = {}
     before: Diff = {}
     after: Diff = {}
@@ -276,14 +279,24 @@ def _checked_config(config: Optional[Dict[str, Any]]) -> Optional[Dict[str, str]
     """Refuse what LXD would refuse later or what the helper cannot honour."""
     if config is None:
         return None
-    for key, value in config.items():
+    for key, value in _checks.mapping(config, "config").items():
+        if not isinstance(key, str):
+            raise RequestTypeError(f"config key {key!r}: LXD config keys are strings")
         if key.startswith("volatile."):
-            raise ValueError(f"config key {key!r}: volatile.* keys are LXD's own state; "
-                             "the helpers never set or compare them")
+            raise RequestError(f"config key {key!r}: volatile.* keys are LXD's own state; "
+                               "the helpers never set or compare them")
         if not isinstance(value, str):
-            raise TypeError(f"config[{key!r}] = {value!r}: LXD config values are strings, "
-                            f"give {str(value).lower()!r}")
+            raise RequestTypeError(f"config[{key!r}] = {value!r}: LXD config values are "
+                                   f"strings, give {str(value).lower()!r}")
     return config
+
+
+def _checked_devices(devices: Optional[Dict[str, Dict[str, str]]]
+                     ) -> Optional[Dict[str, Dict[str, str]]]:
+    """Devices are merged by name, so each must be a dict of its own."""
+    for name, device in (_checks.optional_mapping(devices, "devices") or {}).items():
+        _checks.mapping(device, f"devices[{name!r}]")
+    return devices
 
 
 def _remove(resource: Resource[APIResult], before: Dict[str, Any], check: bool) -> Change:
@@ -311,7 +324,8 @@ def instance_present(api: API, name: str, source: Optional[Source] = None,
     Change(changed=True, ...)
     """
     config = _checked_config(config)
-    wanted: Dict[str, Any] = {"config": config, "devices": devices, "profiles": profiles}
+    wanted: Dict[str, Any] = {"config": config, "devices": _checked_devices(devices),
+                              "profiles": profiles}
     create: Optional[Dict[str, Any]] = None
     if source is not None:
         create = {"name": name, "source": ({"type": "image", "alias": source}
@@ -348,9 +362,9 @@ def instance_state(api: API, name: str, state: str, check: bool = False) -> Chan
     >>> instance_state(api, 'web1', 'Running').diff
     {'before': {'status': 'Stopped'}, 'after': {'status': 'Running'}}
     """
-    wanted = state.capitalize() if isinstance(state, str) else state
+    wanted = _checks.text(state, "instance_state(state)").capitalize()
     if wanted not in STATES:
-        raise ValueError(f"state {state!r}: give one of {', '.join(STATES)}")
+        raise RequestError(f"state {state!r}: give one of {', '.join(STATES)}")
     resource = api.instances[name].state
     current = resource.get()
     status = current.metadata.get("status")
@@ -358,8 +372,8 @@ def instance_state(api: API, name: str, state: str, check: bool = False) -> Chan
         return Change(False, {}, None if check else current)
     actions = STATE_ACTIONS.get((status, wanted))
     if actions is None:
-        raise ValueError(f"instance {name!r} is {status!r}: cannot make it {wanted} "
-                         "from there; wait until it settles and run again")
+        raise RequestError(f"instance {name!r} is {status!r}: cannot make it {wanted} "
+                           "from there; wait until it settles and run again")
     diff = _diff({"status": status}, {"status": wanted})
     if check:
         return Change(True, diff)
@@ -375,11 +389,19 @@ def instance_state(api: API, name: str, state: str, check: bool = False) -> Chan
 
 
 def file_fingerprint(path: str) -> str:
-    """The sha256 of a file: LXD's fingerprint of a unified image tarball."""
+    """The sha256 of a file: LXD's fingerprint of a unified image tarball.
+
+    >>> file_fingerprint('/srv/images/web.tar.gz')
+    '5651155259bd…'
+    """
+    path = _checks.local_path(path, "file_fingerprint(path)")
     digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        with open(path, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise _checks.unreadable(path, "the image file", exc) from exc
     return digest.hexdigest()
 
 
@@ -476,8 +498,8 @@ def profile_present(api: API, name: str, config: Optional[Dict[str, str]] = None
     >>> profile_present(api, 'small', config={'limits.cpu': '1'}).changed
     True
     """
-    wanted: Dict[str, Any] = {"config": _checked_config(config), "devices": devices,
-                              "description": description}
+    wanted: Dict[str, Any] = {"config": _checked_config(config),
+                              "devices": _checked_devices(devices), "description": description}
     create: Dict[str, Any] = {"name": name}
     create.update((key, value) for key, value in wanted.items() if value is not None)
     return _converge(api.profiles, api.profiles[name], wanted, create, check)

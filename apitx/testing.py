@@ -48,6 +48,7 @@ import functools
 import re
 from typing import Any, Dict, Type
 
+from ._exceptions import SettingsError
 from ._transports import Answer, MockRequest, MockTransport, operation
 from ._transports._unix import UnixSocketConnection, UnixSocketConnectionPool
 
@@ -136,10 +137,14 @@ def recorder(cassette_dir: str, record_mode: str = "once", **kwargs: Any) -> Any
     """
     import vcr  # type: ignore[import-untyped]  # vcrpy ships no type hints
 
-    recorder = vcr.VCR(cassette_library_dir=cassette_dir, record_mode=record_mode,
-                       custom_patches=((UnixSocketConnectionPool, "ConnectionCls",
-                                        vcr_connection_class()),),
-                       decode_compressed_response=True, **kwargs)
+    try:
+        recorder = vcr.VCR(cassette_library_dir=cassette_dir, record_mode=record_mode,
+                           custom_patches=((UnixSocketConnectionPool, "ConnectionCls",
+                                            vcr_connection_class()),),
+                           decode_compressed_response=True, **kwargs)
+    except (TypeError, ValueError) as exc:  # vcrpy's own refusal of a setting
+        raise SettingsError(f"recorder({cassette_dir!r}, record_mode={record_mode!r}): "
+                            f"{exc}") from exc
     use_cassette = recorder.use_cassette
 
     def use_normalised_cassette(path: str, **options: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Shared fixtures: the live servers, the hostile server, and cassettes.
+"""Shared fixtures: the live servers, canned answers, the hostile server, and cassettes.
 
 Live tests (mark ``live``) talk to the LXD and the Incus that
 ``scripts/lxd-sandbox`` prepares, each test once per server (``server``). When it is not there they FAIL with what to run, never skip:
@@ -21,12 +21,15 @@ import pytest
 import apitx
 from apitx.testing import recorder
 
+from canned import Canned
 from hostile import HostileServer, running_server
 from sandbox import (CASSETTES, NOWHERE_SOCKET, SANDBOX_SOCKET, SERVER_BY_NAME, SERVERS,
                      SandboxServer, instance_config, live_server, remove_instance)
 
-#: The websocket tests' targets (running instances by daemon and transport).
-pytest_plugins = ["live"]
+#: The websocket tests' targets (running instances by daemon and transport),
+#: the check that every test needing a server is marked live, and pytester
+#: (the tests of that check run pytest on small test files).
+pytest_plugins = ["live", "livemarks", "pytester"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -87,6 +90,19 @@ def hostile() -> Iterator[HostileServer]:
 @pytest.fixture
 def hostile_api(hostile: HostileServer) -> Iterator[apitx.API]:
     with apitx.API.factory(hostile.server_address, timeout=apitx.Timeout(connect=2, read=1)) as api:
+        yield api
+
+
+@pytest.fixture
+def canned() -> Canned:
+    """Canned LXD answers by path (tests/canned.py), for ``canned_api``."""
+    return Canned()
+
+
+@pytest.fixture
+def canned_api(canned: Canned) -> Iterator[apitx.API]:
+    """An API on a MockTransport answering from ``canned``: no server, no socket."""
+    with apitx.API.factory(transport=canned.transport) as api:
         yield api
 
 

@@ -1,9 +1,10 @@
 """A small hostile HTTP server on a Unix socket, for faults LXD cannot produce.
 
 It answers by path. Everything LXD *can* show (404s, failed operations,
-timeouts of ``wait``) is tested against the real LXD instead; this server
-covers garbage, slowness, truncation, proxies' HTML pages, and the operation
-failure encodings of other LXD versions.
+timeouts of ``wait``) is tested against the real LXD instead, and answers
+that are only odd LXD envelopes (other versions' failure encodings) against
+canned answers (tests/canned.py, no socket); this server covers what needs
+a socket: garbage, slowness, truncation, proxies' HTML pages, redirects.
 
 It speaks raw bytes from a ``socketserver`` handler rather than
 ``http.server``, whose request logging crashes on AF_UNIX (the client
@@ -22,6 +23,8 @@ import time
 import zlib
 from typing import Dict, Tuple
 
+from apitx.testing import operation
+
 Answer = Tuple[int, Dict[str, str], bytes]
 
 
@@ -30,12 +33,6 @@ def envelope(metadata=None, *, type_="sync", status_code=200, error="", error_co
     return json.dumps({"type": type_, "status": "Success", "status_code": status_code,
                        "operation": operation, "error_code": error_code, "error": error,
                        "metadata": metadata}).encode()
-
-
-def operation(op_id: str, status_code: int, err: str = "") -> dict:
-    status = {100: "Created", 103: "Running", 200: "Success", 400: "Failure"}[status_code]
-    return {"id": op_id, "class": "task", "status": status, "status_code": status_code,
-            "err": err, "may_cancel": False, "metadata": None, "resources": None}
 
 
 def deep_metadata(levels: int, innermost_code: int, err: str = "") -> dict:
@@ -56,32 +53,11 @@ ANSWERS: Dict[str, Answer] = {
     "/text": (200, {"Content-Type": "text/plain"}, b"plain text, not JSON\n"),
     "/binary": (200, {"Content-Type": "application/octet-stream"}, bytes(range(256))),
     "/empty": (204, {}, b""),
-    "/error-in-200": (200, JSON, envelope(None, type_="error", status_code=0,
-                                          error="refused inside a 200", error_code=403)),
-    "/null-metadata-500": (500, JSON, b'{"type": "error", "metadata": null}'),
-    "/error-code-404": (200, JSON, envelope(None, type_="error", error="gone",
-                                            error_code=404)),
     "/deep": (200, JSON, json.dumps({"type": "sync", "status_code": 200, "error": "",
                                      "metadata": deep_metadata(950, 400, "deep failure")}).encode()),
     "/deep-ok": (200, JSON, json.dumps({"type": "sync", "status_code": 200, "error": "",
                                         "metadata": deep_metadata(950, 200)}).encode()),
-    # The three encodings of "this operation failed" LXD versions have used:
-    # HTTP 200 sync with a Failure inside (5.x), an HTTP error status, and
-    # HTTP 200 with a type: error body.
-    "/1.0/operations/fail-sync/wait": (200, JSON, envelope(operation("fail-sync", 400,
-                                                                     "failed inside"))),
-    "/1.0/operations/fail-status/wait": (400, JSON, envelope(
-        None, type_="error", status_code=0, error="failed by status", error_code=400)),
-    "/1.0/operations/fail-type/wait": (200, JSON, envelope(
-        None, type_="error", status_code=0, error="failed by type", error_code=400)),
     "/1.0/operations/op-ok/wait": (200, JSON, envelope(operation("op-ok", 200))),
-    # A proxy's page where the operation should be: nothing says it ended.
-    "/1.0/operations/not-op/wait": (200, {"Content-Type": "text/html"}, b"<html>ok</html>"),
-    "/odd-error-code": (500, JSON, b'{"type": "error", "error": "odd", "error_code": "500"}'),
-    # Bodies that are not LXD answers, though they look like LXD errors.
-    "/file-like-error": (200, {"Content-Type": "application/octet-stream"}, envelope(
-        None, type_="error", error="planted", error_code=404)),
-    "/json-not-envelope": (200, JSON, b'{"error_code": 404, "error": "a field, not a verdict"}'),
     # Too deep to read, with type: error at the top: it must not pass.
     "/deep-error-200": (200, JSON, b'{"type": "error", "error_code": 500, "error": "deep", '
                                    b'"metadata": ' + b"[" * 30_000 + b"]" * 30_000 + b"}"),
@@ -95,19 +71,13 @@ ANSWERS: Dict[str, Answer] = {
     "/redirect-here": (307, {"Location": "/1.0"}, b""),
     "/redirect-see-other": (303, {"Location": "/text"}, b""),
     "/redirect-loop": (302, {"Location": "/redirect-loop"}, b""),
-    # An operation whose /wait answers at once, never holding the request.
-    "/1.0/operations/no-hold/wait": (200, JSON, envelope(operation("no-hold", 103))),
-    "/1.0/operations/forgotten/wait": (404, JSON, envelope(
-        None, type_="error", error="Operation not found", error_code=404)),
 }
 
-# GET /async/<id> answers like an LXD POST that started operation <id>.
-ANSWERS.update({
-    f"/async/{op_id}": (202, JSON, envelope(operation(op_id, 103), type_="async",
-                                            status_code=100,
-                                            operation=f"/1.0/operations/{op_id}"))
-    for op_id in ("op-ok", "op-slowly", "not-op", "fail-sync", "fail-status", "fail-type",
-                  "no-hold", "forgotten")})
+# GET /async/op-ok answers like an LXD POST that started operation op-ok (for
+# the apitx command, which needs a socket).
+ANSWERS["/async/op-ok"] = (202, JSON, envelope(operation("op-ok", 103), type_="async",
+                                               status_code=100,
+                                               operation="/1.0/operations/op-ok"))
 
 
 def _gzip_bomb(size: int) -> bytes:
@@ -149,9 +119,6 @@ class _Handler(socketserver.StreamRequestHandler):
             self.answer(*self.reply(path, body))
 
     def reply(self, path: str, body: bytes) -> Answer:
-        if path == "/1.0/operations/op-slowly/wait":  # Running twice, then Success
-            polls = sum(1 for entry in self.server.log if entry[1].startswith(path))
-            return (200, JSON, envelope(operation("op-slowly", 200 if polls >= 3 else 103)))
         if path == "/echo":  # the request body back as metadata, and a cookie
             return (200, {**JSON, "Set-Cookie": "session=PLANTED-COOKIE"},
                     envelope(json.loads(body or b"null")))

@@ -1,9 +1,11 @@
 """Live targets for the websocket tests: running instances, by daemon and transport.
 
 ``target`` runs a test once per way of reaching a running busybox instance:
-LXD over its Unix socket (``lxd``), LXD over HTTPS with the sandbox's client
-certificate and pinned server certificate (``lxd-https``), and Incus over its
-socket (``incus``) when an Incus daemon is there. One instance per daemon
+each sandbox server over its Unix socket (``lxd``, ``incus``: tests/sandbox.py's
+``SERVERS``), and LXD over HTTPS with the sandbox's client certificate and
+pinned server certificate (``lxd-https``). The targets are the same whatever
+the machine has: a server that is not there FAILS its tests with what to run
+(``live_server``), it never drops out of the list. One instance per daemon
 serves the whole module; it is deleted at the end whatever happens.
 
 A pytest plugin (``pytest_plugins`` in conftest.py): ``live`` and ``target``
@@ -18,33 +20,45 @@ from typing import Dict, Iterator, List, Tuple
 import pytest
 
 import apitx
-from sandbox import SANDBOX_DIR, SANDBOX_HTTPS, instance_config, remove_instance
+from sandbox import (HTTPS_OPTIONS, SERVERS, SandboxServer, instance_config, live_server,
+                     remove_instance)
 
-INCUS_SOCKET = "/var/lib/incus/unix.socket"
-TARGETS = ["lxd", "lxd-https"] + (["incus"] if os.path.exists(INCUS_SOCKET) else [])
+#: LXD, the first server, is reached over HTTPS too.
+LXD = SERVERS[0]
+#: Each target: the server, and True when it is reached over HTTPS (else its socket).
+WAYS: Dict[str, Tuple[SandboxServer, bool]] = {
+    LXD.name: (LXD, False), f"{LXD.name}-https": (LXD, True),
+    **{server.name: (server, False) for server in SERVERS[1:]}}
+#: ``lxd``, ``lxd-https``, ``incus``.
+TARGETS = list(WAYS)
 
 
 def https_api(**kwargs) -> apitx.API:
     """LXD over HTTPS with the sandbox's client certificate (pass verify=)."""
-    return apitx.API.factory(SANDBOX_HTTPS, cert=(f"{SANDBOX_DIR}/client.crt",
-                                                  f"{SANDBOX_DIR}/client.key"), **kwargs)
+    return apitx.API.factory(live_server(LXD).https, cert=HTTPS_OPTIONS["cert"], **kwargs)
 
 
 class Live:
     """Running instances, made on first use, one per daemon."""
 
-    def __init__(self, lxd_socket: str) -> None:
-        self.sockets = {"lxd": lxd_socket, "incus": INCUS_SOCKET}
+    def __init__(self) -> None:
         self.apis: Dict[str, apitx.API] = {}
         self.instances: Dict[str, str] = {}
         self.created: List[Tuple[apitx.API, str]] = []
 
     def api(self, target: str) -> apitx.API:
+        """The module's API on ``target``, made on first use."""
         if target not in self.apis:
-            self.apis[target] = (https_api(verify=f"{SANDBOX_DIR}/server.crt")
-                                 if target == "lxd-https" else
-                                 apitx.API.factory(self.sockets[target]))
+            self.apis[target] = self.new_api(target)
         return self.apis[target]
+
+    @staticmethod
+    def new_api(target: str, **options: object) -> apitx.API:
+        """A new API on ``target`` with ``options`` of API.factory (the caller closes it)."""
+        server, https = WAYS[target]
+        live_server(server)
+        return (apitx.API.factory(server.https, **server.https_options, **options)
+                if https else apitx.API.factory(server.socket, **options))
 
     def instance(self, daemon: str) -> str:
         if daemon not in self.instances:
@@ -64,8 +78,8 @@ class Live:
 
 
 @pytest.fixture(scope="module")
-def live(lxd_only_socket: str) -> Iterator[Live]:
-    state = Live(lxd_only_socket)
+def live() -> Iterator[Live]:
+    state = Live()
     try:
         yield state
     finally:
@@ -75,5 +89,4 @@ def live(lxd_only_socket: str) -> Iterator[Live]:
 @pytest.fixture(params=TARGETS)
 def target(request: pytest.FixtureRequest, live: Live) -> Tuple[apitx.API, str]:
     """``(api, instance)``: a running instance, reached one way per parameter."""
-    daemon = "lxd" if request.param == "lxd-https" else request.param
-    return live.api(request.param), live.instance(daemon)
+    return live.api(request.param), live.instance(WAYS[request.param][0].name)

@@ -2,7 +2,6 @@
 
 import socket
 import threading
-import time
 
 import pytest
 
@@ -10,8 +9,10 @@ import apitx
 from apitx import (API, APIException, APINotFoundException, Endpoint, EndpointError,
                    OperationTimeout, Timeout)
 from apitx._endpoint import UNIX_BASE_URL
+from apitx.testing import Answer, operation
 
-from hostile import JSON, HostileTCPServer, envelope, operation
+from canned import error_in_200
+from hostile import HostileTCPServer
 from sandbox import instance_not_found, start_exec
 
 live = pytest.mark.live
@@ -172,24 +173,24 @@ def test_wait_calls_progress_with_each_answer_while_the_operation_runs(api, inst
     done = started.wait(timeout=30, progress=seen.append)
     assert done.metadata["status"] == "Success"
     # The operation is checked at once (once the event stream is open), then
-    # the callback runs at least each second: a 3 s command is seen running
-    # at least 3 times, and a progress line's clock ticks.
-    assert len(seen) >= 3
+    # the callback runs again while it runs (each second: a progress line's
+    # clock ticks), each time later. How often, and how soon the first:
+    # bench/deadlines.py.
+    assert len(seen) >= 2
     assert all(answer.metadata["status"] == "Running" for answer in seen)
     waited = [answer.waited for answer in seen]
-    assert waited == sorted(waited) and waited[0] < 0.5
-    assert max(b - a for a, b in zip(waited, waited[1:])) < 1.5
+    assert waited == sorted(set(waited))
 
 
 @live
 def test_wait_with_progress_still_times_out_as_asked(api, instance):
     started = start_exec(api, instance, "/bin/sleep", "5")
     seen = []
-    before = time.monotonic()
-    with pytest.raises(apitx.OperationTimeout):
+    with pytest.raises(apitx.OperationTimeout) as info:
         started.wait(timeout=2, progress=seen.append)
-    assert 1.5 < time.monotonic() - before < 4
-    assert 1 <= len(seen) <= 2
+    # It gave up while the 5 s command still ran, having reported it running.
+    assert info.value.result.metadata["status"] == "Running"
+    assert seen and all(answer.metadata["status"] == "Running" for answer in seen)
     started.wait(timeout=30)
 
 
@@ -207,7 +208,7 @@ def test_wait_on_a_cancelled_operation_raises(api, instance):
     assert info.value.result.metadata["status"] == "Cancelled"
 
 
-# -- Incus 6.0's wait answers, offline (the hostile server plays Incus) ----------------
+# -- Incus 6.0's wait answers, offline (canned answers play Incus) ----------------------
 #
 # Incus sends a wait's HTTP 200 headers at once, so it reports how the wait
 # ended in the body: `type: error` both when the poll ran out on a running
@@ -215,44 +216,42 @@ def test_wait_on_a_cancelled_operation_raises(api, instance):
 # wait() asks the operation itself which it was. Live, on the real Incus,
 # the same paths run in test_result.py's wait tests ([incus]).
 
-DEADLINE = (200, JSON, envelope(None, type_="error", status_code=0, error_code=500,
-                                error="context deadline exceeded"))
+DEADLINE = error_in_200(500, "context deadline exceeded")
 
 
-def _plays_incus(hostile, op_id: str, wait_answer, state_code=None, err: str = "") -> None:
-    hostile.answers[f"/async/{op_id}"] = (202, JSON, envelope(
-        operation(op_id, 103), type_="async", status_code=100,
-        operation=f"/1.0/operations/{op_id}"))
-    hostile.answers[f"/1.0/operations/{op_id}/wait"] = wait_answer
+def _plays_incus(canned, op_id: str, wait_answer, state_code=None, err: str = "") -> str:
+    """Operation ``op_id`` whose wait answers ``wait_answer`` and which, asked
+    itself, is in ``state_code`` (or is gone); the path that starts it."""
     if state_code is not None:
-        hostile.answers[f"/1.0/operations/{op_id}"] = (200, JSON, envelope(
-            operation(op_id, state_code, err)))
+        canned.answers[f"/1.0/operations/{op_id}"] = Answer.sync(
+            operation(op_id, state_code, err))
+    return canned.operation(op_id, wait_answer)
 
 
-def test_a_deadline_error_on_a_running_operation_is_a_timeout(hostile, hostile_api):
-    _plays_incus(hostile, "inc-run", DEADLINE, 103)
+def test_a_deadline_error_on_a_running_operation_is_a_timeout(canned, canned_api):
+    started = canned_api.get(_plays_incus(canned, "inc-run", DEADLINE, 103))
     with pytest.raises(OperationTimeout) as info:
-        hostile_api.get("/async/inc-run").wait(timeout=0)
+        started.wait(timeout=0)
     assert info.value.result.metadata["status"] == "Running"
-    assert [entry[1] for entry in hostile.log[-2:]] == [
+    assert canned.targets()[-2:] == [
         "/1.0/operations/inc-run/wait?timeout=0", "/1.0/operations/inc-run"]
 
 
-def test_an_error_answer_for_a_failed_operation_raises_its_own_err_and_code(hostile,
-                                                                            hostile_api):
-    _plays_incus(hostile, "inc-fail", (200, JSON, envelope(
-        None, type_="error", status_code=0, error_code=500, error="UNIQUE constraint")),
-        400, "Failed creating instance record: UNIQUE constraint")
+def test_an_error_answer_for_a_failed_operation_raises_its_own_err_and_code(canned,
+                                                                            canned_api):
+    started = canned_api.get(_plays_incus(
+        canned, "inc-fail", error_in_200(500, "UNIQUE constraint"),
+        400, "Failed creating instance record: UNIQUE constraint"))
     with pytest.raises(APIException) as info:
-        hostile_api.get("/async/inc-fail").wait(timeout=5)
+        started.wait(timeout=5)
     assert (info.value.status_code, info.value.error) == (
         400, "Failed creating instance record: UNIQUE constraint")
 
 
-def test_an_error_for_an_operation_that_is_gone_stands(hostile, hostile_api):
-    _plays_incus(hostile, "inc-gone", DEADLINE)
+def test_an_error_for_an_operation_that_is_gone_stands(canned, canned_api):
+    started = canned_api.get(_plays_incus(canned, "inc-gone", DEADLINE))
     with pytest.raises(APIException, match="context deadline exceeded"):
-        hostile_api.get("/async/inc-gone").wait(timeout=0)
+        started.wait(timeout=0)
 
 
 # -- defaults for every request: project and target (the clusters issue) -------------

@@ -37,12 +37,13 @@ def test_count_prints_json_lines_of_real_events(live):
 
 
 def test_timeout_ends_the_watch_with_status_0():
+    # The server stays silent and drops the stream after 10 s: that would
+    # exit 3, so exit 0 is --timeout ending the watch (how soon:
+    # bench/deadlines.py; communicate's timeout is a hang guard).
     with running_ws_server([], then_drop=False) as server:
-        started = time.monotonic()
         with apitx_events("-e", server.server_address, "--timeout", "0.5") as proc:
             out, err = proc.communicate(timeout=30)
         assert (proc.returncode, out) == (0, b"")
-        assert time.monotonic() - started < 5
 
 
 def test_a_dropped_stream_exits_3():

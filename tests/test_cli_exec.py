@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from hang import returns_within
 from processes import ROOT, closing, command, full_device
 from sandbox import NOWHERE_SOCKET
 
@@ -47,13 +48,18 @@ def test_env_cwd_user(name):
 
 @live
 def test_output_is_live(name):
+    """The command's first line arrives while it still runs: it ends only
+    once the test, having read that line, writes to its stdin."""
     with subprocess.Popen([sys.executable, "-m", "apitx", "exec", name, "--", "sh", "-c",
-                           "echo first; sleep 3; echo second"], cwd=ROOT,
-                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE) as proc:
-        started = time.monotonic()
-        assert proc.stdout.readline() == b"first\n"
-        assert time.monotonic() - started < 2.5  # before the command ended
-        assert proc.stdout.read() == b"second\n"
+                           "echo first; read go; echo second $go"], cwd=ROOT,
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE) as proc:
+        try:
+            first = returns_within(60, proc.stdout.readline, "reading the first line")
+        finally:
+            proc.stdin.write(b"now\n")
+            proc.stdin.close()
+        assert first == b"first\n"
+        assert proc.stdout.read() == b"second now\n"
     assert proc.returncode == 0
 
 
@@ -180,3 +186,25 @@ def test_help_documents_the_exit_status():
     for line in ("the command's own, as it exited", "255  apitx itself failed",
                  "130  interrupted (Ctrl-C): the command was killed", "141  stdout was closed"):
         assert line in text
+
+
+@live
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_kill_the_command_and_all_it_started(name, live, signum):
+    """apitx exec killed by SIGTERM or SIGHUP (a service manager stopping it,
+    a closed terminal) kills the command and what it started, as Ctrl-C
+    does, and exits 128 + the signal's number."""
+    seconds = 3000 + int.from_bytes(os.urandom(2), "big") % 1000  # this test's own sleep
+    with subprocess.Popen([sys.executable, "-m", "apitx", "exec", name, "--", "sh", "-c",
+                           f"sleep {seconds} & echo started; wait"], cwd=ROOT,
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as proc:
+        assert returns_within(60, proc.stdout.readline, "the command starting") == b"started\n"
+        proc.send_signal(signum)
+        returns_within(60, proc.wait, "apitx exec ending on the signal")
+        err = proc.stderr.read()
+    assert proc.returncode == 128 + signum, err
+    assert f"{signal.Signals(signum).name}: the command was killed".encode() in err
+    left = live.api("lxd").exec(name, ["sh", "-c", f"ps -o args | grep -c '[s]leep {seconds}'"
+                                       " || true"]).stdout
+    assert left.strip() == b"0", left

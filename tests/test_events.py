@@ -13,7 +13,7 @@ import pytest
 import apitx
 from apitx._event import Event
 from apitx._events import events
-from sandbox import instance_config, remove_instance
+from sandbox import SERVERS, instance_config, remove_instance
 from hostile_ws import running_ws_server
 from live import TARGETS
 
@@ -58,26 +58,28 @@ def test_close_from_another_thread_ends_a_blocked_iteration(live):
             pass
         ended.set()
 
-    reader = threading.Thread(target=consume)
+    reader = threading.Thread(target=consume, daemon=True)
     reader.start()
     time.sleep(0.2)  # let it block in recv
     assert not ended.is_set()
-    closed_at = time.perf_counter()
     stream.close()
-    assert ended.wait(1)
-    assert time.perf_counter() - closed_at < 0.1
-    reader.join()
+    # A hang guard, not a measure: without close() ending it the reader
+    # would block until the next event, which may never come. How soon it
+    # ends is measured by bench/deadlines.py.
+    reader.join(60)
+    assert ended.is_set(), "close() from another thread did not end the blocked iteration"
     assert list(stream) == []  # stays ended
 
 
 def test_timeout_bounds_the_wait_for_the_next_event():
-    # A server that stays silent: the shared LXD may have events at any time.
+    # A server that stays silent (the shared LXD may have events at any
+    # time) and keeps the connection for 10 s: a timeout that were not
+    # honoured would end in the drop (APIConnectionError), not in this.
+    # How close to 0.3 s it ends: bench/deadlines.py.
     with running_ws_server([], then_drop=False) as server:
         with events(apitx.API.factory(server.server_address), timeout=0.3) as stream:
-            started = time.perf_counter()
             with pytest.raises(apitx.APITimeoutError, match=r"no event in 0.3s"):
                 next(stream)
-            assert 0.25 < time.perf_counter() - started < 1
 
 
 def test_keepalive_pings_do_not_extend_the_timeout():
@@ -139,7 +141,7 @@ def test_filters_become_query_parameters():
 
 
 @pytest.mark.live
-@pytest.mark.parametrize("daemon", ["lxd", "incus"])
+@pytest.mark.parametrize("daemon", [server.name for server in SERVERS])
 def test_confirm_waits_for_the_first_ping_that_says_the_stream_is_registered(live, daemon):
     with events(live.api(daemon), types=["operation"]) as stream:
         assert stream.confirm(5.0)
@@ -150,7 +152,10 @@ def test_confirm_is_false_without_a_ping_and_keeps_what_came_first():
     event = {"type": "operation", "metadata": {"id": "x"}}
     with running_ws_server([json.dumps(event)], then_drop=False) as server:
         with events(apitx.API.factory(server.server_address), timeout=2) as stream:
-            started = time.perf_counter()
             assert not stream.confirm(0.3)
-            assert 0.25 < time.perf_counter() - started < 1
             assert next(stream).metadata == {"id": "x"}  # kept for iteration
+            # confirm() gave up on its own clock, while the server still held
+            # the connection (it drops it after 10 s): the stream is open and
+            # silent. How close to 0.3 s it gives up: bench/deadlines.py.
+            with pytest.raises(apitx.APITimeoutError, match=r"no event in 2s"):
+                next(stream)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from apitx import APIException, APINotFoundException, Entry, RequestError
-from hostile import JSON, envelope
+from apitx.testing import Answer
 
 live = pytest.mark.live
 
@@ -23,31 +23,32 @@ live = pytest.mark.live
 
 @pytest.mark.parametrize("name, prefix", [("incus", "x-incus-"), ("lxd", "x-lxd-"),
                                           ("", "x-lxd-")])
-def test_headers_are_in_the_family_of_the_server(hostile, hostile_api, name, prefix):
-    hostile.answers["/1.0"] = (200, JSON, envelope({"api_version": "1.0", "environment": {
-        "server": name, "server_version": "9.9"}}))
-    hostile.answers["/1.0/instances/c1/files"] = (200, JSON, envelope({}))
-    hostile_api.files("c1", project="p1").push("/etc/motd", "hi", uid=5, gid=6, mode=0o640,
-                                               append=True)
-    method, target, headers, body = hostile.log[-1]
-    assert (method, target, body) == ("POST", "/1.0/instances/c1/files?path=%2Fetc%2Fmotd"
-                                              "&project=p1", b"hi")
-    family = {k: v for k, v in headers.items() if k.startswith(("x-lxd-", "x-incus-"))}
+def test_headers_are_in_the_family_of_the_server(canned, canned_api, name, prefix):
+    canned.answers["/1.0"] = Answer.sync({"api_version": "1.0", "environment": {
+        "server": name, "server_version": "9.9"}})
+    canned.answers["/1.0/instances/c1/files"] = Answer.sync({})
+    canned_api.files("c1", project="p1").push("/etc/motd", "hi", uid=5, gid=6, mode=0o640,
+                                              append=True)
+    pushed = canned.transport.requests[-1]
+    assert (pushed.method, canned.targets()[-1], pushed.body) == (
+        "POST", "/1.0/instances/c1/files?path=%2Fetc%2Fmotd&project=p1", b"hi")
+    family = {k.lower(): v for k, v in pushed.headers.items()
+              if k.lower().startswith(("x-lxd-", "x-incus-"))}
     assert family == {f"{prefix}type": "file", f"{prefix}write": "append", f"{prefix}uid": "5",
                       f"{prefix}gid": "6", f"{prefix}mode": "0640"}
 
 
-def test_a_relative_path_is_refused_before_sending(hostile, hostile_api):
+def test_a_relative_path_is_refused_before_sending(canned, canned_api):
     with pytest.raises(ValueError, match="give an absolute path inside the instance, such as "
                                          "'/etc/motd'"):
-        hostile_api.files("c1").pull("etc/motd")
-    assert hostile.log == []
+        canned_api.files("c1").pull("etc/motd")
+    assert canned.transport.requests == []
 
 
-def test_a_source_of_another_type_is_refused(hostile_api):
+def test_a_source_of_another_type_is_refused(canned_api):
     with pytest.raises(TypeError, match="source must be bytes, str .the content., a "
                                         "pathlib.Path .a local file. or a binary file object"):
-        hostile_api.files("c1").push("/x", 42)  # type: ignore[arg-type]
+        canned_api.files("c1").push("/x", 42)  # type: ignore[arg-type]
 
 
 # -- live, on each server ---------------------------------------------------------

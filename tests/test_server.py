@@ -10,6 +10,7 @@ import pytest
 
 import apitx
 from apitx import MissingExtension, Server
+from apitx.testing import Answer
 
 live = pytest.mark.live
 
@@ -51,27 +52,29 @@ def test_the_value_is_frozen():
     assert server.missing(["etag", "nope", "devlxd_events", "other"]) == ("nope", "other")
 
 
-def test_fetched_once_whatever_the_threads(hostile, hostile_api):
+def test_fetched_once_whatever_the_threads(canned, canned_api):
+    canned.answers["/1.0"] = Answer.sync({"api_version": "1.0"})
     seen = []
-    threads = [threading.Thread(target=lambda: seen.append(hostile_api.server))
+    threads = [threading.Thread(target=lambda: seen.append(canned_api.server))
                for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert len(seen) == 8 and all(s is seen[0] for s in seen)
-    assert [entry[1] for entry in hostile.log] == ["/1.0"]
+    assert canned.targets() == ["/1.0"]
 
 
-def test_require_names_the_server_and_what_is_missing(hostile, hostile_api):
+def test_require_names_the_server_and_what_is_missing(canned, canned_api):
+    canned.answers["/1.0"] = Answer.sync({"api_version": "1.0"})
     with pytest.raises(MissingExtension) as info:
-        hostile_api.require("instances", "file_delete")
+        canned_api.require("instances", "file_delete")
     assert str(info.value) == (
-        f"an unnamed LXD-style server (API 1.0) at unix:{hostile.server_address} lacks API "
+        "an unnamed LXD-style server (API 1.0) at https://lxd.test:8443 lacks API "
         "extensions instances, file_delete: this needs a newer server, or a way that does "
         "without (api.has_extension() tells which)")
     assert info.value.missing == ("instances", "file_delete")
-    assert not hostile_api.has_extension("instances")
+    assert not canned_api.has_extension("instances")
 
 
 @live

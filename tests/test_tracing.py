@@ -19,6 +19,8 @@ import apitx
 from apitx._render import SEPARATOR
 from apitx._tracing import UNSAFE_NOTICE
 
+from canned import error_in_200, running, succeeded
+
 from sandbox import remove_instance
 
 live = pytest.mark.live
@@ -176,15 +178,16 @@ def test_unsafe_says_so_on_the_first_line_once(hostile):
     assert safe.count('"password": "<redacted>"') == 2  # request and response bodies
 
 
-def test_trace_is_written_before_validate_raises(hostile, caplog):
-    api = apitx.API.factory(hostile.server_address, debug=True)
+def test_trace_is_written_before_validate_raises(canned, caplog):
+    canned.answers["/1.0/x"] = error_in_200(403, "refused inside a 200")
+    api = apitx.API.factory(transport=canned.transport, debug=True)
     with caplog.at_level(logging.DEBUG, logger="apitx"):
         with pytest.raises(apitx.APIException):
-            api.get("/error-in-200")
+            api.get("x")
     (record,) = caplog.records
     lines = record.getMessage().splitlines()
-    assert " GET /error-in-200 " in lines[0]
-    assert lines[1:3] == ["HTTP/200 Whatever", "{"]
+    assert " GET /1.0/x " in lines[0]
+    assert lines[1:3] == ["HTTP/200 OK", "{"]
 
 
 def test_tracing_off_formats_nothing(hostile, caplog, monkeypatch):
@@ -196,10 +199,12 @@ def test_tracing_off_formats_nothing(hostile, caplog, monkeypatch):
     assert (api.debug, api.tracer) == (False, None)
 
 
-def test_every_poll_is_a_transaction_with_the_total_waited(hostile, caplog):
-    api = apitx.API.factory(hostile.server_address, debug=True)
+def test_every_poll_is_a_transaction_with_the_total_waited(canned, caplog):
+    slowly = canned.operation("op-slowly", running("op-slowly"), running("op-slowly"),
+                              succeeded("op-slowly"))
+    api = apitx.API.factory(transport=canned.transport, debug=True)
     with caplog.at_level(logging.DEBUG, logger="apitx"):
-        assert api.get("/async/op-slowly").wait(timeout=10).metadata["status"] == "Success"
+        assert api.get(slowly).wait(timeout=10).metadata["status"] == "Success"
     headers = [record.getMessage().splitlines()[0] for record in caplog.records]
     polls = [h for h in headers if "/wait?timeout=" in h]
     assert len(polls) == 3
@@ -349,8 +354,7 @@ import signal  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
-from live import TARGETS, https_api  # noqa: E402
-from sandbox import SANDBOX_DIR  # noqa: E402
+from live import TARGETS  # noqa: E402
 
 #: An exec websocket's secret as LXD logs it (its "Handling API request" line).
 WEBSOCKET_SECRET = re.compile(r"websocket\?secret=([0-9a-f]{64})")
@@ -358,9 +362,7 @@ WEBSOCKET_SECRET = re.compile(r"websocket\?secret=([0-9a-f]{64})")
 
 def traced_api(live, target: str) -> apitx.API:
     """A tracing API on ``target`` (see tests/live.py)."""
-    if target == "lxd-https":
-        return https_api(verify=f"{SANDBOX_DIR}/server.crt", debug=True)
-    return apitx.API.factory(live.sockets[target], debug=True)
+    return live.new_api(target, debug=True)
 
 
 @live

@@ -100,12 +100,15 @@ def test_failing_streamed_requests_give_their_connection_back(hostile_api, hosti
     assert socket_connects == [hostile.server_address]
 
 
-def test_one_session_cannot_serve_two_sockets(hostile, lxd_socket):
+def test_one_session_cannot_serve_two_sockets(tmp_path, socket_connects):
+    """Decided when the API is made: no server needed, nothing connects."""
+    first, second = str(tmp_path / "first.socket"), str(tmp_path / "second.socket")
     session = requests.Session()
-    apitx.API(session, lxd_socket)
-    with pytest.raises(apitx.EndpointError, match=f"already talks to unix:{lxd_socket}"):
-        apitx.API(session, hostile.server_address)
-    apitx.API(session, lxd_socket)  # the same socket again is fine
+    apitx.API(session, first)
+    with pytest.raises(apitx.EndpointError, match=f"already talks to unix:{first}"):
+        apitx.API(session, second)
+    apitx.API(session, first)  # the same socket again is fine
+    assert socket_connects == []
 
 
 def test_slow_answer_within_timeout_succeeds(hostile, socket_connects):

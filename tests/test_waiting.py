@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import pytest
 
 import apitx
 from apitx._events import events
-from apitx.testing import Answer, MockRequest, MockTransport
-from apitx.testing import operation as mock_operation
-from hostile import envelope, operation
-from hostile_ws import running_ws_server
-from sandbox import instance_config, remove_instance
+from apitx.testing import Answer, MockRequest, MockTransport, operation
 
-DAEMONS = ["lxd", "incus"]
+from canned import FAILED_WAITS, NOT_AN_OPERATION, running, succeeded
+from hostile import envelope
+from hostile_ws import running_ws_server
+from sandbox import SERVERS, instance_config, remove_instance
+
+DAEMONS = [server.name for server in SERVERS]
 
 
 def start(api: apitx.API, instance: str, *command: str) -> apitx.APIResult:
@@ -100,15 +100,15 @@ def test_progress_still_times_out_as_asked(live):
     started.wait(timeout=30)
 
 
-def test_without_events_progress_comes_from_polls(hostile, hostile_api):
-    # The hostile server has no websocket: /1.0/events answers 404.
+def test_without_events_progress_comes_from_polls(canned, canned_api):
+    # A MockTransport opens no websocket: the operation is polled.
     seen: list = []
-    done = hostile_api.get("/async/op-slowly").wait(timeout=10, progress=seen.append)
+    slowly = canned.operation("op-slowly", running("op-slowly"), running("op-slowly"),
+                              succeeded("op-slowly"))
+    done = canned_api.get(slowly).wait(timeout=10, progress=seen.append)
     assert done.metadata["status"] == "Success"
     assert [answer.metadata["status"] for answer in seen] == ["Running", "Running"]
-    targets = [entry[1] for entry in hostile.log]
-    assert targets[1].startswith("/1.0/events?type=operation")
-    assert targets[2:] == ["/1.0/operations/op-slowly/wait?timeout=1"] * 3
+    assert canned.targets()[1:] == ["/1.0/operations/op-slowly/wait?timeout=1"] * 3
 
 
 # -- wait_all() ---------------------------------------------------------------------
@@ -164,10 +164,7 @@ def test_wait_all_returns_failures_in_place(live, daemon):
 def test_wait_all_returns_an_operation_that_ended_before_it_was_called(live, daemon):
     api, instance = live.api(daemon), live.instance(daemon)
     ended = start(api, instance, "true")
-    deadline = time.monotonic() + 4  # LXD forgets it about 5 s after it ends
-    while api.get(ended.operation).running:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    ended.wait(timeout=30)  # LXD forgets it about 5 s after it ends: go on at once
     running = start(api, instance, "sleep", "1")
     done = api.wait_all([ended, running], timeout=30)
     assert [answer.metadata["id"] for answer in done] == [ended.metadata["id"],
@@ -187,16 +184,20 @@ def test_wait_all_times_out_naming_the_first_still_running(live):
     api.wait_all(started[1:], timeout=30)
 
 
-def test_wait_all_without_events_polls_every_failure_encoding(hostile, hostile_api):
-    names = ["op-ok", "op-slowly", "fail-sync", "fail-status", "fail-type", "not-op"]
-    started = [hostile_api.get(f"/async/{name}") for name in names]
-    done = hostile_api.wait_all(started, timeout=10, return_exceptions=True)
+def test_wait_all_without_events_polls_every_failure_encoding(canned, canned_api):
+    waits = {"op-ok": [succeeded("op-ok")],
+             "op-slowly": [running("op-slowly"), running("op-slowly"), succeeded("op-slowly")],
+             **{op_id: [answer] for op_id, answer in FAILED_WAITS.items()},
+             "not-op": [NOT_AN_OPERATION]}
+    started = [canned_api.get(canned.operation(op_id, *answers))
+               for op_id, answers in waits.items()]
+    done = canned_api.wait_all(started, timeout=10, return_exceptions=True)
     assert [answer.metadata["status"] for answer in done[:2]] == ["Success", "Success"]
     assert [each.error for each in done[2:]] == [
         "failed inside", "failed by status", "failed by type",
         "the answer to a wait is not an operation: cannot tell whether it ended"]
     with pytest.raises(apitx.APIException, match="failed inside"):
-        hostile_api.wait_all(started, timeout=10)
+        canned_api.wait_all(started, timeout=10)
 
 
 def test_a_stream_that_drops_midway_falls_back_to_polling():
@@ -280,7 +281,7 @@ def test_wait_all_refuses_results_of_another_server():
     """wait_all() polled the wrong server for another API's results (it said
     an Incus operation 'ended and was forgotten' while it ran)."""
     def server(request: MockRequest) -> Answer:
-        return Answer.operation(mock_operation("op1", 103))
+        return Answer.operation(operation("op1", 103))
 
     ours = apitx.API.factory("https://a.test:8443", transport=MockTransport(server))
     theirs = apitx.API.factory("https://b.test:8443", transport=MockTransport(server))

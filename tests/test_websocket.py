@@ -1,20 +1,24 @@
 """api.websocket(): connect, refuse, time out and trace, against the real LXD.
 
 The hostile websocket server covers only what LXD cannot show on request:
-the headers apitx sends.
+the headers apitx sends, what it does not send (a silent websocket), and
+frames no real server sends (huge, fragmented, malformed).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 
 import pytest
 
 import apitx
 from apitx._transports._websocket import describe_message, ssl_context
-from hostile_ws import running_ws_server
+from hostile_ws import (BINARY, CLOSE, CONTINUATION, PING, TEXT, frame, header,
+                        running_ws_server)
 from live import https_api
+from tls import make_cert
 
 SECRET_HEX = re.compile(r"[0-9a-f]{64}")
 
@@ -130,6 +134,90 @@ def test_a_pinned_endpoint_checks_the_pin_before_the_upgrade(lxd_only_socket):
     with https_api(fingerprint="sha256:" + "0" * 64) as api, \
             pytest.raises(apitx.CertificateMismatch, match="not the pinned sha256:0000"):
         api.websocket("events")
+
+
+# -- what apitx does not send: silence -------------------------------------------
+
+def _ping_and_close(server_messages, silent):
+    """Read a ping and a close frame with ``silent`` set; the bytes the server got back."""
+    with running_ws_server(server_messages, then_drop=False) as server:
+        api = apitx.API.factory(server.server_address, timeout=(5, 5))
+        ws = api.websocket("events")
+        ws.silent = silent
+        assert ws.recv() is None  # the ping is no message; the close ends the stream
+        assert ws.pings == 1
+        ws.close()  # the server sees our end, and files what it received
+        assert server.recorded.wait(10)
+        return server.received[0]
+
+
+def test_a_silent_websocket_answers_neither_ping_nor_close():
+    """Exec's websockets are silent: LXD never reads stderr, and one unread
+    byte there turned its close into a reset that lost output (HTTPS)."""
+    messages = [frame(PING, b"keepalive"), frame(CLOSE, b"\x03\xe8")]
+    assert _ping_and_close(messages, silent=True) == b""
+    # The same frames to a connection that is not silent: a pong, then a close
+    # frame (masked client frames: opcode bytes 0x8a and 0x88).
+    answered = _ping_and_close(messages, silent=False)
+    assert answered[0] == 0x8A and 0x88 in answered[2:]
+
+
+# -- message caps ------------------------------------------------------------------
+
+def test_a_huge_frame_is_refused_from_its_header():
+    """A 1 GiB frame whose payload never comes: refused at once from its header
+    (reading the payload would wait for the 5 s read timeout instead)."""
+    with running_ws_server([header(BINARY, 1 << 30) + b"x" * 100], then_drop=False) as server:
+        api = apitx.API.factory(server.server_address, timeout=(5, 5))
+        ws = api.websocket("events")
+        with pytest.raises(apitx.ResponseTooLarge) as caught:
+            ws.recv()
+        assert "frame of 1073741824 bytes" in str(caught.value)
+        assert f"larger than {64 * 1024 * 1024} bytes (max_answer_bytes)" in str(caught.value)
+        assert "connection was closed" in str(caught.value) and ws.closed
+
+
+def test_fragments_are_joined_and_capped_as_one_message():
+    piece = "x" * 300
+    fragmented = [frame(TEXT, piece.encode(), fin=False), frame(PING, b""),
+                  frame(CONTINUATION, piece.encode(), fin=False),
+                  frame(CONTINUATION, piece.encode())]
+    too_long = [frame(BINARY, b"y" * 300, fin=False)] + [
+        frame(CONTINUATION, b"y" * 300, fin=False)] * 3
+    with running_ws_server(fragmented + too_long, then_drop=False) as server:
+        api = apitx.API.factory(server.server_address, timeout=(5, 5), max_answer_bytes=1000)
+        ws = api.websocket("events")
+        assert ws.recv() == piece * 3  # 900 bytes, a ping between the pieces
+        with pytest.raises(apitx.ResponseTooLarge, match=r"larger than 1000 bytes "
+                           r"\(max_answer_bytes\): a frame of 300 bytes after 900 in fragments"):
+            ws.recv()
+
+
+@pytest.mark.parametrize("frames, problem", [
+    ([frame(CONTINUATION, b"x")], "a continuation frame with no message to continue"),
+    ([frame(TEXT, b"a", fin=False), frame(TEXT, b"b")], "a new message inside a fragmented"),
+    ([header(PING, 126) + b"p" * 126], "a control frame of 126 bytes"),
+])
+def test_a_broken_protocol_is_a_connection_error(frames, problem):
+    with running_ws_server(frames, then_drop=False) as server:
+        ws = apitx.API.factory(server.server_address, timeout=(5, 5)).websocket("events")
+        with pytest.raises(apitx.APIConnectionError, match=f"broke the websocket protocol "
+                           f"\\({problem}"):
+            ws.recv()
+        assert ws.closed
+
+
+def test_tls_settings_are_built_once_until_their_files_change(tmp_path):
+    """Four websockets per exec each built them (40-60 ms with the system's
+    CA store): under 16 threads an exec's websockets then took longer than the
+    5 s LXD waits for them. A renewed certificate is read again."""
+    client = make_cert(str(tmp_path), "client")
+    server, _ = make_cert(str(tmp_path), "server", ca=True)
+    first = ssl_context(client, server)
+    assert ssl_context(list(client), server) is first
+    assert ssl_context(client, False) is not first
+    os.utime(client[0], ns=(0, os.stat(client[0]).st_mtime_ns + 10**9))
+    assert ssl_context(client, server) is not first
 
 
 def test_only_the_system_trust_loads_the_system_ca_store():

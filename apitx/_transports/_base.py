@@ -79,9 +79,10 @@ class Transport(Protocol):
         """The unread body of ``response`` in pieces, each read by ``until``."""
 
     def websocket(self, endpoint: Endpoint, path: str, *, timeout: Timeout, traced: bool,
-                  line: str) -> WebSocketConnection:
-        """A websocket at ``path`` (path and query) on ``endpoint``; raises
-        ``UpgradeRefused`` with the server's answer when it refuses."""
+                  line: str, max_message: int) -> WebSocketConnection:
+        """A websocket at ``path`` (path and query) on ``endpoint``, reading
+        messages of up to ``max_message`` bytes; raises ``UpgradeRefused``
+        with the server's answer when it refuses."""
 
     def close(self) -> None:
         """Close every connection the transport keeps."""

@@ -157,14 +157,14 @@ class HTTPTransport:
             yield piece
 
     def websocket(self, endpoint: Endpoint, path: str, *, timeout: Timeout, traced: bool,
-                  line: str) -> WebSocketConnection:
+                  line: str, max_message: int) -> WebSocketConnection:
         """A websocket with the session's client certificate and trust (the
         endpoint's pin when one is mounted)."""
         adapter = self.session.get_adapter(endpoint.base_url + "/")
         return connect_websocket(endpoint, path, timeout=timeout, cert=self.session.cert,
                                  verify=self.verify,
                                  pin=adapter.pin if isinstance(adapter, PinningAdapter) else None,
-                                 traced=traced, line=line)
+                                 traced=traced, line=line, max_message=max_message)
 
     def close(self) -> None:
         self.session.close()

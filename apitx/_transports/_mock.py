@@ -37,7 +37,7 @@ from requests.structures import CaseInsensitiveDict
 
 from .._config import Timeout
 from .._endpoint import Endpoint
-from .._exceptions import APIConnectionError, RequestTypeError, SettingsTypeError
+from .._exceptions import APIConnectionError, RequestError, RequestTypeError, SettingsTypeError
 from ._base import BodyPolicy, Line
 from ._http import read_answer
 from ._websocket import WebSocketConnection
@@ -81,6 +81,19 @@ class Answer:
     body: Any = b""
     headers: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Checked here, where the test wrote it, not when a request meets it.
+        if isinstance(self.status, bool) or not isinstance(self.status, int):
+            raise RequestTypeError(f"Answer(status={self.status!r}): give an HTTP status (an "
+                                   "int, 100 to 599)")
+        if not 100 <= self.status <= 599:
+            raise RequestError(f"Answer(status={self.status!r}): give an HTTP status, 100 to 599")
+        if not isinstance(self.headers, Mapping) or not all(
+                isinstance(name, str) and isinstance(value, str)
+                for name, value in self.headers.items()):
+            raise RequestTypeError(f"Answer(headers={self.headers!r}): give a dict of str "
+                                   "names to str values")
+
     @classmethod
     def sync(cls, metadata: Any = None, status: int = 200) -> Answer:
         """A synchronous success: the envelope around ``metadata``."""
@@ -108,6 +121,10 @@ def operation(op_id: str, status_code: int = 200, err: str = "",
     >>> operation('op1', 103)['status']
     'Running'
     """
+    if not isinstance(op_id, str) or isinstance(status_code, bool) \
+            or not isinstance(status_code, int) or not isinstance(err, str):
+        raise RequestTypeError(f"operation({op_id!r}, {status_code!r}, {err!r}): give an id "
+                               "(str), an LXD status code (int) and an error (str)")
     status = {100: "Created", 103: "Running", 105: "Pending", 200: "Success",
               400: "Failure", 401: "Cancelled"}.get(status_code, "Unknown")
     return {"id": op_id, "class": "task", "description": "", "status": status,
@@ -163,7 +180,7 @@ class MockTransport:
         return response.iter_content(chunk_size)
 
     def websocket(self, endpoint: Endpoint, path: str, *, timeout: Timeout, traced: bool,
-                  line: str) -> WebSocketConnection:
+                  line: str, max_message: int) -> WebSocketConnection:
         raise APIConnectionError(f"{line}: MockTransport opens no websockets (events and "
                                  "exec need a server; wait() polls instead)",
                                  endpoint=endpoint.display)
@@ -200,7 +217,12 @@ def _response(request: requests.PreparedRequest, answer: Answer) -> requests.Res
     if isinstance(answer.body, (bytes, bytearray)):
         data = bytes(answer.body)
     else:
-        data = json.dumps(answer.body).encode("utf-8")
+        try:
+            data = json.dumps(answer.body).encode("utf-8")
+        except (TypeError, ValueError) as exc:  # a value JSON has no form for, or a cycle
+            raise RequestTypeError(f"the MockTransport handler's Answer to {request.method} "
+                                   f"{request.url}: its body is neither bytes nor JSON ({exc})"
+                                   ) from exc
         headers.setdefault("Content-Type", "application/json")
     response = requests.Response()
     response.status_code = answer.status

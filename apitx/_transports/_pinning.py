@@ -27,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import socket
 import ssl
@@ -89,11 +90,15 @@ def load_certificates(path: str) -> List[x509.Certificate]:
     """Every certificate in a PEM file; an :class:`EndpointError` naming the file otherwise."""
     from cryptography import x509
 
+    # Never an int: open() would take it for a file descriptor of the caller's.
+    if isinstance(path, (bool, int)) or not isinstance(path, (str, os.PathLike)):
+        raise SettingsTypeError(f"certificate file {path!r}: give its path as a str")
     try:
         with open(path, "rb") as handle:
             data = handle.read()
-    except OSError as exc:
-        raise EndpointError(f"cannot read certificate file {path}: {exc.strerror}: "
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise EndpointError(f"cannot read certificate file {path}: "
+                            f"{getattr(exc, 'strerror', None) or exc}: "
                             "check verify= (or the remote's servercerts/ file)") from exc
     try:
         return x509.load_pem_x509_certificates(data)

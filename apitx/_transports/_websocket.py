@@ -17,6 +17,19 @@ Three rules LXD imposes, all measured on LXD 5.0.2 and Incus 6.0:
   secret): :class:`UpgradeRefused` carries it up, to be raised as the same
   :class:`APIException` a plain request would raise, with the server's message.
 
+Two rules of our own:
+
+- a message is capped (``max_message``: the API's ``max_answer_bytes``). A
+  frame that would take a message past the cap is refused from its header,
+  before its payload is read, and the connection is closed
+  (:class:`ResponseTooLarge`); fragments are collected and joined once, so a
+  message costs its size, not its size squared;
+- a connection can be made *silent* (:attr:`WebSocketConnection.silent`):
+  then it writes only what its caller sends, never a pong or a close frame
+  of its own. Exec needs it: LXD never reads some exec websockets, and a
+  byte left unread in a TCP socket turns LXD's close into a reset that
+  discards output still queued (see :mod:`apitx._exec`).
+
 Example::
 
     with api.websocket('events', {'type': 'lifecycle'}) as ws:
@@ -32,8 +45,9 @@ import os
 import socket
 import ssl
 import struct
+import threading
 import time
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, NoReturn, Optional, Tuple, Union, cast
 from urllib.parse import urlsplit
 
 import requests
@@ -41,7 +55,7 @@ import websocket
 
 from .._config import Timeout
 from .._endpoint import Endpoint
-from .._exceptions import APIConnectionError, APITimeoutError, APITXError
+from .._exceptions import APIConnectionError, APITimeoutError, APITXError, ResponseTooLarge
 from .._redact import redact
 from ._errors import translate_error
 from ._pinning import Pin
@@ -61,8 +75,7 @@ Message = Union[str, bytes]
 #: completed no message (a ping, a pong, a fragment).
 NO_MESSAGE = object()
 
-_DATA_OPCODES = (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY,
-                 websocket.ABNF.OPCODE_CONT)
+_OP = websocket.ABNF
 
 
 class WebSocketConnection:
@@ -71,14 +84,15 @@ class WebSocketConnection:
     ``recv()`` returns a ``str`` (text message), ``bytes`` (binary message),
     or None once the peer has closed the websocket (LXD's end of a stream).
     Reads wait at most the API's read timeout (``settimeout`` changes it;
-    None waits forever), then raise :class:`APITimeoutError`.
+    None waits forever), then raise :class:`APITimeoutError`. A message
+    longer than ``max_message`` bytes raises :class:`ResponseTooLarge`.
 
     >>> with api.websocket(op + '/websocket', {'secret': s}) as ws:
     ...     ws.send_binary(b'data')
     """
 
     def __init__(self, ws: websocket.WebSocket, endpoint: str, describe: str,
-                 traced: bool) -> None:
+                 traced: bool, max_message: int) -> None:
         self._ws = ws
         #: The readable endpoint (``unix:/var/lib/lxd/unix.socket``) and the
         #: whole websocket (endpoint and path, secrets redacted).
@@ -93,6 +107,15 @@ class WebSocketConnection:
         self.traced = traced
         self.closed = False
         self._close_sent = False
+        #: The largest message read (the API's ``max_answer_bytes``).
+        self.max_message = max_message
+        #: True: write nothing but what the caller sends (no pong, no close
+        #: frame of our own): for a peer that does not read this websocket.
+        self.silent = False
+        #: The fragments of a message not whole yet, their opcode and size.
+        self._pieces: List[bytes] = []
+        self._opcode = 0
+        self._gathered = 0
         #: Pings received so far (LXD's first one says its event listener is
         #: registered: see :meth:`apitx._events.EventStream.confirm`).
         self.pings = 0
@@ -105,7 +128,7 @@ class WebSocketConnection:
     def send_text(self, text: str) -> None:
         """Send one text message (LXD's control and events messages are JSON text)."""
         self._trace(">", text)
-        self._io(self._ws.send, text, websocket.ABNF.OPCODE_TEXT)
+        self._io(self._ws.send, text, _OP.OPCODE_TEXT)
 
     def send_binary(self, data: bytes) -> None:
         """Send one binary message (a piece of a stream)."""
@@ -126,43 +149,87 @@ class WebSocketConnection:
         socket means one frame can be read without blocking for long, and a
         ping must not turn into a wait for the next message.
 
-        Pings are answered here. A pong that cannot be sent is ignored: a
-        peer that sent its last messages and left (LXD does, at the end of a
-        stream) must not lose them to a failed reply; a real loss shows on
-        the next read.
+        Pings are answered here (unless :attr:`silent`). A pong that cannot
+        be sent is ignored: a peer that sent its last messages and left (LXD
+        does, at the end of a stream) must not lose them to a failed reply; a
+        real loss shows on the next read.
         """
-        ws = self._ws
         try:
-            frame = self._io(ws.recv_frame, reading=True)
+            frame = self._io(self._next_frame, reading=True)
         except _PeerClosed:
             return None
         self.last_frame = time.monotonic()
-        if frame.opcode in _DATA_OPCODES:
-            ws.cont_frame.validate(frame)
-            ws.cont_frame.add(frame)
-            if not ws.cont_frame.is_fire(frame):
-                return NO_MESSAGE  # a fragment: the message is not whole yet
-            opcode, data = ws.cont_frame.extract(frame)
-            payload = data.data if isinstance(data, websocket.ABNF) else data
-            raw = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
-            message: Message = raw.decode("utf-8", "replace") \
-                if opcode == websocket.ABNF.OPCODE_TEXT else raw
-            self._trace("<", message)
-            return message
-        if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
+        if frame.opcode in (_OP.OPCODE_TEXT, _OP.OPCODE_BINARY, _OP.OPCODE_CONT):
+            return self._gather(frame)
+        if frame.opcode == _OP.OPCODE_CLOSE:
             self._trace("<", "<close>")
             if not self._close_sent:  # the closing handshake: answer once
                 self._close_sent = True
-                self._reply(websocket.ABNF.OPCODE_CLOSE,
-                            struct.pack("!H", websocket.STATUS_NORMAL))
+                self._reply(_OP.OPCODE_CLOSE, struct.pack("!H", websocket.STATUS_NORMAL))
             return None
-        if frame.opcode == websocket.ABNF.OPCODE_PING:
+        if frame.opcode == _OP.OPCODE_PING:
             self.pings += 1
-            self._reply(websocket.ABNF.OPCODE_PONG, frame.data)
+            self._reply(_OP.OPCODE_PONG, frame.data)
         return NO_MESSAGE
 
+    def _next_frame(self) -> websocket.ABNF:
+        """The next frame, its size checked against :attr:`max_message` from
+        its header, before its payload is read.
+
+        websocket-client keeps a partly read frame (header, length) across a
+        read timeout; its reader is driven here step by step so the length is
+        known first, then left to read the rest.
+        """
+        reader = self._ws.frame_buffer
+        if reader.needs_header():
+            reader.recv_header()
+        if reader.needs_length():
+            reader.recv_length()
+        header: Any = reader.header  # (fin, rsv1, rsv2, rsv3, opcode, mask, length bits)
+        opcode, size = header[4], int(reader.length or 0)
+        if opcode >= _OP.OPCODE_CLOSE and size > 125:  # RFC 6455 5.5
+            self._broken(f"a control frame of {size} bytes")
+        so_far = self._gathered if opcode == _OP.OPCODE_CONT else 0
+        if so_far + size > self.max_message:
+            self.abort()  # the rest of that frame is never read: nothing to resume
+            raise ResponseTooLarge(
+                f"websocket {self.describe}: the server sent a message larger than "
+                f"{self.max_message} bytes (max_answer_bytes): a frame of {size} bytes"
+                f"{f' after {so_far} in fragments' if so_far else ''}, refused unread; the "
+                "connection was closed. Raise API(max_answer_bytes=...) if it is legitimately "
+                "this large")
+        frame: websocket.ABNF = self._ws.recv_frame()  # type: ignore[no-untyped-call]
+        return frame
+
+    def _gather(self, frame: websocket.ABNF) -> Union[Message, object]:
+        """A whole message from a data frame, or NO_MESSAGE while fragments
+        arrive: the pieces are kept apart and joined once, in linear time."""
+        starts = frame.opcode != _OP.OPCODE_CONT
+        if starts == bool(self._opcode):
+            self._broken("a new message inside a fragmented one" if starts else
+                         "a continuation frame with no message to continue")
+        if starts:
+            self._opcode = frame.opcode
+        data = cast(bytes, frame.data)  # a frame read from a socket carries bytes
+        if not frame.fin:
+            self._pieces.append(data)
+            self._gathered += len(data)
+            return NO_MESSAGE
+        raw = b"".join(self._pieces + [data]) if self._pieces else data
+        opcode, self._opcode, self._pieces, self._gathered = self._opcode, 0, [], 0
+        message: Message = raw.decode("utf-8", "replace") if opcode == _OP.OPCODE_TEXT else raw
+        self._trace("<", message)
+        return message
+
+    def _broken(self, what: str) -> NoReturn:
+        """The peer broke the protocol: close, and say what it sent."""
+        self.abort()
+        raise APIConnectionError(f"websocket {self.describe}: the server broke the websocket "
+                                 f"protocol ({what}); the connection was closed",
+                                 endpoint=self.endpoint)
+
     def _reply(self, opcode: int, payload: bytes) -> None:
-        """Answer a ping or a close, best effort, never waiting.
+        """Answer a ping or a close, best effort, never waiting; never when silent.
 
         Another thread may be blocked sending on this websocket (exec's stdin
         writer, while the command does not read): waiting for it here would
@@ -173,7 +240,7 @@ class WebSocketConnection:
         what it sent.
         """
         ws = self._ws
-        if not ws.lock.acquire(blocking=False):
+        if self.silent or not ws.lock.acquire(blocking=False):
             return
         try:
             ws._send(websocket.ABNF.create_frame(payload, opcode).format())
@@ -209,10 +276,10 @@ class WebSocketConnection:
         """Send a close frame (the end of what we send) and drop the connection.
 
         Does not wait for the peer's close frame: LXD does not always answer
-        one, and the caller has read what it wanted. After :meth:`abort`,
-        only releases the socket.
+        one, and the caller has read what it wanted. A :attr:`silent`
+        connection, or one after :meth:`abort`, is only dropped.
         """
-        if not self.closed and not self._close_sent:
+        if not self.closed and not self._close_sent and not self.silent:
             self._close_sent = True
             self._trace(">", "<close>")
             try:
@@ -318,7 +385,7 @@ class UpgradeRefused(Exception):
 
 def connect_websocket(endpoint: Endpoint, path: str, *, timeout: Timeout, cert: Any,
                       verify: Union[bool, str], pin: Optional[Pin], traced: bool,
-                      line: str) -> WebSocketConnection:
+                      line: str, max_message: int) -> WebSocketConnection:
     """Open a websocket at ``path`` (path and query, as sent) on ``endpoint``.
 
     The socket is connected here, the way every other apitx request is (the
@@ -326,12 +393,14 @@ def connect_websocket(endpoint: Endpoint, path: str, *, timeout: Timeout, cert: 
     certificate ``cert`` and the trust ``verify`` or ``pin``), and handed to
     websocket-client for the upgrade only. ``timeout.connect`` bounds
     connecting and the upgrade, ``timeout.read`` every later read. ``line``
-    (``GET readable-url``) starts every message. Raises
+    (``GET readable-url``) starts every message; ``max_message`` caps each
+    message read (bytes). Raises
     :class:`APIConnectionError`, :class:`APITimeoutError`, or
     :class:`UpgradeRefused` with the server's answer.
 
     >>> connect_websocket(endpoint, '/1.0/events?type=operation', timeout=Timeout(),
-    ...                   cert=None, verify=True, pin=None, traced=False, line='GET …')
+    ...                   cert=None, verify=True, pin=None, traced=False, line='GET …',
+    ...                   max_message=1 << 26)
     """
     started = time.perf_counter()
     try:
@@ -361,7 +430,8 @@ def connect_websocket(endpoint: Endpoint, path: str, *, timeout: Timeout, cert: 
             exc = socket.timeout(str(exc))
         raise _translate(exc, endpoint, line) from exc
     ws.settimeout(timeout.read)
-    connection = WebSocketConnection(ws, endpoint.display, line[len("GET "):], traced)
+    connection = WebSocketConnection(ws, endpoint.display, line[len("GET "):], traced,
+                                     max_message)
     if connection._seq is not None and logger.isEnabledFor(logging.DEBUG):
         logger.debug("#ws%d %s upgraded to a websocket %.1f ms\nHTTP/101 %s\n%s",
                      connection._seq, line, (time.perf_counter() - started) * 1000,
@@ -396,8 +466,19 @@ def _connect(endpoint: Endpoint, connect_timeout: Optional[float], cert: Any,
         raise
 
 
+#: TLS settings already built, by ``(cert, verify)``, with the files' stamps.
+#: Building them reads the certificate files (and the system's CA store when
+#: ``verify=True``): 20-60 ms here, four times per exec. Under 16 threads
+#: that alone pushed connecting an exec's websockets past the 5 s LXD waits
+#: for them. A context is rebuilt when one of its files changed.
+_contexts: Dict[Tuple[Any, Any], Tuple[Tuple[Any, ...], ssl.SSLContext]] = {}
+_contexts_lock = threading.Lock()
+_CONTEXTS_KEPT = 16
+
+
 def ssl_context(cert: Any, verify: Union[bool, str]) -> ssl.SSLContext:
-    """The TLS settings requests would use for ``cert=`` and ``verify=``.
+    """The TLS settings requests would use for ``cert=`` and ``verify=``,
+    built once while their files are unchanged (contexts are thread-safe).
 
     The system's CA store is loaded only when it is the trust (``verify=True``):
     loading it costs ~90 ms here, for every websocket, and a pinned endpoint
@@ -406,17 +487,42 @@ def ssl_context(cert: Any, verify: Union[bool, str]) -> ssl.SSLContext:
 
     >>> ssl_context(('client.crt', 'client.key'), '/var/lib/lxd/server.crt')
     """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # hostname check, CERT_REQUIRED
+    key = (tuple(cert) if isinstance(cert, (list, tuple)) else cert, verify)
+    files = ([cert] if isinstance(cert, str) else list(cert or ())) + \
+        ([verify] if isinstance(verify, str) else [])
+    stamp = tuple(_stamp(path) for path in files)
+    with _contexts_lock:
+        kept = _contexts.get(key)
+    if kept is not None and kept[0] == stamp:
+        return kept[1]
+    context = _new_context(cert, verify)
+    with _contexts_lock:
+        if len(_contexts) >= _CONTEXTS_KEPT:
+            _contexts.clear()
+        _contexts[key] = (stamp, context)
+    return context
+
+
+def _stamp(path: Any) -> Optional[Tuple[int, int, int]]:
+    """What says a file changed: its inode, size and modification time."""
+    try:
+        info = os.stat(path)
+    except (OSError, TypeError, ValueError):
+        return None  # loading it will say what is wrong
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _new_context(cert: Any, verify: Union[bool, str]) -> ssl.SSLContext:
     if verify is False:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    elif isinstance(verify, str):
-        if os.path.isdir(verify):
-            context.load_verify_locations(capath=verify)
-        else:
-            context.load_verify_locations(cafile=verify)
+    elif isinstance(verify, str):  # that CA (or directory of CAs) alone, as requests does
+        context = ssl.create_default_context(
+            capath=verify if os.path.isdir(verify) else None,
+            cafile=None if os.path.isdir(verify) else verify)
     else:
-        context.load_default_certs()
+        context = ssl.create_default_context()
     if cert:
         certfile, keyfile = (cert, None) if isinstance(cert, str) else cert
         context.load_cert_chain(certfile, keyfile)

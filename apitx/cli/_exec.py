@@ -33,7 +33,7 @@ import tty
 from contextlib import ExitStack, contextmanager
 from typing import Any, Dict, Iterator, List, Sequence, Tuple
 
-from .. import ExecControl, run_exec
+from .. import ExecControl, raising_on, run_exec
 from ._exit import EXIT_EXEC_OWN, UsageError
 from ._input import utf8
 from ._options import add_connection_options, connect, new_parser, positive_seconds
@@ -90,12 +90,13 @@ def run(args: argparse.Namespace) -> int:
         if args.tty:
             env.setdefault("TERM", os.environ.get("TERM", "xterm"))
             options.update(_terminal(terminal))
-        # Unbuffered: a read returns what is there (a terminal's keys
-        # live), and the stdin thread, left blocked in it once the command
-        # ended (a terminal never ends), holds no lock that the
-        # interpreter's shutdown would wait for (sys.stdin.buffer does).
+        # Unbuffered: a read returns what is there (a terminal's keys live),
+        # and the library waits for it to be readable before each read.
         # Descriptor 0 itself: a stdin closed at start is /dev/null by now.
         stdin = terminal.enter_context(open(0, "rb", buffering=0, closefd=False))
+        # SIGTERM and SIGHUP kill the command (and all it started) as
+        # Ctrl-C does; the exit code is then 128 + the signal's number.
+        terminal.enter_context(raising_on(signal.SIGTERM, signal.SIGHUP))
         result = run_exec(api, utf8("INSTANCE", args.instance), command, stdin=stdin, env=env,
                           stdout=stdout.write_now, stderr=stderr.write_now, **options)
     return result.return_code

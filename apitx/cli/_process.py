@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import os
 import sys
 import traceback
@@ -22,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional, Sequence
 
-from .. import APITXError, StderrHandler
+from .. import APITXError, Signalled, StderrHandler
 from ._exit import (EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, Interrupted,
                     OutputError, UsageError, exit_code)
 from ._output import writing
@@ -113,6 +114,10 @@ def run_command(parse: Callable[[Sequence[str]], argparse.Namespace],
         return failures.usage(exc.code if isinstance(exc.code, int) else EXIT_USAGE)
     except Exception as exc:
         return _report(exc, failures, debug)
+    except Signalled as exc:  # SIGTERM, SIGHUP (apitx.raising_on): as the signal would
+        _fail(f"{signal.Signals(exc.signum).name}: the command was killed", 128 + exc.signum,
+              debug, quiet_stdout=True)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         if failures.interrupted is None:
             return EXIT_INTERRUPTED
