@@ -1,5 +1,5 @@
 """One migration between two servers, in the mode asked: the engine under
-:mod:`apitx.migrate` for instances and custom volumes.
+``apitx.migrate`` for instances and custom volumes.
 
 LXD's migration (Incus's is the same protocol) is a pair of operations, one
 on each server, joined by websockets (``control`` and ``fs``; ``criu`` for a

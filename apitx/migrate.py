@@ -4,14 +4,14 @@ Each function takes the :class:`~apitx.API` of each server it involves and
 returns when the work is done and checked, or raises:
 
 - :class:`~apitx.RequestError` before anything is sent, for what cannot work:
-  a bad argument, or a pair of servers and a mode known to fail (the reasons
-  are in :mod:`apitx._compat` and docs/migration.md);
+  a bad argument, or a pair of servers and a mode known to fail (each with
+  its reason, as measured: docs/migration.md);
 - :class:`~apitx.MigrationError` for a failure on the way, naming the side
   that failed (``side``: ``'source'`` or ``'target'``), with both servers'
   own words; whatever the target created is removed first (a target that
   died midway is waited for up to a minute, then named in ``left_behind``).
 
-``mode`` is who carries the data (see :mod:`apitx._migration`): ``'pull'``
+``mode`` is who carries the data: ``'pull'``
 (the target's daemon connects to the source), ``'push'`` (the source's
 connects to the target) or ``'relay'`` (apitx connects to both and carries
 every byte, in flat memory: for servers that cannot reach each other).
