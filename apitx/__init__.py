@@ -12,7 +12,8 @@ Example::
              'alias': 'apitx-busybox'}}).wait()
 
 Navigation: ``api.instances['c1'].state.put(...)`` (see :class:`Resource`);
-idempotent helpers live in :mod:`apitx.ensure`; unit tests without a server
+idempotent helpers live in :mod:`apitx.ensure`; copies and moves between
+servers, and backups, in :mod:`apitx.migrate`; unit tests without a server
 use :class:`apitx.testing.MockTransport`.
 
 Every public name is importable from here; the modules behind it are private.
@@ -38,6 +39,7 @@ from ._exceptions import (
     ExecError,
     LocalFileError,
     ExecTimeout,
+    MigrationError,
     MissingExtension,
     OperationTimeout,
     RequestError,
@@ -73,6 +75,7 @@ def __getattr__(name: str) -> object:
         return getattr(_aio, name)
     raise AttributeError(f"module 'apitx' has no attribute {name!r}")
 from . import ensure  # noqa: E402  (apitx.ensure: idempotent helpers)
+from . import migrate  # noqa: E402  (apitx.migrate: workloads between servers)
 
 __all__ = [
     "API",
@@ -95,6 +98,7 @@ __all__ = [
     "Files",
     "Limits",
     "LocalFileError",
+    "MigrationError",
     "MissingExtension",
     "OperationTimeout",
     "Pin",
@@ -118,6 +122,7 @@ __all__ = [
     "ensure",
     "events",
     "list_remotes",
+    "migrate",
     "raising_on",
     "remove_remote",
     "run_exec",

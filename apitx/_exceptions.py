@@ -21,7 +21,9 @@ The tree::
     ├── APITimeoutError(TimeoutError)   no answer in time (connect or read)
     │   └── OperationTimeout            an LXD operation still runs when wait() gives up
     │       └── ExecTimeout             an exec ran past its timeout= and was killed
-    └── ExecError                       ExecResult.check(): a command exited non-zero
+    ├── ExecError                       ExecResult.check(): a command exited non-zero
+    └── MigrationError                  a copy or move between two servers failed: which
+                                        side, why, and what was cleaned up
 
 No exception of ``requests``, ``urllib3`` or ``socket`` escapes apitx: the
 transport layer translates them into the classes above and keeps the
@@ -291,4 +293,26 @@ class ExecError(APITXError):
     def __init__(self, message: str, command: List[str], return_code: int,
                  stderr: bytes) -> None:
         self.command, self.return_code, self.stderr = command, return_code, stderr
+        super().__init__(message)
+
+
+class MigrationError(APITXError):
+    """A copy, move, export or import (:mod:`apitx.migrate`) failed.
+
+    ``side`` says which server failed: ``'source'`` or ``'target'``;
+    ``source_error`` and ``target_error`` are each server's own words (its
+    operation's ``err``, or the failure reaching it), None for a side that
+    said nothing; ``left_behind`` names what may remain on the target when
+    apitx could not remove it (None when nothing does). The message says all
+    of it, and what was done about it. The original exception, when there
+    is one, is ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, side: str, source_error: Optional[str] = None,
+                 target_error: Optional[str] = None,
+                 left_behind: Optional[str] = None) -> None:
+        self.side = side
+        self.source_error = source_error
+        self.target_error = target_error
+        self.left_behind = left_behind
         super().__init__(message)

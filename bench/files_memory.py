@@ -7,8 +7,8 @@ sent), a pull to a path writes each 64 KiB piece as it arrives. To show the
 size does not matter, the bench moves files of two sizes (20 MB and 200 MB by
 default) into a busybox instance's /tmp on each server, and compares.
 
-Each push and pull runs in a child process; ``os.wait4`` gives that child's
-own peak RSS (``ru_maxrss``, KiB on Linux). A child that only imports apitx
+Each push and pull runs in a child process; GNU time gives that child's
+own peak RSS (``cli_memory.peak_rss`` says why not ``os.wait4``). A child that only imports apitx
 and reads ``api.server`` gives the floor.
 
     python3 bench/files_memory.py [--sizes 20,200] [--servers lxd,incus]

@@ -61,10 +61,11 @@ autodoc_default_options = {"members": True}
 
 #: The modules whose public names the reference must document, and the names.
 PUBLIC: Dict[str, List[str]] = {
-    "apitx": [name for name in apitx.__all__ if name != "ensure"]
+    "apitx": [name for name in apitx.__all__ if name not in ("ensure", "migrate")]
     + ["AsyncAPI", "AsyncAPIResult", "AsyncEventStream"],
     "apitx.testing": list(testing.__all__),
     "apitx.ensure": list(apitx.ensure.__all__),
+    "apitx.migrate": list(apitx.migrate.__all__),
 }
 
 # Names in signatures that have no page of their own, each unlinked on purpose.

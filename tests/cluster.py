@@ -29,7 +29,7 @@ from typing import Dict, Iterator, Optional, Union
 import pytest
 
 import apitx
-from sandbox import remove_instance
+from sandbox import daemon_pid, remove_instance
 
 #: What scripts/lxd-cluster makes (its header names the same paths).
 ROOT = "/var/lib/apitx-cluster"
@@ -130,23 +130,12 @@ def start_exec(api: apitx.API, name: str, *command: str) -> apitx.APIResult:
 # -- members' processes ------------------------------------------------------------
 
 def member_pid(name: str) -> int:
-    """The PID of member ``name``'s daemon.
-
-    The rule scripts/lxd-cluster uses: the daemon is the ``lxd`` process whose
-    ``--logfile`` is ``ROOT/<name>.log`` (no other process carries it).
-    """
-    logfile = f"{ROOT}/{name}.log".encode()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue  # gone meanwhile
-        if os.path.basename(argv[0]) == b"lxd" and logfile in argv:
-            return int(entry.name)
-    raise AssertionError(f"no daemon for member {name}: {HOW_TO_FIX}")
+    """The PID of member ``name``'s daemon: the ``lxd`` process whose
+    ``--logfile`` is ``ROOT/<name>.log``, as scripts/lxd-cluster finds it."""
+    pid = daemon_pid(f"{ROOT}/{name}.log")
+    if pid is None:
+        raise AssertionError(f"no daemon for member {name}: {HOW_TO_FIX}")
+    return pid
 
 
 def kill_member(name: str) -> None:

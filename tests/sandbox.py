@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 import pytest
 
@@ -90,6 +90,24 @@ def remove_instance(api: apitx.API, name: str) -> None:
     if state.metadata and state.metadata.get("status") == "Running":
         api.put(f"instances/{name}/state", json={"action": "stop", "force": True}).wait(60)
     api.delete(f"instances/{name}").wait(60)
+
+
+def daemon_pid(logfile: str, names: tuple = (b"lxd",)) -> Optional[int]:
+    """The PID of the daemon started with ``--logfile logfile`` (the rule of
+    scripts/lxd-cluster and scripts/lxd-pair: no other process carries it),
+    or None when none runs. ``names``: the programs it may be."""
+    wanted = logfile.encode()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile
+        if os.path.basename(argv[0]) in names and wanted in argv:
+            return int(entry.name)
+    return None
 
 
 def start_exec(api: apitx.API, instance: str, *command: str) -> apitx.APIResult:

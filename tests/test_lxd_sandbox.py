@@ -88,4 +88,5 @@ def test_one_server_by_name(ready: None, server: str) -> None:
 def test_unknown_argument_is_refused_with_the_choices() -> None:
     done = run_sandbox("lxc")
     assert done.returncode == 1
-    assert "unknown argument: lxc (expected lxd, incus, or nothing for both)" in done.stderr
+    assert ("unknown argument: lxc (expected lxd, incus, lxd2, incus2, or nothing for lxd and "
+            "incus)") in done.stderr

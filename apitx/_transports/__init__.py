@@ -18,6 +18,7 @@ Modules, each with one job:
 - ``_deadline``: the whole-request deadline every socket keeps;
 - ``_errors``: failures translated, with a fix in each message;
 - ``_websocket``: a websocket over the same connections and trust;
+- ``_relay``: websockets carried between two servers, frame by frame;
 - the async client's, imported only by :mod:`apitx._aio`: ``_aiobase`` (its
   interface), ``_aiohttp`` (aiohttp), ``_aiows`` (its websockets),
   ``_aio_errors`` (aiohttp's failures translated).
@@ -28,6 +29,7 @@ from ._deadline import deadline
 from ._errors import CALLER_MISTAKES, mistake, translate_error
 from ._http import HTTPTransport
 from ._mock import MOCK_ENDPOINT, Answer, MockRequest, MockTransport, operation
+from ._relay import Relay
 from ._pinning import (FingerprintLike, Pin, PinningAdapter, certificate_fingerprint,
                        fetch_certificate, parse_fingerprint, pin_for)
 from ._websocket import (NO_MESSAGE, Message, UpgradeRefused, WebSocketConnection,
@@ -36,7 +38,7 @@ from ._websocket import (NO_MESSAGE, Message, UpgradeRefused, WebSocketConnectio
 __all__ = [
     "Answer", "BodyPolicy", "CALLER_MISTAKES", "mistake", "FingerprintLike", "HTTPTransport", "Line", "MOCK_ENDPOINT",
     "Message", "MockRequest", "MockTransport", "NO_MESSAGE", "Pin", "PinningAdapter",
-    "Transport", "UpgradeRefused", "WebSocketConnection", "describe_message", "certificate_fingerprint",
+    "Relay", "Transport", "UpgradeRefused", "WebSocketConnection", "describe_message", "certificate_fingerprint",
     "deadline", "fetch_certificate", "operation", "parse_fingerprint", "pin_for",
     "translate_error",
 ]

@@ -103,6 +103,8 @@ class WebSocketConnection:
             raise APIConnectionError(f"{describe}: the websocket is not connected")
         self._sock: socket.socket = ws.sock
         self._seq = next(_sequence) if traced else None
+        #: True when this connection's messages are traced.
+        self.traced = traced
         self.closed = False
         self._close_sent = False
         #: The largest message read (the API's ``max_answer_bytes``).
@@ -254,6 +256,14 @@ class WebSocketConnection:
     def fileno(self) -> int:
         """The socket's file descriptor, for ``selectors``."""
         return self._sock.fileno()
+
+    def relay_socket(self) -> socket.socket:
+        """The connected socket itself, for :class:`~apitx._transports._relay.Relay`,
+        which then reads and writes frames on it directly (websocket-client
+        reads exactly what a frame needs, so nothing of the stream is held
+        here): from then on, no other method but :meth:`abort` and
+        :meth:`close` may be used."""
+        return self._sock
 
     def pending(self) -> bool:
         """True when bytes already decrypted by TLS wait to be read:
@@ -469,6 +479,11 @@ _CONTEXTS_KEPT = 16
 def ssl_context(cert: Any, verify: Union[bool, str]) -> ssl.SSLContext:
     """The TLS settings requests would use for ``cert=`` and ``verify=``,
     built once while their files are unchanged (contexts are thread-safe).
+
+    The system's CA store is loaded only when it is the trust (``verify=True``):
+    loading it costs ~90 ms here, for every websocket, and a pinned endpoint
+    (``verify=False``, the pin checked after the handshake) or a CA file of
+    the caller's never reads it.
 
     >>> ssl_context(('client.crt', 'client.key'), '/var/lib/lxd/server.crt')
     """
