@@ -62,7 +62,7 @@ from ._version import __version__
 
 #: The async client's names: imported on first use, so that ``import apitx``
 #: never imports aiohttp (``pip install apitx[async]`` brings it).
-_ASYNC_NAMES = ("AsyncAPI", "AsyncAPIResult", "AsyncEventStream")
+_ASYNC_NAMES = ("AsyncAPI", "AsyncAPIResult", "AsyncEventStream", "AsyncExecControl")
 
 
 def __getattr__(name: str) -> object:

@@ -118,8 +118,9 @@ def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input
     while the command runs (Ctrl-C, a ``stdout`` callable that raised, the
     :class:`RequestError` of a ``stdin`` source that failed) kills it the
     same way, then propagates. Killing is SIGKILL over the control websocket,
-    then of every process the command started (see :mod:`apitx._exec_kill`:
-    the command's environment carries ``APITX_EXEC_ID`` for that). A
+    then of every process the command started (the command's environment
+    carries ``APITX_EXEC_ID`` for that: a second exec kills every process
+    that has it). A
     non-zero exit is not an error: call :meth:`ExecResult.check`.
 
     ``terminal=(width, height)`` runs the command in a pseudo-terminal (LXD's

@@ -62,7 +62,7 @@ autodoc_default_options = {"members": True}
 #: The modules whose public names the reference must document, and the names.
 PUBLIC: Dict[str, List[str]] = {
     "apitx": [name for name in apitx.__all__ if name not in ("ensure", "migrate")]
-    + ["AsyncAPI", "AsyncAPIResult", "AsyncEventStream"],
+    + ["AsyncAPI", "AsyncAPIResult", "AsyncEventStream", "AsyncExecControl"],
     "apitx.testing": list(testing.__all__),
     "apitx.ensure": list(apitx.ensure.__all__),
     "apitx.migrate": list(apitx.migrate.__all__),

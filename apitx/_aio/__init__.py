@@ -10,6 +10,7 @@ result. They share every rule with the sync client and none of its shells.
 
 from ._api import AsyncAPI
 from ._events import AsyncEventStream
+from ._exec import AsyncExecControl
 from ._result import AsyncAPIResult
 
-__all__ = ["AsyncAPI", "AsyncAPIResult", "AsyncEventStream"]
+__all__ = ["AsyncAPI", "AsyncAPIResult", "AsyncEventStream", "AsyncExecControl"]
