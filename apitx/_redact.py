@@ -13,9 +13,10 @@ access key (``api_key``, ``apiKey``, ``access_key``), any header or query
 name with ``key`` (``X-API-Key``), and a private key (``private_key``,
 ``privateKey``). LXD's own secrets fit: the trust password
 (``core.trust_password``), join tokens, the client key, an exec's websocket
-``secret``. An environment variable (an exec's ``environment``, an
-instance's ``environment.*`` config) with ``key`` as a word
-(``ENCRYPTION_KEY``) is secret too.
+``secret``, and the websocket secrets a migration's operation announces in
+its ``metadata`` (``control``, ``fs``). An environment variable (an exec's
+``environment``, an instance's ``environment.*`` config) with ``key`` as a
+word (``ENCRYPTION_KEY``) is secret too.
 
 Credentials inside values are found wherever text is shown: a URL's
 ``user:password@`` and its secret query parameters (``?secret=…``, also in
@@ -43,7 +44,7 @@ import re
 import shlex
 from functools import lru_cache
 from typing import (Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence,
-                    Tuple)
+                    Set, Tuple)
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 REDACTED = "<redacted>"
@@ -90,6 +91,15 @@ _VALUE_IN_TEXT = re.compile(r"""b?\\?"(?P<double>[^"\\]*)|b?\\?'(?P<single>[^'\\
 #: a running command's websocket) shows in its POST answer, every /wait and
 #: every ``operation`` event.
 _SECRET_MAPS = frozenset({"fds"})
+#: An operation of this class announces the websockets to connect in its
+#: ``metadata``: a migration's as ``{"control": <secret>, "fs": <secret>}``
+#: (``criu`` too for a live one), each the one-time credential another
+#: daemon or apitx's relay presents. They show wherever the operation does
+#: (the POST answer, every /wait, every ``operation`` event), under names
+#: nothing else marks as secret: so every text of such metadata is, but the
+#: servers' progress figures (``fs_progress: "c1: 32.21MB (3.2MB/s)"``).
+_WEBSOCKET_CLASS = "websocket"
+_PROGRESS_SUFFIX = "_progress"
 #: JSON keys whose object is an environment (an exec's ``environment``);
 #: LXD's instance config names the same variables ``environment.<NAME>``.
 _ENVIRONMENTS = frozenset({"environment"})
@@ -137,23 +147,33 @@ def is_secret_variable(name: str) -> bool:
 
 def redact(tree: Any) -> Any:
     """A copy of a JSON tree with every secret replaced by ``<redacted>``:
-    values under secret names, secret environment variables, the secrets of
-    an exec ``command`` (:func:`redact_argv`) and credentials inside strings
+    values under secret names, secret environment variables, the texts a
+    websocket operation announces (a migration's ``control`` and ``fs``
+    secrets), the secrets of an exec ``command`` (:func:`redact_argv`) and
+    credentials inside strings
     (:func:`redact_free_text`: ``postgres://u:<redacted>@h``).
 
     Walks with a stack, so any depth is fine; the input is not modified.
     """
     root: List[Any] = [None]
     todo: List[Tuple[Any, Any, Any]] = [(tree, root, 0)]  # (source, parent, slot)
+    # The metadata of websocket operations met so far (by id: the tree is
+    # not modified while it is walked, so no id is reused meanwhile).
+    announcing: Set[int] = set()
     while todo:
         source, parent, slot = todo.pop()
         if isinstance(source, dict):
             copy: Any = {}
             environment = slot in _ENVIRONMENTS
+            channels = id(source) in announcing
+            if source.get("class") == _WEBSOCKET_CLASS and isinstance(source.get("metadata"),
+                                                                       dict):
+                announcing.add(id(source["metadata"]))
             for key, value in source.items():
                 # None, "" and booleans say whether a secret is set, not what it
                 # is (LXD shows core.trust_password as true): keep them.
-                if _is_secret_key(key, environment) and not (
+                if (_is_secret_key(key, environment) or channels and isinstance(value, str)
+                        and not str(key).endswith(_PROGRESS_SUFFIX)) and not (
                         value is None or value == "" or isinstance(value, bool)):
                     copy[key] = REDACTED
                 else:

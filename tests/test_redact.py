@@ -388,3 +388,28 @@ def test_exec_error_names_the_command_without_its_secrets():
                                  "'TOKEN=<redacted>' 'https://<redacted>@h/x' shop in c1 "
                                  "exited with 1: no such table")
     assert caught.value.command == _SECRET_COMMAND
+
+
+def test_a_migrations_websocket_secrets_are_redacted_and_its_progress_kept():
+    # The answer to POST /1.0/instances/<n> {"migration": true} on LXD 5.0.2
+    # (recorded, secrets replaced), and the same operation as a /wait shows
+    # it mid-copy: the channel names are no secret words, the values are.
+    control, fs = "18820" * 12 + "8882", "d1f44" * 12 + "e245"
+    answer = {"type": "async", "status_code": 100,
+              "operation": "/1.0/operations/3fabbfe4",
+              "metadata": {"id": "3fabbfe4", "class": "websocket",
+                           "description": "Migrating instance", "status": "Running",
+                           "resources": {"instances": ["/1.0/instances/c1"]},
+                           "metadata": {"control": control, "fs": fs,
+                                        "fs_progress": "c1: 32.21MB (32.21MB/s)"},
+                           "may_cancel": True, "err": ""}}
+    shown = redact(answer)
+    assert shown["metadata"]["metadata"] == {"control": REDACTED, "fs": REDACTED,
+                                             "fs_progress": "c1: 32.21MB (32.21MB/s)"}
+    assert shown["metadata"]["description"] == "Migrating instance"
+    # An operation event carries the same operation one level down.
+    event = {"type": "operation", "metadata": answer["metadata"]}
+    assert redact(event)["metadata"]["metadata"]["fs"] == REDACTED
+    # Another class's metadata is only redacted by its names.
+    task = {"class": "task", "metadata": {"fs": "default", "fs_progress": "1MB"}}
+    assert redact(task) == task
