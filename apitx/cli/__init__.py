@@ -7,6 +7,8 @@ modules. One module a concern:
 - ``_request``: the request command (``lxc query`` with tracing, curl
   export, progress and binary output);
 - ``_exec``, ``_events``, ``_remote``: the subcommands;
+- ``_copy`` (copy, move) and ``_backup`` (export, import): instances
+  between servers, as ``lxc`` takes them, on ``_transfer``'s shared parts;
 - ``_input``: ``-d``, ``-H``, ``-p`` and any argument, checked before sending;
 - ``_output``: stdout and ``-o FILE``, JSON and streams, failed writes named;
 - ``_wait``: ``--wait``, its progress line and Ctrl-C;
@@ -27,15 +29,19 @@ from __future__ import annotations
 import sys
 from typing import Callable, Dict, Optional, Sequence
 
-from . import _events, _exec, _remote, _request
+from . import _backup, _copy, _events, _exec, _remote, _request
 from ._process import claim_standard_fds
 
 #: ``apitx NAME ...`` runs a subcommand instead of a request: the first word
 #: is matched before anything else (an API path named like one is written
 #: ``/1.0/remote``).
 SUBCOMMANDS: Dict[str, Callable[[Sequence[str]], int]] = {
+    "copy": _copy.copy_main,
     "events": _events.main,
     "exec": _exec.main,
+    "export": _backup.export_main,
+    "import": _backup.import_main,
+    "move": _copy.move_main,
     "remote": _remote.main,
 }
 

@@ -1,11 +1,12 @@
 """The ``apitx`` command's exit codes, and the failures of its own that choose them.
 
 One table for the request command and its subcommands (``apitx remote``,
-``apitx events``), so a failure of the same kind exits with the same code
-whichever command met it. ``apitx exec`` is the exception: its status is the
-command's, so every failure of apitx's own exits :data:`EXIT_EXEC_OWN` (as
-ssh does). Exit codes are the command's concern, not the library's: this
-table maps the library's public exceptions, and lives here.
+``apitx events``, ``apitx copy``...), so a failure of the same kind exits
+with the same code whichever command met it. ``apitx exec`` is the
+exception: its status is the command's, so every failure of apitx's own
+exits :data:`EXIT_EXEC_OWN` (as ssh does). Exit codes are the command's
+concern, not the library's: this table maps the library's public
+exceptions, and lives here.
 
 Example::
 
@@ -15,7 +16,7 @@ Example::
 from __future__ import annotations
 
 from .. import (APIConnectionError, APIException, APITimeoutError, EndpointError,
-                LocalFileError, RequestError, SettingsError)
+                LocalFileError, MigrationError, RequestError, SettingsError)
 
 EXIT_OK = 0
 EXIT_API_ERROR = 1
@@ -74,10 +75,18 @@ EXIT_CODES = (
 )
 
 
+#: The causes a :class:`~apitx.MigrationError` exits with, rather than 1: a
+#: copy that could not reach one of its servers exits as any command that
+#: cannot connect does (its message names the side).
+_MIGRATION_CAUSES = (APIConnectionError, APITimeoutError)
+
+
 def exit_code(exc: BaseException) -> int:
     """The exit code for a failure (1 for an APITXError of no other row).
 
     >>> exit_code(UsageError('-p x: write it as key=value'))
     2
     """
+    if isinstance(exc, MigrationError) and isinstance(exc.__cause__, _MIGRATION_CAUSES):
+        exc = exc.__cause__
     return next((code for kind, code in EXIT_CODES if isinstance(exc, kind)), EXIT_API_ERROR)

@@ -46,6 +46,15 @@ def utf8(option: str, text: str) -> str:
     return text
 
 
+def optional_utf8(option: str, text: Optional[str]) -> Optional[str]:
+    """An option's value checked by :func:`utf8`, or None when it was not given.
+
+    >>> optional_utf8('--target', None) is None
+    True
+    """
+    return None if text is None else utf8(option, text)
+
+
 def parse_headers(values: List[str]) -> Dict[str, str]:
     """``-H`` values as a dict; the name is the library's to check."""
     headers: Dict[str, str] = {}

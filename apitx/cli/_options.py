@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .. import API, __version__
 from ._exit import UsageError
@@ -137,3 +137,35 @@ def tls_options(args: argparse.Namespace) -> Dict[str, Any]:
     if args.cacert:
         options["verify"] = args.cacert
     return options
+
+
+class Refused(argparse.Action):
+    """An option another client has (``lxc copy --refresh``) that this
+    command does not do: refused as soon as it is read, in one line naming
+    it and why (exit 2), before anything is sent. Muscle memory then meets
+    a clear no, never an option silently ignored.
+
+    Example::
+
+        group.add_argument('--refresh', action=Refused, nargs=0,
+                           help='incremental copies are not supported')
+    """
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: Optional[str] = None) -> None:
+        raise UsageError(f"{option_string}: {self.help}; nothing was sent")
+
+
+#: An option refused by :func:`add_refused_options`: its flags, whether it
+#: takes a value, and why it is refused.
+RefusedOption = Tuple[Tuple[str, ...], bool, str]
+
+
+def add_refused_options(parser: argparse.ArgumentParser, title: str,
+                        refused: List[RefusedOption]) -> None:
+    """Options of ``refused`` (``(flags, takes_a_value, why)``) in a help
+    group of their own, each refused when given (:class:`Refused`)."""
+    group = parser.add_argument_group(title)
+    for flags, takes_value, why in refused:
+        group.add_argument(*flags, action=Refused, nargs=1 if takes_value else 0,
+                           metavar="VALUE" if takes_value else None, help=why)

@@ -82,7 +82,20 @@ def open_output(path: Optional[str], stack: ExitStack) -> ResultWriter:
     """
     if path is None or path == "-":
         return stdout_writer()
-    name = f"-o {path}"
+    return open_file(path, f"-o {path}", stack)
+
+
+def open_file(path: str, name: str, stack: ExitStack) -> ResultWriter:
+    """``path`` opened by :func:`apitx.atomic_write` until ``stack`` closes, as
+    ``-o FILE`` is: a path that cannot be written is a usage error (nothing
+    was sent), a write or the final rename that fails is one line naming
+    ``name`` (exit 5), and the file is replaced only if the block succeeds.
+
+    Example::
+
+        out = open_file('c1.tar.gz', 'c1.tar.gz', stack)
+        export_instance(api, 'c1', out.stream)   # a full disk: 'c1.tar.gz: No space…'
+    """
     stack.enter_context(_finishing(name))
     try:
         stream = stack.enter_context(atomic_write(path))

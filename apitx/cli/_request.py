@@ -48,6 +48,9 @@ subcommands (each with its own --help):
                                                 status, or 255 when apitx itself fails
   apitx events [--type T] [--count N]            the server's events, like lxc monitor
   apitx remote add|list|remove                   remotes, kept as lxc and incus keep them
+  apitx copy|move [REMOTE:]NAME [REMOTE:][NAME]  instances within or between servers, as
+                                                lxc copy and lxc move take them
+  apitx export|import ...                        an instance to a backup file and back
 
 """ + TABLE
 

@@ -64,8 +64,9 @@ def _api_error(answer: APIResult) -> str:
 class ProgressLine:
     """One status line on a terminal, rewritten in place and cleared at the end.
 
-    Shows the operation's description, the time waited, and LXD's progress
-    metadata when the operation has some (``Unpack: 42%``).
+    :meth:`show` shows an operation: its description, the time waited, and
+    LXD's progress metadata when it has some (``Unpack: 42%``); :meth:`write`
+    any text (the transfer commands' progress).
 
     >>> ProgressLine(sys.stderr).show({'description': 'Creating instance'}, 3.2)
     """
@@ -75,11 +76,14 @@ class ProgressLine:
         self.shown = False
 
     def show(self, operation: Any, elapsed: float) -> None:
+        self.write(progress_text(operation, elapsed))
+
+    def write(self, text: str) -> None:
+        """Replace the line with ``text``, cut to the terminal's width."""
         width = shutil.get_terminal_size((80, 24)).columns - 1
-        text = progress_text(operation, elapsed)[:max(width, 10)]
         # \r back to the line start, ESC[K erases it: the line never wraps
         # (it is cut to the terminal's width), so this clears all of it.
-        self.stream.write(f"\r\x1b[K{text}")
+        self.stream.write(f"\r\x1b[K{text[:max(width, 10)]}")
         self.stream.flush()
         self.shown = True
 
