@@ -27,9 +27,10 @@ from sandbox import (CASSETTES, NOWHERE_SOCKET, SANDBOX_SOCKET, SERVER_BY_NAME, 
                      SandboxServer, instance_config, live_server, remove_instance)
 
 #: The websocket tests' targets (running instances by daemon and transport),
-#: the check that every test needing a server is marked live, and pytester
-#: (the tests of that check run pytest on small test files).
-pytest_plugins = ["live", "livemarks", "pytester"]
+#: the check that every test needing a server is marked live, pytester
+#: (the tests of that check run pytest on small test files), and the
+#: migration tests' servers and workloads (the fixtures apis and made).
+pytest_plugins = ["live", "livemarks", "pytester", "workloads"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
