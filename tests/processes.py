@@ -9,11 +9,13 @@ people do: ``python -m apitx ...`` with this checkout first on the path.
 from __future__ import annotations
 
 import os
+import pty
 import resource
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from typing import Callable, Iterator, Tuple
@@ -114,3 +116,44 @@ def owned_by_another(path) -> Tuple[int, int]:
         return os.getuid(), os.getgid()
     os.chown(path, 65534, 65534)
     return 65534, 65534
+
+
+def on_a_terminal(*args: str, stream: str = "stdout", **kwargs) -> Tuple[int, bytes, bytes]:
+    """``python -m apitx ARGS`` with its ``stream`` (``'stdout'`` or
+    ``'stderr'``) on a new pseudo-terminal, as a person's shell gives it;
+    (exit code, what the terminal showed, what the other stream wrote).
+
+    The terminal is read while the command runs (a long one would block on
+    a full terminal otherwise), until its last writer is gone.
+    """
+    kwargs.setdefault("env", ENV)
+    controller, terminal = pty.openpty()
+    other = "stderr" if stream == "stdout" else "stdout"
+    with tempfile.TemporaryFile() as rest:
+        try:
+            with reaped(subprocess.Popen([sys.executable, "-m", "apitx", *args],
+                                         stdin=subprocess.DEVNULL,
+                                         **{stream: terminal, other: rest}, **kwargs)) as child:
+                os.close(terminal)
+                terminal = -1
+                shown = drain(controller)
+                code = child.wait(60)
+        finally:
+            os.close(controller)
+            if terminal >= 0:
+                os.close(terminal)
+        rest.seek(0)
+        return code, shown, rest.read()
+
+
+def drain(fd: int) -> bytes:
+    """Everything a pseudo-terminal's controller reads until its other side is closed."""
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the terminal's other end is closed
+            return data
+        if not chunk:
+            return data
+        data += chunk

@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import pty
 import re
 import shutil
 import signal
@@ -35,7 +34,7 @@ import apitx
 from apitx.cli import main
 from apitx.cli._wait import progress_text
 
-from processes import ENV, ROOT, command, owned_by_another, reaped
+from processes import ENV, ROOT, command, on_a_terminal, owned_by_another, reaped
 from processes import closing as _closing
 from processes import file_size_limit as _file_size_limit
 from processes import full_device as _full_device
@@ -275,46 +274,19 @@ def test_pushed_bytes_arrive_exactly_as_the_library_reads_them(api, lxd_socket, 
     assert api.get(files).response.content == PAYLOAD
 
 
-def _on_a_terminal(socket: str, *args: str) -> tuple:
-    """Run the command with stdout on a pseudo-terminal: (exit code, screen, stderr)."""
-    controller, terminal = pty.openpty()
-    try:
-        done = subprocess.run([sys.executable, "-m", "apitx", "-e", socket, *args],
-                              stdout=terminal, stderr=subprocess.PIPE, env=ENV, timeout=60)
-        os.close(terminal)
-        terminal = -1
-        return done.returncode, _drain(controller), done.stderr.decode()
-    finally:
-        os.close(controller)
-        if terminal >= 0:
-            os.close(terminal)
-
-
 @live
 def test_binary_body_is_not_written_to_a_terminal_unless_asked(api, live_instances):
     stopped = live_instances[1]
     files = f"instances/{stopped}/files?path=/tmp/apitx-cli-tty.txt"
     api.post(files, data=b"hello from the instance\n", headers={"X-LXD-type": "file"})
-    code, screen, err = _on_a_terminal(api.endpoint.socket_path, files)
+    code, screen, err = on_a_terminal("-e", api.endpoint.socket_path, files)
     assert code == 2 and screen == b""
-    assert err.strip().endswith(
+    assert err.decode().strip().endswith(
         "the answer is not JSON (application/octet-stream): not written to a terminal; "
         "use -o FILE, -o - or a pipe")
-    code, screen, err = _on_a_terminal(api.endpoint.socket_path, "-o", "-", files)
-    assert code == 0 and err == ""
+    code, screen, err = on_a_terminal("-e", api.endpoint.socket_path, "-o", "-", files)
+    assert code == 0 and err == b""
     assert screen == b"hello from the instance\r\n"  # the terminal turns \n into \r\n
-
-
-def _drain(fd: int) -> bytes:
-    data = b""
-    while True:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # EIO: the terminal's other end is closed
-            return data
-        if not chunk:
-            return data
-        data += chunk
 
 
 # -- --wait -----------------------------------------------------------------------

@@ -123,7 +123,8 @@ def run_import(args: argparse.Namespace) -> int:
                              "the FILE; nothing was sent")
         remote = place.remote
     if len(words) > 2:
-        raise UsageError(f"{' '.join(words[2:])}: too many words; give [REMOTE:] FILE [NAME]")
+        raise UsageError(f"{' '.join(words[2:])}: too many words; give [REMOTE:] FILE [NAME]; "
+                         "nothing was sent")
     path, name = words[0], (words[1] if len(words) > 1 else None)
     with Transfer(args, f"Importing {path}") as transfer:
         migrate.import_instance(transfer.api(remote), path, name=name,

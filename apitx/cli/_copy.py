@@ -140,9 +140,9 @@ def run_copy(args: argparse.Namespace) -> int:
         raise UsageError("give the DESTINATION: a new NAME on the same server, or REMOTE: "
                          "(REMOTE:NAME) for another; nothing was sent")
     between = destination.remote != source.remote
-    if not between and not destination.name:
+    if not between and destination.name in ("", source.name):
         raise UsageError(f"DESTINATION {args.destination}: the same server as the source: give "
-                         "the copy a name; nothing was sent")
+                         "the copy a name of its own; nothing was sent")
     with Transfer(args, f"Copying {source}") as transfer:
         here, there = transfer.api(source.remote), transfer.api(destination.remote)
         if between:

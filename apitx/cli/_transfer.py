@@ -77,7 +77,8 @@ class Place:
         if colon and "/" not in head:
             if not head:
                 raise UsageError(f"{what} {word!r}: give REMOTE:NAME (a remote's name before "
-                                 "the colon), or NAME alone for the server of -e")
+                                 "the colon), or NAME alone for the server of -e; nothing "
+                                 "was sent")
             remote, word = f"{head}:", rest
         name, slash, snapshot = word.partition("/")
         return cls(remote, name, snapshot if slash else None)
