@@ -33,8 +33,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Callable, Dict, Optional, Type
 
-from .. import API
-from ..migrate import TransferProgress
+from .. import API, migrate
 from ._exit import TABLE, UsageError
 from ._input import utf8
 from ._options import add_connection_options, connect
@@ -129,13 +128,13 @@ class Transfer:
         return self._apis[remote]
 
     @property
-    def progress(self) -> Optional[Callable[[TransferProgress], None]]:
+    def progress(self) -> Optional[Callable[[migrate.TransferProgress], None]]:
         """The ``progress=`` to give :mod:`apitx.migrate`: None without a line."""
         line = self.line
         if line is None:
             return None
 
-        def show(update: TransferProgress) -> None:
+        def show(update: migrate.TransferProgress) -> None:
             # "source: c1: 32.21MB (16.1MB/s)" is that server's figure;
             # apitx's own counts ("12.00MB relayed") need no name.
             who = "" if update.side == "apitx" else f"{update.side}: "
