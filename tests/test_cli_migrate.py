@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
-from typing import Dict, List
+import time
+from typing import Callable, Dict, List
 
 import pytest
 
 import apitx
 from pair import CLIENT_CERT, HTTPS, SERVER_CERTS, SMALL_POOL
-from processes import ENV, command, on_a_terminal
+from processes import ENV, command, on_a_terminal, popen, reaped
 from sandbox import SANDBOX_HTTPS
-from workloads import DATA, absent, snapshots, workload
+from workloads import DATA, absent, running_migrations, snapshots, workload
 
 live = pytest.mark.live
 
@@ -70,6 +72,14 @@ def sha256_inside(api: apitx.API, name: str) -> str:
     return api.exec(name, ["sha256sum", DATA]).check().stdout.decode().split()[0]
 
 
+def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait for ``condition`` (a server's state), up to a minute."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.05)
+
+
 def one_line(done: subprocess.CompletedProcess) -> str:
     """The command's only line on stderr, without ``apitx: ``."""
     text = done.stderr.decode()
@@ -104,6 +114,11 @@ def test_copy_options_as_lxc_takes_them(apis, made, tmp_path, env):
     assert copy["expanded_devices"]["root"]["pool"] == SMALL_POOL
     ok(run(env, "copy", f"here:{name}", f"here:{local}"))
     assert snapshots(apis["lxd"], local) == ["snap0"]
+    # --project reaches the servers (the source has no such instance in that project).
+    elsewhere = run(env, "copy", f"here:{name}", "there:", "--project", "apitx-none", "-v")
+    assert elsewhere.returncode == 1
+    assert f"{SANDBOX_HTTPS} GET /1.0/instances/{name}?project=apitx-none " in \
+        elsewhere.stderr.decode()
     assert sha256_inside(apis["lxd2"], other) == sha256_inside(apis["lxd"], local) == digest
 
 
@@ -138,6 +153,27 @@ def test_move_between_remotes_then_rename(apis, made, tmp_path, env):
     assert sha256_inside(apis["lxd2"], renamed) == digest
 
 
+@live
+@pytest.mark.parametrize("signum, code, line", [
+    (signal.SIGINT, 130, "interrupted"),
+    (signal.SIGTERM, 143, "SIGTERM: the command was killed"),
+], ids=["Ctrl-C", "SIGTERM"])
+def test_a_copy_stopped_midway_cancels_both_servers_work(apis, made, tmp_path, env, signum,
+                                                          code, line):
+    name = made.name("lxd", "lxd2")
+    workload(apis["lxd"], name, tmp_path, megabytes=64, snapshot=False)
+    with reaped(popen("copy", f"here:{name}", "there:", "--mode", "relay", env=env)) as child:
+        # The target's instance record is made as the transfer starts.
+        until(lambda: not absent(apis["lxd2"], f"instances/{name}") or
+              child.poll() is not None, "the copy started")
+        child.send_signal(signum)
+        _, err = child.communicate(timeout=120)
+    assert (child.returncode, err.decode()) == (code, f"apitx: {line}\n")
+    until(lambda: absent(apis["lxd2"], f"instances/{name}"), "the target removed its copy")
+    assert running_migrations(apis["lxd"], name) == []
+    assert running_migrations(apis["lxd2"], name) == []
+
+
 # -- export and import ------------------------------------------------------------------
 
 @live
@@ -167,8 +203,14 @@ def test_export_options_and_an_unwritable_file(apis, made, tmp_path, env):
     name = made.name("lxd")
     workload(apis["lxd"], name, tmp_path, megabytes=0.5)
     plain = tmp_path / "c.tar"
-    ok(run(env, "export", f"here:{name}", str(plain), "--instance-only", "--compression",
-           "none"))
+    done = run(env, "export", f"here:{name}", str(plain), "--instance-only", "--compression",
+               "none", "--optimized-storage", "-v")
+    assert done.returncode == 0 and done.stdout == b""
+    # Each option reached the server (a dir pool has no optimized format of its own).
+    request = done.stderr.decode().split(f"POST /1.0/instances/{name}/backups ")[1]
+    for option in ('"instance_only": true', '"optimized_storage": true',
+                   '"compression_algorithm": "none"'):
+        assert option in request.split("HTTP/")[0]
     with open(plain, "rb") as tar:
         assert tar.read(512)[257:262] == b"ustar"  # an uncompressed tarball
     missing = tmp_path / "missing" / "c.tar.gz"

@@ -31,19 +31,12 @@ from apitx._migration import Job, Peer, migrate as run_migration, remove_created
 from cluster import kill_member, member_api, restore_cluster
 from pair import CLIENT_CERT, HTTPS, SERVER_CERTS, SMALL_POOL, ROOT, kill, pair_up
 from sandbox import remove_instance
-from workloads import DATA, IMAGE, Made, absent, sha256_in, snapshots, workload
+from workloads import (DATA, IMAGE, Made, absent, running_migrations, sha256_in,
+                       snapshots, workload)
 
 pytestmark = pytest.mark.live
 
 MODES = ["pull", "push", "relay"]
-
-
-def running_migrations(api: apitx.API, name: str) -> List[str]:
-    """The server's running operations that involve instance ``name``."""
-    listed = api.get("operations", params={"recursion": 1}).metadata or {}
-    return [op["id"] for op in listed.get("running") or ()
-            if any(name in url for urls in (op.get("resources") or {}).values()
-                   for url in urls or ())]
 
 
 class KillMidCopy:

@@ -137,3 +137,11 @@ def snapshots(api: apitx.API, name: str) -> List[str]:
 
 def absent(api: apitx.API, url: str) -> bool:
     return api.get(url, validate=False).status_code == 404
+
+
+def running_migrations(api: apitx.API, name: str) -> List[str]:
+    """The server's running operations that involve instance ``name``."""
+    listed = api.get("operations", params={"recursion": 1}).metadata or {}
+    return [op["id"] for op in listed.get("running") or ()
+            if any(name in url for urls in (op.get("resources") or {}).values()
+                   for url in urls or ())]

@@ -14,7 +14,9 @@ rewritten from the ``progress=`` updates of :mod:`apitx.migrate` (each
 server's own figures, apitx's byte counts when it carries the bytes); none
 otherwise. ``-v`` (or ``DEBUG=1``) traces every request to each server, and a
 relay's websockets as one count per websocket when it ends (the library's
-trace: never the bytes carried).
+trace: never the bytes carried). Ctrl-C, SIGTERM and SIGHUP stop a copy
+between servers with both servers' operations cancelled (exit 130, 143,
+129).
 
 Example::
 
@@ -27,13 +29,14 @@ Example::
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Callable, Dict, Optional, Type
 
-from .. import API, migrate
+from .. import API, migrate, raising_on
 from ._exit import TABLE, UsageError
 from ._input import utf8
 from ._options import add_connection_options, connect
@@ -110,6 +113,12 @@ class Transfer:
     def __enter__(self) -> Transfer:
         if self.args.debug:
             self._stack.enter_context(tracing_to_stderr())
+        # SIGTERM and SIGHUP end a transfer as Ctrl-C does: an exception
+        # through apitx.migrate, which cancels both servers' operations
+        # (the target then removes its partial copy), where dying at once
+        # would leave them waiting on a peer that is gone. The exit code is
+        # 128 + the signal's number.
+        self._stack.enter_context(raising_on(signal.SIGTERM, signal.SIGHUP))
         if self.line is not None:
             self._stack.callback(self.line.clear)
             self.line.write(f"{self.label} 0s")
