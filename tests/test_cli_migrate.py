@@ -351,6 +351,10 @@ def test_progress_is_one_line_rewritten_on_a_terminal(apis, made, tmp_path, env)
     code, shown, out = on_a_terminal("export", "-q", f"here:{name}", str(tmp_path / "c.tar.gz"),
                                      stream="stderr", env=env)
     assert (code, shown) == (0, b"")
+    # A trace on the terminal keeps its lines: no progress line is drawn over them.
+    code, shown, out = on_a_terminal("export", f"here:{name}", str(tmp_path / "d.tar.gz"),
+                                     stream="stderr", env=dict(env, DEBUG="1"))
+    assert code == 0 and b"GET /1.0/instances/" in shown and b"\x1b[K" not in shown
 
 
 @live

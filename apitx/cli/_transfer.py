@@ -9,10 +9,10 @@ incus's); a word without one is on the server of ``-e`` (default: the local
 LXD or Incus). Every word naming the same remote gets the same API, so
 ``c1 c2`` is one server, as for ``lxc``.
 
-Progress is one line on stderr when it is a terminal (and no ``-q``),
-rewritten from the ``progress=`` updates of :mod:`apitx.migrate` (each
-server's own figures, apitx's byte counts when it carries the bytes); none
-otherwise. ``-v`` (or ``DEBUG=1``) traces every request to each server, and a
+Progress is one line on stderr when it is a terminal (and neither ``-q``
+nor a trace is there), rewritten from the ``progress=`` updates of
+:mod:`apitx.migrate` (each server's own figures, apitx's byte counts when it
+carries the bytes); none otherwise. ``-v`` (or ``DEBUG=1``) traces every request to each server, and a
 relay's websockets as one count per websocket when it ends (the library's
 trace: never the bytes carried). Ctrl-C, SIGTERM and SIGHUP stop a copy
 between servers with both servers' operations cancelled (exit 130, 143,
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Callable, Dict, Optional, Type
 
-from .. import API, migrate, raising_on
+from .. import API, TraceSettings, migrate, raising_on
 from ._exit import TABLE, UsageError
 from ._input import utf8
 from ._options import add_connection_options, connect
@@ -106,7 +106,8 @@ class Transfer:
     def __init__(self, args: argparse.Namespace, label: str) -> None:
         self.args, self.label = args, label
         self.project = None if args.project is None else utf8("--project", args.project)
-        self.line = None if args.quiet or not sys.stderr.isatty() else ProgressLine(sys.stderr)
+        self.line = None if args.quiet or not sys.stderr.isatty() or \
+            _traced(args) else ProgressLine(sys.stderr)
         self._apis: Dict[Optional[str], API] = {}
         self._stack = ExitStack()
 
@@ -149,3 +150,10 @@ class Transfer:
             who = "" if update.side == "apitx" else f"{update.side}: "
             line.write(f"{self.label} {update.waited:.0f}s {who}{update.text}")
         return show
+
+
+def _traced(args: argparse.Namespace) -> bool:
+    """True when the trace goes to stderr (``-v``, or ``DEBUG=1`` without
+    ``APITX_DEBUG_FILE``): a progress line rewritten there would break its lines."""
+    settings = TraceSettings.from_env(debug=args.debug)
+    return args.debug or (settings.enabled and not settings.file)
