@@ -271,12 +271,9 @@ def test_lxc_options_apitx_does_not_do_are_refused_in_one_line(args, line):
 @pytest.mark.parametrize("args, line", [
     (["copy", "c1"], "give the DESTINATION: a new NAME on the same server, or REMOTE: "
                      "(REMOTE:NAME) for another"),
-    (["copy", "c1", "c1/snap0"], "c1/snap0: a snapshot as the source (a new instance from it) "
-                                 "is not supported"),
-    (["copy", "c1/snap0", "c2"], "c1/snap0: a snapshot as the source (a new instance from it) "
-                                 "is not supported"),
-    (["copy", "c1", "c1-copy/"], "c1-copy/: a snapshot as the source (a new instance from it) "
-                                 "is not supported"),
+    (["copy", "c1", "c1/snap0"], "c1/snap0: copying from or to a snapshot is not supported"),
+    (["copy", "c1/snap0", "c2"], "c1/snap0: copying from or to a snapshot is not supported"),
+    (["copy", "c1", "c1-copy/"], "c1-copy/: copying from or to a snapshot is not supported"),
     (["copy", ":c1", "c2"], "SOURCE ':c1': give REMOTE:NAME (a remote's name before the colon), "
                             "or NAME alone for the server of -e"),
     (["copy", "c1", "c1"], "DESTINATION c1: the same server as the source: give the copy a "
@@ -287,6 +284,9 @@ def test_lxc_options_apitx_does_not_do_are_refused_in_one_line(args, line):
                      "instance within a cluster"),
     (["move", "c1/snap0", "c1/snap1"], "c1/snap0: moving or renaming a snapshot is not "
                                        "supported"),
+    (["move", "c1", "c1"], "DESTINATION c1: the same server as the instance: give its new name"),
+    (["move", "there:c1", "there:"], "DESTINATION there:: the same server as the instance: give "
+                                     "its new name"),
     (["move", "c1", "--target", "m2", "--mode", "relay"],
      "--mode cannot be used with --target on one server (the cluster moves the instance "
      "itself)"),

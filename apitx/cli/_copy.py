@@ -134,8 +134,7 @@ def move_main(argv: Sequence[str]) -> int:
 
 
 def run_copy(args: argparse.Namespace) -> int:
-    source, destination = _places(args, "SOURCE", "a snapshot as the source (a new instance "
-                                                  "from it)")
+    source, destination = _places(args, "SOURCE", "copying from or to a snapshot")
     if args.destination is None:
         raise UsageError("give the DESTINATION: a new NAME on the same server, or REMOTE: "
                          "(REMOTE:NAME) for another; nothing was sent")
@@ -161,7 +160,7 @@ def run_move(args: argparse.Namespace) -> int:
     source, destination = _places(args, "INSTANCE", "moving or renaming a snapshot")
     within = destination.remote == source.remote
     if within:
-        _check_move_within(args, destination)
+        _check_move_within(args, source, destination)
     with Transfer(args, f"Moving {source}") as transfer:
         here = transfer.api(source.remote)
         if not within:
@@ -194,7 +193,7 @@ def _places(args: argparse.Namespace, what: str, snapshots: str) -> Tuple[Place,
     return source, destination
 
 
-def _check_move_within(args: argparse.Namespace, destination: Place) -> None:
+def _check_move_within(args: argparse.Namespace, source: Place, destination: Place) -> None:
     """The options ``lxc move`` refuses on one server, and what apitx does not do there."""
     if args.target is not None:
         given: List[str] = [option for option, value in (
@@ -206,9 +205,9 @@ def _check_move_within(args: argparse.Namespace, destination: Place) -> None:
     elif args.storage is not None:
         raise UsageError("--storage: moving an instance to another pool of the same server is "
                          "not supported; nothing was sent")
-    elif not destination.name:
+    elif destination.name in ("", source.name):
         raise UsageError(f"DESTINATION {args.destination}: the same server as the instance: "
-                         "give the new name; nothing was sent")
+                         "give its new name; nothing was sent")
 
 
 def _refuse_live(api: API, name: str, stateless: bool, verb: str) -> None:
