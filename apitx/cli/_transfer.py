@@ -112,14 +112,18 @@ class Transfer:
         self._stack = ExitStack()
 
     def __enter__(self) -> Transfer:
-        if self.args.debug:
-            self._stack.enter_context(tracing_to_stderr())
-        # SIGTERM and SIGHUP end a transfer as Ctrl-C does: an exception
-        # through apitx.migrate, which cancels both servers' operations
-        # (the target then removes its partial copy), where dying at once
-        # would leave them waiting on a peer that is gone. The exit code is
-        # 128 + the signal's number.
-        self._stack.enter_context(raising_on(signal.SIGTERM, signal.SIGHUP))
+        try:
+            if self.args.debug:
+                self._stack.enter_context(tracing_to_stderr())
+            # SIGTERM and SIGHUP end a transfer as Ctrl-C does: an exception
+            # through apitx.migrate, which cancels both servers' operations
+            # (the target then removes its partial copy), where dying at once
+            # would leave them waiting on a peer that is gone. The exit code
+            # is 128 + the signal's number.
+            self._stack.enter_context(raising_on(signal.SIGTERM, signal.SIGHUP))
+        except BaseException:
+            self._stack.close()  # the logger as it was
+            raise
         if self.line is not None:
             self._stack.callback(self.line.clear)
             self.line.write(f"{self.label} 0s")
