@@ -8,7 +8,6 @@ import uuid
 import pytest
 
 import apitx
-from apitx._events import events
 from apitx.testing import Answer, MockRequest, MockTransport, operation
 
 from canned import FAILED_WAITS, NOT_AN_OPERATION, running, succeeded
