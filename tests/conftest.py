@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -28,9 +28,10 @@ from sandbox import (CASSETTES, NOWHERE_SOCKET, SANDBOX_SOCKET, SERVER_BY_NAME, 
 
 #: The websocket tests' targets (running instances by daemon and transport),
 #: the check that every test needing a server is marked live, pytester
-#: (the tests of that check run pytest on small test files), and the
-#: migration tests' servers and workloads (the fixtures apis and made).
-pytest_plugins = ["live", "livemarks", "pytester", "workloads"]
+#: (the tests of that check run pytest on small test files), the client
+#: kinds of the live tests (clients.py), and the migration tests' servers
+#: and workloads (the fixtures apis and made).
+pytest_plugins = ["live", "livemarks", "pytester", "clients", "workloads"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,10 +63,10 @@ def lxd_socket(server: SandboxServer) -> str:
 
 
 @pytest.fixture
-def api(lxd_socket: str) -> Iterator[apitx.API]:
-    """An API on the live sandbox server (LXD or Incus)."""
-    with apitx.API.factory(lxd_socket) as live:
-        yield live
+def api(lxd_socket: str, client_of: Callable[..., Any]) -> Any:
+    """An API on the live sandbox server (LXD or Incus), of each client kind
+    (``[sync]``, ``[async]``: tests/clients.py)."""
+    return client_of(lxd_socket)
 
 
 @pytest.fixture

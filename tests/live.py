@@ -15,7 +15,7 @@ are fixtures of every test module.
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -86,7 +86,26 @@ def live() -> Iterator[Live]:
         state.close()
 
 
+def endpoint_of(target: str) -> Tuple[str, Dict[str, Any]]:
+    """Where ``target`` is, and the factory options that reach it."""
+    server, https = WAYS[target]
+    live_server(server)
+    return (server.https, dict(server.https_options)) if https else (server.socket, {})
+
+
 @pytest.fixture(params=TARGETS)
-def target(request: pytest.FixtureRequest, live: Live) -> Tuple[apitx.API, str]:
-    """``(api, instance)``: a running instance, reached one way per parameter."""
-    return live.api(request.param), live.instance(WAYS[request.param][0].name)
+def target(request: pytest.FixtureRequest, live: Live,
+           client_of: Callable[..., Any]) -> Tuple[Any, str]:
+    """``(api, instance)``: a running instance, reached one way per parameter,
+    by each client kind (tests/clients.py)."""
+    endpoint, options = endpoint_of(request.param)
+    return client_of(endpoint, **options), live.instance(WAYS[request.param][0].name)
+
+
+@pytest.fixture
+def live_api(client_of: Callable[..., Any]) -> Callable[[str], Any]:
+    """``live_api(target)``: an API on ``target`` of each client kind."""
+    def make(target: str) -> Any:
+        endpoint, options = endpoint_of(target)
+        return client_of(endpoint, **options)
+    return make

@@ -22,10 +22,10 @@ DAEMONS = [name for name in TARGETS if name != "lxd-https"] + ["lxd-https"]
 
 @pytest.mark.live
 @pytest.mark.parametrize("daemon", DAEMONS)
-def test_an_instance_lifecycle_shows_as_events(live, daemon):
-    api = live.api(daemon)
+def test_an_instance_lifecycle_shows_as_events(live, live_api, daemon):
+    api = live_api(daemon)
     name = f"apitx-{uuid.uuid4().hex[:10]}"
-    with events(api, types=["lifecycle", "operation"], timeout=60) as stream:
+    with api.events(types=["lifecycle", "operation"], timeout=60) as stream:
         try:
             api.post("instances", json=instance_config(name)).wait(timeout=120)
             api.put(f"instances/{name}/state", json={"action": "start"}).wait(60)
@@ -48,9 +48,10 @@ def test_an_instance_lifecycle_shows_as_events(live, daemon):
     assert all(e.project == "default" and e.timestamp for e in seen)
 
 
+@pytest.mark.sync_only  # threads; async: a cancelled task (tests/test_aio.py)
 @pytest.mark.live
-def test_close_from_another_thread_ends_a_blocked_iteration(live):
-    stream = events(live.api("lxd"), types=["lifecycle"])
+def test_close_from_another_thread_ends_a_blocked_iteration(live, live_api):
+    stream = events(live_api("lxd"), types=["lifecycle"])
     ended = threading.Event()
 
     def consume() -> None:
@@ -142,8 +143,8 @@ def test_filters_become_query_parameters():
 
 @pytest.mark.live
 @pytest.mark.parametrize("daemon", [server.name for server in SERVERS])
-def test_confirm_waits_for_the_first_ping_that_says_the_stream_is_registered(live, daemon):
-    with events(live.api(daemon), types=["operation"]) as stream:
+def test_confirm_waits_for_the_first_ping_that_says_the_stream_is_registered(live, live_api, daemon):
+    with events(live_api(daemon), types=["operation"]) as stream:
         assert stream.confirm(5.0)
         assert stream.confirm(0)  # once is enough
 

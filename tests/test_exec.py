@@ -33,18 +33,18 @@ def sha256_line(output: bytes) -> str:
 
 
 def no_process_left(api: apitx.API, instance: str, marker: str) -> bool:
-    listing = run_exec(api, instance, ["ps", "-o", "args"]).stdout.decode()
+    listing = api.exec(instance, ["ps", "-o", "args"]).stdout.decode()
     return marker not in listing
 
 
 def test_50mb_of_stdout_byte_exact(target):
     api, instance = target
-    made = run_exec(api, instance, ["sh", "-c", "dd if=/dev/urandom of=/tmp/out.bin bs=1M "
+    made = api.exec(instance, ["sh", "-c", "dd if=/dev/urandom of=/tmp/out.bin bs=1M "
                                     "count=50 2>/dev/null && sha256sum /tmp/out.bin"]).check()
     try:
-        result = run_exec(api, instance, ["cat", "/tmp/out.bin"]).check()
+        result = api.exec(instance, ["cat", "/tmp/out.bin"]).check()
     finally:
-        run_exec(api, instance, ["rm", "-f", "/tmp/out.bin"])
+        api.exec(instance, ["rm", "-f", "/tmp/out.bin"])
     assert len(result.stdout) == MB50
     assert hashlib.sha256(result.stdout).hexdigest() == sha256_line(made.stdout)
 
@@ -52,7 +52,7 @@ def test_50mb_of_stdout_byte_exact(target):
 def test_50mb_of_stdin_byte_exact(target):
     api, instance = target
     data = os.urandom(MB50)
-    result = run_exec(api, instance, ["sha256sum"], stdin=data).check()
+    result = api.exec(instance, ["sha256sum"], stdin=data).check()
     assert sha256_line(result.stdout) == hashlib.sha256(data).hexdigest()
 
 
@@ -62,25 +62,25 @@ def test_stdin_from_a_file_and_text(target, tmp_path):
     path.write_bytes(bytes(range(256)) * 5000)
     for buffering in (-1, 0):  # 0: a raw file, waited on before each read (the CLI's stdin)
         with open(path, "rb", buffering=buffering) as source:
-            assert run_exec(api, instance, ["cat"], stdin=source).stdout == path.read_bytes()
+            assert api.exec(instance, ["cat"], stdin=source).stdout == path.read_bytes()
     with open(os.devnull, "rb", buffering=0) as nothing:  # epoll refuses to watch it
-        assert run_exec(api, instance, ["cat"], stdin=nothing).stdout == b""
-    assert run_exec(api, instance, ["cat"], stdin="héllo\n").stdout == "héllo\n".encode()
+        assert api.exec(instance, ["cat"], stdin=nothing).stdout == b""
+    assert api.exec(instance, ["cat"], stdin="héllo\n").stdout == "héllo\n".encode()
     text_file = io.StringIO("é" * 300000)  # read as text, sent as UTF-8
-    assert run_exec(api, instance, ["cat"], stdin=text_file).stdout == ("é" * 300000).encode()
+    assert api.exec(instance, ["cat"], stdin=text_file).stdout == ("é" * 300000).encode()
 
 
 def test_binary_both_ways(target):
     api, instance = target
     data = bytes(range(256)) * 1024 + b"\x00\xff\r\n\x1b"
-    assert run_exec(api, instance, ["cat"], stdin=data).stdout == data
+    assert api.exec(instance, ["cat"], stdin=data).stdout == data
 
 
 def test_interleaved_stdout_and_stderr_arrive_whole_and_in_order(target):
     """Whole, every time. (Over HTTPS under load, apitx used to lose the end
     of stderr in 6 to 28 runs of 100: see the next test for why.)"""
     api, instance = target
-    result = run_exec(api, instance, ["sh", "-c", "i=0; while [ $i -lt 2000 ]; do "
+    result = api.exec(instance, ["sh", "-c", "i=0; while [ $i -lt 2000 ]; do "
                                       "echo out$i; echo err$i >&2; i=$((i+1)); done"])
     assert result.stdout.decode().split() == [f"out{i}" for i in range(2000)]
     assert result.stderr.decode().split() == [f"err{i}" for i in range(2000)]
@@ -98,7 +98,7 @@ def test_a_slow_reader_gets_all_of_stderr(target):
         pieces.append(piece)
         time.sleep(0.002)  # a consumer slower than LXD: output queues up in its socket
 
-    result = run_exec(api, instance, ["sh", "-c", "head -c 1000000 /dev/zero >&2"], stderr=slow)
+    result = api.exec(instance, ["sh", "-c", "head -c 1000000 /dev/zero >&2"], stderr=slow)
     assert (result.return_code, sum(map(len, pieces))) == (0, 1000000)
 
 
@@ -111,12 +111,12 @@ def test_a_slow_reader_gets_all_of_stderr(target):
 ])
 def test_exit_codes(target, command, code):
     api, instance = target
-    assert run_exec(api, instance, command).return_code == code
+    assert api.exec(instance, command).return_code == code
 
 
 def test_a_command_that_closes_stdout_early(target):
     api, instance = target
-    result = run_exec(api, instance, ["sh", "-c", "echo a; exec 1>&-; sleep 0.2; echo x >&2"])
+    result = api.exec(instance, ["sh", "-c", "echo a; exec 1>&-; sleep 0.2; echo x >&2"])
     assert (result.return_code, result.stdout, result.stderr) == (0, b"a\n", b"x\n")
 
 
@@ -125,15 +125,16 @@ def test_timeout_kills_the_command_and_all_it_started_and_keeps_the_output(targe
     marker = f"sleep 3{os.getpid() % 1000}"
     with pytest.raises(apitx.ExecTimeout) as caught:
         # Not killed, the command would sleep for most of an hour.
-        returns_within(60, lambda: run_exec(
-            api, instance, ["sh", "-c", f"echo before; echo oops >&2; {marker} & wait"],
-            timeout=1), "run_exec(timeout=1) of a long sleep")
+        returns_within(60, lambda: api.exec(
+            instance, ["sh", "-c", f"echo before; echo oops >&2; {marker} & wait"],
+            timeout=1), "exec(timeout=1) of a long sleep")
     assert (caught.value.stdout, caught.value.stderr) == (b"before\n", b"oops\n")
     assert isinstance(caught.value, apitx.OperationTimeout)
     assert str(caught.value).endswith("raise timeout= if it needs longer")  # all was killed
     assert no_process_left(api, instance, marker)
 
 
+@pytest.mark.sync_only  # threads and signals of the sync client; async: cancellation
 @pytest.mark.parametrize("terminal", [None, (80, 24)], ids=["pipes", "terminal"])
 def test_interrupt_kills_the_command_and_all_it_started_and_re_raises(target, terminal):
     """LXD signals the command alone; its children lived on (and held its
@@ -146,11 +147,12 @@ def test_interrupt_kills_the_command_and_all_it_started_and_re_raises(target, te
         raise KeyboardInterrupt  # as if Ctrl-C landed while output arrived
 
     with pytest.raises(KeyboardInterrupt):
-        run_exec(api, instance, ["sh", "-c", f"{marker}1 & setsid {marker}2 & echo go; wait"],
+        api.exec(instance, ["sh", "-c", f"{marker}1 & setsid {marker}2 & echo go; wait"],
                  stdout=interrupt, terminal=terminal)
     assert no_process_left(api, instance, marker)
 
 
+@pytest.mark.sync_only  # threads and signals of the sync client; async: cancellation
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_sigterm_and_sighup_kill_like_ctrl_c_when_asked(target, signum):
     """What `apitx exec` does when terminated or hung up: raising_on() turns
@@ -165,7 +167,7 @@ def test_sigterm_and_sighup_kill_like_ctrl_c_when_asked(target, signum):
     before = signal.getsignal(signum)
     with apitx.raising_on(signal.SIGTERM, signal.SIGHUP), \
             pytest.raises(apitx.Signalled) as caught:
-        run_exec(api, instance, ["sh", "-c", f"{marker} & echo go; wait"], stdout=signalled)
+        api.exec(instance, ["sh", "-c", f"{marker} & echo go; wait"], stdout=signalled)
     assert caught.value.signum == signum
     assert signal.getsignal(signum) is before  # restored
     assert no_process_left(api, instance, marker)
@@ -175,7 +177,7 @@ def test_output_to_a_callable_and_a_file(target, tmp_path):
     api, instance = target
     pieces = []
     with open(tmp_path / "err", "wb") as err:
-        result = run_exec(api, instance, ["sh", "-c", "head -c 3000000 /dev/zero; echo e >&2"],
+        result = api.exec(instance, ["sh", "-c", "head -c 3000000 /dev/zero; echo e >&2"],
                           stdout=pieces.append, stderr=err)
     assert (result.stdout, result.stderr) == (b"", b"")
     assert len(pieces) > 1 and sum(map(len, pieces)) == 3000000
@@ -184,25 +186,25 @@ def test_output_to_a_callable_and_a_file(target, tmp_path):
 
 def test_env_cwd_user_group(target):
     api, instance = target
-    result = run_exec(api, instance, ["sh", "-c", "echo $GREETING; pwd; id -u; id -g"],
+    result = api.exec(instance, ["sh", "-c", "echo $GREETING; pwd; id -u; id -g"],
                       env={"GREETING": "hi there"}, cwd="/tmp", user=1234, group=567)
     assert result.stdout.decode().split("\n") == ["hi there", "/tmp", "1234", "567", ""]
 
 
 def test_check_raises_exec_error_with_the_end_of_stderr(target):
     api, instance = target
-    result = run_exec(api, instance, ["sh", "-c", "echo first >&2; echo 'last words' >&2; "
+    result = api.exec(instance, ["sh", "-c", "echo first >&2; echo 'last words' >&2; "
                                       "exit 2"])
     with pytest.raises(apitx.ExecError, match=r"exited with 2: last words$") as caught:
         result.check()
     assert caught.value.return_code == 2 and caught.value.stderr == b"first\nlast words\n"
-    assert run_exec(api, instance, ["true"]).check().return_code == 0
+    assert api.exec(instance, ["true"]).check().return_code == 0
 
 
 def test_missing_instance_is_not_found(target):
     api, _ = target
     with pytest.raises(apitx.APINotFoundException):
-        run_exec(api, "apitx-no-such-instance", ["true"])
+        api.exec("apitx-no-such-instance", ["true"])
 
 
 def test_api_exec_delegates(target):
@@ -214,18 +216,18 @@ def test_api_exec_delegates(target):
 def test_bad_command_argument_is_refused_before_sending(target):
     api, instance = target
     with pytest.raises(TypeError, match=re.escape("give the argument list")):
-        run_exec(api, instance, "echo hi")
+        api.exec(instance, "echo hi")
 
 
 NOWHERE = "/nonexistent/apitx-exec.sock"  # anything sent would be a connection error
 
 
 @pytest.mark.parametrize("where, call", [
-    ("command[2]", lambda api: run_exec(api, "c1", ["echo", "ok", "caf\udce9"])),
-    ("command[1]", lambda api: run_exec(api, "c1", ["echo", b"caf\xe9"])),
-    ("env['NAME']", lambda api: run_exec(api, "c1", ["true"], env={"NAME": "\udcff"})),
-    ("env key", lambda api: run_exec(api, "c1", ["true"], env={"N\udcff": "x"})),
-    ("cwd", lambda api: run_exec(api, "c1", ["true"], cwd=os.fsdecode(b"/tmp/\xff"))),
+    ("command[2]", lambda api: api.exec("c1", ["echo", "ok", "caf\udce9"])),
+    ("command[1]", lambda api: api.exec("c1", ["echo", b"caf\xe9"])),
+    ("env['NAME']", lambda api: api.exec("c1", ["true"], env={"NAME": "\udcff"})),
+    ("env key", lambda api: api.exec("c1", ["true"], env={"N\udcff": "x"})),
+    ("cwd", lambda api: api.exec("c1", ["true"], cwd=os.fsdecode(b"/tmp/\xff"))),
 ])
 def test_text_that_is_not_utf8_is_refused_before_sending(where, call):
     """JSON carries only text: a surrogate-escaped byte (os.fsdecode) would
@@ -237,7 +239,7 @@ def test_text_that_is_not_utf8_is_refused_before_sending(where, call):
 
 def test_utf8_bytes_in_the_command_are_text(target):
     api, instance = target
-    assert run_exec(api, instance, [b"echo", "h\u00e9", b"w\xc3\xa9"]).stdout == \
+    assert api.exec(instance, [b"echo", "h\u00e9", b"w\xc3\xa9"]).stdout == \
         "hé wé\n".encode()
 
 
@@ -262,7 +264,7 @@ def test_non_blocking_stdin_is_waited_for_not_taken_as_its_end(target, buffering
 
     try:
         with open(reader, "rb", buffering=buffering) as source:
-            result = run_exec(api, instance, ["cat"], stdin=source, stdout=echoed, timeout=60)
+            result = api.exec(instance, ["cat"], stdin=source, stdout=echoed, timeout=60)
     finally:
         for fd in unwritten:
             os.close(fd)
@@ -301,12 +303,13 @@ def test_a_failing_stdin_is_raised_at_once_and_the_command_killed(target, source
     marker = f"sleep 6{os.getpid() % 1000}"
     with pytest.raises(apitx.RequestError, match=r"reading it failed after 5 bytes were sent"
                        r".*the command was killed") as caught:
-        run_exec(api, instance, ["sh", "-c", f"{marker} & cat; wait"], stdin=source(),
+        api.exec(instance, ["sh", "-c", f"{marker} & cat; wait"], stdin=source(),
                  timeout=60)
     assert isinstance(caught.value.__cause__, cause)
     assert no_process_left(api, instance, marker)
 
 
+@pytest.mark.sync_only  # threads and signals of the sync client; async: cancellation
 def test_the_stdin_socket_is_closed_by_the_last_thread_to_use_it(target):
     """A writer stuck reading a blocking source outlives run_exec(). Its
     socket used to be closed under it, freeing the descriptor for the next
@@ -318,7 +321,7 @@ def test_the_stdin_socket_is_closed_by_the_last_thread_to_use_it(target):
     source = open(reader, "rb")  # buffered and blocking: read1() waits for input
     stuck = []
     try:
-        assert run_exec(api, instance, ["true"], stdin=source).return_code == 0
+        assert api.exec(instance, ["true"], stdin=source).return_code == 0
         stuck = [thread for thread in threading.enumerate()
                  if thread.name == "apitx-exec-stdin" and getattr(thread, "source", 0) is source]
         kept = [thread.ws.fileno() != -1 for thread in stuck]
@@ -385,7 +388,7 @@ def test_terminal_mode_one_stream_sized_and_resizable(target):
 
     try:
         with open(reader, "rb", buffering=0) as source:
-            result = run_exec(api, instance, [
+            result = api.exec(instance, [
                 "sh", "-c", "read x; tty; stty size; stty -echo; echo got $x >&2; read y; exit 4"],
                 terminal=(80, 24), stdin=source, stdout=output, timeout=60,
                 on_start=lambda control: control.resize(100, 30))
@@ -414,7 +417,7 @@ def test_terminal_mode_input_end_is_no_hangup(target):
         if seen == b"alive\r\n":
             controls[0].signal(signal.SIGUSR1)
 
-    result = run_exec(api, instance, ["sh", "-c", "trap 'exit 0' USR1; sleep 0.3; echo alive; "
+    result = api.exec(instance, ["sh", "-c", "trap 'exit 0' USR1; sleep 0.3; echo alive; "
                                       "while true; do sleep 0.1; done"],
                       terminal=(80, 24), stdout=output, on_start=controls.append, timeout=60)
     assert (result.return_code, bytes(seen)) == (0, b"alive\r\n")
@@ -430,7 +433,7 @@ def test_signal_through_exec_control(target):
         if b"ready" in piece:
             controls[0].signal(15)  # SIGTERM, once the trap is set
 
-    result = run_exec(api, instance, ["sh", "-c", "trap 'echo term; exit 5' TERM; "
+    result = api.exec(instance, ["sh", "-c", "trap 'echo term; exit 5' TERM; "
                                       "echo ready; while true; do sleep 0.1; done"],
                       stdout=on_output, on_start=controls.append, timeout=30)
     assert (result.return_code, b"".join(pieces)) == (5, b"ready\nterm\n")

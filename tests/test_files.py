@@ -138,6 +138,7 @@ def test_symlink_delete_and_clear_errors(api, instance, server):
     assert info.value.error.endswith("Instance not found")
 
 
+@pytest.mark.sync_only  # threads / trees: the sync client's own
 @live
 def test_trees_keep_modes_owners_and_symlinks(api, instance, tmp_path):
     source = tmp_path / "src"

@@ -36,6 +36,7 @@ def test_requests_unixsocket_opens_a_socket_per_url(lxd_socket, socket_connects)
     assert len(socket_connects) == 5
 
 
+@pytest.mark.sync_only  # threads / trees: the sync client's own
 @live
 def test_threads_share_one_api(api, lxd_socket, socket_connects):
     errors, names = [], []

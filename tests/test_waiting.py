@@ -8,7 +8,6 @@ import uuid
 import pytest
 
 import apitx
-from apitx._events import events
 from apitx.testing import Answer, MockRequest, MockTransport, operation
 
 from canned import FAILED_WAITS, NOT_AN_OPERATION, running, succeeded
@@ -41,12 +40,12 @@ def unwrapped(answer: apitx.APIResult) -> str:
 
 @pytest.mark.live
 @pytest.mark.parametrize("daemon", DAEMONS)
-def test_progress_sees_every_update_of_an_instance_creation(live, daemon):
-    api = live.api(daemon)
+def test_progress_sees_every_update_of_an_instance_creation(live, live_api, daemon):
+    api = live_api(daemon)
     name = f"apitx-{uuid.uuid4().hex[:10]}"
     seen: list = []
     # An independent stream, open before the operation starts, sees every update.
-    with events(api, types=["operation"], timeout=60) as stream:
+    with api.events(types=["operation"], timeout=60) as stream:
         try:
             started = api.post("instances", json=instance_config(name))
             done = started.wait(timeout=120, progress=seen.append)
@@ -77,8 +76,8 @@ def test_progress_sees_every_update_of_an_instance_creation(live, daemon):
 
 @pytest.mark.live
 @pytest.mark.parametrize("daemon", DAEMONS)
-def test_progress_of_a_running_exec_and_its_result_equal_the_polled_ones(live, daemon):
-    api, instance = live.api(daemon), live.instance(daemon)
+def test_progress_of_a_running_exec_and_its_result_equal_the_polled_ones(live, live_api, daemon):
+    api, instance = live_api(daemon), live.instance(daemon)
     started = start(api, instance, "sleep", "2")
     seen: list = []
     done = started.wait(timeout=30, progress=seen.append)
@@ -90,8 +89,8 @@ def test_progress_of_a_running_exec_and_its_result_equal_the_polled_ones(live, d
 
 
 @pytest.mark.live
-def test_progress_still_times_out_as_asked(live):
-    api, instance = live.api("lxd"), live.instance("lxd")
+def test_progress_still_times_out_as_asked(live, live_api):
+    api, instance = live_api("lxd"), live.instance("lxd")
     started = start(api, instance, "sleep", "4")
     with pytest.raises(apitx.OperationTimeout) as info:
         started.wait(timeout=1, progress=lambda answer: None)
@@ -115,9 +114,9 @@ def test_without_events_progress_comes_from_polls(canned, canned_api):
 
 @pytest.mark.live
 @pytest.mark.parametrize("daemon", DAEMONS)
-def test_wait_all_returns_twenty_execs_in_order_over_one_connection(live, daemon,
+def test_wait_all_returns_twenty_execs_in_order_over_one_connection(live, live_api, daemon,
                                                                      socket_connects):
-    api, instance = live.api(daemon), live.instance(daemon)
+    api, instance = live_api(daemon), live.instance(daemon)
     started = [start(api, instance, "sleep", str(1 + n % 3)) for n in range(20)]
     socket_connects.clear()
     done = api.wait_all(started, timeout=60)
@@ -132,8 +131,8 @@ def test_wait_all_returns_twenty_execs_in_order_over_one_connection(live, daemon
 
 @pytest.mark.live
 @pytest.mark.parametrize("daemon", DAEMONS)
-def test_wait_all_raises_the_first_failure_as_wait_does(live, daemon):
-    api, instance = live.api(daemon), live.instance(daemon)
+def test_wait_all_raises_the_first_failure_as_wait_does(live, live_api, daemon):
+    api, instance = live_api(daemon), live.instance(daemon)
     started = [start(api, instance, "sleep", "1"), start(api, instance, "/nonexistent"),
                start(api, instance, "/nonexistent-too")]
     with pytest.raises(apitx.APIException) as info:
@@ -148,8 +147,8 @@ def test_wait_all_raises_the_first_failure_as_wait_does(live, daemon):
 
 @pytest.mark.live
 @pytest.mark.parametrize("daemon", DAEMONS)
-def test_wait_all_returns_failures_in_place(live, daemon):
-    api, instance = live.api(daemon), live.instance(daemon)
+def test_wait_all_returns_failures_in_place(live, live_api, daemon):
+    api, instance = live_api(daemon), live.instance(daemon)
     started = [start(api, instance, "sleep", "1"), start(api, instance, "/nonexistent"),
                api.get(""), start(api, instance, "true")]
     done = api.wait_all(started, timeout=60, return_exceptions=True)
@@ -161,8 +160,8 @@ def test_wait_all_returns_failures_in_place(live, daemon):
 
 @pytest.mark.live
 @pytest.mark.parametrize("daemon", DAEMONS)
-def test_wait_all_returns_an_operation_that_ended_before_it_was_called(live, daemon):
-    api, instance = live.api(daemon), live.instance(daemon)
+def test_wait_all_returns_an_operation_that_ended_before_it_was_called(live, live_api, daemon):
+    api, instance = live_api(daemon), live.instance(daemon)
     ended = start(api, instance, "true")
     ended.wait(timeout=30)  # LXD forgets it about 5 s after it ends: go on at once
     running = start(api, instance, "sleep", "1")
@@ -173,8 +172,8 @@ def test_wait_all_returns_an_operation_that_ended_before_it_was_called(live, dae
 
 
 @pytest.mark.live
-def test_wait_all_times_out_naming_the_first_still_running(live):
-    api, instance = live.api("lxd"), live.instance("lxd")
+def test_wait_all_times_out_naming_the_first_still_running(live, live_api):
+    api, instance = live_api("lxd"), live.instance("lxd")
     ended = start(api, instance, "true")
     ended.wait(timeout=30)  # ended for sure (a busy daemon may take a second to run it)
     started = [ended, start(api, instance, "sleep", "4"), start(api, instance, "sleep", "5")]
@@ -227,11 +226,11 @@ def test_a_stream_that_drops_midway_falls_back_to_polling():
 
 @pytest.mark.live
 @pytest.mark.parametrize("daemon", DAEMONS)
-def test_wait_all_timeout_is_a_deadline_whatever_the_pings(live, daemon):
+def test_wait_all_timeout_is_a_deadline_whatever_the_pings(live, live_api, daemon):
     """LXD and Incus ping the event stream every 10 s. Each ping used to
     restart the wait, so wait_all(timeout=11) on a 25 s command returned it,
     ended, at 25 s. The timeout is a deadline for the whole wait."""
-    api, instance = live.api(daemon), live.instance(daemon)
+    api, instance = live_api(daemon), live.instance(daemon)
     started = start(api, instance, "sleep", "25")
     with pytest.raises(apitx.OperationTimeout) as info:
         api.wait_all([started], timeout=11)
@@ -254,11 +253,11 @@ def project(live, daemon):
 @pytest.mark.live
 @pytest.mark.parametrize("daemon", DAEMONS)
 def test_operations_of_another_project_are_waited_on_through_their_project(
-        live, daemon, project):
+        live, live_api, daemon, project):
     """LXD 5.0.2 names an operation without ?project=: an event stream of the
     API's own project never sees it end, and wait(progress=) and wait_all()
     blocked until their timeout. They now watch the project the request named."""
-    api = live.api(daemon)  # its own project: the default
+    api = live_api(daemon)  # its own project: the default
     name = f"apitx-{uuid.uuid4().hex[:10]}"
     config = instance_config(name)
     try:
@@ -293,10 +292,10 @@ def test_wait_all_refuses_results_of_another_server():
 
 @pytest.mark.live
 @pytest.mark.parametrize("daemon", DAEMONS)
-def test_a_failed_operation_names_the_request_that_started_it(live, daemon):
+def test_a_failed_operation_names_the_request_that_started_it(live, live_api, daemon):
     """After a 202, the failure used to name only the poll (GET …/wait): it
     names the request the caller sent, the operation, and the poll."""
-    api, instance = live.api(daemon), live.instance(daemon)
+    api, instance = live_api(daemon), live.instance(daemon)
     started = api.post("instances", json=instance_config(instance))  # the name is taken
     with pytest.raises(apitx.APIException) as info:
         started.wait(timeout=60)
@@ -306,7 +305,7 @@ def test_a_failed_operation_names_the_request_that_started_it(live, daemon):
     # The poll that saw it fail (Incus: the operation itself, after its /wait).
     assert f"/1.0/operations/{started.metadata['id']}" in message.split(" (GET ", 1)[1]
     assert message.endswith(f") failed: {info.value.error}")
-    assert info.value.started is started
+    assert info.value.started.operation == started.operation  # the answer to the POST
     assert info.value.error.startswith("Failed creating instance record")  # the server's words
     with pytest.raises(apitx.APIException) as again:
         api.wait_all([api.post("instances", json=instance_config(instance))], timeout=60)

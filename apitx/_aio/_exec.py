@@ -178,7 +178,15 @@ class _Run:
         self._stop_stdin()  # the output ended, so the command did
 
     async def _drain(self, name: str) -> None:
-        """One output stream to its end marker, into its sink."""
+        """One output stream to its end marker, into its sink; then its
+        connection is dropped (silently), as the sync client drops it: in a
+        terminal LXD ends the operation only once stream 0 is gone."""
+        try:
+            await self._read_to_end(name)
+        finally:
+            self.ws[name].abort()
+
+    async def _read_to_end(self, name: str) -> None:
         ws, sink = self.ws[name], self.sinks[name]
         while True:
             try:
