@@ -118,9 +118,10 @@ import pytest
 def test_reach(target):
     pass
 """)
-    result = pytester.runpytest_subprocess("-p", "live", "-p", "livemarks", "-k", "incus")
+    result = pytester.runpytest_subprocess("-p", "clients", "-p", "live", "-p", "livemarks",
+                                           "-k", "incus and sync and not async")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([
-        "*ERROR at setup of test_reach[[]incus[]]*",
+        "*ERROR at setup of test_reach[[]incus-sync[]]*",
         f"*no incus socket at {pytester.path}/no-incus.socket: run scripts/lxd-sandbox incus "
         "(as root) first; live tests never skip*"])
