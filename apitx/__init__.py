@@ -20,6 +20,8 @@ Every public name is importable from here; the modules behind it are private.
 The ``apitx`` command (:mod:`apitx.cli`) is built on these names alone.
 """
 
+from typing import TYPE_CHECKING
+
 from ._api import API
 from ._atomic import atomic_write
 from ._config import Limits, RenderOptions, Timeout, TraceSettings
@@ -61,7 +63,12 @@ from ._types import USE_DEFAULT
 from ._version import __version__
 
 #: The async client's names: imported on first use, so that ``import apitx``
-#: never imports aiohttp (``pip install apitx[async]`` brings it).
+#: never imports aiohttp (``pip install apitx[async]`` brings it). Type
+#: checkers read them from the import below, which never runs.
+if TYPE_CHECKING:
+    from ._aio import AsyncAPI as AsyncAPI, AsyncAPIResult as AsyncAPIResult
+    from ._aio import AsyncEventStream as AsyncEventStream, AsyncExecControl as AsyncExecControl
+
 _ASYNC_NAMES = ("AsyncAPI", "AsyncAPIResult", "AsyncEventStream", "AsyncExecControl")
 
 

@@ -24,7 +24,7 @@ import signal
 import subprocess
 import time
 import uuid
-from typing import Dict, Iterator, Optional, Union
+from typing import Any, Callable, Dict, Optional, Union
 
 import pytest
 
@@ -47,11 +47,16 @@ HOW_TO_FIX = "run scripts/lxd-cluster up (as root) first; cluster tests never sk
 #: a pin (as lxc does), by whatever address the member is reached.
 VERIFY: Union[bool, str] = CLUSTER_CRT
 
+#: The factory options of every member's API, for either client (the connect
+#: timeout is short: it is loopback).
+MEMBER_OPTIONS: Dict[str, Any] = {"cert": CLIENT_CERT, "verify": VERIFY,
+                                  "timeout": apitx.Timeout(connect=2, read=30)}
 
-def member_api(name: str, timeout: Union[apitx.Timeout, float] = apitx.Timeout(connect=2, read=30)
-               ) -> apitx.API:
-    """An API on member ``name`` over HTTPS (connect timeout short: it is loopback)."""
-    return apitx.API.factory(MEMBERS[name], cert=CLIENT_CERT, verify=VERIFY, timeout=timeout)
+
+def member_api(name: str, timeout: Union[apitx.Timeout, float, None] = None) -> apitx.API:
+    """A sync API on member ``name`` over HTTPS."""
+    options = dict(MEMBER_OPTIONS, **({} if timeout is None else {"timeout": timeout}))
+    return apitx.API.factory(MEMBERS[name], **options)
 
 
 def cluster_problem() -> Optional[str]:
@@ -94,12 +99,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture
-def members() -> Iterator[Dict[str, apitx.API]]:
-    """A fresh API per member: a killed member's pooled connections die with it."""
-    apis = {name: member_api(name) for name in MEMBERS}
-    yield apis
-    for api in apis.values():
-        api.close()
+def members(client_of: Callable[..., Any]) -> Dict[str, Any]:
+    """A fresh API per member, of the client under test (tests/clients.py):
+    a killed member's pooled connections die with it. Closed after the test."""
+    return {name: client_of(url, **MEMBER_OPTIONS) for name, url in MEMBERS.items()}
 
 
 # -- instances ------------------------------------------------------------------
@@ -120,8 +123,9 @@ def create_instance(api: apitx.API, name: str, target: str, start: bool = False)
 delete_instance = remove_instance
 
 
-def start_exec(api: apitx.API, name: str, *command: str) -> apitx.APIResult:
-    """Start ``command`` in instance ``name``; the answer announces its operation."""
+def start_exec(api: Any, name: str, *command: str) -> Any:
+    """Start ``command`` in instance ``name``; the answer announces its
+    operation (for an :class:`apitx.AsyncAPI`, await it)."""
     return api.post(f"instances/{name}/exec", json={
         "command": list(command), "record-output": False,
         "wait-for-websocket": False, "interactive": False})

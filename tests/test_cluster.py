@@ -12,19 +12,20 @@ The two destructive tests kill members by PID and restore them with
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import ssl
 import threading
 import time
-from typing import Dict, Iterator
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 from urllib.parse import urlsplit
 
 import pytest
 
 import apitx
 from apitx import _waiting
-from cluster import (CLIENT_CERT, CLUSTER_CRT, MEMBERS, VERIFY, cluster_problem, create_instance,
+from cluster import (CLUSTER_CRT, MEMBER_OPTIONS, MEMBERS, cluster_problem, create_instance,
                      delete_instance, kill_member, member_api, member_pid, new_name,
                      restore_cluster, start_exec)
 
@@ -51,7 +52,7 @@ def running() -> Iterator[Dict[str, str]]:
                 delete_instance(m1, name)
 
 
-def test_three_members_online(members: Dict[str, apitx.API]) -> None:
+def test_three_members_online(members: Dict[str, Any]) -> None:
     listed = members["m1"].get("cluster/members", params={"recursion": 1}).metadata
     assert {m["server_name"]: (m["url"], m["status"]) for m in listed} == {
         name: (url, "Online") for name, url in MEMBERS.items()}
@@ -71,7 +72,7 @@ def test_every_member_presents_the_pinned_certificate() -> None:
         assert ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate((host, port))) == pinned, url
 
 
-def test_target_places_instance_on_that_member(members: Dict[str, apitx.API]) -> None:
+def test_target_places_instance_on_that_member(members: Dict[str, Any]) -> None:
     name = new_name()
     try:
         create_instance(members["m1"], name, "m2")
@@ -82,7 +83,7 @@ def test_target_places_instance_on_that_member(members: Dict[str, apitx.API]) ->
         delete_instance(members["m1"], name)
 
 
-def test_wait_through_another_member(members: Dict[str, apitx.API],
+def test_wait_through_another_member(members: Dict[str, Any],
                                      running: Dict[str, str]) -> None:
     """An operation running on m2, started and waited on through m1."""
     started = start_exec(members["m1"], running["m2"], "/bin/sleep", "1")
@@ -93,9 +94,8 @@ def test_wait_through_another_member(members: Dict[str, apitx.API],
     assert (op["location"], op["status"], op["metadata"]["return"]) == ("m2", "Success", 0)
 
 
-# raises=AssertionError: only the defect counts as expected; a cluster that is
-# not up (the plugin's failure) must not pass as XFAIL.
-def test_wait_long_polls_a_forwarded_operation(members: Dict[str, apitx.API],
+@pytest.mark.sync_only  # it watches requests' response hook
+def test_wait_long_polls_a_forwarded_operation(members: Dict[str, Any],
                                                running: Dict[str, str]) -> None:
     """wait() on an operation m1 forwarded to m2 long-polls its /wait: one
     request for an operation of 2 s, not one per round trip."""
@@ -109,7 +109,7 @@ def test_wait_long_polls_a_forwarded_operation(members: Dict[str, apitx.API],
     assert len(sent) <= 2, f"{len(sent)} requests to wait for a 2 s operation"
 
 
-def test_operations_on_one_member_list_those_of_others(members: Dict[str, apitx.API],
+def test_operations_on_one_member_list_those_of_others(members: Dict[str, Any],
                                                        running: Dict[str, str]) -> None:
     started = start_exec(members["m3"], running["m3"], "/bin/sleep", "2")
     op_id = started.metadata["id"]
@@ -118,7 +118,7 @@ def test_operations_on_one_member_list_those_of_others(members: Dict[str, apitx.
     started.wait(timeout=30)
 
 
-def test_events_through_one_member_come_from_every_member(members: Dict[str, apitx.API]) -> None:
+def test_events_through_one_member_come_from_every_member(members: Dict[str, Any]) -> None:
     """An events stream opened on m1 sees what happens on m2 and m3, each
     event with the ``location`` of the member it happened on."""
     names = {target: new_name() for target in ("m2", "m3")}
@@ -142,39 +142,18 @@ def test_events_through_one_member_come_from_every_member(members: Dict[str, api
 
 
 def test_a_frozen_member_fails_the_waits_that_follow_its_events(
-        members: Dict[str, apitx.API], running: Dict[str, str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        client_kind: str, running: Dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     """A daemon stopped with SIGSTOP answers nothing, not even its keepalive
     pings. wait() ended with APITimeoutError (its poll's read timeout), but
     wait(progress=) and wait_all() follow the event stream and were still
     blocked 75 s later. A stream silent for SILENCE seconds (40 in use; 3
-    here, to keep the test short) now fails them the same way."""
+    here, to keep the test short) now fails them the same way, in threads
+    of the sync client as in tasks of the async one."""
     monkeypatch.setattr(_waiting, "SILENCE", 3.0)
-    api = members["m3"]
-    started = start_exec(api, running["m3"], "/bin/sleep", "60")
-    reported = threading.Event()
-    errors: Dict[str, BaseException] = {}
-
-    def wait(kind: str) -> None:
-        try:
-            if kind == "progress":
-                started.wait(timeout=120, progress=lambda answer: reported.set())
-            else:
-                api.wait_all([started], timeout=120)
-        except BaseException as exc:  # noqa: BLE001 - the test inspects whatever it is
-            errors[kind] = exc
-
-    waiters = [threading.Thread(target=wait, args=(kind,), daemon=True)
-               for kind in ("progress", "all")]
     pid = member_pid("m3")
+    freeze = lambda: os.kill(pid, signal.SIGSTOP)  # noqa: E731 - named for the drivers
     try:
-        for waiter in waiters:
-            waiter.start()
-        assert reported.wait(30), "wait(progress=) reported nothing while m3 still ran"
-        os.kill(pid, signal.SIGSTOP)
-        for waiter in waiters:
-            waiter.join(90)  # a hang guard only
-        assert not any(waiter.is_alive() for waiter in waiters), "a wait outlived the silence"
+        errors = FROZEN_DRIVERS[client_kind](running["m3"], freeze)
     finally:
         os.kill(pid, signal.SIGCONT)
         restore_cluster()
@@ -185,40 +164,69 @@ def test_a_frozen_member_fails_the_waits_that_follow_its_events(
     assert cluster_problem() is None
 
 
-def test_member_killed_during_wait_fails_the_wait(members: Dict[str, apitx.API],
+def _frozen_in_threads(instance: str, freeze: Callable[[], None]) -> Dict[str, BaseException]:
+    """Both waits on a sleep in ``instance`` through m3, each in a thread;
+    m3 frozen once wait(progress=) reported. What each raised, by kind."""
+    errors: Dict[str, BaseException] = {}
+    with member_api("m3") as api:
+        started = start_exec(api, instance, "/bin/sleep", "60")
+        reported = threading.Event()
+
+        def wait(kind: str) -> None:
+            try:
+                if kind == "progress":
+                    started.wait(timeout=120, progress=lambda answer: reported.set())
+                else:
+                    api.wait_all([started], timeout=120)
+            except BaseException as exc:  # noqa: BLE001 - the test inspects whatever it is
+                errors[kind] = exc
+
+        waiters = [threading.Thread(target=wait, args=(kind,), daemon=True)
+                   for kind in ("progress", "all")]
+        for waiter in waiters:
+            waiter.start()
+        assert reported.wait(30), "wait(progress=) reported nothing while m3 still ran"
+        freeze()
+        for waiter in waiters:
+            waiter.join(90)  # a hang guard only
+        assert not any(waiter.is_alive() for waiter in waiters), "a wait outlived the silence"
+    return errors
+
+
+def _frozen_in_tasks(instance: str, freeze: Callable[[], None]) -> Dict[str, BaseException]:
+    """_frozen_in_threads with the async client: both waits are tasks of one loop."""
+    async def run() -> Dict[str, BaseException]:
+        async with apitx.AsyncAPI.factory(MEMBERS["m3"], **MEMBER_OPTIONS) as api:
+            started = await start_exec(api, instance, "/bin/sleep", "60")
+            reported = asyncio.Event()
+            waits = {
+                "progress": asyncio.ensure_future(
+                    started.wait(timeout=120, progress=lambda answer: reported.set())),
+                "all": asyncio.ensure_future(api.wait_all([started], timeout=120))}
+            await asyncio.wait_for(reported.wait(), 30)
+            freeze()
+            _, pending = await asyncio.wait(waits.values(), timeout=90)  # a hang guard only
+            assert not pending, "a wait outlived the silence"
+            return {kind: task.exception() for kind, task in waits.items()
+                    if task.exception() is not None}
+    return asyncio.run(run())
+
+
+FROZEN_DRIVERS = {"sync": _frozen_in_threads, "async": _frozen_in_tasks}
+
+
+def test_member_killed_during_wait_fails_the_wait(client_kind: str,
                                                   running: Dict[str, str]) -> None:
     """m3 dies while a caller waits on m3's operation through m1: the wait
     raises APIException naming the operation, long before its own timeout."""
     caller_timeout = 30
-    started = start_exec(members["m1"], running["m3"], "/bin/sleep", str(caller_timeout))
-    op_id = started.metadata["id"]
-    outcome: dict = {}
-
-    def wait() -> None:
-        try:
-            started.wait(timeout=caller_timeout)
-        except Exception as exc:  # noqa: BLE001 - the test inspects whatever it is
-            outcome["error"] = exc
-        outcome["ended"] = time.monotonic()
-
-    waiter = threading.Thread(target=wait, daemon=True)
     try:
-        waiter.start()
-        # Let the wait reach m1 and be forwarded to m3. No server-side signal
-        # says it has; if the kill came first, m1's forward is refused instead
-        # of cut, and the assertions below hold all the same.
-        time.sleep(0.5)
-        killed = time.monotonic()
-        kill_member("m3")
-        waiter.join(caller_timeout + 15)
-        assert not waiter.is_alive(), "wait() still blocked after its own timeout"
+        op_id, error, took = KILLED_DRIVERS[client_kind](running["m3"], caller_timeout)
     finally:
         restored = restore_cluster()
-    error = outcome.get("error")
     # APIException, not the wait's own OperationTimeout: m3's death ended it.
     assert type(error) is apitx.APIException, f"expected APIException, got {error!r}"
-    took = outcome["ended"] - killed
-    print(f"\nwait failed {took:.2f} s after m3 was killed: {error}\n"
+    print(f"\n{client_kind}: wait failed {took:.2f} s after m3 was killed: {error}\n"
           f"scripts/lxd-cluster up restored m3 in {restored:.2f} s")
     assert op_id in str(error)
     # LXD's own words name the member that went away (its address).
@@ -226,14 +234,67 @@ def test_member_killed_during_wait_fails_the_wait(members: Dict[str, apitx.API],
     assert cluster_problem() is None
 
 
-def test_an_api_on_every_member_passes_over_a_dead_one(caplog: pytest.LogCaptureFixture) -> None:
+#: The pause before the kill, to let the wait reach m1 and be forwarded to m3.
+#: No server-side signal says it has; if the kill came first, m1's forward is
+#: refused instead of cut, and the test's assertions hold all the same.
+FORWARDED = 0.5
+
+#: What a killed-while-waiting driver gives: the operation's id, what the
+#: wait raised, and how long after the kill it ended.
+Killed = Tuple[str, Optional[BaseException], float]
+
+
+def _killed_in_a_thread(instance: str, timeout: float) -> Killed:
+    """A sleep in ``instance`` started through m1 and waited on in a thread,
+    m3 killed meanwhile."""
+    outcome: Dict[str, Any] = {}
+    with member_api("m1") as api:
+        started = start_exec(api, instance, "/bin/sleep", str(timeout))
+
+        def wait() -> None:
+            try:
+                started.wait(timeout=timeout)
+            except Exception as exc:  # noqa: BLE001 - the test inspects whatever it is
+                outcome["error"] = exc
+            outcome["ended"] = time.monotonic()
+
+        waiter = threading.Thread(target=wait, daemon=True)
+        waiter.start()
+        time.sleep(FORWARDED)
+        killed = time.monotonic()
+        kill_member("m3")
+        waiter.join(timeout + 15)
+        assert not waiter.is_alive(), "wait() still blocked after its own timeout"
+    return started.metadata["id"], outcome.get("error"), outcome["ended"] - killed
+
+
+def _killed_in_a_task(instance: str, timeout: float) -> Killed:
+    """_killed_in_a_thread with the async client: the wait is a task."""
+    async def run() -> Killed:
+        async with apitx.AsyncAPI.factory(MEMBERS["m1"], **MEMBER_OPTIONS) as api:
+            started = await start_exec(api, instance, "/bin/sleep", str(timeout))
+            waiting = asyncio.ensure_future(started.wait(timeout=timeout))
+            await asyncio.sleep(FORWARDED)
+            killed = time.monotonic()
+            await asyncio.to_thread(kill_member, "m3")
+            done, _ = await asyncio.wait([waiting], timeout=timeout + 15)
+            assert done, "wait() still blocked after its own timeout"
+            return started.metadata["id"], waiting.exception(), time.monotonic() - killed
+    return asyncio.run(run())
+
+
+KILLED_DRIVERS = {"sync": _killed_in_a_thread, "async": _killed_in_a_task}
+
+
+def test_an_api_on_every_member_passes_over_a_dead_one(client_of: Callable[..., Any],
+                                                       caplog: pytest.LogCaptureFixture) -> None:
     """API.factory([m1, m2, m3]) with m1 dead: a GET and a POST go to m2
     (nothing reached m1, so any method may move on), each attempt traced."""
     name = new_name()
     try:
         kill_member("m1")
-        with apitx.API.factory(list(MEMBERS.values()), cert=CLIENT_CERT, verify=VERIFY,
-                               trace=True) as api, caplog.at_level("DEBUG", "apitx"):
+        api = client_of(list(MEMBERS.values()), **dict(MEMBER_OPTIONS, trace=True))
+        with caplog.at_level("DEBUG", "apitx"):
             sent = time.monotonic()
             api.get("")  # needs no cluster database: the failover alone
             took = time.monotonic() - sent
@@ -257,7 +318,7 @@ def test_an_api_on_every_member_passes_over_a_dead_one(caplog: pytest.LogCapture
     assert cluster_problem() is None
 
 
-def test_lost_quorum_ends_at_the_client_timeout(members: Dict[str, apitx.API]) -> None:
+def test_lost_quorum_ends_at_the_client_timeout(members: Dict[str, Any]) -> None:
     """With two of three members dead, m1 answers nothing that needs the
     cluster database: a request ends at its client timeout, never hangs."""
     timeout = apitx.Timeout(connect=2, read=QUORUM_READ_TIMEOUT)
