@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Generic, Optional, Sequence, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Generic, Optional, Sequence, Tuple, TypeVar, Union
 
 from ._config import Limits, Timeout, TimeoutLike, TraceLike, TraceSettings
 from ._endpoint import Endpoint
 from ._exceptions import EndpointError, MissingExtension, SettingsError, SettingsTypeError
-from ._remotes import apply_remote
 from ._resource import Resource, Segment
 from ._server import Server
-from ._tracing import Tracer
-from ._transports import MOCK_ENDPOINT, FingerprintLike, Pin, pin_for
+from ._transports import FingerprintLike, Pin, pin_for
 from ._types import USE_DEFAULT, Cert, UseDefault
+
+if TYPE_CHECKING:
+    from ._tracing import Tracer
 
 #: The largest answer apitx reads for the caller (JSON, an error's detail),
 #: decompressed: LXD's largest answers (recursion=2 listings) are megabytes.
@@ -74,10 +75,16 @@ class FactoryPlan:
         project, and the pin ``verify=``/``fingerprint=`` ask for. A mock
         transport needs none of them (its endpoint defaults to
         ``https://lxd.test:8443``)."""
+        # The mock and the remotes (their YAML, their files) are imported only
+        # for the calls that use them: a plain request pays for neither (issue 19).
         if mock:
+            from ._transports import MOCK_ENDPOINT
+
             return cls(endpoints_of(MOCK_ENDPOINT if endpoint is None else endpoint), cert,
                        project, None)
-        if endpoint is None or isinstance(endpoint, (str, Endpoint)):
+        if isinstance(endpoint, str) and endpoint.endswith(":"):  # a remote is 'name:'
+            from ._remotes import apply_remote
+
             endpoint, cert, fingerprint, project = apply_remote(endpoint, cert, verify,
                                                                 fingerprint, project)
         resolved = endpoints_of(endpoint)

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import posixpath
 import re
-import shlex
 from functools import lru_cache
 from typing import (Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence,
                     Tuple)
@@ -359,6 +358,8 @@ def shown_command(argv: Sequence[str]) -> str:
     >>> shown_command(['sh', '-c', 'echo hi', '--token=t'])
     "sh -c 'echo hi' '--token=<redacted>'"
     """
+    import shlex  # here: only exec's messages name a command
+
     return shlex.join(redact_argv(argv))
 
 

@@ -23,7 +23,6 @@ import requests
 
 from . import _checks, _envelope
 from ._config import RenderOptions
-from ._curl import render_curl
 from ._endpoint import Endpoint, path_and_query
 from ._exceptions import APIException, APINotFoundException
 from ._redact import redact_url
@@ -221,6 +220,8 @@ class BaseResult:
         >>> api.get('instances').curl()
         "curl --unix-socket /var/lib/lxd/unix.socket http://lxd/1.0/instances"
         """
+        from ._curl import render_curl  # curl lines are asked for: not every start pays
+
         return render_curl(self.exchange(), self.options)
 
     def transaction(self) -> str:

@@ -17,7 +17,7 @@ Example::
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Dict, Generic, Optional, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, Generic, Optional, Tuple, TypeVar
 
 from ._config import Timeout, TraceSettings
 from ._endpoint import Endpoint
@@ -27,8 +27,13 @@ from ._prepare import Root, join_url
 from ._redact import redact_url
 from ._redirects import redirect_method, resolve, same_origin
 from ._result import BaseResult, Route, Trusts
-from ._tracing import Tracer, logger
 from ._transports import BodyPolicy, UpgradeRefused
+
+if TYPE_CHECKING:  # the tracer (and its renderers) is imported only when tracing is on
+    from ._tracing import Tracer
+
+#: apitx's logger: traces, and a note when a request moves to another member.
+logger = logging.getLogger("apitx")
 
 #: How many redirects ``follow_redirects=True`` follows.
 MAX_REDIRECTS = 5
@@ -48,7 +53,11 @@ class SenderBase(Generic[T]):
         self.timeout = timeout
         self.trace = trace
         self.options = trace.render
-        self.tracer = Tracer(trace) if trace.enabled else None
+        self.tracer: Optional[Tracer] = None
+        if trace.enabled:
+            from ._tracing import Tracer
+
+            self.tracer = Tracer(trace)
         self.max_answer_bytes = max_answer_bytes
         #: How much of an answer is read: whole, or (``stream=True``) only
         #: what apitx must judge.

@@ -24,20 +24,18 @@ Example::
 
 from __future__ import annotations
 
+import importlib
 import sys
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
-from . import _events, _exec, _remote, _request
 from ._process import claim_standard_fds
 
 #: ``apitx NAME ...`` runs a subcommand instead of a request: the first word
 #: is matched before anything else (an API path named like one is written
-#: ``/1.0/remote``).
-SUBCOMMANDS: Dict[str, Callable[[Sequence[str]], int]] = {
-    "events": _events.main,
-    "exec": _exec.main,
-    "remote": _remote.main,
-}
+#: ``/1.0/remote``). Each maps to its module, imported only when it is the
+#: command run (issue 19: a request should not pay for exec's terminal
+#: handling or events' parser).
+SUBCOMMANDS = {"events": "._events", "exec": "._exec", "remote": "._remote"}
 
 __all__ = ["main"]
 
@@ -52,7 +50,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """
     claim_standard_fds()
     words = list(sys.argv[1:] if argv is None else argv)
-    subcommand = SUBCOMMANDS.get(words[0]) if words else None
-    if subcommand is not None:
-        return subcommand(words[1:])
-    return _request.main(words)
+    if words and words[0] in SUBCOMMANDS:
+        return _command(SUBCOMMANDS[words[0]])(words[1:])
+    return _command("._request")(words)
+
+
+def _command(module: str) -> Callable[[Sequence[str]], int]:
+    """The ``main`` of one command's module, imported now."""
+    command: Callable[[Sequence[str]], int] = importlib.import_module(module, __name__).main
+    return command

@@ -19,7 +19,7 @@ import sys
 from contextlib import ExitStack, contextmanager
 from typing import IO, Any, Callable, Iterator, Optional, Tuple
 
-from .. import APIResult, LocalFileError, atomic_write
+from .. import APIResult, LocalFileError
 from ._exit import EXIT_OK, OutputError, UsageError
 
 
@@ -82,6 +82,8 @@ def open_output(path: Optional[str], stack: ExitStack) -> ResultWriter:
     """
     if path is None or path == "-":
         return stdout_writer()
+    from .. import atomic_write  # here: only -o FILE writes a file
+
     name = f"-o {path}"
     stack.enter_context(_finishing(name))
     try:

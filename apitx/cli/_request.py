@@ -17,7 +17,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import shlex
 from contextlib import ExitStack
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -167,6 +166,8 @@ def _print_curl(api: API, args: argparse.Namespace, headers: Dict[str, str],
     except RequestError as exc:
         raise UsageError(f"--curl: {exc}") from None
     if args.output:
+        import shlex  # here: only --curl -o quotes a word
+
         command += f" -o {shlex.quote(args.output)}"
     stdout_writer().write((command + "\n").encode("utf-8"))
     return EXIT_OK
