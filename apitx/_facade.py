@@ -15,7 +15,6 @@ Example::
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Optional, Sequence, Tuple, TypeVar, Union
 
 from ._config import Limits, Timeout, TimeoutLike, TraceLike, TraceSettings
@@ -25,6 +24,7 @@ from ._resource import Resource, Segment
 from ._server import Server
 from ._transports import FingerprintLike, Pin, pin_for
 from ._types import USE_DEFAULT, Cert, UseDefault
+from ._value import Value
 
 if TYPE_CHECKING:
     from ._tracing import Tracer
@@ -57,8 +57,7 @@ def endpoints_of(given: Optional[EndpointsLike]) -> Tuple[Endpoint, ...]:
     return endpoints
 
 
-@dataclass(frozen=True)
-class FactoryPlan:
+class FactoryPlan(Value):
     """What ``factory()``'s arguments come to: the endpoints, the client
     certificate, the default project and the pin (None: ordinary trust)."""
 
@@ -66,6 +65,10 @@ class FactoryPlan:
     cert: Cert
     project: Optional[str]
     pin: Optional[Pin]
+
+    def __init__(self, endpoints: Tuple[Endpoint, ...], cert: Cert, project: Optional[str],
+                 pin: Optional[Pin]) -> None:
+        self._set(endpoints=endpoints, cert=cert, project=project, pin=pin)
 
     @classmethod
     def resolve(cls, endpoint: Optional[EndpointsLike], *, cert: Cert,

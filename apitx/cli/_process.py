@@ -19,8 +19,7 @@ import os
 import sys
 import traceback
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Iterator, NamedTuple, Optional, Sequence
 
 from .. import APITXError, Signalled
 from ._exit import (EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, Interrupted,
@@ -69,8 +68,7 @@ def say(message: str) -> None:
         pass
 
 
-@dataclass(frozen=True)
-class Failures:
+class Failures(NamedTuple):
     """How one command reports failures.
 
     ``own``: None to take each failure's code from the table (the request,
