@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
+from typing import Any, List
 
 import pytest
 
 import apitx
+from apitx._lazy import LazyPattern
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,9 +50,9 @@ UNUSED_BY_A_REQUEST = (
 )
 
 
-def imported_by(code: str, *args: str) -> List[str]:
-    """The modules a fresh interpreter has imported after running ``code``
-    (which prints nothing on stderr but the list, as JSON, last)."""
+def reported(code: str, *args: str) -> Any:
+    """What a fresh interpreter running ``code`` reports: the JSON of the last
+    line it writes on stderr (its ``sys.modules``, say)."""
     done = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -67,7 +69,7 @@ def unwanted(modules: List[str], names: tuple) -> List[str]:
 
 
 def test_import_apitx_imports_nothing_heavy() -> None:
-    modules = imported_by(f"import json, sys, apitx; {REPORT}")
+    modules = reported(f"import json, sys, apitx; {REPORT}")
     assert unwanted(modules, HEAVY + UNUSED_BY_A_REQUEST) == []
     # Not even requests: every name but the exceptions is imported on first use.
     assert "requests" not in modules and "apitx._api" not in modules
@@ -75,7 +77,7 @@ def test_import_apitx_imports_nothing_heavy() -> None:
 
 @pytest.mark.live
 def test_the_command_sends_a_request_importing_only_what_it_uses(lxd_socket: str) -> None:
-    modules = imported_by(
+    modules = reported(
         "import json, sys\n"
         "from apitx.cli import main\n"
         f"code = main(sys.argv[1:]); {REPORT}; sys.exit(code)", "-e", lxd_socket, "/1.0")
@@ -85,7 +87,7 @@ def test_the_command_sends_a_request_importing_only_what_it_uses(lxd_socket: str
 
 @pytest.mark.live
 def test_a_library_request_imports_only_what_it_uses(lxd_socket: str) -> None:
-    modules = imported_by(
+    modules = reported(
         "import json, sys\n"
         "from apitx import API\n"
         "with API.factory(sys.argv[1]) as api:\n"
@@ -122,3 +124,37 @@ def test_the_transports_names_are_all_there() -> None:
 
     assert [name for name in _transports.__all__ if getattr(_transports, name, None) is None] == []
     assert set(_transports.__all__) <= set(dir(_transports))
+
+
+def test_a_lazy_pattern_is_compiled_on_first_use_and_matches_as_re_does() -> None:
+    pattern = LazyPattern(r"k(e)y", re.IGNORECASE)
+    assert pattern._compiled is None
+    assert pattern.search("a KEY").group(1) == "E"  # type: ignore[union-attr]
+    assert pattern.compiled is pattern.compiled
+    assert pattern.match("key") and not pattern.match("a key") and pattern.match("a key", 2)
+    assert pattern.fullmatch("Key") and not pattern.fullmatch("keys")
+    assert [m.start() for m in pattern.finditer("key KEY")] == [0, 4]
+    assert pattern.sub("*", "key, KEY") == "*, *"
+
+
+#: The regular expressions compiled when a request's modules are imported:
+#: only the ones every request uses at once (the method and header checks).
+#: Any other is a LazyPattern, compiled when first used.
+COMPILED_AT_IMPORT = {"apitx._prepare": 2, "apitx.cli._input": 1}
+
+
+def test_a_requests_modules_compile_only_what_every_request_uses() -> None:
+    found = reported(
+        "import collections, json, re, sys\n"
+        "import requests  # its own patterns are not apitx's\n"
+        "compiled = collections.Counter()\n"
+        "original = re.compile\n"
+        "def counting(*args, **kwargs):\n"
+        "    caller = sys._getframe(1).f_globals.get('__name__', '')\n"
+        "    if caller.startswith('apitx'):\n"
+        "        compiled[caller] += 1\n"
+        "    return original(*args, **kwargs)\n"
+        "re.compile = counting\n"
+        "import apitx.cli._request, apitx._api\n"
+        "print(json.dumps(compiled), file=sys.stderr)")
+    assert found == COMPILED_AT_IMPORT

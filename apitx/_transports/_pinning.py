@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import socket
 import ssl
 from typing import TYPE_CHECKING, Any, FrozenSet, Iterable, List, Optional, Type, Union
@@ -38,6 +37,7 @@ from urllib3.connectionpool import HTTPSConnectionPool
 
 from .._exceptions import (APIConnectionError, CertificateMismatch, EndpointError,
                            SettingsTypeError)
+from .._lazy import LazyPattern
 from .._redact import redact_url
 from .._value import Value
 from ._adapters import StrictLengthAdapter
@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
 # importing it costs ~22 ms (measured: python -X importtime), which every
 # `import apitx` would pay, Unix socket users included.
 
-_HEX = re.compile(r"[0-9a-f]{64}")
+_HEX = LazyPattern(r"[0-9a-f]{64}")
 
 
 def format_fingerprint(digest: bytes) -> str:
