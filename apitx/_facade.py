@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any, Generic, Optional, Sequence, Tuple, TypeV
 from ._config import Limits, Timeout, TimeoutLike, TraceLike, TraceSettings
 from ._endpoint import Endpoint
 from ._exceptions import EndpointError, MissingExtension, SettingsError, SettingsTypeError
-from ._resource import Resource, Segment
 from ._server import Server
 from ._transports import FingerprintLike, Pin, pin_for
 from ._types import USE_DEFAULT, Cert, UseDefault
 from ._value import Value
 
 if TYPE_CHECKING:
+    from ._resource import Resource, Segment
     from ._tracing import Tracer
 
 #: The largest answer apitx reads for the caller (JSON, an error's detail),
@@ -180,18 +180,25 @@ class Facade(Generic[R]):
 
     # -- navigation (rules and reasons in _resource.py) ------------------------
 
+    def _root(self) -> Resource[R]:
+        """The version root as a resource; navigation's module is imported
+        here, on first use: a program that only sends requests never needs it."""
+        from ._resource import Resource
+
+        return Resource(self, "")  # type: ignore[arg-type]
+
     def __getattr__(self, name: str) -> Resource[R]:
         """``api.instances`` is the resource ``/1.0/instances``; ``_names`` raise."""
-        resource: Resource[R] = getattr(Resource(self, ""), name)  # type: ignore[arg-type]
+        resource: Resource[R] = getattr(self._root(), name)
         return resource
 
     def __getitem__(self, item: Segment) -> Resource[R]:
         """``api['get']``: a segment that would collide with a method name."""
-        return Resource(self, "")[item]  # type: ignore[arg-type]
+        return self._root()[item]
 
     def __truediv__(self, item: Segment) -> Resource[R]:
         """``api / 'instances' / 'c1'``."""
-        return Resource(self, "") / item  # type: ignore[arg-type]
+        return self._root() / item
 
     __iter__ = None  # __getitem__ must not make an API iterable
 

@@ -25,7 +25,6 @@ from ._exceptions import APIConnectionError, APIException, APITXError
 from ._failover import Members, may_try_elsewhere
 from ._prepare import Root, join_url
 from ._redact import redact_url
-from ._redirects import redirect_method, resolve, same_origin
 from ._result import BaseResult, Route, Trusts
 from ._transports import BodyPolicy, UpgradeRefused
 
@@ -112,6 +111,9 @@ class SenderBase(Generic[T]):
         """Where a redirect leads and with which method (None: the request as
         it was), if it stays on this endpoint; else the :class:`APIException`
         that says where it led (see :mod:`apitx._redirects`)."""
+        # Imported here: LXD never redirects, and only follow_redirects=True asks.
+        from ._redirects import redirect_method, resolve, same_origin
+
         target = resolve(result.request.url or "", result.response.headers.get("Location") or "")
         if not same_origin(target, result.endpoint.base_url):
             raise APIException(result, error=(

@@ -38,15 +38,15 @@ ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("websocket", "cryptography", "yaml", "aiohttp", "vcr", "dataclasses")
 
 #: apitx's own modules a request does not use: each is imported where its
-#: work starts (a wait, exec, events, a remote, a trace, a curl line, a
-#: subcommand). A module added to a request's path on purpose is removed
+#: work starts (a wait, exec, events, a remote, a trace, a curl line,
+#: navigation, a redirect followed, a subcommand). A module added to a request's path on purpose is removed
 #: from here, with the figures of bench/cli_start.py to show it costs nothing.
 UNUSED_BY_A_REQUEST = (
     "apitx._operations", "apitx._waiting", "apitx._events", "apitx._exec", "apitx._files",
     "apitx._remotes", "apitx._remote_add", "apitx._migration", "apitx.ensure", "apitx.migrate",
-    "apitx._tracing", "apitx._curl", "apitx._transports._websocket",
-    "apitx._transports._mock", "apitx._transports._relay", "apitx.cli._exec",
-    "apitx.cli._events", "apitx.cli._remote",
+    "apitx._tracing", "apitx._curl", "apitx._resource", "apitx._redirects",
+    "apitx._transports._websocket", "apitx._transports._mock", "apitx._transports._relay",
+    "apitx.cli._exec", "apitx.cli._events", "apitx.cli._remote", "apitx.cli._wait",
 )
 
 
