@@ -20,16 +20,8 @@ Every public name is importable from here; the modules behind it are private.
 The ``apitx`` command (:mod:`apitx.cli`) is built on these names alone.
 """
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, List
 
-from ._api import API
-from ._atomic import atomic_write
-from ._config import Limits, RenderOptions, Timeout, TraceSettings
-from ._endpoint import Endpoint
-from ._event import Event
-from ._events import EventStream, events
-from ._exec import ExecControl, ExecResult, run_exec
-from ._exec_kill import Signalled, raising_on
 from ._exceptions import (
     APIConnectionError,
     APIException,
@@ -49,40 +41,85 @@ from ._exceptions import (
     ResponseTooLarge,
     SettingsError,
     SettingsTypeError,
+    Signalled,
 )
-from ._file_api import Entry
-from ._files import Files
-from ._transports import Pin
-from ._remote_add import add_remote
-from ._remotes import RemoteSettings, list_remotes, remove_remote
-from ._resource import Resource
-from ._result import APIResult
-from ._server import Server
-from ._tracing import StderrHandler
+from ._lazy import LazyExports
 from ._types import USE_DEFAULT
 from ._version import __version__
 
-#: The async client's names: imported on first use, so that ``import apitx``
-#: never imports aiohttp (``pip install apitx[async]`` brings it). Type
-#: checkers read them from the import below, which never runs.
-if TYPE_CHECKING:
-    from ._aio import AsyncAPI as AsyncAPI, AsyncAPIResult as AsyncAPIResult
-    from ._aio import AsyncEventStream as AsyncEventStream, AsyncExecControl as AsyncExecControl
+# The exceptions above are imported at once (``except apitx.APITXError``
+# must work before anything else is used, and they cost nothing); every
+# other name is imported the first time it is looked up, so that a program
+# sending one request never imports websockets, exec, remotes' YAML or
+# migrations (issue 19: ``import apitx`` cost twice ``import requests``).
+# The table is the single list of where each name lives; the imports under
+# TYPE_CHECKING say the same to type checkers and the docs.
+_exports = LazyExports(__name__, {
+    "._api": ("API",),
+    "._atomic": ("atomic_write",),
+    "._config": ("Limits", "RenderOptions", "Timeout", "TraceSettings"),
+    "._endpoint": ("Endpoint",),
+    "._event": ("Event",),
+    "._events": ("EventStream", "events"),
+    "._exec": ("ExecControl", "ExecResult", "run_exec"),
+    "._exec_kill": ("raising_on",),
+    "._file_api": ("Entry",),
+    "._files": ("Files",),
+    "._transports": ("Pin",),
+    "._remote_add": ("add_remote",),
+    "._remotes": ("RemoteSettings", "list_remotes", "remove_remote"),
+    "._resource": ("Resource",),
+    "._result": ("APIResult",),
+    "._server": ("Server",),
+    "._tracing": ("StderrHandler",),
+    ".ensure": None,   # apitx.ensure: idempotent helpers
+    ".migrate": None,  # apitx.migrate: workloads between servers
+})
 
+#: The async client's names: imported on first use too, and never by the
+#: others, so that ``import apitx`` never imports aiohttp (``pip install
+#: apitx[async]`` brings it); without it, the error says so.
 _ASYNC_NAMES = ("AsyncAPI", "AsyncAPIResult", "AsyncEventStream", "AsyncExecControl")
 
+# Type checkers see the names here, and only these: a misspelt name is an
+# error, not an ``object`` from ``__getattr__``.
+if TYPE_CHECKING:
+    from . import ensure, migrate
+    # Not in __all__ (``import *`` would import aiohttp): re-exported by name.
+    from ._aio import AsyncAPI as AsyncAPI
+    from ._aio import AsyncAPIResult as AsyncAPIResult
+    from ._aio import AsyncEventStream as AsyncEventStream
+    from ._aio import AsyncExecControl as AsyncExecControl
+    from ._api import API
+    from ._atomic import atomic_write
+    from ._config import Limits, RenderOptions, Timeout, TraceSettings
+    from ._endpoint import Endpoint
+    from ._event import Event
+    from ._events import EventStream, events
+    from ._exec import ExecControl, ExecResult, run_exec
+    from ._exec_kill import raising_on
+    from ._file_api import Entry
+    from ._files import Files
+    from ._remote_add import add_remote
+    from ._remotes import RemoteSettings, list_remotes, remove_remote
+    from ._resource import Resource
+    from ._result import APIResult
+    from ._server import Server
+    from ._tracing import StderrHandler
+    from ._transports import Pin
+else:
+    def __getattr__(name: str) -> object:
+        if name in _ASYNC_NAMES:
+            try:
+                from . import _aio
+            except ImportError as exc:
+                raise ImportError(f"apitx.{name} needs aiohttp: pip install 'apitx[async]' "
+                                  f"({exc})") from exc
+            return getattr(_aio, name)
+        return _exports.attribute(name)
 
-def __getattr__(name: str) -> object:
-    if name in _ASYNC_NAMES:
-        try:
-            from . import _aio
-        except ImportError as exc:
-            raise ImportError(f"apitx.{name} needs aiohttp: pip install 'apitx[async]' "
-                              f"({exc})") from exc
-        return getattr(_aio, name)
-    raise AttributeError(f"module 'apitx' has no attribute {name!r}")
-from . import ensure  # noqa: E402  (apitx.ensure: idempotent helpers)
-from . import migrate  # noqa: E402  (apitx.migrate: workloads between servers)
+    def __dir__() -> List[str]:
+        return _exports.names()
 
 __all__ = [
     "API",

@@ -16,26 +16,34 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (TYPE_CHECKING, Any, Callable, Iterable, List, Mapping, Optional, Sequence,
+                    Tuple, Union)
 
 import requests
 
 from ._config import DEFAULT_TIMEOUT, Limits, TimeoutLike, TraceLike
-from ._events import EventStream, events
 from ._exceptions import APIException, SettingsTypeError
-from ._exec import ExecControl, ExecResult, run_exec
-from ._exec import Input as ExecInput
-from ._exec import Output as ExecOutput
 from ._facade import DEFAULT_MAX_ANSWER_BYTES, EndpointsLike, Facade, FactoryPlan
 from ._failover import Members
-from ._files import Files
-from ._operations import Operations
 from ._result import APIResult, Progress
 from ._sender import Sender
 from ._server import Server, ServerOnce
-from ._transports import FingerprintLike, HTTPTransport, Transport, WebSocketConnection
+from ._transports import FingerprintLike, HTTPTransport, Transport
 from ._types import USE_DEFAULT, Cert, Headers, Params, UseDefault
 from ._verbs import Verbs
+
+# What only waits, exec, events and files use is imported by the method that
+# needs it: a program that sends requests never imports the operations
+# engine, websocket-client, exec's plan or the file API (issue 19: they were
+# half of the cost of starting the command).
+if TYPE_CHECKING:
+    from ._events import EventStream
+    from ._exec import ExecControl, ExecResult
+    from ._exec import Input as ExecInput
+    from ._exec import Output as ExecOutput
+    from ._files import Files
+    from ._operations import Operations
+    from ._transports import WebSocketConnection
 
 
 class API(Facade[APIResult], Verbs[APIResult]):
@@ -91,7 +99,6 @@ class API(Facade[APIResult], Verbs[APIResult]):
         self._sender = Sender(session, transport, Members(self.endpoints),
                               version=self.default_version, timeout=self.timeout,
                               trace=self.trace, max_answer_bytes=max_answer_bytes)
-        self._operations = Operations(self._sender)
         self._server = ServerOnce()  # api.server: GET /1.0, once
 
     @property
@@ -228,8 +235,8 @@ class API(Facade[APIResult], Verbs[APIResult]):
         >>> api.wait(api.post('instances', json=config), timeout=120,
         ...          progress=lambda answer: print(answer.metadata['metadata']))
         """
-        return self._operations.wait(self, result, timeout, progress, project=self.project,
-                                     target=self.target)
+        return self._operations().wait(self, result, timeout, progress, project=self.project,
+                                       target=self.target)
 
     def wait_all(self, results: Sequence[APIResult], timeout: Optional[float] = None,
                  return_exceptions: bool = False) -> List[Union[APIResult, APIException]]:
@@ -253,8 +260,14 @@ class API(Facade[APIResult], Verbs[APIResult]):
         >>> started = [api.post(f'instances/{n}/exec', json=cmd) for n in names]
         >>> done = api.wait_all(started, timeout=600)
         """
-        return self._operations.wait_all(self, results, timeout, return_exceptions,
-                                         project=self.project, target=self.target)
+        return self._operations().wait_all(self, results, timeout, return_exceptions,
+                                           project=self.project, target=self.target)
+
+    def _operations(self) -> Operations:
+        """The operations engine, on this API's sender (it keeps nothing else)."""
+        from ._operations import Operations
+
+        return Operations(self._sender)
 
     # -- websockets (exec, events: _exec.py, _events.py; the transport's) --------
 
@@ -270,6 +283,8 @@ class API(Facade[APIResult], Verbs[APIResult]):
         >>> api.exec('c1', ['sh', '-c', 'echo hi']).stdout
         b'hi\\n'
         """
+        from ._exec import run_exec
+
         return run_exec(self, instance, command, stdin=stdin, env=env, cwd=cwd, user=user,
                         group=group, timeout=timeout, stdout=stdout, stderr=stderr,
                         project=project if project is not None else self.project,
@@ -283,6 +298,8 @@ class API(Facade[APIResult], Verbs[APIResult]):
         >>> with api.events(types=['lifecycle']) as stream:
         ...     for event in stream: print(event.metadata['action'])
         """
+        from ._events import events
+
         return events(self, types=types, project=project if project is not None else
                       None if all_projects else self.project, all_projects=all_projects,
                       timeout=timeout)
@@ -362,6 +379,8 @@ class API(Facade[APIResult], Verbs[APIResult]):
 
         >>> api.files('c1').push('/etc/motd', 'hello\\n', mode=0o644)
         """
+        from ._files import Files
+
         return Files(self, instance, project=project)
 
 

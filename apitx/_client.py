@@ -13,14 +13,16 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Protocol, Union
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Protocol, Union
 
 from ._config import TimeoutLike
 from ._endpoint import Endpoint
 from ._result import APIResult
 from ._server import Server
-from ._transports import WebSocketConnection
 from ._types import Headers, Params, UseDefault
+
+if TYPE_CHECKING:  # a type only: importing it imports websocket-client
+    from ._transports import WebSocketConnection
 
 
 class Client(Protocol):

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple, Union
 
 from ._exceptions import SettingsError, SettingsTypeError
+from ._value import Value
 
 #: Words that turn a switch such as ``DEBUG`` off: any non-empty string being
 #: true in Python must not make ``DEBUG=0`` mean "on".
@@ -50,8 +50,7 @@ Seconds = Optional[float]
 MIN_TOTAL = 300.0
 
 
-@dataclass(frozen=True)
-class Timeout:
+class Timeout(Value):
     """How long to wait for a connection and for each read, in seconds.
 
     ``None`` means no limit. The defaults are finite on purpose: a stuck
@@ -73,13 +72,13 @@ class Timeout:
     (120, 405.0)
     """
 
-    connect: Seconds = 5.0
-    read: Seconds = 60.0
-    total: Seconds = None
+    connect: Seconds
+    read: Seconds
+    total: Seconds
 
-    def __post_init__(self) -> None:
-        for name in ("connect", "read", "total"):
-            value = getattr(self, name)
+    def __init__(self, connect: Seconds = 5.0, read: Seconds = 60.0,
+                 total: Seconds = None) -> None:
+        for name, value in (("connect", connect), ("read", read), ("total", total)):
             if value is None or (name == "total" and value == math.inf):
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
@@ -87,8 +86,9 @@ class Timeout:
                 raise SettingsError(
                     f"Timeout({name}={value!r}): give a positive number of seconds, "
                     "or None for " + ("the default" if name == "total" else "no limit"))
-        if self.total is None and self.connect is not None and self.read is not None:
-            object.__setattr__(self, "total", max(MIN_TOTAL, float(self.connect + self.read)))
+        if total is None and connect is not None and read is not None:
+            total = max(MIN_TOTAL, float(connect + read))
+        self._set(connect=connect, read=read, total=total)
 
     def deadline(self, start: float) -> Optional[float]:
         """When a request begun at ``start`` (``time.monotonic()``) must end, or None."""
@@ -125,8 +125,7 @@ TimeoutLike = Union[Timeout, float, int, Tuple[Seconds, Seconds], None]
 DEFAULT_KEEPALIVE = 64
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(Value):
     """How many connections an API keeps and opens, per endpoint.
 
     - ``max_keepalive_connections`` (default 64): connections kept open for
@@ -143,12 +142,13 @@ class Limits:
     8
     """
 
-    max_connections: Optional[int] = None
-    max_keepalive_connections: int = DEFAULT_KEEPALIVE
+    max_connections: Optional[int]
+    max_keepalive_connections: int
 
-    def __post_init__(self) -> None:
-        for name in ("max_connections", "max_keepalive_connections"):
-            value = getattr(self, name)
+    def __init__(self, max_connections: Optional[int] = None,
+                 max_keepalive_connections: int = DEFAULT_KEEPALIVE) -> None:
+        for name, value in (("max_connections", max_connections),
+                            ("max_keepalive_connections", max_keepalive_connections)):
             if value is None and name == "max_connections":
                 continue
             if isinstance(value, bool) or not isinstance(value, int):
@@ -157,6 +157,8 @@ class Limits:
                                                          if name == "max_connections" else ""))
             if value < 1:
                 raise SettingsError(f"Limits({name}={value!r}): give at least 1")
+        self._set(max_connections=max_connections,
+                  max_keepalive_connections=max_keepalive_connections)
 
     @property
     def pool_size(self) -> int:
@@ -180,8 +182,7 @@ DEFAULT_TIMEOUT = Timeout()
 DEFAULT_MAX_BODY = 64 * 1024
 
 
-@dataclass(frozen=True)
-class RenderOptions:
+class RenderOptions(Value):
     """How transactions are shown to people: secrets redacted or not
     (``unsafe``), and how many bytes of a body to show (``max_body``).
 
@@ -189,22 +190,25 @@ class RenderOptions:
     False
     """
 
-    unsafe: bool = False
-    max_body: int = DEFAULT_MAX_BODY
+    unsafe: bool
+    max_body: int
 
-    def __post_init__(self) -> None:
-        if isinstance(self.max_body, bool) or not isinstance(self.max_body, int) \
-                or self.max_body <= 0:
-            raise SettingsError(f"max_body={self.max_body!r}: give a positive number of "
+    def __init__(self, unsafe: bool = False, max_body: int = DEFAULT_MAX_BODY) -> None:
+        if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body <= 0:
+            raise SettingsError(f"max_body={max_body!r}: give a positive number of "
                                 f"bytes (default {DEFAULT_MAX_BODY})")
+        self._set(unsafe=unsafe, max_body=max_body)
+
+
+#: What a rendering shows unless told otherwise (a value: one serves all).
+DEFAULT_RENDER = RenderOptions()
 
 
 #: The trace formats: a readable block, one JSON object a line, a curl line.
 TRACE_FORMATS = ("text", "json", "curl")
 
 
-@dataclass(frozen=True)
-class TraceSettings:
+class TraceSettings(Value):
     """Whether and how an API traces its transactions, and how it renders them.
 
     ``enabled`` turns tracing on; ``format`` is one of :data:`TRACE_FORMATS`;
@@ -216,15 +220,17 @@ class TraceSettings:
     'json'
     """
 
-    enabled: bool = False
-    format: str = "text"
-    file: str = ""
-    render: RenderOptions = field(default_factory=RenderOptions)
+    enabled: bool
+    format: str
+    file: str
+    render: RenderOptions
 
-    def __post_init__(self) -> None:
-        if self.format not in TRACE_FORMATS:
-            raise SettingsError(f"trace format {self.format!r} is not one of "
+    def __init__(self, enabled: bool = False, format: str = "text", file: str = "",
+                 render: RenderOptions = DEFAULT_RENDER) -> None:
+        if format not in TRACE_FORMATS:
+            raise SettingsError(f"trace format {format!r} is not one of "
                                 f"{', '.join(TRACE_FORMATS)}")
+        self._set(enabled=enabled, format=format, file=file, render=render)
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None,

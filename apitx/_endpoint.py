@@ -20,13 +20,13 @@ Example::
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
 from . import _checks
 from ._exceptions import APIConnectionError, EndpointError
 from ._redact import redact_url
+from ._value import Value
 
 #: The URL prefix of every request sent to a Unix socket. ``http+unix`` and not
 #: ``http``: an ``HTTP_PROXY`` in the environment must never capture it, and a
@@ -64,8 +64,7 @@ class Candidate(NamedTuple):
     user: bool = False
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(Value):
     """A server to talk to.
 
     ``socket_path`` is set for a Unix socket, else None; ``base_url`` is what
@@ -73,10 +72,14 @@ class Endpoint:
     """
 
     base_url: str
-    socket_path: Optional[str] = None
+    socket_path: Optional[str]
     #: The project the server confines this endpoint to, when discovery knows
     #: one: ``user-<uid>`` on Incus's per-user socket. Else None.
-    project: Optional[str] = None
+    project: Optional[str]
+
+    def __init__(self, base_url: str, socket_path: Optional[str] = None,
+                 project: Optional[str] = None) -> None:
+        self._set(base_url=base_url, socket_path=socket_path, project=project)
 
     @property
     def display(self) -> str:

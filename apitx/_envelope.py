@@ -18,11 +18,11 @@ Example::
 from __future__ import annotations
 
 import json
-import re
 import sys
 import threading
 from typing import Any, Dict, List, NamedTuple, Optional
 
+from ._lazy import LazyPattern
 from ._redact import redact_free_text
 
 #: LXD operation status codes below 200 (Created 100, Started 101, Running
@@ -136,7 +136,7 @@ def nested_failure(data: Any) -> Optional[Dict[str, Any]]:
 
 
 _BODY_SNIPPET = 200
-_SPACES = re.compile(r"\s+")
+_SPACES = LazyPattern(r"\s+")
 
 
 def server_message(data: Any, node: Any = None, text: str = "", status: int = 0,
@@ -227,7 +227,7 @@ def _loads_deep(content: bytes) -> Any:
             sys.setrecursionlimit(limit)
 
 
-_OPERATION_PATH = re.compile(r"^(?P<path>/[^/]+/operations/(?P<id>[^/?]+))(?:/wait)?$")
+_OPERATION_PATH = LazyPattern(r"^(?P<path>/[^/]+/operations/(?P<id>[^/?]+))(?:/wait)?$")
 
 
 def operation_url(data: Any, request_path: str) -> Optional[str]:

@@ -25,6 +25,9 @@ The tree::
     └── MigrationError                  a copy or move between two servers failed: which
                                         side, why, and what was cleaned up
 
+    Signalled(KeyboardInterrupt)        outside the tree on purpose: SIGTERM or SIGHUP
+                                        turned into an interruption (apitx.raising_on)
+
 No exception of ``requests``, ``urllib3`` or ``socket`` escapes apitx: the
 transport layer translates them into the classes above and keeps the
 original as ``__cause__``, so nothing is lost for a traceback.
@@ -316,3 +319,21 @@ class MigrationError(APITXError):
         self.target_error = target_error
         self.left_behind = left_behind
         super().__init__(message)
+
+
+class Signalled(KeyboardInterrupt):
+    """A signal :func:`raising_on` was asked to turn into an interruption.
+
+    A ``KeyboardInterrupt``, so that it unwinds as Ctrl-C does (exec kills
+    its command and all it started, then re-raises) and ``except Exception``
+    does not swallow it; ``signum`` says which signal (exit ``128 + signum``).
+    """
+
+    def __init__(self, signum: int) -> None:
+        # Imported here, not above: only raising_on() raises this, and it
+        # has imported signal already; a program that never uses it should
+        # not pay for signal's enums at import (issue 19).
+        import signal
+
+        self.signum = signum
+        super().__init__(f"{signal.Signals(signum).name} received")

@@ -41,7 +41,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Optional
 
 from ._client import Client
-from ._exceptions import APITXError, RequestError
+from ._exceptions import APITXError, RequestError, Signalled
 from ._exec_plan import ExecPlan, killed, return_code
 
 def kill_marked(api: Client, plan: ExecPlan, *, project: Optional[str],
@@ -58,19 +58,6 @@ def kill_marked(api: Client, plan: ExecPlan, *, project: Optional[str],
     except APITXError as exc:
         return f"killing what it started failed: {exc}"
     return killed(code)
-
-
-class Signalled(KeyboardInterrupt):
-    """A signal :func:`raising_on` was asked to turn into an interruption.
-
-    A ``KeyboardInterrupt``, so that it unwinds as Ctrl-C does (exec kills
-    its command and all it started, then re-raises) and ``except Exception``
-    does not swallow it; ``signum`` says which signal (exit ``128 + signum``).
-    """
-
-    def __init__(self, signum: int) -> None:
-        self.signum = signum
-        super().__init__(f"{signal.Signals(signum).name} received")
 
 
 @contextmanager

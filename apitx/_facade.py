@@ -15,18 +15,19 @@ Example::
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
-from typing import Any, Generic, Optional, Sequence, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Generic, Optional, Sequence, Tuple, TypeVar, Union
 
 from ._config import Limits, Timeout, TimeoutLike, TraceLike, TraceSettings
 from ._endpoint import Endpoint
 from ._exceptions import EndpointError, MissingExtension, SettingsError, SettingsTypeError
-from ._remotes import apply_remote
-from ._resource import Resource, Segment
 from ._server import Server
-from ._tracing import Tracer
-from ._transports import MOCK_ENDPOINT, FingerprintLike, Pin, pin_for
+from ._transports import FingerprintLike, Pin, pin_for
 from ._types import USE_DEFAULT, Cert, UseDefault
+from ._value import Value
+
+if TYPE_CHECKING:
+    from ._resource import Resource, Segment
+    from ._tracing import Tracer
 
 #: The largest answer apitx reads for the caller (JSON, an error's detail),
 #: decompressed: LXD's largest answers (recursion=2 listings) are megabytes.
@@ -56,8 +57,7 @@ def endpoints_of(given: Optional[EndpointsLike]) -> Tuple[Endpoint, ...]:
     return endpoints
 
 
-@dataclass(frozen=True)
-class FactoryPlan:
+class FactoryPlan(Value):
     """What ``factory()``'s arguments come to: the endpoints, the client
     certificate, the default project and the pin (None: ordinary trust)."""
 
@@ -65,6 +65,10 @@ class FactoryPlan:
     cert: Cert
     project: Optional[str]
     pin: Optional[Pin]
+
+    def __init__(self, endpoints: Tuple[Endpoint, ...], cert: Cert, project: Optional[str],
+                 pin: Optional[Pin]) -> None:
+        self._set(endpoints=endpoints, cert=cert, project=project, pin=pin)
 
     @classmethod
     def resolve(cls, endpoint: Optional[EndpointsLike], *, cert: Cert,
@@ -74,10 +78,16 @@ class FactoryPlan:
         project, and the pin ``verify=``/``fingerprint=`` ask for. A mock
         transport needs none of them (its endpoint defaults to
         ``https://lxd.test:8443``)."""
+        # The mock and the remotes (their YAML, their files) are imported only
+        # for the calls that use them: a plain request pays for neither (issue 19).
         if mock:
+            from ._transports import MOCK_ENDPOINT
+
             return cls(endpoints_of(MOCK_ENDPOINT if endpoint is None else endpoint), cert,
                        project, None)
-        if endpoint is None or isinstance(endpoint, (str, Endpoint)):
+        if isinstance(endpoint, str) and endpoint.endswith(":"):  # a remote is 'name:'
+            from ._remotes import apply_remote
+
             endpoint, cert, fingerprint, project = apply_remote(endpoint, cert, verify,
                                                                 fingerprint, project)
         resolved = endpoints_of(endpoint)
@@ -170,18 +180,25 @@ class Facade(Generic[R]):
 
     # -- navigation (rules and reasons in _resource.py) ------------------------
 
+    def _root(self) -> Resource[R]:
+        """The version root as a resource; navigation's module is imported
+        here, on first use: a program that only sends requests never needs it."""
+        from ._resource import Resource
+
+        return Resource(self, "")  # type: ignore[arg-type]
+
     def __getattr__(self, name: str) -> Resource[R]:
         """``api.instances`` is the resource ``/1.0/instances``; ``_names`` raise."""
-        resource: Resource[R] = getattr(Resource(self, ""), name)  # type: ignore[arg-type]
+        resource: Resource[R] = getattr(self._root(), name)
         return resource
 
     def __getitem__(self, item: Segment) -> Resource[R]:
         """``api['get']``: a segment that would collide with a method name."""
-        return Resource(self, "")[item]  # type: ignore[arg-type]
+        return self._root()[item]
 
     def __truediv__(self, item: Segment) -> Resource[R]:
         """``api / 'instances' / 'c1'``."""
-        return Resource(self, "") / item  # type: ignore[arg-type]
+        return self._root() / item
 
     __iter__ = None  # __getitem__ must not make an API iterable
 

@@ -41,11 +41,12 @@ from __future__ import annotations
 
 import posixpath
 import re
-import shlex
 from functools import lru_cache
 from typing import (Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence,
                     Set, Tuple)
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from ._lazy import LazyPattern
 
 REDACTED = "<redacted>"
 
@@ -56,34 +57,34 @@ REDACTED = "<redacted>"
 #: counts. ``pass`` and ``pwd`` count only as words of their own
 #: (``DB_PASS``, ``MYSQL_PWD``, ``dbPass``): ``PWD`` alone is the working
 #: directory, and ``bypass`` or ``passthrough`` are no passwords.
-_SECRET_WORDS = re.compile(r"pass(word|wd|phrase)|secret|token|cookie|authori[sz]ation"
+_SECRET_WORDS = LazyPattern(r"pass(word|wd|phrase)|secret|token|cookie|authori[sz]ation"
                            r"|credential|session[-_]?id|^session$|[cx]srf|jwt|signature"
                            r"|(private|api|access)[-_ .]?key"
                            r"|(^|[-_ .])pass($|[-_ .])|[-_ .]pwd($|[-_ .])"
                            r"|(?-i:[a-z0-9](Pass|Pwd)(?![a-z]))", re.IGNORECASE)
-_KEY_WORD = re.compile(r"key", re.IGNORECASE)
+_KEY_WORD = LazyPattern(r"key", re.IGNORECASE)
 #: ``key`` as a word of a name (``ENCRYPTION_KEY``, ``sshKeys``; not
 #: ``KEYMAP``): what an environment variable holding a key is called.
-_KEY_AS_WORD = re.compile(r"(^|[-_ .])keys?($|[-_ .])|(?-i:[a-z0-9]Keys?(?![a-z]))",
+_KEY_AS_WORD = LazyPattern(r"(^|[-_ .])keys?($|[-_ .])|(?-i:[a-z0-9]Keys?(?![a-z]))",
                           re.IGNORECASE)
 #: Response headers whose value is (or holds) a URL, which may carry secrets.
 _URL_HEADERS = frozenset({"location", "content-location", "link", "refresh"})
 #: A URL in text. It starts a word: a long run of letters is then scanned
 #: once, not once per letter (which made megabytes of text quadratic).
-_URL_IN_TEXT = re.compile(r"(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://[^\s<>\"']+", re.IGNORECASE)
+_URL_IN_TEXT = LazyPattern(r"(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://[^\s<>\"']+", re.IGNORECASE)
 #: A secret's place in free text: after LXD's (and Incus's) config error
 #: ``cannot set '<name>' to '``, or after a name and its separator
 #: (``name=``, ``name: ``, ``"name": ``, ``'name': ``, ``\"name\": ``). The
 #: value is looked at separately (:data:`_VALUE_IN_TEXT`), so a value that
 #: looks like a name (``denied: password=x``) is still seen as one. A name
 #: starts a word, for the same reason as a URL.
-_PAIR_IN_TEXT = re.compile(r"""cannot\ set\ '(?P<setting>[^']*)'\ to\ '"""
+_PAIR_IN_TEXT = LazyPattern(r"""cannot\ set\ '(?P<setting>[^']*)'\ to\ '"""
                            r"""|(?<![\w.])["']?(?P<name>[A-Za-z][\w.-]*)(?P<quoted>\\?["'])?"""
                            r"""\s*(?P<separator>[=:])\s*""", re.VERBOSE)
 #: A value: quoted (a Python ``b'…'`` too, an escaped ``\"…\"`` too, an
 #: unterminated one to the end), or an authorization scheme and its
 #: credentials, or a word.
-_VALUE_IN_TEXT = re.compile(r"""b?\\?"(?P<double>[^"\\]*)|b?\\?'(?P<single>[^'\\]*)"""
+_VALUE_IN_TEXT = LazyPattern(r"""b?\\?"(?P<double>[^"\\]*)|b?\\?'(?P<single>[^'\\]*)"""
                             r"""|(?:Bearer|Basic|Digest|Token)\s+[^\s,;&"'}]+|[^\s,;&"'}]+""",
                             re.IGNORECASE)
 #: JSON keys whose value maps innocent names to secrets: an exec operation's
@@ -269,7 +270,7 @@ def _secret_in_pair(text: str, found: Any) -> Optional[Tuple[int, int]]:
     return value.span()
 
 
-_NUMBER = re.compile(r"-?\d")
+_NUMBER = LazyPattern(r"-?\d")
 
 
 def redact_url(url: str) -> str:
@@ -341,7 +342,7 @@ _PASSWORD_OPTIONS: Dict[str, _PasswordOption] = {
     "curl": _PasswordOption(("-u", "--user", "-U", "--proxy-user"), detached=True,
                             after_colon=True),
 }
-_LONG_FLAG = re.compile(r"--(?P<name>[A-Za-z][\w.-]*)")
+_LONG_FLAG = LazyPattern(r"--(?P<name>[A-Za-z][\w.-]*)")
 
 
 def redact_argv(argv: Sequence[str]) -> List[str]:
@@ -379,6 +380,8 @@ def shown_command(argv: Sequence[str]) -> str:
     >>> shown_command(['sh', '-c', 'echo hi', '--token=t'])
     "sh -c 'echo hi' '--token=<redacted>'"
     """
+    import shlex  # here: only exec's messages name a command
+
     return shlex.join(redact_argv(argv))
 
 

@@ -18,7 +18,6 @@ Example::
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl, urlencode
 
@@ -28,6 +27,7 @@ from ._config import RenderOptions
 from ._endpoint import Endpoint, path_and_query
 from ._redact import (REDACTED, is_secret_header, redact, redact_free_text, redact_headers,
                       redact_url)
+from ._value import Value
 
 STREAMED = "<streamed body, not read>"
 SEPARATOR = "-" * 72
@@ -40,8 +40,7 @@ _DEFAULT_HEADERS = {name.lower(): value for name, value in requests.utils.defaul
 _COMPUTED_HEADERS = frozenset({"content-length", "host", "connection", "transfer-encoding"})
 
 
-@dataclass(frozen=True)
-class Exchange:
+class Exchange(Value):
     """What a renderer needs of one transaction, and nothing that can block.
 
     ``request_body`` is bytes, str, None, or anything else for a body that is
@@ -52,18 +51,32 @@ class Exchange:
     endpoint: Endpoint
     method: str
     url: str
-    request_headers: Mapping[str, str] = field(default_factory=dict)
-    request_body: Any = None
-    status: Optional[int] = None
-    reason: str = ""
-    response_headers: Mapping[str, str] = field(default_factory=dict)
-    response_body: Optional[bytes] = b""
-    seq: Optional[int] = None
-    elapsed: Optional[float] = None
-    waited: Optional[float] = None
+    request_headers: Mapping[str, str]
+    request_body: Any
+    status: Optional[int]
+    reason: str
+    response_headers: Mapping[str, str]
+    response_body: Optional[bytes]
+    seq: Optional[int]
+    elapsed: Optional[float]
+    waited: Optional[float]
     #: The client certificate and server trust the request was sent with, for curl lines.
-    cert: Any = None
-    verify: Any = True
+    cert: Any
+    verify: Any
+
+    def __init__(self, endpoint: Endpoint, method: str, url: str,
+                 request_headers: Optional[Mapping[str, str]] = None, request_body: Any = None,
+                 status: Optional[int] = None, reason: str = "",
+                 response_headers: Optional[Mapping[str, str]] = None,
+                 response_body: Optional[bytes] = b"", seq: Optional[int] = None,
+                 elapsed: Optional[float] = None, waited: Optional[float] = None,
+                 cert: Any = None, verify: Any = True) -> None:
+        self._set(endpoint=endpoint, method=method, url=url,
+                  request_headers={} if request_headers is None else request_headers,
+                  request_body=request_body, status=status, reason=reason,
+                  response_headers={} if response_headers is None else response_headers,
+                  response_body=response_body, seq=seq, elapsed=elapsed, waited=waited,
+                  cert=cert, verify=verify)
 
     @classmethod
     def from_request(cls, request: requests.PreparedRequest, endpoint: Endpoint,

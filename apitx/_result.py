@@ -16,20 +16,19 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, Optional, Protocol, TypeVar, Union
 
 import requests
 
 from . import _checks, _envelope
-from ._config import RenderOptions
-from ._curl import render_curl
+from ._config import DEFAULT_RENDER, RenderOptions
 from ._endpoint import Endpoint, path_and_query
 from ._exceptions import APIException, APINotFoundException
 from ._redact import redact_url
 from ._render import (Exchange, render_request, render_response, render_text,
                       request_line)
 from ._transports import Transport
+from ._value import Value
 
 #: What ``wait(progress=...)`` calls with each answer while the operation runs.
 Progress = Callable[["APIResult"], None]
@@ -61,8 +60,7 @@ ResultT = TypeVar("ResultT", bound="BaseResult")
 T = TypeVar("T", bound=Trusts)
 
 
-@dataclass(frozen=True)
-class Route(Generic[T]):
+class Route(Value, Generic[T]):
     """How a request went: the endpoint, the transport that carried it, the
     client certificate and trust it went with, and the render settings of
     the API that sent it. One value per API and endpoint, shared by every
@@ -72,7 +70,11 @@ class Route(Generic[T]):
 
     endpoint: Endpoint
     transport: T
-    options: RenderOptions = RenderOptions()
+    options: RenderOptions
+
+    def __init__(self, endpoint: Endpoint, transport: T,
+                 options: RenderOptions = DEFAULT_RENDER) -> None:
+        self._set(endpoint=endpoint, transport=transport, options=options)
 
     @property
     def cert(self) -> Any:
@@ -221,6 +223,8 @@ class BaseResult:
         >>> api.get('instances').curl()
         "curl --unix-socket /var/lib/lxd/unix.socket http://lxd/1.0/instances"
         """
+        from ._curl import render_curl  # curl lines are asked for: not every start pays
+
         return render_curl(self.exchange(), self.options)
 
     def transaction(self) -> str:

@@ -20,13 +20,12 @@ Example::
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 
 import requests
 
 from . import _checks
 from ._config import Timeout, TimeoutLike, TraceSettings
-from ._curl import render_curl
 from ._endpoint import Endpoint
 from ._exceptions import (APIConnectionError, APITimeoutError, RequestError,
                           RequestTypeError, SettingsError)
@@ -36,9 +35,11 @@ from ._prepare import (arguments_problem, checked_method, header_problem, reques
 from ._render import Exchange, request_line
 from ._result import APIResult, Waits
 from ._sending import MAX_REDIRECTS, SenderBase
-from ._transports import (CALLER_MISTAKES, Transport, UpgradeRefused,
-                          WebSocketConnection, mistake)
+from ._transports import CALLER_MISTAKES, Transport, UpgradeRefused, mistake
 from ._types import USE_DEFAULT, Headers, Params, UseDefault
+
+if TYPE_CHECKING:  # a type only: importing it imports websocket-client
+    from ._transports import WebSocketConnection
 
 class Sender(SenderBase[Transport]):
     """Prepares and sends requests for an API and its siblings (see the module)."""
@@ -235,6 +236,8 @@ class Sender(SenderBase[Transport]):
 
     def curl(self, prepared: requests.PreparedRequest) -> str:
         """The curl command for a prepared request, redacted; nothing is sent."""
+        from ._curl import render_curl  # curl lines are asked for: not every start pays
+
         exchange = Exchange.from_request(prepared, self.members.of(prepared.url or ""),
                                          cert=self.transport.cert, verify=self.transport.verify)
         try:

@@ -17,7 +17,7 @@ Example::
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Dict, Generic, Optional, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, Generic, Optional, Tuple, TypeVar
 
 from ._config import Timeout, TraceSettings
 from ._endpoint import Endpoint
@@ -25,10 +25,14 @@ from ._exceptions import APIConnectionError, APIException, APITXError
 from ._failover import Members, may_try_elsewhere
 from ._prepare import Root, join_url
 from ._redact import redact_url
-from ._redirects import redirect_method, resolve, same_origin
 from ._result import BaseResult, Route, Trusts
-from ._tracing import Tracer, logger
 from ._transports import BodyPolicy, UpgradeRefused
+
+if TYPE_CHECKING:  # the tracer (and its renderers) is imported only when tracing is on
+    from ._tracing import Tracer
+
+#: apitx's logger: traces, and a note when a request moves to another member.
+logger = logging.getLogger("apitx")
 
 #: How many redirects ``follow_redirects=True`` follows.
 MAX_REDIRECTS = 5
@@ -48,7 +52,11 @@ class SenderBase(Generic[T]):
         self.timeout = timeout
         self.trace = trace
         self.options = trace.render
-        self.tracer = Tracer(trace) if trace.enabled else None
+        self.tracer: Optional[Tracer] = None
+        if trace.enabled:
+            from ._tracing import Tracer
+
+            self.tracer = Tracer(trace)
         self.max_answer_bytes = max_answer_bytes
         #: How much of an answer is read: whole, or (``stream=True``) only
         #: what apitx must judge.
@@ -103,6 +111,9 @@ class SenderBase(Generic[T]):
         """Where a redirect leads and with which method (None: the request as
         it was), if it stays on this endpoint; else the :class:`APIException`
         that says where it led (see :mod:`apitx._redirects`)."""
+        # Imported here: LXD never redirects, and only follow_redirects=True asks.
+        from ._redirects import redirect_method, resolve, same_origin
+
         target = resolve(result.request.url or "", result.response.headers.get("Location") or "")
         if not same_origin(target, result.endpoint.base_url):
             raise APIException(result, error=(

@@ -21,10 +21,10 @@ Example::
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, FrozenSet, Iterable, Optional, Tuple
 
 from ._exceptions import RequestTypeError
+from ._value import Value
 
 #: Extensions only one family has: when ``environment`` is hidden (an untrusted
 #: HTTPS client sees no ``environment.server``), they still tell the two apart.
@@ -32,8 +32,7 @@ from ._exceptions import RequestTypeError
 _FAMILY_MARKS = (("incus", "dev_incus_events"), ("lxd", "devlxd_events"))
 
 
-@dataclass(frozen=True)
-class Server:
+class Server(Value):
     """What a server says about itself in ``GET /1.0``.
 
     ``name`` is ``environment.server`` (``'lxd'`` or ``'incus'``; guessed from
@@ -54,6 +53,11 @@ class Server:
     api_extensions: FrozenSet[str]
     auth: str
     project: Optional[str]
+
+    def __init__(self, name: str, version: Optional[str], api_version: str,
+                 api_extensions: FrozenSet[str], auth: str, project: Optional[str]) -> None:
+        self._set(name=name, version=version, api_version=api_version,
+                  api_extensions=api_extensions, auth=auth, project=project)
 
     @classmethod
     def from_metadata(cls, metadata: Any) -> Server:

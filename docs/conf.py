@@ -97,6 +97,9 @@ PRIVATE_IN_SIGNATURES = [
     "AsyncFiles", "apitx._aio._files.AsyncFiles", "Diff", "apitx._result.ResultT",
     "apitx._render.Exchange", "apitx._models.Response", "apitx._aio._models.Response",
     "apitx._aio._result.AsyncWaits",
+    # Named in signatures by type-only imports (the API imports them only when
+    # used, issue 19): unresolved strings to Sphinx, shown as their names.
+    "ExecInput", "ExecOutput", "Tracer", "WebSocketConnection",
 ]
 #: Docstrings of public objects that send readers to private names (or to an
 #: attribute no page documents). Reported to be fixed in the docstrings:

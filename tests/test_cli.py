@@ -908,7 +908,7 @@ def test_a_symlink_loop_as_output_is_a_usage_error(hostile, tmp_path):
 def test_an_unexpected_exception_is_one_line_and_exit_70(capsysbinary, monkeypatch):
     def broken(args):
         raise ZeroDivisionError("division by zero")
-    monkeypatch.setattr(apitx.cli._request, "run", broken)
+    monkeypatch.setattr("apitx.cli._request.run", broken)
     outcome = in_process(capsysbinary, "-e", NOWHERE_SOCKET, "")
     assert outcome.code == 70
     assert one_line_error(outcome) == ("apitx: internal error: ZeroDivisionError: division by "

@@ -1,7 +1,11 @@
-"""apitx._config: the DEBUG switch rules and the Timeout value object."""
+"""apitx._config: the DEBUG switch rules and the Timeout value object; apitx._value."""
+
+import copy
+import pickle
 
 import pytest
 
+import apitx
 from apitx import Timeout
 from apitx._config import env_flag
 
@@ -101,3 +105,35 @@ def test_bad_trace_arguments_are_refused(bad):
 def test_render_options_refuse_a_bad_body_limit(bad):
     with pytest.raises(SettingsError, match="max_body"):
         RenderOptions(max_body=bad)
+
+
+# -- values (apitx._value: what frozen dataclasses gave, without their import cost) ----
+
+VALUES = [
+    lambda: apitx.Timeout(2, 120), lambda: apitx.Limits(max_connections=8),
+    lambda: apitx.RenderOptions(unsafe=True), lambda: apitx.TraceSettings(True, "json"),
+    lambda: apitx.Endpoint.parse("/var/lib/lxd/unix.socket"),
+    lambda: apitx.Server("lxd", "5.0.2", "1.0", frozenset({"etag"}), "trusted", None),
+    lambda: apitx.Pin.from_fingerprints("sha256:" + "0" * 64),
+]
+
+
+@pytest.mark.parametrize("make", VALUES)
+def test_settings_and_descriptions_are_immutable_values(make):
+    value = make()
+    assert value == make() and hash(value) == hash(make()) and value is not make()
+    assert value != object() and copy.copy(value) == value
+    assert pickle.loads(pickle.dumps(value)) == value
+    name, *_ = vars(value)
+    with pytest.raises(AttributeError, match=f"cannot assign to field '{name}'"):
+        setattr(value, name, None)
+    with pytest.raises(AttributeError, match=f"cannot delete field '{name}'"):
+        delattr(value, name)
+    assert value == make()  # unchanged
+
+
+def test_a_value_shows_its_fields_in_order():
+    assert repr(apitx.Timeout(2, 120)) == "Timeout(connect=2, read=120, total=300.0)"
+    assert repr(apitx.Endpoint("http+unix://lxd", "/s")) == \
+        "Endpoint(base_url='http+unix://lxd', socket_path='/s', project=None)"
+    assert apitx.Timeout(2, 120) != apitx.Timeout(2, 121)

@@ -14,7 +14,8 @@ import re
 import pytest
 
 import apitx
-from apitx._transports._websocket import describe_message, ssl_context
+from apitx._transports._messages import describe_message
+from apitx._transports._websocket import ssl_context
 from hostile_ws import (BINARY, CLOSE, CONTINUATION, PING, TEXT, frame, header,
                         running_ws_server)
 from live import https_api

@@ -51,7 +51,8 @@ from ._aio_errors import translate_aiohttp_error
 from ._aiows import AsyncWebSocketConnection
 from ._base import BodyPolicy, Line
 from ._pinning import Pin, format_fingerprint
-from ._websocket import UpgradeRefused, ssl_context
+from ._messages import UpgradeRefused
+from ._websocket import ssl_context
 
 #: The body of a refused websocket upgrade, for the upgrade that set it.
 _REFUSAL: ContextVar[Optional[List[bytes]]] = ContextVar("apitx_refusal", default=None)

@@ -26,8 +26,8 @@ from typing import Any, Optional, Union
 import aiohttp
 
 from .._exceptions import APIConnectionError, APITimeoutError, ResponseTooLarge
-from ._websocket import NO_MESSAGE, Message, describe_message
-from ._websocket import _sequence  # one numbering of websockets, both clients
+from ._messages import NO_MESSAGE, Message, describe_message
+from ._messages import _sequence  # one numbering of websockets, both clients
 
 logger = logging.getLogger("apitx")
 

@@ -17,15 +17,16 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, NamedTuple, Optional, Protocol, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple, Optional, Protocol, Union
 
 import requests
-
 
 from .._config import Timeout
 from .._endpoint import Endpoint
 from .._envelope import declares_json
-from ._websocket import WebSocketConnection
+
+if TYPE_CHECKING:  # websocket-client only where a websocket is opened (see _messages)
+    from ._websocket import WebSocketConnection
 
 
 class BodyPolicy(NamedTuple):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import http.client
-import re
 import socket
 from collections import deque
 from typing import Any, Iterator, Mapping, Optional
@@ -28,6 +27,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from .._endpoint import Endpoint
 from .._exceptions import APITXError
+from .._lazy import LazyPattern
 from . import _failures as failures
 from ._failures import DEADLINE_PASSED
 
@@ -131,7 +131,7 @@ def _root_os_error(exc: BaseException) -> Optional[OSError]:
 _WRAPPERS = (requests.RequestException, urllib3.exceptions.MaxRetryError,
              urllib3.exceptions.ProtocolError)
 #: urllib3 prefixes messages with the pool's repr: "XPool(host='lxd', port=None): ".
-_POOL_REPR = re.compile(r"^\w+\(host=[^)]*\):\s*")
+_POOL_REPR = LazyPattern(r"^\w+\(host=[^)]*\):\s*")
 
 
 def _reason(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Union
 
 import requests
 import urllib3
@@ -29,7 +29,9 @@ from ._base import BodyPolicy, Line
 from ._deadline import DEADLINE, deadline
 from ._errors import CALLER_MISTAKES, mistake, translate_error
 from ._pinning import Pin, PinningAdapter
-from ._websocket import WebSocketConnection, connect_websocket
+
+if TYPE_CHECKING:
+    from ._websocket import WebSocketConnection
 
 #: Bodies are read in pieces of this size.
 BODY_PIECE = 1 << 16
@@ -160,6 +162,10 @@ class HTTPTransport:
                   line: str, max_message: int) -> WebSocketConnection:
         """A websocket with the session's client certificate and trust (the
         endpoint's pin when one is mounted)."""
+        # Imported here: websocket-client is for exec and events, and a
+        # program that only sends requests should not pay for it (issue 19).
+        from ._websocket import connect_websocket
+
         adapter = self.session.get_adapter(endpoint.base_url + "/")
         return connect_websocket(endpoint, path, timeout=timeout, cert=self.session.cert,
                                  verify=self.verify,

@@ -29,7 +29,7 @@ import io
 import json
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Union
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
@@ -40,7 +40,9 @@ from .._endpoint import Endpoint
 from .._exceptions import APIConnectionError, RequestError, RequestTypeError, SettingsTypeError
 from ._base import BodyPolicy, Line
 from ._http import read_answer
-from ._websocket import WebSocketConnection
+
+if TYPE_CHECKING:
+    from ._websocket import WebSocketConnection
 
 #: The endpoint an API on a MockTransport shows when none is given.
 MOCK_ENDPOINT = "https://lxd.test:8443"

@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import socket
 import ssl
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, FrozenSet, Iterable, List, Optional, Type, Union
 from urllib.parse import urlsplit
 
@@ -39,7 +37,9 @@ from urllib3.connectionpool import HTTPSConnectionPool
 
 from .._exceptions import (APIConnectionError, CertificateMismatch, EndpointError,
                            SettingsTypeError)
+from .._lazy import LazyPattern
 from .._redact import redact_url
+from .._value import Value
 from ._adapters import StrictLengthAdapter
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
 # importing it costs ~22 ms (measured: python -X importtime), which every
 # `import apitx` would pay, Unix socket users included.
 
-_HEX = re.compile(r"[0-9a-f]{64}")
+_HEX = LazyPattern(r"[0-9a-f]{64}")
 
 
 def format_fingerprint(digest: bytes) -> str:
@@ -123,8 +123,7 @@ def _digests(certificates: List[x509.Certificate]) -> FrozenSet[bytes]:
                      for cert in certificates)
 
 
-@dataclass(frozen=True)
-class Pin:
+class Pin(Value):
     """The server certificates an endpoint trusts, by DER sha256.
 
     ``source`` says where they came from, for messages (a file name, or
@@ -136,6 +135,9 @@ class Pin:
 
     digests: FrozenSet[bytes]
     source: str
+
+    def __init__(self, digests: FrozenSet[bytes], source: str) -> None:
+        self._set(digests=digests, source=source)
 
     @classmethod
     def from_file(cls, path: str) -> Pin:

@@ -38,8 +38,6 @@ Example::
 
 from __future__ import annotations
 
-import itertools
-import json
 import logging
 import os
 import socket
@@ -47,7 +45,7 @@ import ssl
 import struct
 import threading
 import time
-from typing import Any, Dict, List, Mapping, NoReturn, Optional, Tuple, Union, cast
+from typing import Any, Dict, List, NoReturn, Optional, Tuple, Union, cast
 from urllib.parse import urlsplit
 
 import requests
@@ -56,24 +54,12 @@ import websocket
 from .._config import Timeout
 from .._endpoint import Endpoint
 from .._exceptions import APIConnectionError, APITimeoutError, APITXError, ResponseTooLarge
-from .._redact import redact
 from ._errors import translate_error
+from ._messages import NO_MESSAGE, Message, UpgradeRefused, _sequence, describe_message
 from ._pinning import Pin
 from ._unix import open_unix_socket
 
 logger = logging.getLogger("apitx")
-
-#: Websocket traces number their connections apart from HTTP transactions.
-_sequence = itertools.count(1)
-
-#: Text messages longer than this are cut in traces.
-_TRACE_TEXT_MAX = 2000
-
-Message = Union[str, bytes]
-
-#: What :meth:`WebSocketConnection.recv_frame` returns for a frame that
-#: completed no message (a ping, a pong, a fragment).
-NO_MESSAGE = object()
 
 _OP = websocket.ABNF
 
@@ -350,37 +336,6 @@ class WebSocketConnection:
 
 class _PeerClosed(Exception):
     """Internal: the connection ended after (or because) we closed it."""
-
-
-def describe_message(message: Message) -> str:
-    """One line for a message in a trace: text redacted, binary as its size.
-
-    >>> describe_message(b'abc')
-    '<binary 3 bytes>'
-    """
-    if isinstance(message, bytes):
-        return f"<binary {len(message)} bytes>"
-    if message in ("<close>",):
-        return message
-    try:
-        shown = json.dumps(redact(json.loads(message)), separators=(",", ":"))
-    except ValueError:
-        shown = json.dumps(message, ensure_ascii=False)  # quoted, on one line
-    if len(shown) > _TRACE_TEXT_MAX:
-        shown = shown[:_TRACE_TEXT_MAX] + "…"
-    return f"{shown} ({len(message.encode('utf-8'))} bytes)"
-
-
-class UpgradeRefused(Exception):
-    """The server answered the upgrade with an HTTP status, not 101: the
-    layer above turns this answer into the result (and exception) a plain
-    request would give. Internal to apitx."""
-
-    def __init__(self, status: int, reason: str, headers: Mapping[str, str], body: bytes,
-                 elapsed: float) -> None:
-        self.status, self.reason, self.headers, self.body = status, reason, headers, body
-        self.elapsed = elapsed
-        super().__init__(f"HTTP {status} {reason}")
 
 
 def connect_websocket(endpoint: Endpoint, path: str, *, timeout: Timeout, cert: Any,

@@ -26,23 +26,25 @@ Example::
 
 from __future__ import annotations
 
+import importlib
 import sys
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
-from . import _backup, _copy, _events, _exec, _remote, _request
 from ._process import claim_standard_fds
 
 #: ``apitx NAME ...`` runs a subcommand instead of a request: the first word
 #: is matched before anything else (an API path named like one is written
-#: ``/1.0/remote``).
-SUBCOMMANDS: Dict[str, Callable[[Sequence[str]], int]] = {
-    "copy": _copy.copy_main,
-    "events": _events.main,
-    "exec": _exec.main,
-    "export": _backup.export_main,
-    "import": _backup.import_main,
-    "move": _copy.move_main,
-    "remote": _remote.main,
+#: ``/1.0/remote``). Each maps to its module, imported only when it is the
+#: command run (issue 19: a request should not pay for exec's terminal
+#: handling or events' parser).
+SUBCOMMANDS: Dict[str, Tuple[str, str]] = {
+    "copy": ("._copy", "copy_main"),
+    "events": ("._events", "main"),
+    "exec": ("._exec", "main"),
+    "export": ("._backup", "export_main"),
+    "import": ("._backup", "import_main"),
+    "move": ("._copy", "move_main"),
+    "remote": ("._remote", "main"),
 }
 
 __all__ = ["main"]
@@ -58,7 +60,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """
     claim_standard_fds()
     words = list(sys.argv[1:] if argv is None else argv)
-    subcommand = SUBCOMMANDS.get(words[0]) if words else None
-    if subcommand is not None:
-        return subcommand(words[1:])
-    return _request.main(words)
+    if words and words[0] in SUBCOMMANDS:
+        return _command(*SUBCOMMANDS[words[0]])(words[1:])
+    return _command("._request", "main")(words)
+
+
+def _command(module: str, function: str) -> Callable[[Sequence[str]], int]:
+    """The entry point ``function`` of one command's ``module``, imported now."""
+    command: Callable[[Sequence[str]], int] = getattr(importlib.import_module(module, __name__),
+                                                      function)
+    return command

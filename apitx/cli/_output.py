@@ -19,7 +19,7 @@ import sys
 from contextlib import ExitStack, contextmanager
 from typing import IO, Any, Callable, Iterator, Optional, Tuple
 
-from .. import APIResult, LocalFileError, atomic_write
+from .. import APIResult, LocalFileError
 from ._exit import EXIT_OK, OutputError, UsageError
 
 
@@ -96,6 +96,8 @@ def open_file(path: str, name: str, stack: ExitStack) -> ResultWriter:
         out = open_file('c1.tar.gz', 'c1.tar.gz', stack)
         export_instance(api, 'c1', out.stream)   # a full disk: 'c1.tar.gz: No space…'
     """
+    from .. import atomic_write  # here: only a command that writes a file needs it
+
     stack.enter_context(_finishing(name))
     try:
         stream = stack.enter_context(atomic_write(path))

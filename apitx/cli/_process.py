@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import os
 import sys
 import traceback
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Iterator, NamedTuple, Optional, Sequence
 
-from .. import APITXError, Signalled, StderrHandler
+from .. import APITXError, Signalled
 from ._exit import (EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, Interrupted,
                     OutputError, UsageError, exit_code)
 from ._output import writing
@@ -70,8 +68,7 @@ def say(message: str) -> None:
         pass
 
 
-@dataclass(frozen=True)
-class Failures:
+class Failures(NamedTuple):
     """How one command reports failures.
 
     ``own``: None to take each failure's code from the table (the request,
@@ -115,6 +112,8 @@ def run_command(parse: Callable[[Sequence[str]], argparse.Namespace],
     except Exception as exc:
         return _report(exc, failures, debug)
     except Signalled as exc:  # SIGTERM, SIGHUP (apitx.raising_on): as the signal would
+        import signal  # loaded already: raising_on() set the handler that raised this
+
         _fail(f"{signal.Signals(exc.signum).name}: the command was killed", 128 + exc.signum,
               debug, quiet_stdout=True)
         return 128 + exc.signum
@@ -166,6 +165,8 @@ def tracing_to_stderr() -> Iterator[None]:
     library's trace would go wherever a host's root handlers point (or be
     printed twice). Restored afterwards, so ``main()`` can run in process.
     """
+    from .. import StderrHandler  # the tracer's module: imported only for -v
+
     logger = logging.getLogger("apitx")
     handler = StderrHandler()  # the library's: colour on a terminal, NO_COLOR honoured
     saved = (logger.level, logger.propagate)

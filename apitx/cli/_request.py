@@ -17,7 +17,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import shlex
 from contextlib import ExitStack
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -27,7 +26,6 @@ from ._input import parse_headers, parse_params, request_body, utf8
 from ._options import PrintAndExit, add_endpoint_options, new_parser, seconds, tls_options
 from ._output import ResultWriter, open_output, stdout_writer, write_body, write_json
 from ._process import Failures, run_command, tracing_to_stderr
-from ._wait import wait
 
 EXAMPLES = """\
 examples:
@@ -153,6 +151,8 @@ def _answer(api: API, result: APIResult, output: ResultWriter, args: argparse.Na
     if result.data is None:
         return write_body(result.validate(), output, terminal_ok=args.output is not None)
     if args.wait:
+        from ._wait import wait  # here: only --wait waits
+
         result = wait(api, result, timeout=args.timeout,
                       cancel_on_interrupt=args.cancel_on_interrupt)
     else:
@@ -170,6 +170,8 @@ def _print_curl(api: API, args: argparse.Namespace, headers: Dict[str, str],
     except RequestError as exc:
         raise UsageError(f"--curl: {exc}") from None
     if args.output:
+        import shlex  # here: only --curl -o quotes a word
+
         command += f" -o {shlex.quote(args.output)}"
     stdout_writer().write((command + "\n").encode("utf-8"))
     return EXIT_OK
