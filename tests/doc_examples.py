@@ -36,6 +36,7 @@ namespace. Loaded by ``-p doc_examples`` (pyproject.toml's ``addopts``)::
 from __future__ import annotations
 
 import doctest
+import importlib
 import os
 import re
 import subprocess
@@ -62,10 +63,52 @@ OPTIONS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 SHELL_TIMEOUT = 300
 
 
+#: The package whose docstrings' ``>>>`` examples run too (the reference shows them).
+PACKAGE = ROOT / "apitx"
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.File]:
     if file_path.suffix == ".md" and _is_page(file_path):
         return Page.from_parent(parent, path=file_path)
+    if file_path.suffix == ".py" and _is_package_module(file_path):
+        return Docstrings.from_parent(parent, path=file_path)
     return None
+
+
+def _is_package_module(path: Path) -> bool:
+    try:
+        path.resolve().relative_to(PACKAGE)
+    except ValueError:
+        return False
+    return True
+
+
+def module_name(path: Path) -> str:
+    """``apitx/_aio/_api.py`` -> ``apitx._aio._api`` (``__init__`` is the package)."""
+    parts = list(path.resolve().relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+class Docstrings(pytest.File):
+    """A module of apitx: one item per docstring holding ``>>>`` examples, run
+    in the module's globals plus :func:`namespace` (a reader copying one
+    imports what it uses; the examples may lean on the module's names)."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        module = importlib.import_module(module_name(self.path))
+        finder = doctest.DocTestFinder(exclude_empty=True)
+        for test in sorted(finder.find(module), key=lambda test: test.name):
+            if test.examples and _defined_here(test, module):
+                item = ExampleItem.from_parent(self, name=test.name, test=test)
+                item.add_marker(pytest.mark.live)
+                yield item
+
+
+def _defined_here(test: doctest.DocTest, module: Any) -> bool:
+    """Whether ``test`` is from ``module``'s own file, not a re-exported name's."""
+    return test.filename is None or Path(test.filename).resolve() == Path(module.__file__).resolve()
 
 
 def _is_page(path: Path) -> bool:
@@ -222,7 +265,7 @@ class ExampleItem(pytest.Item):
         if _SANDBOX not in stash:
             stash[_SANDBOX] = Sandbox(self.config)
         sandbox = stash[_SANDBOX]
-        self.test.globs = namespace(sandbox)
+        self.test.globs = {**self.test.globs, **namespace(sandbox)}
         made = str(self.test.globs["c2"])
         report: List[str] = []
         runner = doctest.DocTestRunner(optionflags=OPTIONS)
