@@ -81,6 +81,13 @@ CONFIRM_SECONDS = 5.0
 #: every 10 s) belongs to a daemon that stopped answering (SIGSTOP, a dead
 #: network): the same bound a poll's read timeout puts on ``wait()``.
 SILENCE = POLL_SECONDS + POLL_READ_MARGIN
+#: An operation no event has mentioned for this long is polled once while the
+#: stream is followed. In a cluster the member apitx talks to keeps the stream
+#: alive (pings) when the member that runs the operation dies: no event will
+#: ever end it, and only a poll hears the member apitx talks to say so (HTTP
+#: 500 naming the dead member). Seen with a copy into a cluster whose target
+#: member was killed: the wait held for 15 minutes before this.
+RECHECK_SECONDS = 15.0
 #: Pauses between polls that a server answered early (see :meth:`Waiter.rounds`).
 BACKOFF_FIRST = 0.05
 BACKOFF_LONGEST = 1.0
@@ -314,6 +321,8 @@ class Waiter(Generic[ResultT]):
             self.pending.setdefault(_envelope.operation_id(each.operation), each)
         self.last: Dict[str, ResultT] = {}
         self.outcomes: Dict[str, Outcome[ResultT]] = {}
+        #: When each operation was last heard of (an event or a poll), while following.
+        self.heard: Dict[str, float] = {}
         #: When a progress report is next due, if no update comes first.
         self.next_tick = started + TICK
 
@@ -334,6 +343,12 @@ class Waiter(Generic[ResultT]):
             left = self._left(now)
             if left is not None and left <= 0:
                 self._expire()
+            unheard = [op_id for op_id in self.pending
+                       if now - self.heard.get(op_id, now) >= RECHECK_SECONDS]
+            if unheard:
+                for op_id in unheard:
+                    yield from self._check(op_id, 0)
+                continue
             if self.progress and now >= self.next_tick:
                 # No update for a second: the same state again, later, so a
                 # clock beside it ticks (timed apart from the stream's
@@ -341,7 +356,9 @@ class Waiter(Generic[ResultT]):
                 for op_id in list(self.pending):
                     yield from self._report(self._event_answer(op_id, self.last[op_id].metadata))
                 continue
-            wait = heard_at + SILENCE - now
+            recheck_at = min(self.heard.get(op_id, now) for op_id in self.pending) + \
+                RECHECK_SECONDS
+            wait = min(heard_at + SILENCE, recheck_at) - now
             if left is not None:
                 wait = min(wait, left)
             if self.progress:
@@ -359,6 +376,7 @@ class Waiter(Generic[ResultT]):
         op_id = str(op.get("id")) if isinstance(op, dict) else ""
         if op_id not in self.pending:
             return  # another operation, or a late update of one done
+        self.heard[op_id] = time.monotonic()
         if _envelope.is_running(op):
             yield from self._report(self._event_answer(op_id, op))
         elif _envelope.operation_code(op) is not None:
@@ -410,6 +428,7 @@ class Waiter(Generic[ResultT]):
 
     def _check(self, op_id: str, seconds: int) -> Steps:
         """Poll one operation; an answer that says it ended (or a failure) is its outcome."""
+        self.heard[op_id] = time.monotonic()
         try:
             answer = yield from poll(self.pending[op_id], seconds)
         except APIException as failed:

@@ -222,6 +222,40 @@ def test_a_stream_that_drops_midway_falls_back_to_polling():
         ["/1.0/operations/op-x/wait?timeout=1"] * 2
 
 
+@pytest.mark.parametrize("progress", [None, print], ids=["wait_all", "progress"])
+def test_an_operation_no_event_mentions_is_polled_and_its_failure_heard(monkeypatch, progress):
+    """In a cluster, the member apitx talks to keeps pinging the stream while
+    the member running the operation is dead: no event will end it. A copy
+    into a cluster whose target member was killed waited 15 minutes for one.
+    An operation unheard of for RECHECK_SECONDS is polled, and the member's
+    answer (500 naming the dead member) ends the wait."""
+    monkeypatch.setattr("apitx._waiting.RECHECK_SECONDS", 0.5)
+    polls: list = []
+
+    def http(target: str):
+        if target.startswith("/async/"):
+            return 202, envelope(operation("op-x", 103), type_="async", status_code=100,
+                                 operation="/1.0/operations/op-x")
+        polls.append(target)
+        if len(polls) == 1:
+            return 200, envelope(operation("op-x", 103))
+        return 500, envelope(None, type_="error", error_code=500,
+                             error="Failed to connect to member m3")
+
+    with running_ws_server([], then_drop=False) as server:
+        server.ping_first, server.ping_every, server.http = True, 0.2, http
+        api = apitx.API.factory(server.server_address)
+        started = api.get("/async/op-x")
+        with pytest.raises(apitx.APIException, match="Failed to connect to member m3"):
+            if progress is None:
+                api.wait_all([started], timeout=8)
+            else:
+                started.wait(8, progress=progress)
+        server.release.set()
+    assert server.targets[1] == "/1.0/events?type=operation"
+    assert polls == ["/1.0/operations/op-x/wait?timeout=0"] * 2
+
+
 # -- deadlines, projects, servers (issue 16) ---------------------------------------
 
 @pytest.mark.live
