@@ -361,7 +361,8 @@ class _Op:
             # knows its running operation was restarted (an operation ended
             # is remembered ~5 s): its daemon died, as one that does not
             # answer at all.
-            self.status, self.err = "Unreachable", "its operation is gone: the daemon restarted"
+            self.status, self.err = "Unreachable", ("its operation is gone: its daemon restarted, "
+                                                    "or it ended unseen over 5 s ago")
             return
         state = answer.metadata if answer.ok and isinstance(answer.metadata, dict) else {}
         if state:
@@ -488,6 +489,17 @@ class _Run:
         except OperationTimeout as exc:
             target_op.failed(exc)
             raise SideFailure("target", exc) from exc
+        except APINotFoundException as exc:
+            # Polled while running (at least every 15 s), the operation is
+            # unknown now: the daemon, or the cluster member, that ran it died
+            # and came back (measured: a member killed mid-copy and restarted
+            # answers 404 "Operation not found"). By then the source's side
+            # has failed too, and ended long enough ago to be forgotten: the
+            # target is the side at fault, whatever the source says.
+            target_op.failed(exc)
+            raise SideFailure("target", RuntimeError(
+                "its operation vanished while apitx waited on it: the daemon (or the cluster "
+                f"member) running it died or restarted ({_words(exc)})")) from exc
         except APIException as exc:
             target_op.failed(exc)
             raise

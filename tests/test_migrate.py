@@ -364,7 +364,7 @@ def test_the_source_daemon_killed_mid_copy_is_named_and_the_target_cleaned(
     failed = copied_while_killed(apis["lxd2"], name, apis["lxd"],
                                  KillMidCopy(lambda: kill("lxd2"), pair_up, back))
     assert failed.side == "source", str(failed)
-    assert ("stopped answering" if back == "later" else "the daemon restarted") in str(failed)
+    assert ("stopped answering" if back == "later" else "its daemon restarted") in str(failed)
     assert absent(apis["lxd"], f"instances/{name}")
     with apitx.API.factory(apis["lxd2"].endpoint) as again:
         assert again.get(f"instances/{name}").metadata["status"] == "Stopped"
