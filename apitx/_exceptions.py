@@ -337,3 +337,14 @@ class Signalled(KeyboardInterrupt):
 
         self.signum = signum
         super().__init__(f"{signal.Signals(signum).name} received")
+
+
+# Every exception above is public, re-exported as ``apitx.<Name>``: it says so
+# where Python names it (a traceback's last line, ``repr``, pickling, the
+# reference), so ``apitx.APINotFoundException: ... Instance not found`` is
+# what a user reads and what they write in ``except`` and in doctests.
+for _public in list(globals().values()):
+    if isinstance(_public, type) and issubclass(_public, BaseException) and \
+            _public.__module__ == __name__:
+        _public.__module__ = "apitx"
+del _public
