@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any, List, Optional, Sequence, Union
@@ -26,15 +25,14 @@ from ._events import EventStream
 from ._exceptions import APIConnectionError, APIException, APITimeoutError, APITXError
 from ._result import APIResult, Progress, Waits
 from ._sender import Sender
-from ._waiting import (CONFIRM_SECONDS, POLL_SECONDS, PROGRESS_POLL_SECONDS, Fetch, Heard,
-                       Listen, Outcome, Pause, Report, Steps, Subscribe, Waitable, WaitAll,
-                       Waiter, plan, stream_project, wait_limit, waitable)
+from ._waiting import (CONFIRM_SECONDS, EVENT_ANSWER_HEADERS, POLL_SECONDS,
+                       PROGRESS_POLL_SECONDS, Fetch, Heard, Listen, Outcome, Pause, Report,
+                       Steps, Subscribe, Waitable, WaitAll, Waiter, event_answer_body, plan,
+                       stream_project, wait_limit, waitable)
 
 logger = logging.getLogger("apitx")
 
 #: The headers of an answer made from an event.
-_JSON = {"Content-Type": "application/json"}
-
 
 class Operations:
     """Waits on operations for an API and its siblings, through their sender."""
@@ -90,10 +88,9 @@ class Operations:
 
     def _event_answer(self, owner: Waits, operation: str, op: Any, waited: float) -> APIResult:
         """An operation seen in an event, as an answer of a wait."""
-        body = json.dumps({"type": "sync", "status": "Success", "status_code": 200,
-                           "operation": "", "error_code": 0, "error": "", "metadata": op})
-        return self.sender.made_result(owner, self.sender.url(operation), 200, body.encode(),
-                                       reason="OK", headers=_JSON, waited=waited)
+        return self.sender.made_result(owner, self.sender.url(operation), 200,
+                                       event_answer_body(op), reason="OK",
+                                       headers=EVENT_ANSWER_HEADERS, waited=waited)
 
 
 class _Run:

@@ -46,6 +46,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -154,6 +155,23 @@ Steps = Generator[Command, Any, None]
 
 
 # -- what to wait on, and for how long --------------------------------------------
+
+#: The headers of an answer made from an event (:func:`event_answer_body`).
+EVENT_ANSWER_HEADERS = {"Content-Type": "application/json"}
+
+
+def event_answer_body(operation: Any) -> bytes:
+    """The body of a wait's answer made from an operation an event showed:
+    the envelope a poll of it would have carried, so that both clients read
+    it with the code that reads polls.
+
+    >>> event_answer_body({'id': 'x', 'status_code': 200})[:40]
+    b'{"type": "sync", "status": "Success", "s'
+    """
+    return json.dumps({"type": "sync", "status": "Success", "status_code": 200,
+                       "operation": "", "error_code": 0, "error": "",
+                       "metadata": operation}).encode()
+
 
 def wait_limit(timeout: Any) -> Optional[float]:
     """wait()'s ``timeout`` as seconds, or None for no limit; a mistake raises.

@@ -18,23 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import time
 from typing import Any, List, Optional, Sequence, Union
 
 from .._event import event_params
 from .._exceptions import APIConnectionError, APIException, APITimeoutError, APITXError
-from .._waiting import (CONFIRM_SECONDS, POLL_SECONDS, PROGRESS_POLL_SECONDS, Fetch, Heard,
-                        Listen, Outcome, Pause, Report, Steps, Subscribe, Waitable, WaitAll,
-                        Waiter, plan, stream_project, wait_limit, waitable)
+from .._waiting import (CONFIRM_SECONDS, EVENT_ANSWER_HEADERS, POLL_SECONDS,
+                        PROGRESS_POLL_SECONDS, Fetch, Heard, Listen, Outcome, Pause, Report,
+                        Steps, Subscribe, Waitable, WaitAll, Waiter, event_answer_body, plan,
+                        stream_project, wait_limit, waitable)
 from ._events import AsyncEventStream
 from ._result import AsyncAPIResult, AsyncProgress, AsyncWaits
 from ._sender import AsyncSender
 
 logger = logging.getLogger("apitx")
-
-_JSON = {"Content-Type": "application/json"}
 
 
 class AsyncOperations:
@@ -90,10 +88,9 @@ class AsyncOperations:
 
     def _event_answer(self, owner: AsyncWaits, operation: str, op: Any,
                       waited: float) -> AsyncAPIResult:
-        body = json.dumps({"type": "sync", "status": "Success", "status_code": 200,
-                           "operation": "", "error_code": 0, "error": "", "metadata": op})
-        return self.sender.made_result(owner, self.sender.url(operation), 200, body.encode(),
-                                       reason="OK", headers=_JSON, waited=waited)
+        return self.sender.made_result(owner, self.sender.url(operation), 200,
+                                       event_answer_body(op), reason="OK",
+                                       headers=EVENT_ANSWER_HEADERS, waited=waited)
 
 
 class _Run:
