@@ -410,7 +410,8 @@ class API(Facade[APIResult], Verbs[APIResult]):
         >>> api.require('no_such_extension')
         Traceback (most recent call last):
         ...
-        apitx.MissingExtension: ...
+        apitx.MissingExtension: lxd 5.0.2 (API 1.0) at unix:/var/lib/lxd/unix.socket lacks API extension
+        no_such_extension: this needs a newer lxd, or a way that does without (api.has_extension() tells which)
         """
         server = self.server
         missing = self._missing(server, names)
