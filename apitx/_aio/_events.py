@@ -6,11 +6,17 @@ ends an iteration another task is blocked in; a stream the server drops
 raises :class:`APIConnectionError`. And one of asyncio's own: a task
 cancelled while it waits for an event closes the websocket on its way out.
 
-Example::
-
-    async with await api.events(types=['lifecycle']) as stream:
-        async for event in stream:
-            print(event.type, event.metadata.get('action'))
+>>> import asyncio
+>>> from apitx import AsyncAPI
+>>> async def main():
+...     async with AsyncAPI.factory() as api:
+...         async with await api.events(types=['lifecycle'], timeout=30) as stream:
+...             await api.patch(f'instances/{c1}', json={'config': {'user.note': 'hi'}})
+...             async for event in stream:
+...                 if event.metadata['source'] == f'/1.0/instances/{c1}':
+...                     return event.type, event.metadata['action']
+>>> asyncio.run(main())
+('lifecycle', 'instance-updated')
 """
 
 from __future__ import annotations
@@ -29,8 +35,17 @@ from .._transports._aiows import AsyncWebSocketConnection
 class AsyncEventStream:
     """An async iterator of :class:`Event`; an async context manager that closes it.
 
-    >>> stream = await api.events(types=['operation'])
-    >>> async for event in stream: ...
+    >>> import asyncio
+    >>> from apitx import AsyncAPI
+    >>> async def main():
+    ...     async with AsyncAPI.factory() as api:
+    ...         stream = await api.events(types=['operation'], timeout=30)
+    ...         await api.exec(c1, ['true'])
+    ...         event = await stream.__anext__()
+    ...         await stream.close()
+    ...         return event.type
+    >>> asyncio.run(main())
+    'operation'
     """
 
     def __init__(self, ws: AsyncWebSocketConnection, timeout: Optional[float] = None) -> None:

@@ -8,10 +8,16 @@ included), a :class:`Listen` reading it, a :class:`Pause` as
 ``asyncio.sleep``, a :class:`Report` calling the progress callback (awaited
 when it is a coroutine function).
 
-Example::
-
-    final = await AsyncOperations(sender).wait(api, started, timeout=120, project=None,
-                                               target=None)
+>>> import asyncio
+>>> from apitx import AsyncAPI
+>>> async def main():
+...     async with AsyncAPI.factory() as api:
+...         started = await api.post(f'instances/{c1}/exec', json={'command': ['true'],
+...             'record-output': True, 'wait-for-websocket': False})
+...         operations = AsyncOperations(api._sender)
+...         return await operations.wait(api, started, 60, None, project=None, target=None)
+>>> asyncio.run(main()).metadata['status']
+'Success'
 """
 
 from __future__ import annotations
