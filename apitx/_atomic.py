@@ -62,8 +62,20 @@ def atomic_write(path: PathLike) -> Iterator[BinaryIO]:
     :class:`~apitx.LocalFileError` when ``path`` cannot be written (before
     the block runs when the path itself is unusable).
 
-    >>> with atomic_write('hosts.txt') as out:
-    ...     out.write(api.files('c1').pull('/etc/hosts'))
+    >>> import os, tempfile
+    >>> from apitx import atomic_write
+    >>> path = os.path.join(tempfile.mkdtemp(), 'notes.txt')
+    >>> with atomic_write(path) as out:
+    ...     out.write(b'first\\n')
+    6
+    >>> with atomic_write(path) as out:
+    ...     out.write(b'half')
+    ...     raise RuntimeError('stopped')
+    Traceback (most recent call last):
+    ...
+    RuntimeError: stopped
+    >>> open(path, 'rb').read()
+    b'first\\n'
     """
     shown = _checks.local_path(path, "atomic_write(path)", outcome="nothing was written")
     existing = _existing(shown)

@@ -68,7 +68,11 @@ def refuse(what: str, described: str, source: str, target: str, mode: str, *,
            snapshots: bool = False) -> None:
     """Raise :class:`RequestError` when :func:`refusal` has a reason.
 
-    >>> refuse('volume', 'volume default/v1', 'lxd', 'incus', 'pull')   # RequestError
+    >>> refuse('volume', 'volume default/v1', 'lxd', 'incus', 'pull')
+    Traceback (most recent call last):
+    ...
+    apitx.RequestError: cannot pull volume default/v1 from lxd to incus: Incus crashes receiving a
+    custom volume from LXD: ...; nothing was sent
     """
     why = refusal(what, source, target, mode, snapshots=snapshots)
     if why is not None:

@@ -123,8 +123,8 @@ def _printf_format(data: bytes) -> str:
     """A printf format that prints exactly ``data``: printable ASCII as it is,
     every other byte (and ``\\``, ``%``, ``'``) as a 3-digit octal escape.
 
-    >>> _printf_format(b"a\\xff%")
-    'a\\377\\045'
+    >>> print(_printf_format(b"a\\xff%"))
+    a\\377\\045
     """
     text = "".join(chr(b) if 0x20 <= b < 0x7F and b not in b"\\%'" else f"\\{b:03o}"
                    for b in data)

@@ -196,7 +196,13 @@ class Endpoint(Value):
         fail with "permission denied". Raises :class:`APIConnectionError`
         listing every path with why it was passed over.
 
-        >>> Endpoint.discover({'INCUS_DIR': '/srv/incus'}, family='incus').socket_path
+        >>> from apitx import Endpoint
+        >>> Endpoint.discover().socket_path, Endpoint.discover(family='incus').socket_path
+        ('/var/lib/lxd/unix.socket', '/var/lib/incus/unix.socket')
+        >>> Endpoint.discover({'LXD_SOCKET': '/srv/none.socket'}, family='lxd', well_known=())
+        Traceback (most recent call last):
+        ...
+        apitx.APIConnectionError: no usable LXD socket; tried /srv/none.socket ($LXD_SOCKET): missing. ...
         """
         if family is not None and family not in FAMILIES:
             raise EndpointError(f"family {family!r} is not known: give one of "

@@ -124,6 +124,8 @@ class LocalFileError(APITXError, OSError):
     writer built on it (``Files.pull`` to a path, saving a remote): any
     previous file at that path is as it was.
 
+    >>> import errno
+    >>> from apitx import LocalFileError
     >>> str(LocalFileError(errno.ENOSPC, 'No space left on device', 'out.bin'))
     'cannot write out.bin: No space left on device'
     """
