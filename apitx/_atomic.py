@@ -29,11 +29,16 @@ made, a write, the last flush or the rename fails (the file it yields turns
 its own write errors into one). Anything else the block raises passes through
 unchanged.
 
-Example::
-
-    with atomic_write('rootfs.tar.gz') as out:
-        for piece in api.get(f'images/{fp}/export', stream=True).iter_content():
-            out.write(piece)
+>>> import os, tempfile
+>>> from apitx import API, atomic_write
+>>> path = os.path.join(tempfile.mkdtemp(), 'busybox')
+>>> answer = API.factory().get(f'instances/{c1}/files', params={'path': '/bin/busybox'},
+...                            stream=True)
+>>> with atomic_write(path) as out:
+...     for piece in answer.iter_content():
+...         _ = out.write(piece)
+>>> os.path.getsize(path) > 500_000
+True
 """
 
 from __future__ import annotations

@@ -10,10 +10,8 @@ imported by either, but for the last row. Each row is refused before
 anything is sent, with its reason, instead of failing halfway (or, for one,
 crashing the target daemon).
 
-Example::
-
-    refusal('instance', 'incus', 'lxd', 'relay', snapshots=True)
-    # "LXD refuses the snapshots of an Incus instance: ..."
+>>> print(refusal('instance', 'incus', 'lxd', 'relay', snapshots=True))
+LXD refuses the snapshots of an Incus instance: their config carries volatile.uuid.generation, ...
 """
 
 from __future__ import annotations

@@ -11,10 +11,9 @@ the shell. A body that cannot be written on a command line (bytes that are not
 UTF-8, a stream) is referenced as ``--data-binary @file`` when it is an open
 file, and refused with a :class:`ValueError` otherwise.
 
-Example::
-
-    api.curl('GET', 'instances')          # prepares the request, sends nothing
-    # "curl --unix-socket /var/lib/lxd/unix.socket http://lxd/1.0/instances"
+>>> from apitx import API
+>>> API.factory().curl('GET', 'instances')          # prepares the request, sends nothing
+'curl --unix-socket /var/lib/lxd/unix.socket http://lxd/1.0/instances'
 """
 
 from __future__ import annotations

@@ -11,10 +11,9 @@ mounted for that prefix knows the path. So URLs stay
 short, logs never show ``%2Fvar%2Flib%2F…``, and cassettes recorded on one
 machine replay on another whatever its socket path.
 
-Example::
-
-    Endpoint.parse('/var/lib/lxd/unix.socket').describe('/1.0/instances')
-    # 'unix:/var/lib/lxd/unix.socket /1.0/instances'
+>>> from apitx import Endpoint
+>>> Endpoint.parse('/var/lib/lxd/unix.socket').describe('/1.0/instances')
+'unix:/var/lib/lxd/unix.socket /1.0/instances'
 """
 
 from __future__ import annotations

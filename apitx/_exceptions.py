@@ -37,14 +37,18 @@ nothing of LXD. An exception that carries a result asks the result for its
 words (``request_line()``, ``server_message()``, ``transaction()``); every
 other message is written by the layer that raises.
 
-Example::
-
-    try:
-        api.get('instances/c1')
-    except APINotFoundException:
-        ...                                 # create it
-    except APIException as e:
-        print(e.status_code, e.error)       # the server's own message
+>>> from apitx import API, APIException, APINotFoundException
+>>> api = API.factory()
+>>> try:
+...     api.get('instances/nope')
+... except APINotFoundException as e:
+...     print('create it:', e.error)
+create it: Instance not found
+>>> try:
+...     api.patch(f'instances/{c1}', json={'config': {'limits.cpu': 'banana'}})
+... except APIException as e:
+...     print(e.status_code, e.error)       # the server's own message
+500 Invalid config: ...
 """
 
 from __future__ import annotations
