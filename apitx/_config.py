@@ -14,7 +14,7 @@ Timeout(connect=2, read=120, total=300.0)
 >>> Timeout(connect=-1)
 Traceback (most recent call last):
 ...
-apitx.SettingsError: ...
+apitx.SettingsError: Timeout(connect=-1): give a positive number of seconds, or None for no limit
 """
 
 from __future__ import annotations
