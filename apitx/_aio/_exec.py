@@ -45,13 +45,17 @@ AsyncInput = Union[None, bytes, str, Any, AsyncIterator[Union[bytes, str]]]
 class AsyncExecControl:
     """The running command's control channel, for ``on_start=``.
 
+    (The command below lingers after printing: LXD 5.0.2 can drop a
+    terminal's last output when the command exits at once, ``lxc exec -t``
+    included.)
+
     >>> import asyncio
     >>> from apitx import AsyncAPI
     >>> async def grow(control):
     ...     await control.resize(120, 40)
     >>> async def main():
     ...     async with AsyncAPI.factory() as api:
-    ...         return await api.exec(c1, ['sh', '-c', 'sleep 0.5; stty size'],
+    ...         return await api.exec(c1, ['sh', '-c', 'sleep 0.2; stty size; sleep 0.2'],
     ...                               terminal=(80, 24), on_start=grow)
     >>> asyncio.run(main()).stdout
     b'40 120\\r\\n'
