@@ -169,13 +169,17 @@ class AsyncAPI(Facade[Call], Verbs[Call]):
 
         >>> import asyncio
         >>> from apitx import AsyncAPI
+        >>> seen = []
+        >>> async def progress(answer):
+        ...     seen.append(answer.metadata['status'])
         >>> async def main():
         ...     async with AsyncAPI.factory() as api:
-        ...         started = await api.post(f'instances/{c1}/exec', json={'command': ['true'],
-        ...             'record-output': True, 'wait-for-websocket': False})
-        ...         return (await api.wait(started, timeout=60)).metadata['status']
-        >>> asyncio.run(main())
-        'Success'
+        ...         started = await api.post(f'instances/{c1}/exec', json={
+        ...             'command': ['sleep', '1.5'], 'record-output': True,
+        ...             'wait-for-websocket': False})
+        ...         return await api.wait(started, timeout=60, progress=progress)
+        >>> asyncio.run(main()).metadata['status'], seen[0]
+        ('Success', 'Running')
         """
         return await self._operations.wait(self, result, timeout, progress,
                                            project=self.project, target=self.target)

@@ -5,18 +5,18 @@ deadline for each next event that keepalive pings do not extend; ``close()``
 ends an iteration another task is blocked in; a stream the server drops
 raises :class:`APIConnectionError`. And one of asyncio's own: a task
 cancelled while it waits for an event closes the websocket on its way out.
+A stream the server refuses raises as a request would (LXD 5.0.2 answers
+this one with HTTP 500):
 
 >>> import asyncio
 >>> from apitx import AsyncAPI
 >>> async def main():
 ...     async with AsyncAPI.factory() as api:
-...         async with await api.events(types=['lifecycle'], timeout=30) as stream:
-...             await api.patch(f'instances/{c1}', json={'config': {'user.note': 'hi'}})
-...             async for event in stream:
-...                 if event.metadata['source'] == f'/1.0/instances/{c1}':
-...                     return event.type, event.metadata['action']
+...         await api.events(types=['lifecycle'], project='no-such-project')
 >>> asyncio.run(main())
-('lifecycle', 'instance-updated')
+Traceback (most recent call last):
+...
+apitx.APIException: GET unix:/var/lib/lxd/unix.socket /1.0/events?type=lifecycle&project=no-such-project: Project not found
 """
 
 from __future__ import annotations

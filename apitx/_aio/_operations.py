@@ -12,12 +12,15 @@ when it is a coroutine function).
 >>> from apitx import AsyncAPI
 >>> async def main():
 ...     async with AsyncAPI.factory() as api:
-...         started = await api.post(f'instances/{c1}/exec', json={'command': ['true'],
+...         started = await api.post(f'instances/{c1}/exec', json={'command': ['sleep', '3'],
 ...             'record-output': True, 'wait-for-websocket': False})
-...         operations = AsyncOperations(api._sender)
-...         return await operations.wait(api, started, 60, None, project=None, target=None)
->>> asyncio.run(main()).metadata['status']
-'Success'
+...         await AsyncOperations(api._sender).wait(api, started, 1, None, project=None,
+...                                                 target=None)
+>>> asyncio.run(main())
+Traceback (most recent call last):
+...
+apitx.OperationTimeout: operation ... still running after 1.0s: unix:/var/lib/lxd/unix.socket
+/1.0/operations/... (wait on it again, or DELETE it to cancel)
 """
 
 from __future__ import annotations
