@@ -4,12 +4,13 @@ Talks to a Unix socket or HTTPS, returns results that know LXD's envelope,
 raises exceptions that carry the server's own message, and waits on
 operations without ever mistaking a running one for a finished one.
 
-Example::
-
-    from apitx import API
-    api = API.factory()                           # the local LXD
-    api.post('instances', json={'name': 'c1', 'source': {'type': 'image',
-             'alias': 'apitx-busybox'}}).wait()
+>>> from apitx import API
+>>> api = API.factory()                           # the local LXD
+>>> api.post('instances', json={'name': c2, 'source': {'type': 'image',
+...          'alias': 'apitx-busybox'}}).wait().metadata['status']
+'Success'
+>>> api.instances[c2].get().metadata['status']
+'Stopped'
 
 Navigation: ``api.instances['c1'].state.put(...)`` (see :class:`Resource`);
 idempotent helpers live in :mod:`apitx.ensure`; copies and moves between

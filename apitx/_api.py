@@ -6,12 +6,14 @@
 :class:`~apitx._operations.Operations` engine waits. The modules below call
 no method of ``API``: they are given what they need.
 
-Example::
-
-    api = API.factory()                                   # the local LXD
-    api.get('').metadata['api_version']                   # GET /1.0
-    api.post('instances', json=config).wait()             # create, and wait
-    api.get('instances/c1', validate=False).status_code   # branch instead of raising
+>>> from apitx import API
+>>> api = API.factory()                       # the local LXD
+>>> api.get('').metadata['api_version']       # GET /1.0
+'1.0'
+>>> api.get(f'instances/{c1}').metadata['status']
+'Running'
+>>> api.get('instances/nosuch', validate=False).status_code   # branch instead of raising
+404
 """
 
 from __future__ import annotations
@@ -132,10 +134,14 @@ class API(Facade[APIResult], Verbs[APIResult]):
         ``MockTransport(handler)`` answers every request from ``handler`` (no
         server; the endpoint defaults to ``https://lxd.test:8443``).
 
-        >>> api = API.factory('https://10.0.0.5:8443', cert=('c.crt', 'c.key'), verify='server.crt')
-        >>> api = API.factory('web:')
-        >>> api = API.factory(['https://10.0.0.1:8443', 'https://10.0.0.2:8443'],
-        ...                   cert=('c.crt', 'c.key'), verify='cluster.crt')
+        >>> from apitx import API
+        >>> tls = '/var/lib/apitx-sandbox/'
+        >>> api = API.factory('https://127.0.0.1:8443', verify=tls + 'server.crt',
+        ...                   cert=(tls + 'client.crt', tls + 'client.key'))
+        >>> api.endpoint.display, api.server.name
+        ('https://127.0.0.1:8443', 'lxd')
+        >>> API.factory('incus').server.name
+        'incus'
         """
         plan = FactoryPlan.resolve(endpoint, cert=cert, verify=verify, fingerprint=fingerprint,
                                    project=project, mock=transport is not None)
@@ -177,7 +183,12 @@ class API(Facade[APIResult], Verbs[APIResult]):
         on the transaction is logged before validation, so a failing request
         is always visible.
 
-        >>> api.request('GET', 'instances', params={'recursion': 1}).metadata
+        >>> from apitx import API
+        >>> api = API.factory()
+        >>> names = [i['name'] for i in api.request('GET', 'instances',
+        ...                                          params={'recursion': 1}).metadata]
+        >>> c1 in names
+        True
         """
         return self._sender.request(self, method, url, params=params, json=json, data=data,
                                     headers=headers, timeout=timeout, stream=stream,
@@ -195,7 +206,8 @@ class API(Facade[APIResult], Verbs[APIResult]):
         Raises :class:`RequestError` when the body cannot be put on a command
         line (a stream with no file name, binary data over the body limit).
 
-        >>> api.curl('GET', 'instances')
+        >>> from apitx import API
+        >>> API.factory().curl('GET', 'instances')
         'curl --unix-socket /var/lib/lxd/unix.socket http://lxd/1.0/instances'
         """
         return self._sender.curl(self._sender.prepare(
@@ -232,8 +244,12 @@ class API(Facade[APIResult], Verbs[APIResult]):
         which nothing, not even a keepalive, comes for 40 s fails the wait
         with :class:`APITimeoutError`, as a poll would.
 
-        >>> api.wait(api.post('instances', json=config), timeout=120,
-        ...          progress=lambda answer: print(answer.metadata['metadata']))
+        >>> from apitx import API
+        >>> api = API.factory()
+        >>> started = api.post(f'instances/{c1}/exec', json={
+        ...     'command': ['sleep', '1'], 'record-output': True, 'wait-for-websocket': False})
+        >>> api.wait(started, timeout=60).metadata['metadata']['return']
+        0
         """
         return self._operations().wait(self, result, timeout, progress, project=self.project,
                                        target=self.target)
@@ -257,8 +273,13 @@ class API(Facade[APIResult], Verbs[APIResult]):
         server (or its siblings'): another server's raises
         :class:`RequestError` before anything is waited on.
 
-        >>> started = [api.post(f'instances/{n}/exec', json=cmd) for n in names]
-        >>> done = api.wait_all(started, timeout=600)
+        >>> from apitx import API
+        >>> api = API.factory()
+        >>> cmd = {'record-output': True, 'wait-for-websocket': False}
+        >>> started = [api.post(f'instances/{c1}/exec', json={**cmd, 'command': ['sh', '-c', f'exit {n}']})
+        ...            for n in (0, 1, 2)]
+        >>> [done.metadata['metadata']['return'] for done in api.wait_all(started, timeout=60)]
+        [0, 1, 2]
         """
         return self._operations().wait_all(self, results, timeout, return_exceptions,
                                            project=self.project, target=self.target)
@@ -280,7 +301,8 @@ class API(Facade[APIResult], Verbs[APIResult]):
              on_start: Optional[Callable[[ExecControl], Any]] = None) -> ExecResult:
         """Run a command in an instance with live streams; see :func:`apitx._exec.run_exec`.
 
-        >>> api.exec('c1', ['sh', '-c', 'echo hi']).stdout
+        >>> from apitx import API
+        >>> API.factory().exec(c1, ['sh', '-c', 'echo hi']).stdout
         b'hi\\n'
         """
         from ._exec import run_exec
@@ -295,8 +317,13 @@ class API(Facade[APIResult], Verbs[APIResult]):
         """The server's events (``/1.0/events``) as an iterator of :class:`Event`;
         see :func:`apitx._events.events`.
 
-        >>> with api.events(types=['lifecycle']) as stream:
-        ...     for event in stream: print(event.metadata['action'])
+        >>> from apitx import API
+        >>> api = API.factory()
+        >>> with api.events(types=['lifecycle'], timeout=30) as stream:
+        ...     _ = api.patch(f'instances/{c1}', json={'config': {'user.note': 'hi'}})
+        ...     mine = (e for e in stream if e.metadata['source'] == f'/1.0/instances/{c1}')
+        ...     print(next(mine).metadata['action'])
+        instance-updated
         """
         from ._events import events
 
@@ -315,7 +342,12 @@ class API(Facade[APIResult], Verbs[APIResult]):
         :class:`APIConnectionError`, :class:`APITimeoutError`, or the
         :class:`APIException` the server's refusal means (403 bad secret, 404).
 
-        >>> with api.websocket('events', {'type': 'lifecycle'}) as ws: ws.recv()
+        >>> from apitx import API
+        >>> api = API.factory()
+        >>> with api.websocket('events', {'type': 'lifecycle'}) as ws:
+        ...     _ = api.patch(f'instances/{c1}', json={'config': {'user.note': 'hi'}})
+        ...     print(ws.recv())
+        {"type":"lifecycle",...}
         """
         return self._sender.websocket(self, path, params, timeout)
 
@@ -340,8 +372,10 @@ class API(Facade[APIResult], Verbs[APIResult]):
         wait for that answer); a frozen value after that. With tracing on,
         the trace then says which server this API talks to, in one line.
 
+        >>> from apitx import API
+        >>> api = API.factory()
         >>> api.server.name, api.server.version
-        ('incus', '6.0.4')
+        ('lxd', '5.0.2')
         """
         return self._server.get(self._fetch_server)
 
@@ -356,7 +390,10 @@ class API(Facade[APIResult], Verbs[APIResult]):
     def has_extension(self, name: str) -> bool:
         """True when the server announces API extension ``name``.
 
-        >>> api.has_extension('instance_bulk_state_change')
+        >>> from apitx import API
+        >>> api = API.factory()
+        >>> api.has_extension('instances'), api.has_extension('no_such_extension')
+        (True, False)
         """
         return self.server.has(name)
 
@@ -366,7 +403,15 @@ class API(Facade[APIResult], Verbs[APIResult]):
         that needs them, to fail with a clear message instead of an obscure
         error halfway through.
 
-        >>> api.require('container_exec_recording', 'file_delete')
+        >>> from apitx import API
+        >>> api = API.factory()
+        >>> api.require('container_exec_recording', 'file_delete').name
+        'lxd'
+        >>> api.require('no_such_extension')
+        Traceback (most recent call last):
+        ...
+        apitx.MissingExtension: lxd 5.0.2 (API 1.0) at unix:/var/lib/lxd/unix.socket lacks API extension
+        no_such_extension: this needs a newer lxd, or a way that does without (api.has_extension() tells which)
         """
         server = self.server
         missing = self._missing(server, names)
@@ -377,7 +422,11 @@ class API(Facade[APIResult], Verbs[APIResult]):
     def files(self, instance: str, project: Optional[str] = None) -> Files:
         """The files of ``instance``, in this server's dialect (see :class:`Files`).
 
-        >>> api.files('c1').push('/etc/motd', 'hello\\n', mode=0o644)
+        >>> from apitx import API
+        >>> files = API.factory().files(c1)
+        >>> files.push('/tmp/motd', 'hello\\n', mode=0o644)
+        >>> files.pull('/tmp/motd')
+        b'hello\\n'
         """
         from ._files import Files
 

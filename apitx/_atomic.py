@@ -29,11 +29,16 @@ made, a write, the last flush or the rename fails (the file it yields turns
 its own write errors into one). Anything else the block raises passes through
 unchanged.
 
-Example::
-
-    with atomic_write('rootfs.tar.gz') as out:
-        for piece in api.get(f'images/{fp}/export', stream=True).iter_content():
-            out.write(piece)
+>>> import os, tempfile
+>>> from apitx import API, atomic_write
+>>> path = os.path.join(tempfile.mkdtemp(), 'busybox')
+>>> answer = API.factory().get(f'instances/{c1}/files', params={'path': '/bin/busybox'},
+...                            stream=True)
+>>> with atomic_write(path) as out:
+...     for piece in answer.iter_content():
+...         _ = out.write(piece)
+>>> os.path.getsize(path) > 500_000
+True
 """
 
 from __future__ import annotations
@@ -62,8 +67,20 @@ def atomic_write(path: PathLike) -> Iterator[BinaryIO]:
     :class:`~apitx.LocalFileError` when ``path`` cannot be written (before
     the block runs when the path itself is unusable).
 
-    >>> with atomic_write('hosts.txt') as out:
-    ...     out.write(api.files('c1').pull('/etc/hosts'))
+    >>> import os, tempfile
+    >>> from apitx import atomic_write
+    >>> path = os.path.join(tempfile.mkdtemp(), 'notes.txt')
+    >>> with atomic_write(path) as out:
+    ...     out.write(b'first\\n')
+    6
+    >>> with atomic_write(path) as out:
+    ...     out.write(b'half')
+    ...     raise RuntimeError('stopped')
+    Traceback (most recent call last):
+    ...
+    RuntimeError: stopped
+    >>> open(path, 'rb').read()
+    b'first\\n'
     """
     shown = _checks.local_path(path, "atomic_write(path)", outcome="nothing was written")
     existing = _existing(shown)

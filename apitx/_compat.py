@@ -10,10 +10,8 @@ imported by either, but for the last row. Each row is refused before
 anything is sent, with its reason, instead of failing halfway (or, for one,
 crashing the target daemon).
 
-Example::
-
-    refusal('instance', 'incus', 'lxd', 'relay', snapshots=True)
-    # "LXD refuses the snapshots of an Incus instance: ..."
+>>> print(refusal('instance', 'incus', 'lxd', 'relay', snapshots=True))
+LXD refuses the snapshots of an Incus instance: their config carries volatile.uuid.generation, ...
 """
 
 from __future__ import annotations
@@ -68,7 +66,11 @@ def refuse(what: str, described: str, source: str, target: str, mode: str, *,
            snapshots: bool = False) -> None:
     """Raise :class:`RequestError` when :func:`refusal` has a reason.
 
-    >>> refuse('volume', 'volume default/v1', 'lxd', 'incus', 'pull')   # RequestError
+    >>> refuse('volume', 'volume default/v1', 'lxd', 'incus', 'pull')
+    Traceback (most recent call last):
+    ...
+    apitx.RequestError: cannot pull volume default/v1 from lxd to incus: Incus crashes receiving a
+    custom volume from LXD: ...; nothing was sent
     """
     why = refusal(what, source, target, mode, snapshots=snapshots)
     if why is not None:

@@ -6,10 +6,15 @@ of failing deep inside a request (or, worse, inside the error handling of a
 failed one). The environment is read in one place, :meth:`TraceSettings.from_env`,
 when an :class:`~apitx.API` is made; nothing reads it afterwards.
 
-Example::
-
-    api = API.factory(timeout=Timeout(connect=2, read=120), limits=Limits(max_connections=16),
-                      trace=TraceSettings(enabled=True, format='json'))
+>>> from apitx import API, Limits, Timeout, TraceSettings
+>>> api = API.factory(timeout=Timeout(connect=2, read=120), limits=Limits(max_connections=16),
+...                   trace=TraceSettings(enabled=False, format='json'))
+>>> api.timeout
+Timeout(connect=2, read=120, total=300.0)
+>>> Timeout(connect=-1)
+Traceback (most recent call last):
+...
+apitx.SettingsError: Timeout(connect=-1): give a positive number of seconds, or None for no limit
 """
 
 from __future__ import annotations

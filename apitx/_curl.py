@@ -11,10 +11,9 @@ the shell. A body that cannot be written on a command line (bytes that are not
 UTF-8, a stream) is referenced as ``--data-binary @file`` when it is an open
 file, and refused with a :class:`ValueError` otherwise.
 
-Example::
-
-    api.curl('GET', 'instances')          # prepares the request, sends nothing
-    # "curl --unix-socket /var/lib/lxd/unix.socket http://lxd/1.0/instances"
+>>> from apitx import API
+>>> API.factory().curl('GET', 'instances')          # prepares the request, sends nothing
+'curl --unix-socket /var/lib/lxd/unix.socket http://lxd/1.0/instances'
 """
 
 from __future__ import annotations
@@ -123,8 +122,8 @@ def _printf_format(data: bytes) -> str:
     """A printf format that prints exactly ``data``: printable ASCII as it is,
     every other byte (and ``\\``, ``%``, ``'``) as a 3-digit octal escape.
 
-    >>> _printf_format(b"a\\xff%")
-    'a\\377\\045'
+    >>> print(_printf_format(b"a\\xff%"))
+    a\\377\\045
     """
     text = "".join(chr(b) if 0x20 <= b < 0x7F and b not in b"\\%'" else f"\\{b:03o}"
                    for b in data)

@@ -11,10 +11,9 @@ mounted for that prefix knows the path. So URLs stay
 short, logs never show ``%2Fvar%2Flib%2F…``, and cassettes recorded on one
 machine replay on another whatever its socket path.
 
-Example::
-
-    Endpoint.parse('/var/lib/lxd/unix.socket').describe('/1.0/instances')
-    # 'unix:/var/lib/lxd/unix.socket /1.0/instances'
+>>> from apitx import Endpoint
+>>> Endpoint.parse('/var/lib/lxd/unix.socket').describe('/1.0/instances')
+'unix:/var/lib/lxd/unix.socket /1.0/instances'
 """
 
 from __future__ import annotations
@@ -196,7 +195,13 @@ class Endpoint(Value):
         fail with "permission denied". Raises :class:`APIConnectionError`
         listing every path with why it was passed over.
 
-        >>> Endpoint.discover({'INCUS_DIR': '/srv/incus'}, family='incus').socket_path
+        >>> from apitx import Endpoint
+        >>> Endpoint.discover().socket_path, Endpoint.discover(family='incus').socket_path
+        ('/var/lib/lxd/unix.socket', '/var/lib/incus/unix.socket')
+        >>> Endpoint.discover({'LXD_SOCKET': '/srv/none.socket'}, family='lxd', well_known=())
+        Traceback (most recent call last):
+        ...
+        apitx.APIConnectionError: no usable LXD socket; tried /srv/none.socket ($LXD_SOCKET): missing. ...
         """
         if family is not None and family not in FAMILIES:
             raise EndpointError(f"family {family!r} is not known: give one of "

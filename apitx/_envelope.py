@@ -8,11 +8,11 @@ Every JSON answer of an LXD-style server is an *envelope*: ``type`` (``sync``,
 nothing else: no HTTP library, no I/O, no exceptions of its own. The result
 layer turns its verdicts into exceptions.
 
-Example::
-
-    data = parse_json(b'{"type": "error", "error_code": 404, "error": "not found"}')
-    top_failure(data, 404)          # Failure(status_code=404, not_found=True)
-    server_message(data)            # 'not found'
+>>> data = parse_json(b'{"type": "error", "error_code": 404, "error": "not found"}')
+>>> top_failure(data, 404)
+Failure(status_code=404, not_found=True)
+>>> server_message(data)
+'not found'
 """
 
 from __future__ import annotations

@@ -37,14 +37,18 @@ nothing of LXD. An exception that carries a result asks the result for its
 words (``request_line()``, ``server_message()``, ``transaction()``); every
 other message is written by the layer that raises.
 
-Example::
-
-    try:
-        api.get('instances/c1')
-    except APINotFoundException:
-        ...                                 # create it
-    except APIException as e:
-        print(e.status_code, e.error)       # the server's own message
+>>> from apitx import API, APIException, APINotFoundException
+>>> api = API.factory()
+>>> try:
+...     api.get('instances/nope')
+... except APINotFoundException as e:
+...     print('create it:', e.error)
+create it: Instance not found
+>>> try:
+...     api.patch(f'instances/{c1}', json={'config': {'limits.cpu': 'banana'}})
+... except APIException as e:
+...     print(e.status_code, e.error)       # the server's own message
+500 Invalid config: ...
 """
 
 from __future__ import annotations
@@ -124,6 +128,8 @@ class LocalFileError(APITXError, OSError):
     writer built on it (``Files.pull`` to a path, saving a remote): any
     previous file at that path is as it was.
 
+    >>> import errno
+    >>> from apitx import LocalFileError
     >>> str(LocalFileError(errno.ENOSPC, 'No space left on device', 'out.bin'))
     'cannot write out.bin: No space left on device'
     """
@@ -188,16 +194,29 @@ class APIException(_HasResult, APITXError):
     operation's ``status_code`` when the failure is nested in an operation) and
     ``error`` the server's own message.
 
-    ``str()`` is one line, ``METHOD URL: message``::
+    ``str()`` is one line, ``METHOD URL: message``:
 
-        GET unix:/var/lib/lxd/unix.socket /1.0/instances/c1: Instance not found
+    >>> from apitx import API, APIException
+    >>> api = API.factory()
+    >>> try:
+    ...     api.get('instances/nope')
+    ... except APIException as e:
+    ...     print(e)
+    GET unix:/var/lib/lxd/unix.socket /1.0/instances/nope: Instance not found
 
     For an operation that failed after the request that started it was
     accepted (HTTP 202), it names that request and the operation, and
-    ``started`` holds that request's answer::
+    ``started`` holds that request's answer:
 
-        POST unix:/var/lib/lxd/unix.socket /1.0/instances: operation 7b1f… (GET …
-        /1.0/operations/7b1f…/wait?timeout=30) failed: Failed creating instance record: …
+    >>> try:
+    ...     api.post('instances', json={'name': c2, 'config': {'limits.cpu': 'banana'},
+    ...              'source': {'type': 'image', 'alias': 'apitx-busybox'}}).wait(timeout=60)
+    ... except APIException as e:
+    ...     print(e)
+    ...     print(e.started.status_code)
+    POST unix:/var/lib/lxd/unix.socket /1.0/instances: operation ... (GET unix:/var/lib/lxd/unix.socket
+    /1.0/operations/.../wait?timeout=30) failed: Failed creating instance record: ...
+    202
     """
 
     def __init__(self, result: Transaction, error: Optional[str] = None,

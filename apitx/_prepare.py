@@ -7,12 +7,10 @@ imports an HTTP library; each check raises :class:`~apitx.RequestError`
 (or :class:`~apitx.RequestTypeError`) saying what to change and that
 nothing was sent.
 
-Example::
-
-    join_url(Root('http+unix://lxd', '1.0', 'unix:/var/lib/lxd/unix.socket'), 'instances')
-    # 'http+unix://lxd/1.0/instances'
-    with_defaults('http+unix://lxd/1.0/instances', {'recursion': 1}, project='web', target=None)
-    # [('recursion', 1), ('project', 'web')]
+>>> join_url(Root('http+unix://lxd', '1.0', 'unix:/var/lib/lxd/unix.socket'), 'instances')
+'http+unix://lxd/1.0/instances'
+>>> with_defaults('http+unix://lxd/1.0/instances', {'recursion': 1}, project='web', target=None)
+[('recursion', 1), ('project', 'web')]
 """
 
 from __future__ import annotations

@@ -31,10 +31,8 @@ names the key a user mistyped), and prose after a *quoted* name
 (``cannot set 'core.trust_password': invalid type float64``): a quoted name
 is JSON or Python syntax, whose values are quoted strings or numbers.
 
-Example::
-
-    redact({'config': {'core.trust_password': 'hunter2'}})
-    # {'config': {'core.trust_password': '<redacted>'}}
+>>> redact({'config': {'core.trust_password': 'hunter2'}})
+{'config': {'core.trust_password': '<redacted>'}}
 """
 
 from __future__ import annotations

@@ -10,9 +10,21 @@ Every rendering of apitx goes through here: DEBUG traces,
 exceptions, and the one request line every message starts with
 (:func:`request_line`).
 
-Example::
-
-    print(render_text(result.exchange(), RenderOptions()))
+>>> from apitx import API, RenderOptions
+>>> result = API.factory().get('instances/nope', validate=False)
+>>> print(render_text(result.exchange(), RenderOptions()))
+unix:/var/lib/lxd/unix.socket GET /1.0/instances/nope ... ms
+HTTP/404 Not Found
+{
+    "type": "error",
+    "status": "",
+    "status_code": 0,
+    "operation": "",
+    "error_code": 404,
+    "error": "Instance not found",
+    "metadata": null
+}
+------------------------------------------------------------------------
 """
 
 from __future__ import annotations

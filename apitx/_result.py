@@ -7,11 +7,14 @@ answer), by the rules of :mod:`apitx._envelope`. It renders itself for people
 with the settings its API was made with. Waiting is the API's work
 (:meth:`API.wait`); :meth:`APIResult.wait` is a shortcut to it.
 
-Example::
-
-    result = api.post('instances', json=config)    # HTTP 202, type async
-    result.operation                                # '/1.0/operations/<uuid>'
-    done = result.wait(timeout=120)                 # the final, validated result
+>>> from apitx import API
+>>> api = API.factory()
+>>> result = api.post(f'instances/{c1}/exec', json={'command': ['true'],
+...     'record-output': True, 'wait-for-websocket': False})
+>>> result.status_code, result.type, result.operation
+(202, 'async', '/1.0/operations/...')
+>>> result.wait(timeout=60).metadata['status']    # the final, validated result
+'Success'
 """
 
 from __future__ import annotations
@@ -152,7 +155,8 @@ class BaseResult:
     def ok(self) -> bool:
         """True when validate() would not raise.
 
-        >>> api.get('instances/nope', validate=False).ok
+        >>> from apitx import API
+        >>> API.factory().get('instances/nope', validate=False).ok
         False
         """
         try:
@@ -204,6 +208,8 @@ class BaseResult:
     def locate(self, path: str) -> str:
         """A path on this result's endpoint, as people read it.
 
+        >>> from apitx import API
+        >>> result = API.factory().get('')
         >>> result.locate('/1.0/operations/x')
         'unix:/var/lib/lxd/unix.socket /1.0/operations/x'
         """
@@ -220,8 +226,9 @@ class BaseResult:
     def curl(self) -> str:
         """The request as a curl command that runs as it is, redacted.
 
-        >>> api.get('instances').curl()
-        "curl --unix-socket /var/lib/lxd/unix.socket http://lxd/1.0/instances"
+        >>> from apitx import API
+        >>> API.factory().get('instances').curl()
+        'curl --unix-socket /var/lib/lxd/unix.socket http://lxd/1.0/instances'
         """
         from ._curl import render_curl  # curl lines are asked for: not every start pays
 
@@ -250,8 +257,14 @@ class BaseResult:
         and :class:`APIException` on HTTP >= 400, on ``type: "error"``, or on
         any nested operation or metadata whose ``status_code`` is >= 400.
 
-        >>> api.get('instances/c1', validate=False).validate().metadata['name']
-        'c1'
+        >>> from apitx import API
+        >>> api = API.factory()
+        >>> api.get(f'instances/{c1}', validate=False).validate().metadata['name'] == c1
+        True
+        >>> api.get('instances/nope', validate=False).validate()
+        Traceback (most recent call last):
+        ...
+        apitx.APINotFoundException: GET unix:/var/lib/lxd/unix.socket /1.0/instances/nope: Instance not found
         """
         failure = _envelope.top_failure(self.data, self.status_code)
         if failure is not None:
@@ -306,9 +319,12 @@ class APIResult(BaseResult):
         request's total deadline (``Timeout.total``) still holds: a server
         that dribbles the body cannot hold the reader forever.
 
-        >>> with open('rootfs.tar.gz', 'wb') as out:
-        ...     for piece in api.get(f'images/{fp}/export', stream=True).iter_content():
-        ...         out.write(piece)
+        >>> from apitx import API
+        >>> api = API.factory()
+        >>> answer = api.get(f'instances/{c1}/files', params={'path': '/bin/busybox'},
+        ...                  stream=True)
+        >>> sum(len(piece) for piece in answer.iter_content()) > 500_000
+        True
         """
         chunk_size = _checks.whole_number(chunk_size, "iter_content(chunk_size)", minimum=1)
         return self.route.transport.iter_body(self.response, self.endpoint, until=self.deadline,
@@ -321,6 +337,12 @@ class APIResult(BaseResult):
         """``self.api.wait(self, timeout, progress)``: wait for this result's
         operation to end and return the final, validated result.
 
-        >>> api.post('instances', json=config).wait(timeout=120)
+        >>> from apitx import API
+        >>> api = API.factory()
+        >>> started = api.put(f'instances/{c1}/state', json={'action': 'start'})
+        >>> started.wait(timeout=60)
+        Traceback (most recent call last):
+        ...
+        apitx.APIException: PUT unix:/var/lib/lxd/unix.socket /1.0/instances/.../state: operation ... failed: The instance is already running
         """
         return self.api.wait(self, timeout=timeout, progress=progress)

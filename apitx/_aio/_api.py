@@ -6,13 +6,15 @@ the :class:`~apitx._aio._operations.AsyncOperations` engine waits, both on the
 rules the sync client uses. One event loop can drive many servers and
 thousands of requests at once; nothing here runs in a thread.
 
-Example::
-
-    async with AsyncAPI.factory() as api:                  # the local LXD
-        root = await api.get('')                           # GET /1.0
-        await (await api.post('instances', json=config)).wait(timeout=120)
-        async with await api.events(types=['lifecycle']) as stream:
-            async for event in stream: ...
+>>> import asyncio
+>>> from apitx import AsyncAPI
+>>> async def main():
+...     async with AsyncAPI.factory() as api:              # the local LXD
+...         root = await api.get('')                       # GET /1.0
+...         names = await asyncio.gather(*(api.get(f'instances/{c1}') for _ in range(3)))
+...         return root.metadata['api_version'], [n.metadata['name'] == c1 for n in names]
+>>> asyncio.run(main())
+('1.0', [True, True, True])
 """
 
 from __future__ import annotations
@@ -97,8 +99,15 @@ class AsyncAPI(Facade[Call], Verbs[Call]):
         """Make an async API: the arguments of :meth:`API.factory <apitx.API.factory>`,
         with the same discovery, remotes (``'name:'``), pins and cluster lists.
 
-        >>> api = AsyncAPI.factory('https://10.0.0.5:8443', cert=('c.crt', 'c.key'),
-        ...                        verify='server.crt')
+        >>> import asyncio
+        >>> from apitx import AsyncAPI
+        >>> tls = '/var/lib/apitx-sandbox/'
+        >>> async def main():
+        ...     async with AsyncAPI.factory('https://127.0.0.1:8443', verify=tls + 'server.crt',
+        ...                                 cert=(tls + 'client.crt', tls + 'client.key')) as api:
+        ...         return (await api.server).name
+        >>> asyncio.run(main())
+        'lxd'
         """
         plan = FactoryPlan.resolve(endpoint, cert=cert, verify=verify, fingerprint=fingerprint,
                                    project=project, mock=transport is not None)
@@ -124,7 +133,14 @@ class AsyncAPI(Facade[Call], Verbs[Call]):
         async iterable of bytes, streamed. A ``stream=True`` body is read with
         ``aiter_content()``.
 
-        >>> (await api.request('GET', 'instances', params={'recursion': 1})).metadata
+        >>> import asyncio
+        >>> from apitx import AsyncAPI
+        >>> async def main():
+        ...     async with AsyncAPI.factory() as api:
+        ...         found = await api.request('GET', 'instances', params={'recursion': 1})
+        ...         return c1 in [instance['name'] for instance in found.metadata]
+        >>> asyncio.run(main())
+        True
         """
         # The sender's coroutine itself, not one wrapping it: a coroutine
         # less per request (this is every request's path).
@@ -151,7 +167,19 @@ class AsyncAPI(Facade[Call], Verbs[Call]):
         """Wait for a result's operation to end (see :meth:`API.wait
         <apitx.API.wait>`); ``progress`` may be a coroutine function.
 
-        >>> await api.wait(await api.post('instances', json=config), timeout=120)
+        >>> import asyncio
+        >>> from apitx import AsyncAPI
+        >>> seen = []
+        >>> async def progress(answer):
+        ...     seen.append(answer.metadata['status'])
+        >>> async def main():
+        ...     async with AsyncAPI.factory() as api:
+        ...         started = await api.post(f'instances/{c1}/exec', json={
+        ...             'command': ['sleep', '1.5'], 'record-output': True,
+        ...             'wait-for-websocket': False})
+        ...         return await api.wait(started, timeout=60, progress=progress)
+        >>> asyncio.run(main()).metadata['status'], seen[0]
+        ('Success', 'Running')
         """
         return await self._operations.wait(self, result, timeout, progress,
                                            project=self.project, target=self.target)
@@ -162,7 +190,18 @@ class AsyncAPI(Facade[Call], Verbs[Call]):
         """Wait for many results' operations over one event stream (see
         :meth:`API.wait_all <apitx.API.wait_all>`).
 
-        >>> done = await api.wait_all([await api.post(...) for ...], timeout=600)
+        >>> import asyncio
+        >>> from apitx import AsyncAPI
+        >>> cmd = {'record-output': True, 'wait-for-websocket': False}
+        >>> async def main():
+        ...     async with AsyncAPI.factory() as api:
+        ...         started = [await api.post(f'instances/{c1}/exec',
+        ...                                   json={**cmd, 'command': ['sh', '-c', f'exit {n}']})
+        ...                    for n in (0, 1, 2)]
+        ...         done = await api.wait_all(started, timeout=60)
+        ...         return [result.metadata['metadata']['return'] for result in done]
+        >>> asyncio.run(main())
+        [0, 1, 2]
         """
         return await self._operations.wait_all(self, results, timeout, return_exceptions,
                                                project=self.project, target=self.target)
@@ -181,7 +220,12 @@ class AsyncAPI(Facade[Call], Verbs[Call]):
         ``stdout``/``stderr`` coroutine functions; cancelling the task kills
         the command.
 
-        >>> (await api.exec('c1', ['sh', '-c', 'echo hi'])).stdout
+        >>> import asyncio
+        >>> from apitx import AsyncAPI
+        >>> async def main():
+        ...     async with AsyncAPI.factory() as api:
+        ...         return (await api.exec(c1, ['sh', '-c', 'echo hi'])).stdout
+        >>> asyncio.run(main())
         b'hi\\n'
         """
         return await run_exec(self, instance, command, stdin=stdin, env=env, cwd=cwd,
@@ -194,7 +238,15 @@ class AsyncAPI(Facade[Call], Verbs[Call]):
         """A websocket at an API path, on this API's connections and trust
         (see :meth:`API.websocket <apitx.API.websocket>`).
 
-        >>> async with await api.websocket('events', {'type': 'lifecycle'}) as ws: ...
+        >>> import asyncio
+        >>> from apitx import AsyncAPI
+        >>> async def main():
+        ...     async with AsyncAPI.factory() as api:
+        ...         async with await api.websocket('events', {'type': 'lifecycle'}) as ws:
+        ...             await api.patch(f'instances/{c1}', json={'config': {'user.note': 'hi'}})
+        ...             return await ws.recv()
+        >>> print(asyncio.run(main()))
+        {"type":"lifecycle",...}
         """
         return await self._sender.websocket(self, path, params, timeout)
 
@@ -205,8 +257,17 @@ class AsyncAPI(Facade[Call], Verbs[Call]):
         (see :meth:`API.events <apitx.API.events>`); a task cancelled while
         it waits for one closes the stream.
 
-        >>> async with await api.events(types=['lifecycle']) as stream:
-        ...     async for event in stream: print(event.metadata['action'])
+        >>> import asyncio
+        >>> from apitx import AsyncAPI
+        >>> async def main():
+        ...     async with AsyncAPI.factory() as api:
+        ...         async with await api.events(types=['lifecycle'], timeout=30) as stream:
+        ...             await api.patch(f'instances/{c1}', json={'config': {'user.note': 'hi'}})
+        ...             async for event in stream:
+        ...                 if event.metadata['source'] == f'/1.0/instances/{c1}':
+        ...                     return event.metadata['action']
+        >>> asyncio.run(main())
+        'instance-updated'
         """
         limit = finite_seconds(timeout, "events(timeout=...)")
         ws = await self.websocket("events", event_params(
@@ -217,7 +278,14 @@ class AsyncAPI(Facade[Call], Verbs[Call]):
     def files(self, instance: str, project: Optional[str] = None) -> AsyncFiles:
         """The files of ``instance``, in this server's dialect (see :class:`AsyncFiles`).
 
-        >>> await api.files('c1').push('/etc/motd', 'hello\\n', mode=0o644)
+        >>> import asyncio
+        >>> from apitx import AsyncAPI
+        >>> async def main():
+        ...     async with AsyncAPI.factory() as api:
+        ...         await api.files(c1).push('/tmp/motd', 'hello\\n', mode=0o644)
+        ...         return await api.files(c1).pull('/tmp/motd')
+        >>> asyncio.run(main())
+        b'hello\\n'
         """
         return AsyncFiles(self, instance, project=project)
 

@@ -3,11 +3,16 @@
 As :mod:`apitx._client` is for the sync client: files and exec are written
 against :class:`AsyncClient`, never against ``AsyncAPI``, which sits above them.
 
-Example::
-
-    async def stop(client: AsyncClient, name: str) -> None:
-        await (await client.request('PUT', f'instances/{name}/state',
-                                    json={'action': 'stop'})).wait()
+>>> import asyncio
+>>> from apitx import AsyncAPI
+>>> from apitx._aio._client import AsyncClient
+>>> async def status(client: AsyncClient, name: str) -> str:
+...     return (await client.request('GET', f'instances/{name}/state')).metadata['status']
+>>> async def main():
+...     async with AsyncAPI.factory() as api:
+...         return await status(api, c1)
+>>> asyncio.run(main())
+'Running'
 """
 
 from __future__ import annotations

@@ -5,12 +5,18 @@ deadline for each next event that keepalive pings do not extend; ``close()``
 ends an iteration another task is blocked in; a stream the server drops
 raises :class:`APIConnectionError`. And one of asyncio's own: a task
 cancelled while it waits for an event closes the websocket on its way out.
+A stream the server refuses raises as a request would (LXD 5.0.2 answers
+this one with HTTP 500):
 
-Example::
-
-    async with await api.events(types=['lifecycle']) as stream:
-        async for event in stream:
-            print(event.type, event.metadata.get('action'))
+>>> import asyncio
+>>> from apitx import AsyncAPI
+>>> async def main():
+...     async with AsyncAPI.factory() as api:
+...         await api.events(types=['lifecycle'], project='no-such-project')
+>>> asyncio.run(main())
+Traceback (most recent call last):
+...
+apitx.APIException: GET unix:/var/lib/lxd/unix.socket /1.0/events?type=lifecycle&project=no-such-project: Project not found
 """
 
 from __future__ import annotations
@@ -29,8 +35,17 @@ from .._transports._aiows import AsyncWebSocketConnection
 class AsyncEventStream:
     """An async iterator of :class:`Event`; an async context manager that closes it.
 
-    >>> stream = await api.events(types=['operation'])
-    >>> async for event in stream: ...
+    >>> import asyncio
+    >>> from apitx import AsyncAPI
+    >>> async def main():
+    ...     async with AsyncAPI.factory() as api:
+    ...         stream = await api.events(types=['operation'], timeout=30)
+    ...         await api.exec(c1, ['true'])
+    ...         event = await stream.__anext__()
+    ...         await stream.close()
+    ...         return event.type
+    >>> asyncio.run(main())
+    'operation'
     """
 
     def __init__(self, ws: AsyncWebSocketConnection, timeout: Optional[float] = None) -> None:

@@ -12,10 +12,14 @@ client kills it: ``timeout=`` (then :class:`~apitx.ExecTimeout`), a task
 cancelled while it runs (then ``CancelledError``, after the kill), a
 ``stdout=`` callable that raised, a stdin source that failed.
 
-Example::
-
-    result = await api.exec('c1', ['sh', '-c', 'cat; echo hi >&2'], stdin=b'in\\n')
-    result.return_code, result.stdout, result.stderr      # (0, b'in\\n', b'hi\\n')
+>>> import asyncio
+>>> from apitx import AsyncAPI
+>>> async def main():
+...     async with AsyncAPI.factory() as api:
+...         return await api.exec(c1, ['sh', '-c', 'cat; echo hi >&2'], stdin=b'in\\n')
+>>> result = asyncio.run(main())
+>>> result.return_code, result.stdout, result.stderr
+(0, b'in\\n', b'hi\\n')
 """
 
 from __future__ import annotations
@@ -41,7 +45,20 @@ AsyncInput = Union[None, bytes, str, Any, AsyncIterator[Union[bytes, str]]]
 class AsyncExecControl:
     """The running command's control channel, for ``on_start=``.
 
-    >>> await api.exec('c1', ['sh'], terminal=(80, 24), on_start=lambda c: c.resize(120, 40))
+    (The command below lingers after printing: LXD 5.0.2 can drop a
+    terminal's last output when the command exits at once, ``lxc exec -t``
+    included.)
+
+    >>> import asyncio
+    >>> from apitx import AsyncAPI
+    >>> async def grow(control):
+    ...     await control.resize(120, 40)
+    >>> async def main():
+    ...     async with AsyncAPI.factory() as api:
+    ...         return await api.exec(c1, ['sh', '-c', 'sleep 0.2; stty size; sleep 0.2'],
+    ...                               terminal=(80, 24), on_start=grow)
+    >>> asyncio.run(main()).stdout
+    b'40 120\\r\\n'
     """
 
     def __init__(self, ws: AsyncWebSocketConnection) -> None:
@@ -71,8 +88,14 @@ async def run_exec(api: AsyncClient, instance: str, command: Sequence[str], *,
     them); ``on_start`` may be one too. A task cancelled while the command
     runs kills it (and all it started) before the ``CancelledError`` goes on.
 
-    >>> (await api.exec('c1', ['sh', '-c', 'echo hi'])).stdout
-    b'hi\\n'
+    >>> import asyncio
+    >>> from apitx import AsyncAPI
+    >>> async def main():
+    ...     async with AsyncAPI.factory() as api:
+    ...         return await run_exec(api, c1, ['sh', '-c', 'echo hi; exit 3'])
+    >>> result = asyncio.run(main())
+    >>> result.return_code, result.stdout
+    (3, b'hi\\n')
     """
     plan = ExecPlan.make(instance, command, env=env, cwd=cwd, user=user, group=group,
                          timeout=timeout, terminal=terminal)

@@ -6,11 +6,18 @@ file, a binary file object or an async iterable of bytes; a pull returns
 the bytes, or streams them to a file object or a local path (replaced only
 once the whole file has arrived).
 
-Example::
-
-    files = api.files('c1')
-    await files.push('/etc/motd', 'hello\\n', mode=0o644)
-    await files.pull('/root/big.img', Path('big.img'))
+>>> import asyncio, tempfile
+>>> from pathlib import Path
+>>> from apitx import AsyncAPI
+>>> local = Path(tempfile.mkdtemp()) / 'busybox'
+>>> async def main():
+...     async with AsyncAPI.factory() as api:
+...         files = api.files(c1)
+...         await files.push('/tmp/motd', 'hello\\n', mode=0o644)
+...         return await files.pull('/tmp/motd'), await files.pull('/bin/busybox', local)
+>>> motd, count = asyncio.run(main())
+>>> motd, count == local.stat().st_size
+(b'hello\\n', True)
 """
 
 from __future__ import annotations
@@ -53,7 +60,17 @@ class AsyncFiles:
         """Write ``source`` to ``path`` (see :meth:`apitx.Files.push`); an async
         iterable of bytes is streamed too.
 
-        >>> await files.push('/etc/app.conf', Path('app.conf'), mode=0o600)
+        >>> import asyncio, tempfile
+        >>> from pathlib import Path
+        >>> from apitx import AsyncAPI
+        >>> conf = Path(tempfile.mkdtemp()) / 'app.conf'
+        >>> _ = conf.write_text('debug = true\\n')
+        >>> async def main():
+        ...     async with AsyncAPI.factory() as api:
+        ...         await api.files(c1).push('/tmp/app.conf', conf, mode=0o600)
+        ...         return (await api.exec(c1, ['stat', '-c', '%a %s', '/tmp/app.conf'])).stdout
+        >>> asyncio.run(main())
+        b'600 13\\n'
         """
         body = source if hasattr(source, "__aiter__") else push_body(path, source)
         if isinstance(body, os.PathLike):
@@ -66,8 +83,17 @@ class AsyncFiles:
         """The file's bytes; or, given ``target`` (a binary file object or a
         local path), its bytes streamed there and their count.
 
-        >>> await files.pull('/etc/hostname')
-        b'c1\\n'
+        >>> import asyncio
+        >>> from apitx import AsyncAPI
+        >>> import io
+        >>> copy = io.BytesIO()
+        >>> async def main():
+        ...     async with AsyncAPI.factory() as api:
+        ...         await api.files(c1).push('/tmp/hello', b'hello\\n')
+        ...         return await api.files(c1).pull('/tmp/hello'), await api.files(c1).pull(
+        ...             '/tmp/hello', copy)
+        >>> asyncio.run(main()), copy.getvalue()
+        ((b'hello\\n', 6), b'hello\\n')
         """
         if isinstance(target, (str, os.PathLike)):
             # As Files.pull: opened first (a target that cannot be written

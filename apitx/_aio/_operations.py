@@ -8,10 +8,19 @@ included), a :class:`Listen` reading it, a :class:`Pause` as
 ``asyncio.sleep``, a :class:`Report` calling the progress callback (awaited
 when it is a coroutine function).
 
-Example::
-
-    final = await AsyncOperations(sender).wait(api, started, timeout=120, project=None,
-                                               target=None)
+>>> import asyncio
+>>> from apitx import AsyncAPI
+>>> async def main():
+...     async with AsyncAPI.factory() as api:
+...         started = await api.post(f'instances/{c1}/exec', json={'command': ['sleep', '3'],
+...             'record-output': True, 'wait-for-websocket': False})
+...         await AsyncOperations(api._sender).wait(api, started, 1, None, project=None,
+...                                                 target=None)
+>>> asyncio.run(main())
+Traceback (most recent call last):
+...
+apitx.OperationTimeout: operation ... still running after 1.0s: unix:/var/lib/lxd/unix.socket
+/1.0/operations/... (wait on it again, or DELETE it to cancel)
 """
 
 from __future__ import annotations

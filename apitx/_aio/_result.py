@@ -1,11 +1,15 @@
 """The async client's result: the shared view, a streamed body and wait, awaited.
 
-Example::
-
-    result = await api.post('instances', json=config)
-    done = await result.wait(timeout=120)
-    async for piece in (await api.get(f'images/{fp}/export', stream=True)).aiter_content():
-        out.write(piece)
+>>> import asyncio
+>>> from apitx import AsyncAPI
+>>> async def main():
+...     async with AsyncAPI.factory() as api:
+...         result = await api.post(f'instances/{c1}/exec', json={'command': ['true'],
+...             'record-output': True, 'wait-for-websocket': False})
+...         done = await result.wait(timeout=60)
+...         return result.status_code, done.metadata['status']
+>>> asyncio.run(main())
+(202, 'Success')
 """
 
 from __future__ import annotations
@@ -33,7 +37,14 @@ class AsyncAPIResult(BaseResult):
     result has (``data``, ``metadata``, ``validate()``, renderings), a body
     streamed in pieces (``aiter_content()``), and ``await wait()``.
 
-    >>> done = await (await api.post('instances', json=config)).wait(timeout=120)
+    >>> import asyncio
+    >>> from apitx import AsyncAPI
+    >>> async def main():
+    ...     async with AsyncAPI.factory() as api:
+    ...         return await api.get(f'instances/{c1}/state')
+    >>> result = asyncio.run(main())
+    >>> result.status_code, result.type, result.metadata['status']
+    (200, 'sync', 'Running')
     """
 
     __slots__ = ("api",)
@@ -53,7 +64,15 @@ class AsyncAPIResult(BaseResult):
         a broken or stalled connection raises apitx's errors, and the
         request's total deadline still holds.
 
-        >>> async for piece in result.aiter_content(): out.write(piece)
+        >>> import asyncio
+        >>> from apitx import AsyncAPI
+        >>> async def main():
+        ...     async with AsyncAPI.factory() as api:
+        ...         answer = await api.get(f'instances/{c1}/files', params={'path': '/bin/busybox'},
+        ...                                stream=True)
+        ...         return sum([len(piece) async for piece in answer.aiter_content()])
+        >>> asyncio.run(main()) > 500_000
+        True
         """
         return self.route.transport.aiter_body(self.response, self.endpoint,
                                                chunk_size=chunk_size, line=self.request_line)
@@ -63,7 +82,16 @@ class AsyncAPIResult(BaseResult):
         """``await self.api.wait(self, timeout, progress)``: wait for this
         result's operation to end and return the final, validated result.
 
-        >>> await (await api.post('instances', json=config)).wait(timeout=120)
+        >>> import asyncio
+        >>> from apitx import AsyncAPI
+        >>> async def main():
+        ...     async with AsyncAPI.factory() as api:
+        ...         started = await api.put(f'instances/{c1}/state', json={'action': 'start'})
+        ...         await started.wait(timeout=60)
+        >>> asyncio.run(main())
+        Traceback (most recent call last):
+        ...
+        apitx.APIException: PUT unix:/var/lib/lxd/unix.socket /1.0/instances/.../state: operation ... failed: The instance is already running
         """
         return await self.api.wait(self, timeout=timeout, progress=progress)
 

@@ -6,11 +6,12 @@ its code: requests prepares the sync client's requests; here apitx builds
 its own :class:`~apitx._models.Request`, the same URL and body requests would
 send, at a fraction of the cost. The answer comes from the async transport.
 
-Example::
+What it sends, seen from an :class:`~apitx.AsyncAPI` (preparing sends nothing):
 
-    sender = AsyncSender(transport, Members([endpoint]), version='1.0', timeout=Timeout(),
-                         trace=TraceSettings(), max_answer_bytes=1 << 26)
-    result = await sender.request(api, 'GET', 'instances', project=None, target=None)
+>>> from apitx import AsyncAPI
+>>> sender = AsyncAPI.factory()._sender
+>>> sender.prepare('GET', 'instances', params={'recursion': 1}, project='p')
+<Request GET http+unix://lxd/1.0/instances?recursion=1&project=p>
 """
 
 from __future__ import annotations
