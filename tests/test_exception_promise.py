@@ -34,6 +34,7 @@ from apitx import APITXError, ensure
 from apitx.testing import Answer, MockRequest, MockTransport, operation, recorder
 
 from hostile_ws import running_ws_server
+from sandbox import NOWHERE_SOCKET
 
 #: What goes where an argument should be.
 BAD: Dict[str, Any] = {
@@ -424,3 +425,31 @@ def test_an_event_streams_timeouts_are_checked(method, labels):
                                match=rf"^{method}\((timeout|seconds)\): "):
                 getattr(stream, method)(BAD[label])
         assert stream.confirm(0) is False  # the stream still works
+
+
+@pytest.mark.parametrize("arguments, mistake, words", [
+    ({"timeout": math.inf}, apitx.RequestError, "exec(timeout=...): inf is not"),
+    ({"timeout": math.nan}, apitx.RequestError, "exec(timeout=...): nan is not"),
+    ({"timeout": "5"}, apitx.RequestTypeError, "exec(timeout=...): '5' is not"),
+    ({"timeout": -1}, apitx.RequestError, "exec(timeout=...): -1 is not"),
+    ({"terminal": "80x24"}, apitx.RequestTypeError, "terminal='80x24': give (width, height)"),
+    ({"stdin": 5}, apitx.RequestTypeError, "stdin=5: give bytes"),
+], ids=["timeout-inf", "timeout-nan", "timeout-str", "timeout-negative", "terminal-str",
+        "stdin-int"])
+def test_exec_values_are_refused_before_anything_is_sent(arguments, mistake, words):
+    """Issue 16: exec(timeout=math.inf|nan|'5') used to start the command
+    first and fail only when the timeout was used; terminal='80x24' and
+    stdin=5 likewise reached the server. Each is refused before a byte leaves."""
+    # A socket that cannot exist: a call that sent anything would end in
+    # APIConnectionError, never in the caller's mistake.
+    with apitx.API.factory(NOWHERE_SOCKET) as api:
+        with pytest.raises(mistake) as caught:
+            api.exec("c1", ["true"], **arguments)
+    assert str(caught.value).startswith(words), str(caught.value)
+    assert str(caught.value).endswith("nothing was sent")
+
+
+def test_a_fingerprint_that_is_no_fingerprint_is_refused_when_the_api_is_made():
+    """Issue 16: API.factory(fingerprint=123) is a settings mistake, in the tree."""
+    with pytest.raises(apitx.SettingsTypeError, match=r"^fingerprint=123: give 'sha256:"):
+        apitx.API.factory("https://127.0.0.1:8443", fingerprint=123)
