@@ -17,7 +17,8 @@ from sandbox import SERVERS, instance_config, remove_instance
 from hostile_ws import running_ws_server
 from live import TARGETS
 
-DAEMONS = [name for name in TARGETS if name != "lxd-https"] + ["lxd-https"]
+#: The sockets first, then HTTPS.
+DAEMONS = sorted(TARGETS, key=lambda name: name.endswith("-https"))
 
 
 @pytest.mark.live

@@ -354,7 +354,7 @@ import signal  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
-from live import TARGETS  # noqa: E402
+from live import TARGETS, WAYS  # noqa: E402
 
 #: An exec websocket's secret as LXD logs it (its "Handling API request" line).
 WEBSOCKET_SECRET = re.compile(r"websocket\?secret=([0-9a-f]{64})")
@@ -368,7 +368,7 @@ def traced_api(live, target: str) -> apitx.API:
 @live
 @pytest.mark.parametrize("target", TARGETS)
 def test_exec_secrets_stay_out_of_traces_results_and_errors(live, target, caplog):
-    instance = live.instance("lxd" if target == "lxd-https" else target)
+    instance = live.instance(WAYS[target][0].name)
     api = traced_api(live, target)
     argv = ["sh", "-c", "sleep 30", "sh", "--password", "PLANTED-A", "--token=PLANTED-B",
             "https://u:PLANTED-C@example.com/"]
