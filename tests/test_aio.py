@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
+import re
 import uuid
 from typing import Any, Awaitable, Callable, List
 
@@ -358,3 +360,19 @@ def test_exec_in_a_terminal_is_sized_and_resizable(running: Any) -> None:
             assert done.return_code == 0 and b"30 100" in done.stdout
 
     run(check)
+
+
+@pytest.mark.live
+def test_the_trace_shows_a_websocket_upgrade_as_the_sync_client_does(
+        lxd_only_socket: str, caplog: Any) -> None:
+    # Without the upgrade's line, an async trace's "#wsN <" messages came
+    # from a websocket the trace never showed opening (the sync trace shows it).
+    caplog.set_level(logging.DEBUG, logger="apitx")
+
+    async def listen() -> None:
+        async with apitx.AsyncAPI.factory(lxd_only_socket, debug=True) as api:
+            async with await api.events(types=["lifecycle"]):
+                pass
+    run(listen)
+    assert re.search(r"#ws\d+ GET unix:\S+ /1\.0/events\?type=lifecycle upgraded to a "
+                     r"websocket \d+\.\d ms\nHTTP/101 Switching Protocols\n-{72}", caplog.text)
