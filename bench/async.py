@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import http.client
 import json
 import os
@@ -226,6 +227,84 @@ def concurrency(socket_path: str, counter: ConnectCounter, gets: int,
     return figures
 
 
+# -- 3. exec: latency and 50 MB byte-exact ----------------------------------------------------
+
+BLOB = "/root/apitx-bench-blob"
+LATENCY_TARGET = 1.0
+THROUGHPUT_TARGET = 1.0
+
+
+class Digest:
+    """What an exec's stdout callable got: its sha256 and its length, kept flat in memory."""
+
+    def __init__(self) -> None:
+        self.hash, self.size = hashlib.sha256(), 0
+
+    def __call__(self, piece: bytes) -> None:
+        self.hash.update(piece)
+        self.size += len(piece)
+
+
+def make_blob(api: apitx.API, instance: str, size: int) -> str:
+    """Write ``size`` random bytes in the instance; their sha256 as the instance computed it."""
+    made = api.exec(instance, ["sh", "-c", f"head -c {size} /dev/urandom > {BLOB} && "
+                                           f"sha256sum {BLOB}"]).check()
+    return made.stdout.split()[0].decode()
+
+
+def exec_figures(socket_path: str, instance: str, latencies: int, size: int,
+                 transfers: int) -> Dict[str, Dict[str, Any]]:
+    """Median ``exec true`` seconds and median MB/s of ``cat`` of the blob, per client.
+
+    Sync and async alternate (which goes first flips each round) in one event
+    loop: the sync calls block it, which is fine, nothing else runs on it.
+    Every transfer is checked byte-exact (length and sha256) or the bench stops.
+    """
+    api = apitx.API.factory(socket_path, trace=False)
+    expected = make_blob(api, instance, size)
+
+    async def run() -> Dict[str, Dict[str, List[float]]]:
+        times: Dict[str, Dict[str, List[float]]] = {"sync": {}, "async": {}}
+        async with apitx.AsyncAPI.factory(socket_path, trace=False) as aapi:
+            async def timed(client: str, command: List[str], stdout: Any) -> float:
+                started = time.perf_counter()
+                if client == "sync":
+                    done = api.exec(instance, command, stdout=stdout)
+                else:
+                    done = await aapi.exec(instance, command, stdout=stdout)
+                done.check()
+                return time.perf_counter() - started
+
+            async def transfer(client: str) -> float:
+                got = Digest()
+                seconds = await timed(client, ["cat", BLOB], got)
+                if got.size != size or got.hash.hexdigest() != expected:
+                    raise SystemExit(f"{client} exec output NOT byte-exact: {got.size} of "
+                                     f"{size} bytes, sha256 {got.hash.hexdigest()}")
+                return size / seconds / 1e6
+
+            for client in ("sync", "async"):  # warm: connections open, code paths hot
+                await timed(client, ["true"], None)
+            for number in range(max(latencies, transfers)):
+                order = ("sync", "async") if number % 2 == 0 else ("async", "sync")
+                for client in order:
+                    if number < latencies:
+                        times[client].setdefault("latency", []).append(
+                            await timed(client, ["true"], None))
+                    if number < transfers:
+                        times[client].setdefault("throughput", []).append(
+                            await transfer(client))
+        return times
+
+    try:
+        times = asyncio.run(run())
+    finally:
+        api.exec(instance, ["rm", "-f", BLOB])
+        api.close()
+    return {client: {kind: statistics.median(values) for kind, values in kinds.items()}
+            for client, kinds in times.items()}
+
+
 # -- 4. wait_all over many operations ---------------------------------------------------------
 
 def make_instance(api: apitx.API) -> str:
@@ -278,6 +357,9 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--gets", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=50)
     parser.add_argument("--operations", type=int, default=200)
+    parser.add_argument("--latencies", type=int, default=20, help="exec true runs per client")
+    parser.add_argument("--megabytes", type=int, default=50, help="exec output size, MB")
+    parser.add_argument("--transfers", type=int, default=3, help="exec output runs per client")
     parser.add_argument("--peers-python", help="an interpreter with aiolxd and incus-sdk")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
@@ -308,9 +390,17 @@ def main(argv: List[str]) -> int:
     with apitx.API.factory(args.socket) as api:
         instance = make_instance(api)
         try:
+            execs = exec_figures(args.socket, instance, args.latencies,
+                                 args.megabytes * 1024 * 1024, args.transfers)
             waits = wait_all_figures(args.socket, instance, args.operations)
         finally:
             drop_instance(api, instance)
+    print(f"3. exec: `true` latency (median of {args.latencies}), {args.megabytes} MB of output "
+          f"byte-exact (sha256, median of {args.transfers})")
+    for client, figures in execs.items():
+        print(f"   {client + ' apitx':<22}{figures['latency'] * 1e3:>8.1f} ms  "
+              f"{figures['throughput']:>8.1f} MB/s")
+    print()
     print(f"4. wait_all over {args.operations} operations (sleep 2 each), start to return")
     for name, seconds in waits.items():
         print(f"   {name:<22}{seconds:>8.2f} s")
@@ -323,7 +413,14 @@ def main(argv: List[str]) -> int:
     print(f"target {args.gets} concurrent <= {CONCURRENCY_TARGET}x the threads' wall time, "
           f"<= {apitx.Limits().pool_size} sockets: {'PASS' if crowd_ok else 'FAIL'} "
           f"({async_wall / sync_wall:.2f}x, {async_sockets} sockets)")
-    return 1 if args.check and not (cpu_ok and crowd_ok) else 0
+    latency_ok = execs["async"]["latency"] <= LATENCY_TARGET * execs["sync"]["latency"]
+    throughput_ok = execs["async"]["throughput"] >= THROUGHPUT_TARGET * execs["sync"]["throughput"]
+    print(f"target async exec latency <= sync's: {'PASS' if latency_ok else 'FAIL'} "
+          f"({execs['async']['latency'] / execs['sync']['latency']:.2f}x)")
+    print(f"target async exec throughput >= sync's: {'PASS' if throughput_ok else 'FAIL'} "
+          f"({execs['async']['throughput'] / execs['sync']['throughput']:.2f}x)")
+    met = cpu_ok and crowd_ok and latency_ok and throughput_ok
+    return 1 if args.check and not met else 0
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
+import re
 import uuid
 from typing import Any, Awaitable, Callable, List
 
@@ -356,5 +358,53 @@ def test_exec_in_a_terminal_is_sized_and_resizable(running: Any) -> None:
             done = await api.exec(name, ["sh", "-c", "stty -echo; read x; stty size"],
                                   stdin=b"go\r", terminal=(80, 24), on_start=resize)
             assert done.return_code == 0 and b"30 100" in done.stdout
+
+    run(check)
+
+
+@pytest.mark.live
+def test_the_trace_shows_a_websocket_upgrade_as_the_sync_client_does(
+        lxd_only_socket: str, caplog: Any) -> None:
+    # Without the upgrade's line, an async trace's "#wsN <" messages came
+    # from a websocket the trace never showed opening (the sync trace shows it).
+    caplog.set_level(logging.DEBUG, logger="apitx")
+
+    async def listen() -> None:
+        async with apitx.AsyncAPI.factory(lxd_only_socket, debug=True) as api:
+            async with await api.events(types=["lifecycle"]):
+                pass
+    run(listen)
+    assert re.search(r"#ws\d+ GET unix:\S+ /1\.0/events\?type=lifecycle upgraded to a "
+                     r"websocket \d+\.\d ms\nHTTP/101 Switching Protocols\n-{72}", caplog.text)
+
+
+@live
+def test_websockets_refused_all_at_once_say_the_command_never_ran(running: Any) -> None:
+    # The async exec opens its four websockets at once: when LXD refuses
+    # them all (it gave up waiting after 5 s), the error still says none
+    # connected and that a retry is safe, and nothing is left open.
+    from apitx._aio._exec import _Run
+    from apitx._exec_plan import ExecPlan, Outputs
+
+    name = running.instance("lxd")
+
+    async def check() -> None:
+        async with apitx.AsyncAPI.factory("/var/lib/lxd/unix.socket") as api:
+            started = await api.post(f"instances/{name}/exec", json={
+                "command": ["true"], "environment": {}, "wait-for-websocket": True,
+                "interactive": False})
+            with pytest.raises(apitx.APIException, match="Timed out waiting for websockets"):
+                await started.wait(30)  # LXD gives up on them after 5 s
+            plan = ExecPlan.make(name, ["true"], env=None, cwd=None, user=None, group=None,
+                                 timeout=None, terminal=None)
+            attempt = _Run(api, plan, started, Outputs(plan, None, None), None)
+            try:
+                with pytest.raises(apitx.APIException, match=r"Only running operations can be "
+                                   r"connected: .*Timed out waiting for websockets to connect; "
+                                   r"0 of 4 .*the command never ran, so it is safe to retry"):
+                    await attempt.connect()
+                assert attempt.ws == {}
+            finally:
+                attempt.close()
 
     run(check)

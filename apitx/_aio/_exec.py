@@ -126,6 +126,12 @@ async def run_exec(api: AsyncClient, instance: str, command: Sequence[str], *,
     return plan.result(code, *outputs.values())
 
 
+def _drop_if_opened(task: "asyncio.Task[AsyncWebSocketConnection]") -> None:
+    """A websocket that opened after its exec gave up on it: drop it, or its socket leaks."""
+    if not task.cancelled() and task.exception() is None:
+        task.result().abort()
+
+
 async def _called(outcome: Any) -> None:
     """Await what a callback returned when it is awaitable (a coroutine function's)."""
     if inspect.isawaitable(outcome):
@@ -158,16 +164,32 @@ class _Run:
         self.left: Optional[str] = None
 
     async def connect(self) -> None:
+        """Open every stream's websocket, all at once: LXD starts the command
+        only once each is connected, so opening them one after the other put
+        an upgrade's round trip per stream on every exec's latency (the sync
+        client cannot avoid that; here it costs nothing). What opened is kept
+        in ``self.ws`` for :meth:`close`, even when another failed or the task
+        was cancelled meanwhile; one that opens after a cancellation is dropped."""
         secrets = fds(self.started, self.plan.streams)
         path = (self.started.operation or "").rstrip("/") + "/websocket"
         began = time.monotonic()
-        for name in self.plan.streams:
+        opening = {name: asyncio.ensure_future(self.api.websocket(path, {"secret": secrets[name]}))
+                   for name in self.plan.streams}
+        try:
+            await asyncio.wait(opening.values())
+        finally:
+            for name, task in opening.items():
+                if not task.done():
+                    task.cancel()
+                    task.add_done_callback(_drop_if_opened)
+                elif not task.cancelled() and task.exception() is None:
+                    self.ws[name] = task.result()
+                    self.ws[name].settimeout(None)  # output comes when the command writes it
+        for task in opening.values():
             try:
-                ws = await self.api.websocket(path, {"secret": secrets[name]})
+                task.result()
             except APIException as exc:
                 raise await self._never_ran(exc, time.monotonic() - began) from exc
-            ws.settimeout(None)  # output comes when the command writes it
-            self.ws[name] = ws
 
     async def _never_ran(self, refused: APIException, seconds: float) -> APIException:
         try:

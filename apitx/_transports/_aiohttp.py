@@ -51,7 +51,7 @@ from ._aio_errors import translate_aiohttp_error
 from ._aiows import AsyncWebSocketConnection
 from ._base import BodyPolicy, Line
 from ._pinning import Pin, format_fingerprint
-from ._messages import UpgradeRefused
+from ._messages import UpgradeRefused, trace_upgrade
 from ._websocket import ssl_context
 
 #: The body of a refused websocket upgrade, for the upgrade that set it.
@@ -242,8 +242,10 @@ class AiohttpTransport:
             raise translate_aiohttp_error(exc, endpoint, line, self._expected) from exc
         finally:
             _REFUSAL.reset(token)
-        return AsyncWebSocketConnection(ws, endpoint.display, line[len("GET "):], traced,
-                                        timeout.read, self.max_message)
+        connection = AsyncWebSocketConnection(ws, endpoint.display, line[len("GET "):], traced,
+                                              timeout.read, self.max_message)
+        trace_upgrade(connection._seq, line, started)
+        return connection
 
     async def close(self) -> None:
         """Close every session and its connections."""

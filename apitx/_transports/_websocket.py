@@ -55,7 +55,8 @@ from .._config import Timeout
 from .._endpoint import Endpoint
 from .._exceptions import APIConnectionError, APITimeoutError, APITXError, ResponseTooLarge
 from ._errors import translate_error
-from ._messages import NO_MESSAGE, Message, UpgradeRefused, _sequence, describe_message
+from ._messages import (NO_MESSAGE, Message, UpgradeRefused, _sequence, describe_message,
+                        trace_upgrade)
 from ._pinning import Pin
 from ._unix import open_unix_socket
 
@@ -387,10 +388,7 @@ def connect_websocket(endpoint: Endpoint, path: str, *, timeout: Timeout, cert: 
     ws.settimeout(timeout.read)
     connection = WebSocketConnection(ws, endpoint.display, line[len("GET "):], traced,
                                      max_message)
-    if connection._seq is not None and logger.isEnabledFor(logging.DEBUG):
-        logger.debug("#ws%d %s upgraded to a websocket %.1f ms\nHTTP/101 %s\n%s",
-                     connection._seq, line, (time.perf_counter() - started) * 1000,
-                     "Switching Protocols", "-" * 72)
+    trace_upgrade(connection._seq, line, started)
     return connection
 
 
