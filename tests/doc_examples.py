@@ -42,6 +42,7 @@ import importlib
 import os
 import re
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -204,8 +205,11 @@ def shell_for(names: Dict[str, str]) -> Callable[[str], None]:
     page's names as variables, and prints what a terminal would show."""
 
     def shell(command: str) -> None:
+        # ``apitx`` is the command of the Python running the tests (its venv's
+        # bin first), so a checkout's examples run its own code.
+        path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
         done = subprocess.run(["bash", "-c", command], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, env={**os.environ, **names},
+                              stderr=subprocess.STDOUT, env={**os.environ, **names, "PATH": path},
                               timeout=SHELL_TIMEOUT)
         print(done.stdout.decode(errors="replace"), end="")
         if done.returncode:
