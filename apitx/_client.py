@@ -5,10 +5,13 @@ against :class:`~apitx.API`: they sit below it and never import it, and
 anything that offers these few methods (an API, a sibling from
 ``using()``, a test's own object) will do. mypy checks that ``API`` does.
 
-Example::
+Example: a function of the layers below, and an API given to it:
 
-    def stop(client: Client, name: str) -> None:
-        client.request('PUT', f'instances/{name}/state', json={'action': 'stop'}).wait()
+>>> from apitx import API
+>>> def status(client: Client, name: str) -> str:
+...     return client.request('GET', f'instances/{name}/state').metadata['status']
+>>> status(API.factory(), c1)
+'Running'
 """
 
 from __future__ import annotations

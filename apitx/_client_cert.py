@@ -6,9 +6,14 @@ same in its own dir, with the same kind of key LXD makes (ECDSA P-384) and
 a self-signed certificate valid for 10 years. The key is written 0600 before
 any byte of it is.
 
-Example::
+Example: a pair made in an empty dir, then found there:
 
-    crt, key = ensure_client_certificate(os.path.expanduser('~/.config/apitx'))
+>>> import tempfile
+>>> with tempfile.TemporaryDirectory() as home:
+...     crt, key = ensure_client_certificate(home)
+...     print(os.path.basename(crt), oct(os.stat(key).st_mode & 0o777),
+...           ensure_client_certificate(home) == (crt, key))
+client.crt 0o600 True
 """
 
 from __future__ import annotations

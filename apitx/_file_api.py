@@ -7,10 +7,11 @@ a pull got, in the server's own family (``X-LXD-*``, ``X-Incus-*``). Nothing
 here sends: :mod:`apitx._files` (sync) and :mod:`apitx._aio._files` (async)
 do, and ask here how.
 
-Example::
+Example:
 
-    write_headers('X-LXD-', 'file', uid=0, gid=0, mode=0o640, append=False)
-    # {'X-LXD-type': 'file', 'X-LXD-write': 'overwrite', ..., 'X-LXD-mode': '0640'}
+>>> write_headers('X-LXD-', 'file', uid=0, gid=0, mode=0o640, append=False)
+{'X-LXD-type': 'file', 'X-LXD-write': 'overwrite', 'Content-Type': 'application/octet-stream',
+ 'X-LXD-uid': '0', 'X-LXD-gid': '0', 'X-LXD-mode': '0640'}
 """
 
 from __future__ import annotations

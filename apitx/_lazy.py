@@ -14,14 +14,15 @@ Compiling a regular expression costs 0.1 to 1 ms; redaction's patterns
 alone took ~3 ms of every start, for requests that never show a secret. A
 :class:`LazyPattern` is compiled the first time it is used.
 
-Example::
+Example: a package's ``__init__`` sets ``__getattr__ = _exports.attribute``
+and ``__dir__ = _exports.names`` (PEP 562); here, called by hand:
 
-    _exports = LazyExports(__name__, {"._api": ("API",), ".ensure": None})
-    __getattr__ = _exports.attribute     # module-level: PEP 562
-    __dir__ = _exports.names
-
-    _WORD = LazyPattern(r"[a-z]+", re.IGNORECASE)
-    _WORD.fullmatch("Hello")            # compiled here, once
+>>> _exports = LazyExports('apitx', {'._api': ('API',), '.ensure': None})
+>>> _exports.attribute('API'), _exports.attribute('ensure').__name__
+(<class 'apitx._api.API'>, 'apitx.ensure')
+>>> _WORD = LazyPattern(r'[a-z]+', re.IGNORECASE)
+>>> _WORD.fullmatch('Hello')            # compiled here, once
+<re.Match object; span=(0, 5), match='Hello'>
 """
 
 from __future__ import annotations

@@ -31,15 +31,18 @@ removed through the caller's ``remove``: a target that dies midway has a
 partial instance again once it is back (measured), so removal waits up to
 :data:`CLEANUP_SECONDS` for it.
 
-Example::
+Example: copy instance ``c1`` to the second LXD as ``c2``, apitx carrying
+the bytes (``apitx.migrate.copy_instance`` does this, with its checks):
 
-    source = Peer.read(src_api, 'source')
-    target = Peer.read(dst_api, 'target')
-    job = Job(what='instance c1', source_url='instances/c1',
-              source_body={'migration': True, 'live': False, 'instance_only': False},
-              target_url='instances', target_body={'name': 'c1', ...},
-              target_pool='default')
-    done = migrate(job, source, target, 'relay', progress=None, timeout=None, remove=remove_c1)
+>>> from apitx import API
+>>> source, target = Peer.read(API.factory(), 'source'), Peer.read(API.factory(lxd2), 'target')
+>>> job = Job(what=f'instance {c1}', source_url=f'instances/{c1}',
+...           source_body={'migration': True, 'live': False, 'instance_only': True},
+...           target_url='instances', target_body={'name': c2, 'architecture': 'x86_64'},
+...           target_pool='default')
+>>> remove = lambda: remove_created(target.client, f'instances/{c2}', f'instance {c2}')
+>>> migrate(job, source, target, 'relay', progress=None, timeout=60, remove=remove).ok
+True
 """
 
 from __future__ import annotations
@@ -93,8 +96,10 @@ class Peer:
     def read(cls, client: Client, role: str) -> Peer:
         """What ``GET /1.0`` says about the server behind ``client``.
 
-        >>> Peer.read(api, 'source').address
-        'https://127.0.0.1:8443'
+        >>> from apitx import API
+        >>> peer = Peer.read(API.factory(), 'source')
+        >>> peer.address, peer.server.name, peer.clustered
+        ('https://127.0.0.1:8443', 'lxd', False)
         """
         try:
             metadata = client.request("GET", "/1.0").metadata or {}
@@ -147,7 +152,10 @@ Remover = Callable[[], Optional[str]]
 def check_mode(mode: str) -> None:
     """Refuse a mode that is none of :data:`MODES`, before anything is sent.
 
-    >>> check_mode('rsync')      # RequestError
+    >>> check_mode('rsync')
+    Traceback (most recent call last):
+      ...
+    apitx.RequestError: mode='rsync': give one of 'pull', 'push', 'relay'; nothing was sent
     """
     if mode not in MODES:
         raise RequestError(f"mode={mode!r}: give one of {', '.join(map(repr, MODES))}; "
@@ -158,7 +166,10 @@ def check_name(label: str, value: Any) -> None:
     """Refuse a name that is not one (of an instance, volume, pool, member or
     project), before anything is sent.
 
-    >>> check_name('new_name', 'web/2')      # RequestError
+    >>> check_name('new_name', 'web/2')
+    Traceback (most recent call last):
+      ...
+    apitx.RequestError: new_name='web/2': give a name, without '/'; nothing was sent
     """
     if not isinstance(value, str):
         raise RequestTypeError(f"{label}={value!r}: give a name (a str), not "
@@ -174,7 +185,13 @@ def wait_reporting(started: APIResult, reader: ProgressReader, role: str,
     text of its metadata that changed to ``progress`` (as ``role``'s);
     ``each`` is called with every answer, at least once a second.
 
-    >>> wait_reporting(api.post('instances', json=body), reader, 'target', print, None)
+    >>> import time
+    >>> from apitx import API
+    >>> started = API.factory().post('instances', json={'name': c2, 'source': {
+    ...     'type': 'image', 'alias': 'apitx-busybox'}})
+    >>> reader = ProgressReader(time.monotonic())
+    >>> wait_reporting(started, reader, 'target', None, 60).metadata['status']
+    'Success'
     """
     def report(answer: APIResult) -> None:
         operation = answer.metadata if isinstance(answer.metadata, dict) else {}
@@ -194,9 +211,14 @@ def counted(pieces: Iterator[bytes], role: str, reader: ProgressReader,
     (:class:`SideFailure`), counted for ``progress`` (``"12.00MB <done>"``,
     once a second and at the end).
 
-    >>> with open('c1.tar.gz', 'wb') as out:
-    ...     for piece in counted(answer.iter_content(), 'source', reader, print, 'download',
-    ...                          'received', None): out.write(piece)
+    >>> import time
+    >>> reader = ProgressReader(time.monotonic())
+    >>> pieces = counted(iter([b'abc', b'de']), 'source', reader, print, 'download',
+    ...                  'received', None)
+    >>> b''.join(pieces)
+    TransferProgress(side='apitx', stage='download', text='3B received', ...)
+    TransferProgress(side='apitx', stage='download', text='5B received', ...)
+    b'abcde'
     """
     moved, reported = 0, 0.0
     while True:
@@ -217,7 +239,17 @@ def counted(pieces: Iterator[bytes], role: str, reader: ProgressReader,
 def check_reachable(mode: str, source: Peer, target: Peer) -> None:
     """Refuse a mode the servers cannot run, before anything is sent.
 
-    >>> check_reachable('pull', source, target)      # or RequestError
+    >>> from dataclasses import replace
+    >>> from apitx import API
+    >>> here = Peer.read(API.factory(), 'source')
+    >>> check_reachable('push', here, here)      # the target is on the network: fine
+    >>> check_reachable('push', here, replace(here, role='target', address=None))
+    Traceback (most recent call last):
+      ...
+    apitx.RequestError: mode='push' needs the target (lxd 5.0.2 (API 1.0) at
+    unix:/var/lib/lxd/unix.socket) on the network (the source's daemon connects to the
+    target), and it announces no address (core.https_address is unset): set one, or use
+    mode='relay', where apitx carries the data; nothing was sent
     """
     check_mode(mode)
     for needed, peer, why in (("pull", source, "the target's daemon connects to the source"),
@@ -246,7 +278,13 @@ def side_failed(role: str, client: Client, exc: BaseException, doing: str = "") 
     """A :class:`MigrationError` for a failure talking to one side, before
     anything was started on either.
 
-    >>> raise side_failed('target', api, exc, 'reading its instances') from exc
+    >>> from apitx import API, APITXError
+    >>> api = API.factory()
+    >>> try:
+    ...     api.get('instances/nosuch')
+    ... except APITXError as exc:
+    ...     print(side_failed('target', api, exc, 'reading its instances'))
+    the target at unix:/var/lib/lxd/unix.socket failed (reading its instances): Instance not found; nothing was started on either side
     """
     words = _words(exc)
     return failed_on(role, f"the {role} at {client.endpoint.display} failed"
@@ -257,7 +295,9 @@ def side_failed(role: str, client: Client, exc: BaseException, doing: str = "") 
 def failed_on(role: str, message: str, words: str) -> MigrationError:
     """A :class:`MigrationError` of one side, ``words`` being what it said.
 
-    >>> failed_on('target', 'the target has no pool p1', 'Storage pool not found')
+    >>> error = failed_on('target', 'the target has no pool p1', 'Storage pool not found')
+    >>> error.side, error.source_error, error.target_error
+    ('target', None, 'Storage pool not found')
     """
     return MigrationError(message, side=role,
                           source_error=words if role == "source" else None,
@@ -276,7 +316,14 @@ def remove_created(client: Client, url: str, what: str,
     cannot do yet (an instance still busy). Waiting is the point here: the
     object must not outlive the failure unseen.
 
-    >>> remove_created(target_api, 'instances/c1', 'instance c1')
+    >>> from apitx import API
+    >>> api = API.factory()
+    >>> api.post('instances', json={'name': c2, 'source': {'type': 'none'}}).wait(60).ok
+    True
+    >>> print(remove_created(api, f'instances/{c2}', f'instance {c2}'))   # nothing left
+    None
+    >>> api.get(f'instances/{c2}', validate=False).status_code
+    404
     """
     until = time.monotonic() + seconds
     while True:
@@ -312,7 +359,12 @@ class SideFailure(Exception):
 def on_side(role: str, call: Callable[[], Any]) -> Any:
     """``call()``, a failure of apitx's raised as :class:`SideFailure` of ``role``.
 
+    >>> from apitx import API
+    >>> api = API.factory()
     >>> on_side('source', lambda: api.get('images/abc'))
+    Traceback (most recent call last):
+      ...
+    apitx._migration.SideFailure: GET unix:/var/lib/lxd/unix.socket /1.0/images/abc: Image not found
     """
     try:
         return call()
@@ -684,7 +736,7 @@ def gist(words: str, limit: int = 400) -> str:
     (where rsync and the filesystem say what went wrong).
 
     >>> gist('x' * 1000, 20)
-    'xxxxxxxxx … xxxxxxxxx'
+    'xxxxxxxx … xxxxxxxx'
     """
     if len(words) <= limit:
         return words

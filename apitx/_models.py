@@ -8,11 +8,12 @@ users read (``method``, ``url``, ``headers``, ``body``; ``status_code``,
 ``reason``, ``headers``, ``content``, ``text``, ``request``), and nothing
 else. No I/O here: the async transport fills them in.
 
-Example::
+Example:
 
-    request = Request('GET', 'http+unix://lxd/1.0', {}, None)
-    response = Response(200, 'OK', {'Content-Type': 'application/json'}, b'{}', request)
-    response.text          # '{}'
+>>> request = Request('GET', 'http+unix://lxd/1.0', {}, None)
+>>> response = Response(200, 'OK', {'Content-Type': 'application/json'}, b'{}', request)
+>>> response.text, response.ok, response.url
+('{}', True, 'http+unix://lxd/1.0')
 """
 
 from __future__ import annotations

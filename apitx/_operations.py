@@ -7,11 +7,14 @@ wait is over, however it ends), a :class:`Listen` reads it, a :class:`Pause`
 sleeps, a :class:`Report` calls the caller's progress callback. An apitx
 exception a command raises is thrown back into the plan, which decides.
 
-Example::
+Example: with the sender of an API (``api.wait()`` does this):
 
-    operations = Operations(sender)
-    final = operations.wait(api, api.post('instances', json=config), timeout=120,
-                            project=None, target=None)
+>>> from apitx import API
+>>> api = API.factory()
+>>> operations = Operations(api._sender)
+>>> started = api.post('instances', json={'name': c2, 'source': {'type': 'none'}})
+>>> operations.wait(api, started, timeout=120, project=None, target=None).metadata['status']
+'Success'
 """
 
 from __future__ import annotations

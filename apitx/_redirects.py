@@ -5,11 +5,14 @@ LXD never redirects, so apitx follows a redirect only when asked
 another host, scheme or off the Unix socket would carry the request's body
 and credentials to a server the caller never named.
 
-Example::
+Example:
 
-    resolve('http+unix://lxd/1.0/a', '/1.0/b')      # 'http+unix://lxd/1.0/b'
-    same_origin('https://h:8443/x', 'https://H:8443')  # True
-    redirect_method(303, 'POST')                      # 'GET' (and no body)
+>>> resolve('http+unix://lxd/1.0/a', '/1.0/b')
+'http+unix://lxd/1.0/b'
+>>> same_origin('https://h:8443/x', 'https://H:8443')
+True
+>>> redirect_method(303, 'POST')          # and no body
+'GET'
 """
 
 from __future__ import annotations

@@ -10,11 +10,14 @@ holds what an API and its siblings (``using()``) share; what differs between
 siblings (``project``, ``target``, the API a result waits through) comes
 with each call.
 
-Example::
+Example: the sender :meth:`API.factory <apitx.API.factory>` made
+(``Sender(session, transport, Members([endpoint]), version='1.0', ...)``),
+sending for its API:
 
-    sender = Sender(session, transport, Members([endpoint]), version='1.0',
-                    timeout=Timeout(), trace=TraceSettings(), max_answer_bytes=1 << 26)
-    result = sender.request(api, 'GET', 'instances', project=None, target=None)
+>>> from apitx import API
+>>> api = API.factory()
+>>> api._sender.request(api, 'GET', 'instances', project=None, target=None)
+<APIResult GET unix:/var/lib/lxd/unix.socket /1.0/instances HTTP/200>
 """
 
 from __future__ import annotations

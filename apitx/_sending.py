@@ -7,11 +7,21 @@ path goes, whether a failed request moves on to another member and where,
 where a redirect leads, what a refused websocket upgrade raises. The two
 senders (:mod:`apitx._sender`, :mod:`apitx._aio._sender`) only send.
 
-Example::
+Example: the sender of a cluster's API (nothing is sent here), after a
+GET to its first member failed before sending anything:
 
-    step = sender.next_member(failed, tried=1, endpoint=m1, method='GET', body=None,
-                              url='https://m1:8443/1.0')
-    # (m2, 'https://m2:8443/1.0'), or None: raise the failure
+>>> from apitx import API, APIConnectionError
+>>> api = API.factory(['https://m1.test:8443', 'https://m2.test:8443'],
+...                   cert=('/var/lib/apitx-sandbox/client.crt', '/var/lib/apitx-sandbox/client.key'))
+>>> m1, sender = api.endpoint, api._sender
+>>> failed = APIConnectionError('GET https://m1.test:8443/1.0: connection refused')
+>>> failed.sent = False
+>>> sender.next_member(failed, tried=1, endpoint=m1, method='GET', body=None,
+...                    url='https://m1.test:8443/1.0')
+(Endpoint(base_url='https://m2.test:8443', socket_path=None, project=None), 'https://m2.test:8443/1.0')
+>>> print(sender.next_member(failed, tried=2, endpoint=m1, method='GET', body=None,
+...                          url='https://m1.test:8443/1.0'))    # both tried: raise it
+None
 """
 
 from __future__ import annotations

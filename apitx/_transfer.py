@@ -17,10 +17,15 @@ sometimes with a structured ``progress`` beside it:
 - ``create_backup_progress``, ``download_progress``: the same, for backups
   and images.
 
-Example::
+Example: a server's operation metadata, read twice; the second time no
+progress text changed, so there is no update:
 
-    reader = ProgressReader(started=time.monotonic())
-    update = reader.read('target', operation_metadata)   # a TransferProgress, or None
+>>> import time
+>>> reader = ProgressReader(started=time.monotonic())
+>>> reader.read('target', {'fs_progress': 'c1: 32.21MB (32.21MB/s)'})
+TransferProgress(side='target', stage='fs', text='c1: 32.21MB (32.21MB/s)', percent=None, bytes=32210000, total=None, waited=...)
+>>> reader.read('target', {'fs_progress': 'c1: 32.21MB (32.21MB/s)'}) is None
+True
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
 """Type aliases and sentinels shared by the layers; imports nothing of apitx.
 
-Example::
+Example: :data:`USE_DEFAULT` tells "not given" from None ("no limit"):
 
-    def get(self, url: str, *, params: Params = None,
-            timeout: Union[TimeoutLike, UseDefault] = USE_DEFAULT) -> APIResult: ...
+>>> def get(url: str, *, params: Params = None,
+...         timeout: Union[float, None, UseDefault] = USE_DEFAULT) -> str:
+...     return "the API's timeout" if timeout is USE_DEFAULT else f'timeout={timeout}'
+>>> get('instances'), get('instances', timeout=None)
+("the API's timeout", 'timeout=None')
 """
 
 from __future__ import annotations

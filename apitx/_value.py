@@ -14,16 +14,20 @@ later raises ``AttributeError``, as a frozen dataclass does.
 
 The modules a plain request imports use it; the others keep dataclasses.
 
-Example::
+Example:
 
-    class Span(Value):
-        start: float
-        end: float
-
-        def __init__(self, start: float, end: float = 0.0) -> None:
-            self._set(start=start, end=end)
-
-    Span(1.0) == Span(1.0, 0.0), repr(Span(1.0))     # True, 'Span(start=1.0, end=0.0)'
+>>> class Span(Value):
+...     start: float
+...     end: float
+...
+...     def __init__(self, start: float, end: float = 0.0) -> None:
+...         self._set(start=start, end=end)
+>>> Span(1.0) == Span(1.0, 0.0), Span(1.0)
+(True, Span(start=1.0, end=0.0))
+>>> Span(1.0).end = 2.0
+Traceback (most recent call last):
+  ...
+AttributeError: cannot assign to field 'end': a Span is immutable; make another
 """
 
 from __future__ import annotations

@@ -6,11 +6,20 @@ and :class:`~apitx.Resource` inherit them from :class:`Verbs`, each saying
 only how one call is made (``_call``). ``R`` is what a call returns: an
 ``APIResult``, or (async) an awaitable of one.
 
-Example::
+Example:
 
-    api.get('instances', params={'recursion': 1})        # request('GET', 'instances', ...)
-    await aapi.post('instances', json=config)            # the same, awaited
-    api.instances['c1'].get()                           # the resource's own path
+>>> import asyncio
+>>> from apitx import API, AsyncAPI
+>>> api = API.factory()
+>>> api.get('instances', params={'recursion': 1}).ok     # request('GET', 'instances', ...)
+True
+>>> api.instances[c1].get().metadata['name'] == c1      # the resource's own path
+True
+>>> async def main() -> bool:                           # the same, awaited
+...     async with AsyncAPI.factory() as aapi:
+...         return (await aapi.get('instances')).ok
+>>> asyncio.run(main())
+True
 """
 
 from __future__ import annotations

@@ -24,13 +24,17 @@ A write is read back, because LXD 5.0's ETag check is not atomic (see
 ``check=True`` is a dry run: GETs only; ``changed`` and ``diff`` say what a
 real run would do, ``result`` is None.
 
-Example::
+Example: a profile made, then left alone by the second run:
 
-    from apitx import API, ensure
-    api = API.factory()
-    change = ensure.profile_present(api, 'web', config={'limits.cpu': '2'})
-    if change.changed:
-        print(change.diff)   # {'before': {'config': {'limits.cpu': None}}, 'after': {...}}
+>>> from apitx import API, ensure
+>>> api = API.factory()
+>>> change = ensure.profile_present(api, c2, config={'limits.cpu': '2'})
+>>> change.changed, change.diff
+(True, {'before': None, 'after': {'name': '...', 'config': {'limits.cpu': '2'}}})
+>>> ensure.profile_present(api, c2, config={'limits.cpu': '2'}).changed
+False
+>>> ensure.profile_absent(api, c2).changed
+True
 """
 
 from __future__ import annotations
@@ -319,9 +323,13 @@ def instance_present(api: API, name: str, source: Optional[Source] = None,
     or a string meaning an image alias. A running instance stays running:
     LXD applies what it can live, and the rest at the next start.
 
-    >>> instance_present(api, 'web1', source='apitx-busybox',
+    >>> from apitx import API
+    >>> api = API.factory()
+    >>> instance_present(api, c2, source='apitx-busybox',
     ...                  config={'limits.memory': '256MB'}, profiles=['default'])
     Change(changed=True, ...)
+    >>> instance_present(api, c2, config={'limits.memory': '256MB'}).changed
+    False
     """
     config = _checked_config(config)
     wanted: Dict[str, Any] = {"config": config, "devices": _checked_devices(devices),
@@ -337,8 +345,12 @@ def instance_present(api: API, name: str, source: Optional[Source] = None,
 def instance_absent(api: API, name: str, check: bool = False) -> Change:
     """Make instance ``name`` not exist, stopping it first (forcibly) if it runs.
 
-    >>> instance_absent(api, 'web1').changed
+    >>> from apitx import API
+    >>> api = API.factory()
+    >>> api.post('instances', json={'name': c2, 'source': {'type': 'none'}}).wait().ok
     True
+    >>> instance_absent(api, c2).changed, instance_absent(api, c2).changed
+    (True, False)
     """
     resource = api.instances[name]
     current = _read(resource)
@@ -359,8 +371,12 @@ def instance_state(api: API, name: str, state: str, check: bool = False) -> Chan
     actions, not writes of a stored object, so no ETag is involved: LXD
     itself refuses an action that no longer fits the current state.
 
-    >>> instance_state(api, 'web1', 'Running').diff
-    {'before': {'status': 'Stopped'}, 'after': {'status': 'Running'}}
+    >>> from apitx import API
+    >>> api = API.factory()
+    >>> instance_state(api, c1, 'Running').changed          # it runs already
+    False
+    >>> instance_state(api, c1, 'Stopped', check=True).diff  # a dry run
+    {'before': {'status': 'Running'}, 'after': {'status': 'Stopped'}}
     """
     wanted = _checks.text(state, "instance_state(state)").capitalize()
     if wanted not in STATES:
@@ -389,10 +405,11 @@ def instance_state(api: API, name: str, state: str, check: bool = False) -> Chan
 
 
 def file_fingerprint(path: str) -> str:
-    """The sha256 of a file: LXD's fingerprint of a unified image tarball.
+    """The sha256 of a file: LXD's fingerprint of a unified image tarball
+    (:func:`image_present`'s example checks one against LXD's).
 
-    >>> file_fingerprint('/srv/images/web.tar.gz')
-    '5651155259bd…'
+    >>> file_fingerprint('/dev/null')
+    'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
     """
     path = _checks.local_path(path, "file_fingerprint(path)")
     digest = hashlib.sha256()
@@ -414,8 +431,22 @@ def image_present(api: API, path: str, alias: Optional[str] = None,
     alias point at the image (see :func:`image_alias_present`). Split images
     (metadata and rootfs in two files) are not supported.
 
-    >>> image_present(api, '/srv/images/web.tar.gz', alias='web').changed
+    >>> from pathlib import Path
+    >>> from apitx import API
+    >>> api = API.factory()
+    >>> fingerprint = api.get('images/aliases/apitx-busybox').metadata['target']
+    >>> tarball = Path(f'/tmp/{c2}.tar.gz')
+    >>> tarball.write_bytes(api.get(f'images/{fingerprint}/export').response.content)
+    1...
+    >>> file_fingerprint(str(tarball)) == fingerprint
     True
+    >>> image_present(api, str(tarball)).changed     # there already: not sent
+    False
+    >>> image_present(api, str(tarball), alias=c2).diff
+    {'before': {'alias': None}, 'after': {'alias': {...}}}
+    >>> api.delete(f'images/aliases/{c2}').ok
+    True
+    >>> tarball.unlink()
     """
     fingerprint = file_fingerprint(path)
     image = _read(api.images[fingerprint])
@@ -459,8 +490,15 @@ def image_alias_present(api: API, alias: str, fingerprint: str,
     ``fingerprint`` may be a unique prefix; the image must exist (a missing
     one raises :class:`~apitx.APINotFoundException`).
 
-    >>> image_alias_present(api, 'web', '5651155').diff
-    {'before': {'target': '0d1f…'}, 'after': {'target': '56511552…'}}
+    >>> from apitx import API
+    >>> api = API.factory()
+    >>> fingerprint = api.get('images/aliases/apitx-busybox').metadata['target']
+    >>> image_alias_present(api, c2, fingerprint[:12]).diff
+    {'before': None, 'after': {'name': '...', 'target': '...', 'description': ''}}
+    >>> image_alias_present(api, c2, fingerprint).changed
+    False
+    >>> api.delete(f'images/aliases/{c2}').ok
+    True
     """
     target = api.images[fingerprint].get().metadata["fingerprint"]
     wanted = {"target": target, "description": description}
@@ -475,8 +513,12 @@ def image_absent(api: API, fingerprint_or_alias: str, check: bool = False) -> Ch
     deleted, with all its aliases. Fingerprint prefixes are not accepted, so
     a short string can never delete an image by accident.
 
-    >>> image_absent(api, 'web').changed
-    True
+    >>> from apitx import API
+    >>> api = API.factory()
+    >>> image_absent(api, c2).changed                           # no such image
+    False
+    >>> image_absent(api, 'apitx-busybox', check=True).diff     # a dry run
+    {'before': {'fingerprint': '...', 'aliases': ['apitx-busybox'...]}, 'after': None}
     """
     alias = _read(api.images.aliases[fingerprint_or_alias])
     fingerprint = alias.metadata["target"] if alias is not None else fingerprint_or_alias
@@ -495,7 +537,13 @@ def profile_present(api: API, name: str, config: Optional[Dict[str, str]] = None
                     description: Optional[str] = None, check: bool = False) -> Change:
     """Make profile ``name`` exist with the given config, devices and description.
 
-    >>> profile_present(api, 'small', config={'limits.cpu': '1'}).changed
+    >>> from apitx import API
+    >>> api = API.factory()
+    >>> profile_present(api, c2, config={'limits.cpu': '1'}).changed
+    True
+    >>> profile_present(api, c2, config={'limits.cpu': '2'}).diff
+    {'before': {'config': {'limits.cpu': '1'}}, 'after': {'config': {'limits.cpu': '2'}}}
+    >>> profile_absent(api, c2).changed
     True
     """
     wanted: Dict[str, Any] = {"config": _checked_config(config),
@@ -508,8 +556,10 @@ def profile_present(api: API, name: str, config: Optional[Dict[str, str]] = None
 def profile_absent(api: API, name: str, check: bool = False) -> Change:
     """Make profile ``name`` not exist (LXD refuses while instances use it).
 
-    >>> profile_absent(api, 'small').changed
-    True
+    >>> from apitx import API
+    >>> api = API.factory()
+    >>> profile_absent(api, c2).changed        # there is none
+    False
     """
     current = _read(api.profiles[name])
     if current is None:

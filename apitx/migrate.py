@@ -23,15 +23,20 @@ copied as they are on disk: no live migration), with or without snapshots,
 move LXD to LXD, Incus to Incus, LXD to Incus, Incus to LXD (without
 snapshots), into, out of and within an LXD cluster, in all three modes.
 
-Example::
+Example: copy the running instance ``c1`` to a second server as ``c2``
+(an HTTPS URL with ``cert=`` works the same as this Unix socket):
 
-    from apitx import API, migrate
-    here, there = API.factory('lxd'), API.factory('https://10.0.0.5:8443', cert=...)
-    migrate.copy_instance(here, 'web', there, mode='relay', progress=print)
-    migrate.move_instance(cluster, 'web', target_member='m2')   # within a cluster
-    migrate.copy_image(here, 'alpine', there)                   # aliases kept
-    migrate.export_instance(here, 'web', 'web.tar.gz')
-    migrate.import_instance(there, 'web.tar.gz', name='web2')
+>>> from apitx import API, migrate
+>>> here, there = API.factory(), API.factory(lxd2)
+>>> migrate.copy_instance(here, c1, there, new_name=c2, mode='relay').ok
+True
+>>> there.get(f'instances/{c2}').metadata['status']
+'Stopped'
+
+:func:`move_instance` moves one (within a cluster too, with
+``target_member=``), :func:`copy_image` copies an image with its aliases,
+:func:`export_instance` and :func:`import_instance` go through a backup
+file.
 """
 
 from __future__ import annotations
@@ -76,7 +81,10 @@ def copy_instance(source: API, name: str, target: API, *, new_name: Optional[str
     running container is copied as it is on disk, as ``lxc copy
     --stateless`` does. The same server on both sides makes a local copy.
 
-    >>> copy_instance(lxd, 'c1', incus, mode='push', snapshots=False)
+    >>> from apitx import API
+    >>> copy_instance(API.factory(), c1, API.factory(lxd2), new_name=c2, mode='push',
+    ...               snapshots=False)
+    <APIResult GET unix:/var/lib/apitx-pair/lxd2/unix.socket /1.0/operations/.../wait?timeout=0 HTTP/200>
     """
     _check_common(name, new_name, mode, target_member, pool, project, timeout)
     source, target = _in_project(source, project), _in_project(target, project)
@@ -100,7 +108,14 @@ def move_instance(source: API, name: str, target: Optional[API] = None, *,
     instance is stopped and started again there). On one server,
     ``new_name`` alone renames it.
 
-    >>> move_instance(cluster, 'web', target_member='m3')
+    >>> from apitx import API
+    >>> here, there = API.factory(), API.factory(lxd2)
+    >>> copy_instance(here, c1, there, new_name=c2, mode='relay').ok     # a stopped copy
+    True
+    >>> move_instance(there, c2, here, mode='pull').ok                   # and back
+    True
+    >>> there.get(f'instances/{c2}', validate=False).status_code
+    404
     """
     _check_common(name, new_name, mode, target_member, pool, project, timeout)
     source = _in_project(source, project)
@@ -118,7 +133,18 @@ def copy_volume(source: API, pool: str, volume: str, target: API, *,
     (into ``target_pool``, default the same name; as ``new_name``); return
     the target's final answer.
 
-    >>> copy_volume(lxd, 'default', 'data', lxd2, mode='relay')
+    >>> from apitx import API
+    >>> here, there = API.factory(), API.factory(lxd2)
+    >>> here.post('storage-pools/default/volumes', json={'name': c2, 'type': 'custom'}).ok
+    True
+    >>> copy_volume(here, 'default', c2, there, mode='relay').ok
+    True
+    >>> there.get(f'storage-pools/default/volumes/custom/{c2}').metadata['name'] == c2
+    True
+    >>> for api in (here, there):
+    ...     api.delete(f'storage-pools/default/volumes/custom/{c2}').ok
+    True
+    True
     """
     _check_common(volume, new_name, mode, None, target_pool, project, timeout)
     check_name("pool", pool)

@@ -5,9 +5,14 @@ Two tools, for two kinds of test:
 - :class:`MockTransport`: a handler (a :class:`MockRequest` in, an
   :class:`Answer` out) stands in for the server, under the real sender,
   validation, waiting and tracing. For unit tests of a program's own logic:
-  no server, no recording, any answer (failures included) on demand::
+  no server, no recording, any answer (failures included) on demand:
 
-      api = API.factory(transport=MockTransport(lambda request: Answer.error(404, 'Instance not found')))
+  >>> from apitx import API
+  >>> api = API.factory(transport=MockTransport(lambda request: Answer.error(404, 'Instance not found')))
+  >>> api.get('instances/c1')
+  Traceback (most recent call last):
+    ...
+  apitx.APINotFoundException: GET https://lxd.test:8443/1.0/instances/c1: Instance not found
 
 - :func:`recorder`: record a real session once with vcrpy, replay it with no
   server (``pip install apitx[testing]``). What follows is about it.
@@ -30,13 +35,19 @@ server certificate, timestamps, ``Date`` headers) so that re-recording gives sma
 diffs, while replay still matches: the same UUID maps to the same
 placeholder in requests and responses alike.
 
-Example::
+Example: a session recorded once, then replayed where no LXD is (the
+socket path need not exist):
 
-    from apitx.testing import recorder
-
-    with recorder('cassettes').use_cassette('create.yaml'):
-        api = API.factory('/var/lib/lxd/unix.socket')
-        api.post('instances', json=config).wait()
+>>> import tempfile
+>>> from apitx import API
+>>> from apitx.testing import recorder
+>>> cassettes = tempfile.TemporaryDirectory()
+>>> for socket in ('/var/lib/lxd/unix.socket', '/nonexistent/unix.socket'):
+...     with recorder(cassettes.name).use_cassette('state.yaml'):
+...         print(API.factory(socket).get('instances/c1/state', validate=False))
+<APIResult GET unix:/var/lib/lxd/unix.socket /1.0/instances/c1/state HTTP/404>
+<APIResult GET unix:/nonexistent/unix.socket /1.0/instances/c1/state HTTP/404>
+>>> cassettes.cleanup()
 
 Replay needs no LXD: the socket path may not even exist. vcrpy's stubs are
 internals, so setup.py pins the vcrpy versions this was proven with.

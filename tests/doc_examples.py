@@ -22,7 +22,9 @@ Python and as shell variables alike:
 - ``c1``: the name of a running busybox instance, made once per test run
   with a unique name and deleted at its end, whatever happened;
 - ``c2``: a unique name no instance has, for a page to create one: deleted
-  after the page if it exists.
+  after the page if it exists (on the second LXD too);
+- ``lxd2``: the Unix socket of the second LXD of ``scripts/lxd-pair``
+  (``tests/pair.py``), for the examples that move things between servers.
 
 The runner takes any :class:`doctest.DocTest` (:class:`ExampleItem`), so
 the docstrings' own ``>>>`` examples can join by collecting
@@ -40,6 +42,7 @@ import importlib
 import os
 import re
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -47,6 +50,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import pytest
 
 import apitx
+from pair import SOCKETS
 from sandbox import SERVER_BY_NAME, instance_config, live_server, remove_instance
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -201,8 +205,11 @@ def shell_for(names: Dict[str, str]) -> Callable[[str], None]:
     page's names as variables, and prints what a terminal would show."""
 
     def shell(command: str) -> None:
+        # ``apitx`` is the command of the Python running the tests (its venv's
+        # bin first), so a checkout's examples run its own code.
+        path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
         done = subprocess.run(["bash", "-c", command], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, env={**os.environ, **names},
+                              stderr=subprocess.STDOUT, env={**os.environ, **names, "PATH": path},
                               timeout=SHELL_TIMEOUT)
         print(done.stdout.decode(errors="replace"), end="")
         if done.returncode:
@@ -217,6 +224,7 @@ class Sandbox:
     def __init__(self, config: pytest.Config) -> None:
         self._config = config
         self._api: Optional[apitx.API] = None
+        self._api2: Optional[apitx.API] = None
         self.running: Optional[str] = None
 
     def api(self) -> apitx.API:
@@ -224,6 +232,16 @@ class Sandbox:
             self._api = apitx.API.factory(live_server(SERVER_BY_NAME["lxd"]).socket)
             self._config.add_cleanup(self._api.close)
         return self._api
+
+    def remove(self, name: str) -> None:
+        """Delete instance ``name`` wherever an example may have made it: the
+        sandbox's LXD, and the pair's second LXD when it is up."""
+        remove_instance(self.api(), name)
+        if os.path.exists(SOCKETS["lxd2"]):
+            if self._api2 is None:
+                self._api2 = apitx.API.factory(SOCKETS["lxd2"])
+                self._config.add_cleanup(self._api2.close)
+            remove_instance(self._api2, name)
 
     def running_instance(self) -> str:
         if self.running is None:
@@ -242,7 +260,7 @@ def unique_name() -> str:
 
 def namespace(sandbox: Sandbox) -> Dict[str, object]:
     """The names every example of a page may use without defining them."""
-    names = {"c1": sandbox.running_instance(), "c2": unique_name()}
+    names = {"c1": sandbox.running_instance(), "c2": unique_name(), "lxd2": SOCKETS["lxd2"]}
     return {"__name__": "__main__", **names, "shell": shell_for(names)}
 
 
@@ -272,7 +290,7 @@ class ExampleItem(pytest.Item):
         try:
             runner.run(self.test, out=report.append, clear_globs=False)
         finally:
-            remove_instance(sandbox.api(), made)
+            sandbox.remove(made)
             for value in self.test.globs.values():
                 if isinstance(value, apitx.API) and value is not sandbox.api():
                     value.close()

@@ -17,11 +17,13 @@ modules. One module a concern:
   every failure;
 - ``_exit``: the exit-code table.
 
-Example::
+Example: :func:`main` is the ``apitx`` command (``python -m apitx`` too);
+as a program of one's own:
 
-    import sys
-    from apitx.cli import main
-    sys.exit(main(['instances', '-p', 'recursion=1']))
+>>> shell('''python3 -c 'import sys; from apitx.cli import main
+... sys.exit(main(["instances/nosuch"]))' ''')
+apitx: GET unix:/var/lib/lxd/unix.socket /1.0/instances/nosuch: Instance not found
+[exit 1]
 """
 
 from __future__ import annotations

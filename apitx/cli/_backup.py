@@ -14,10 +14,11 @@ later is one line naming FILE (exit 5). An import reads the backup's index
 first, so a name already taken, or an Incus backup for LXD, is refused
 before the upload (:mod:`apitx.migrate`).
 
-Example::
+Example:
 
-    apitx export c1 c1.tar.gz --instance-only
-    apitx import lxd2: c1.tar.gz c1-restored -s fast
+>>> shell('apitx export $c1 /tmp/$c2.tar.gz --instance-only && apitx import /tmp/$c2.tar.gz $c2')
+>>> shell('''apitx instances/$c2 | grep -o '"status": "[A-Za-z]*"'; rm /tmp/$c2.tar.gz''')
+"status": "Stopped"
 """
 
 from __future__ import annotations

@@ -25,10 +25,14 @@ server does it; ``--mode``, ``--storage`` and ``--instance-only`` cannot go
 with it); ``move`` between servers copies, checks the copy, then deletes
 the source.
 
-Example::
+Example: a copy on one server, then a move (a rename) and back; ``lxd2:c1``
+would name an instance on remote ``lxd2`` (``apitx remote``):
 
-    apitx copy c1 lxd2: --mode relay
-    apitx move lxd2:c1 incus2:c1-moved --instance-only
+>>> shell('apitx copy $c1 $c2 && apitx move $c2 $c2-b && apitx move $c2-b $c2')
+>>> shell('apitx copy $c1 $c2')
+apitx: the source (lxd 5.0.2 (API 1.0) at unix:/var/lib/lxd/unix.socket) already has an instance
+apitx-...: give another name (new_name=) or delete that one first; nothing was sent
+[exit 1]
 """
 
 from __future__ import annotations

@@ -10,9 +10,13 @@ watch the user asked for; a count below 1 or a timeout that is not a finite
 number > 0 is refused before connecting). A stream the server drops exits
 3, as any lost connection of ``apitx`` does; Ctrl-C exits 130.
 
-Example::
+Example: the first lifecycle event, here of an instance created a second
+after the command starts:
 
-    apitx events --type lifecycle --count 1 | jq .metadata.action
+>>> shell('''(sleep 1; apitx -X POST --wait -d '{"name": "'$c2'", "source": {"type": "none"}}' \\
+...     instances >/dev/null) & apitx events --type lifecycle --count 1 --timeout 60 \\
+...     | grep -o '"type":"lifecycle"'; wait''')
+"type":"lifecycle"
 """
 
 from __future__ import annotations

@@ -17,9 +17,11 @@ our stdout or stderr that cannot be written (a full disk: the command is
 killed) or is closed (nothing is run), and a bug of apitx. Ctrl-C kills the
 command and exits 130; a closed pipe (``| head``) kills it and exits 141.
 
-Example::
+Example:
 
-    apitx exec c1 -- sh -c 'echo hi; exit 3'; echo $?      # hi, then 3
+>>> shell("apitx exec $c1 -- sh -c 'echo hi; exit 3'")
+hi
+[exit 3]
 """
 
 from __future__ import annotations

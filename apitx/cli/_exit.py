@@ -8,9 +8,11 @@ exits :data:`EXIT_EXEC_OWN` (as ssh does). Exit codes are the command's
 concern, not the library's: this table maps the library's public
 exceptions, and lives here.
 
-Example::
+Example: a command ends with ``sys.exit(exit_code(exc))``:
 
-    sys.exit(exit_code(exc))      # 4 for any APITimeoutError
+>>> from apitx import APITimeoutError
+>>> exit_code(APITimeoutError('GET unix:/var/lib/lxd/unix.socket /1.0: no answer in 5 s'))
+4
 """
 
 from __future__ import annotations

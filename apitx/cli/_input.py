@@ -6,10 +6,12 @@ bytes that are not UTF-8 (a shell passes any bytes). Only what is the
 command line's own is checked here: the library refuses a bad method or
 header name itself, before sending (a RequestError: exit 2).
 
-Example::
+Example:
 
-    parse_headers(['Accept: application/json'])   # {'Accept': 'application/json'}
-    parse_params(['recursion=1'])                 # [('recursion', '1')]
+>>> parse_headers(['Accept: application/json'])
+{'Accept': 'application/json'}
+>>> parse_params(['recursion=1'])
+[('recursion', '1')]
 """
 
 from __future__ import annotations
@@ -110,9 +112,10 @@ def _check_json(text: str) -> None:
     only the last, so the first is silently lost (``{"config": {...},
     "config": {...}}`` is a mistake, never a request).
 
-    Example::
-
-        _check_json('{"a": NaN}')   # UsageError: -d: invalid JSON: NaN is not JSON (...)
+    >>> _check_json('{"a": NaN}')
+    Traceback (most recent call last):
+      ...
+    apitx.cli._exit.UsageError: -d: invalid JSON: NaN is not JSON ...
     """
     try:
         json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)

@@ -6,12 +6,14 @@ trust it, with the same meaning in every command; ``--help`` and
 number options are refused at parse time with the usage exit code when the
 library would refuse them later (NaN, infinity, negative).
 
-Example::
+Example:
 
-    parser = new_parser('apitx events', 'Watch the events.')
-    add_connection_options(parser)
-    parser.add_argument('--timeout', type=positive_seconds)
-    api = connect(parser.parse_args(argv))
+>>> parser = new_parser('apitx events', 'Watch the events.')
+>>> add_connection_options(parser)
+>>> _ = parser.add_argument('--timeout', type=positive_seconds)
+>>> args = parser.parse_args(['--timeout', '2.5'])
+>>> args.timeout, connect(args).get('/1.0').metadata['api_status']
+(2.5, 'stable')
 """
 
 from __future__ import annotations
@@ -145,10 +147,13 @@ class Refused(argparse.Action):
     it and why (exit 2), before anything is sent. Muscle memory then meets
     a clear no, never an option silently ignored.
 
-    Example::
-
-        group.add_argument('--refresh', action=Refused, nargs=0,
-                           help='incremental copies are not supported')
+    >>> parser = new_parser('apitx copy', 'Copy an instance.')
+    >>> _ = parser.add_argument('--refresh', action=Refused, nargs=0,
+    ...                         help='incremental copies are not supported')
+    >>> parser.parse_args(['--refresh'])
+    Traceback (most recent call last):
+      ...
+    apitx.cli._exit.UsageError: --refresh: incremental copies are not supported; nothing was sent
     """
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,

@@ -5,11 +5,15 @@ exit 5); a closed stdout is refused before anything is sent; ``-o FILE`` is
 written by :func:`apitx.atomic_write`, so a failed or interrupted request
 leaves the previous file as it was.
 
-Example::
+Example:
 
-    with ExitStack() as stack:
-        output = open_output('out.json', stack)       # or None for stdout
-        write_json({'a': 1}, output, compact=True)    # {"a":1}
+>>> from pathlib import Path
+>>> with ExitStack() as stack:
+...     output = open_output(f'/tmp/{c2}.json', stack)     # or None for stdout
+...     write_json({'a': 1}, output, compact=True)
+>>> Path(f'/tmp/{c2}.json').read_text()
+'{"a":1}\\n'
+>>> Path(f'/tmp/{c2}.json').unlink()
 """
 
 from __future__ import annotations
@@ -38,9 +42,10 @@ class ResultWriter:
     """A binary stream the command's output goes to (stdout, stderr, ``-o
     FILE``), under the name a failed write is reported with.
 
-    Example::
-
-        ResultWriter(open('out.json', 'wb'), '-o out.json').write(b'{}\\n')  # full disk: exit 5
+    >>> ResultWriter(open('/dev/full', 'wb', buffering=0), '-o /dev/full').write(b'{}\\n')
+    Traceback (most recent call last):
+      ...
+    apitx.cli._exit.OutputError: -o /dev/full: No space left on device
     """
 
     def __init__(self, stream: IO[bytes], name: str) -> None:
@@ -91,10 +96,11 @@ def open_file(path: str, name: str, stack: ExitStack) -> ResultWriter:
     was sent), a write or the final rename that fails is one line naming
     ``name`` (exit 5), and the file is replaced only if the block succeeds.
 
-    Example::
-
-        out = open_file('c1.tar.gz', 'c1.tar.gz', stack)
-        export_instance(api, 'c1', out.stream)   # a full disk: 'c1.tar.gz: No space…'
+    >>> with ExitStack() as stack:
+    ...     open_file('/nonexistent/c1.tar.gz', 'c1.tar.gz', stack)
+    Traceback (most recent call last):
+      ...
+    apitx.cli._exit.UsageError: c1.tar.gz: ...
     """
     from .. import atomic_write  # here: only a command that writes a file needs it
 

@@ -6,9 +6,17 @@ Every command (the request and each subcommand) runs through
 went away (``| head``) or a bug of apitx end the same way everywhere: one
 line, the code of the table in :mod:`._exit`, a traceback only under ``-v``.
 
-Example::
+Example: a command of two lines; its failures are one line on stderr and
+the table's exit code (here 2: a usage error):
 
-    return run_command(build_parser().parse_args, run, argv, Failures())
+>>> import argparse
+>>> parser = argparse.ArgumentParser(prog='hello')
+>>> _ = parser.add_argument('name')
+>>> run_command(parser.parse_args, lambda args: print('hi', args.name) or 0, [c1], Failures())
+hi apitx-...
+0
+>>> run_command(parser.parse_args, lambda args: 0, [], Failures())
+2
 """
 
 from __future__ import annotations

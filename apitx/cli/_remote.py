@@ -5,12 +5,18 @@
 ``list`` prints to stdout. A password in an address (``https://u:pw@host``)
 is never shown.
 
-Example::
+Example: in a config dir of its own (``APITX_CONF``) holding a client
+certificate the second LXD trusts (a new one needs ``--token``: from
+``lxc config trust add``); its instances are ``lxd2:NAME``:
 
-    $ apitx remote add web https://10.0.0.5:8443 --token eyJjbGllbnRfbmFtZSI6…
-    $ apitx remote list
-    $ apitx -e web: instances
-    $ apitx remote remove web
+>>> shell('''export APITX_CONF=$(mktemp -d); cp /var/lib/apitx-sandbox/client.* $APITX_CONF
+... apitx remote add lxd2 https://127.0.2.1:8443 --accept-certificate
+... apitx remote list | grep ^lxd2; apitx -e lxd2: --compact instances/nosuch
+... apitx remote remove lxd2; rm -r $APITX_CONF''')
+apitx: remote lxd2 added: https://127.0.2.1:8443, certificate pinned in /tmp/.../servercerts/lxd2.crt
+lxd2    https://127.0.2.1:8443              lxd            default  yes     /tmp/...
+apitx: GET https://127.0.2.1:8443/1.0/instances/nosuch: Instance not found
+apitx: remote lxd2 removed from /tmp/...
 """
 
 from __future__ import annotations

@@ -7,11 +7,21 @@ The steps, each in its own module: the command line is checked
 answer is JSON (its metadata printed), a stream (copied), or an operation
 (``--wait``: :mod:`._wait`). stdout carries only the result.
 
-Example::
+Example: ``GET /1.0/instances/c1/state`` prints its ``metadata``; ``--wait``
+waits for an operation and prints its end; ``-o FILE`` takes any body (here
+an image's tarball):
 
-    $ apitx instances                                # GET /1.0/instances, prints metadata
-    $ apitx -X PUT -d '{"action": "start"}' --wait instances/c1/state
-    $ apitx -o rootfs.tar.gz images/<fingerprint>/export
+>>> shell('''apitx instances/$c1/state | grep -o '"status": "[A-Za-z]*"' ''')
+"status": "Running"
+>>> shell('''apitx -X PUT -d '{"action": "start"}' --wait instances/$c1/state''')
+apitx: PUT unix:/var/lib/lxd/unix.socket /1.0/instances/.../state: operation ... failed: The
+instance is already running
+[exit 1]
+>>> shell('''fp=$(apitx images/aliases/apitx-busybox | grep -oE '[0-9a-f]{64}')
+... apitx -o /tmp/$c2.tar.gz images/$fp/export && tar -tzf /tmp/$c2.tar.gz | head -2
+... rm /tmp/$c2.tar.gz''')
+metadata.yaml
+rootfs/
 """
 
 from __future__ import annotations

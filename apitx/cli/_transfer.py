@@ -18,12 +18,18 @@ trace: never the bytes carried). Ctrl-C, SIGTERM and SIGHUP stop a copy
 between servers with both servers' operations cancelled (exit 130, 143,
 129).
 
-Example::
+Example: what ``apitx copy c1 c2 --stateless`` does:
 
-    source = Place.parse('lxd2:c1', 'SOURCE')           # Place('lxd2:', 'c1', None)
-    with Transfer(args, 'Copying c1') as transfer:
-        migrate.copy_instance(transfer.api(source.remote), source.name, transfer.api(None),
-                              progress=transfer.progress)
+>>> from apitx.cli._copy import build_parser
+>>> args = build_parser('copy').parse_args([c1, c2, '--stateless'])
+>>> source = Place.parse(args.source, 'SOURCE')
+>>> source.remote is None
+True
+>>> with Transfer(args, f'Copying {c1}') as transfer:
+...     api = transfer.api(source.remote)
+...     migrate.copy_instance(api, source.name, api, new_name=c2,
+...                           progress=transfer.progress).ok
+True
 """
 
 from __future__ import annotations

@@ -1,10 +1,13 @@
 """``--wait``: wait for the operation a request started, with a live progress
 line on a terminal, and Ctrl-C that says what became of the operation.
 
-Example::
+Example:
 
-    final = wait(api, result, timeout=60, cancel_on_interrupt=False)
-    progress_text({'description': 'Creating instance'}, 3.2)   # 'Creating instance 3s'
+>>> from apitx import API
+>>> api = API.factory()
+>>> result = api.post('instances', json={'name': c2, 'source': {'type': 'none'}})
+>>> wait(api, result, timeout=60, cancel_on_interrupt=False).metadata['status']
+'Success'
 """
 
 from __future__ import annotations
@@ -68,7 +71,11 @@ class ProgressLine:
     LXD's progress metadata when it has some (``Unpack: 42%``); :meth:`write`
     any text (the transfer commands' progress).
 
-    >>> ProgressLine(sys.stderr).show({'description': 'Creating instance'}, 3.2)
+    >>> import io
+    >>> line = ProgressLine(io.StringIO())
+    >>> line.show({'description': 'Creating instance'}, 3.2)
+    >>> line.stream.getvalue()
+    '\\r\\x1b[KCreating instance 3s'
     """
 
     def __init__(self, stream: IO[str]) -> None:
