@@ -10,12 +10,13 @@ watch the user asked for; a count below 1 or a timeout that is not a finite
 number > 0 is refused before connecting). A stream the server drops exits
 3, as any lost connection of ``apitx`` does; Ctrl-C exits 130.
 
-Example: the first lifecycle event, here of an instance created a second
-after the command starts:
+Example: the first lifecycle event, made by updating an instance until
+the watch has seen one (it subscribes first, so no fixed delay would be safe):
 
->>> shell('''(sleep 1; apitx -X POST --wait -d '{"name": "'$c2'", "source": {"type": "none"}}' \\
-...     instances >/dev/null) & apitx events --type lifecycle --count 1 --timeout 60 \\
-...     | grep -o '"type":"lifecycle"'; wait''')
+>>> shell('''apitx events --type lifecycle --count 1 --timeout 60 >/tmp/$c2.out & w=$!
+... while kill -0 $w 2>/dev/null; do
+...     apitx -X PATCH -d '{"config": {"user.note": "hi"}}' instances/$c1 >/dev/null
+... done; grep -o '"type":"lifecycle"' /tmp/$c2.out; rm /tmp/$c2.out''')
 "type":"lifecycle"
 """
 
