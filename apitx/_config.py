@@ -69,7 +69,7 @@ class Timeout(Value):
     - ``total``: the whole request, from connecting to the last byte read
       (``iter_content()`` of a streamed body included). A read timeout
       restarts with every byte, so only this bounds a server that dribbles
-      its answer. Default (None): :data:`MIN_TOTAL` seconds or ``connect +
+      its answer. Default (None): 300 seconds or ``connect +
       read``, whichever is longer; no limit when either of those has none.
       ``math.inf`` means no limit.
 
@@ -216,7 +216,7 @@ TRACE_FORMATS = ("text", "json", "curl")
 class TraceSettings(Value):
     """Whether and how an API traces its transactions, and how it renders them.
 
-    ``enabled`` turns tracing on; ``format`` is one of :data:`TRACE_FORMATS`;
+    ``enabled`` turns tracing on; ``format`` is ``'text'``, ``'json'`` or ``'curl'``;
     ``file`` appends the trace to that file instead of stderr; ``render``
     applies to every rendering of the API's results (traces, summaries,
     ``curl()``, exception texts), traced or not.

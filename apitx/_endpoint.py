@@ -184,7 +184,7 @@ class Endpoint(Value):
         """Find the local LXD or Incus socket the way ``lxc`` and ``incus`` do:
         the first that exists and that this user may write.
 
-        Tried in order (see :func:`candidate_sockets`): ``$LXD_SOCKET``,
+        Tried in order: ``$LXD_SOCKET``,
         ``$LXD_DIR/unix.socket``, ``$INCUS_SOCKET``, ``$INCUS_DIR/unix.socket``,
         LXD's snap and Debian sockets, Incus's ``/run/incus`` and
         ``/var/lib/incus`` sockets, and last Incus's per-user sockets

@@ -132,7 +132,8 @@ class Facade(Generic[R]):
 
     @property
     def endpoint(self) -> Endpoint:
-        """The endpoint requests go to now (of :attr:`endpoints`)."""
+        """The endpoint requests go to now: the first of a cluster's members
+        that answered (the one given, for a single server)."""
         endpoint: Endpoint = self._sender.endpoint
         return endpoint
 

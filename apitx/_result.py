@@ -240,7 +240,8 @@ class BaseResult:
 
     def server_message(self, node: Any = None) -> str:
         """The server's own words for this answer's error (``node``: a failed
-        operation inside it), as one line; see :func:`_envelope.server_message`."""
+        operation inside it), as one line: LXD's ``error``, else a failed
+        operation's ``err``, else the body's text or the HTTP reason."""
         return _envelope.server_message(
             self.data, node, text=self.response.text if self.body_read else "",
             status=self.status_code, reason=self.response.reason or "")
@@ -286,8 +287,8 @@ class BaseResult:
 
     def validate_metadata(self, data: Any) -> None:
         """Raise :class:`APIException` for any failed operation inside ``data``
-        (the chain of ``metadata`` an LXD answer nests; see
-        :func:`_envelope.nested_failure`)."""
+        (the chain of ``metadata`` an LXD answer nests: an exec's or a
+        migration's operation holds the one that failed)."""
         node = _envelope.nested_failure(data)
         if node is not None:
             raise APIException(self, error=self.server_message(node),

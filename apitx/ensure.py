@@ -18,8 +18,9 @@ No lost updates: every change to an existing object is GET, then PATCH with
 ``If-Match: <ETag>`` carrying only what differs. When another writer changed
 the object in between, LXD answers 412; the helper re-reads and re-applies,
 up to :data:`ATTEMPTS` times, then raises :class:`ConcurrentUpdateError`.
-A write is read back, because LXD 5.0's ETag check is not atomic (see
-:func:`_converge`). ``Change.retries`` counts the re-applied writes.
+A write is read back, because LXD 5.0's ETag check is not atomic (two
+writers with the same ETag can both be let through). ``Change.retries`` counts
+the re-applied writes.
 
 ``check=True`` is a dry run: GETs only; ``changed`` and ``diff`` say what a
 real run would do, ``result`` is None.

@@ -24,7 +24,7 @@ away pooled connections that are not that stub: a Unix-socket pool that
 builds its own connection in ``_new_conn`` makes it loop forever, recording
 and replaying alike.
 
-apitx's pool only sets ``ConnectionCls`` (see :mod:`apitx._transports._unix`). This
+apitx's pool only sets ``ConnectionCls`` to its Unix socket connection. This
 module gives vcrpy one more patch: while a cassette is open, our pool's
 ``ConnectionCls`` is a class that mixes vcrpy's connection stub with our Unix
 socket connection. Recording then really talks to the socket; replaying

@@ -104,17 +104,8 @@ PRIVATE_IN_SIGNATURES = [
 #: Docstrings of public objects that send readers to private names (or to an
 #: attribute no page documents). Reported to be fixed in the docstrings:
 #: remove each line when its docstring is.
-PRIVATE_IN_DOCSTRINGS = [
-    ("py:func", "_envelope.server_message"),   # APIResult.server_message
-    ("py:func", "_envelope.nested_failure"),   # APIResult.validate_metadata
-    ("py:func", "candidate_sockets"),          # Endpoint.discover
-    ("py:func", "_converge"),                  # apitx.ensure's module docstring
-    ("py:data", "MIN_TOTAL"),                  # Timeout
-    ("py:data", "TRACE_FORMATS"),              # TraceSettings
-    ("py:mod", "apitx._transports._unix"),     # apitx.testing's module docstring
-    ("py:attr", "endpoints"),                  # API.endpoint, AsyncAPI.endpoint
-]
-nitpick_ignore = [("py:class", name) for name in PRIVATE_IN_SIGNATURES] + PRIVATE_IN_DOCSTRINGS
+PRIVATE_IN_DOCSTRINGS: List[Tuple[str, str]] = []
+nitpick_ignore = [("py:class", name) for name in PRIVATE_IN_SIGNATURES]
 
 
 def public_target(target: str) -> Optional[str]:
