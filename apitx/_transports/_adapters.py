@@ -76,9 +76,14 @@ class StrictLengthAdapter(HTTPAdapter):
 class UnixSocketAdapter(StrictLengthAdapter):
     """A requests transport adapter that sends everything to one Unix socket.
 
-    Mount it on the prefix of :data:`apitx._endpoint.UNIX_BASE_URL`::
+    Mount it on the prefix of :data:`apitx._endpoint.UNIX_BASE_URL`:
 
-        session.mount('http+unix://lxd/', UnixSocketAdapter('/var/lib/lxd/unix.socket'))
+    >>> import requests
+    >>> from apitx._transports._adapters import UnixSocketAdapter
+    >>> session = requests.Session()
+    >>> session.mount('http+unix://lxd/', UnixSocketAdapter('/var/lib/lxd/unix.socket'))
+    >>> session.get('http+unix://lxd/1.0/instances').status_code
+    200
     """
 
     def __init__(self, socket_path: str, maxsize: int = DEFAULT_POOL_SIZE,

@@ -248,9 +248,17 @@ class PinningAdapter(StrictLengthAdapter):
 
     Mount it on the endpoint's prefix; ``verify=`` given to requests is
     ignored (the pin is the whole trust rule), ``cert=`` still presents the
-    client certificate::
+    client certificate:
 
-        session.mount('https://10.0.0.5:8443/', PinningAdapter(Pin.from_file('server.crt')))
+    >>> import requests
+    >>> from apitx._transports import Pin, PinningAdapter
+    >>> sandbox = '/var/lib/apitx-sandbox'
+    >>> session = requests.Session()
+    >>> session.mount('https://127.0.0.1:8443/',
+    ...               PinningAdapter(Pin.from_file(f'{sandbox}/server.crt')))
+    >>> cert = (f'{sandbox}/client.crt', f'{sandbox}/client.key')
+    >>> session.get('https://127.0.0.1:8443/1.0', cert=cert).json()['metadata']['auth']
+    'trusted'
     """
 
     def __init__(self, pin: Pin, **kwargs: Any) -> None:
