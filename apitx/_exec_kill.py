@@ -28,13 +28,14 @@ its command the way Ctrl-C does.
 
 How a terminated command line tool stops its command as Ctrl-C would:
 
->>> import os, signal, threading
+>>> import os, signal
 >>> from apitx import API, Signalled, raising_on
 >>> api = API.factory()
->>> threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()  # as `kill` would
+>>> def terminated(control):           # as `kill <pid>` would, once the command runs
+...     os.kill(os.getpid(), signal.SIGTERM)
 >>> try:
 ...     with raising_on(signal.SIGTERM, signal.SIGHUP):
-...         api.exec(c1, ['sh', '-c', 'sleep 61 & wait'])
+...         api.exec(c1, ['sh', '-c', 'sleep 61 & wait'], on_start=terminated)
 ... except Signalled as exc:
 ...     print(exc)
 SIGTERM received
