@@ -18,10 +18,21 @@ read again from its start: it names the instance (so a name already taken is
 refused up front) and holds its config, and LXD refuses keys only Incus
 writes (:data:`apitx._compat.INCUS_ONLY_KEYS`).
 
-Example::
-
-    export_instance(api, 'c1', 'c1.tar.gz', progress=print)
-    import_instance(other_api, 'c1.tar.gz', name='c1-restored', pool='fast')
+>>> import io
+>>> from apitx import API
+>>> from apitx.migrate import export_instance, import_instance
+>>> api = API.factory()
+>>> backup = io.BytesIO()
+>>> export_instance(api, c1, backup, progress=lambda p: print(p.stage, p.percent))
+download ...
+download 100
+...
+>>> backup.seek(0)
+0
+>>> import_instance(api, backup, name=c2).metadata['status']
+'Success'
+>>> api.get(f'instances/{c2}').metadata['status']
+'Stopped'
 """
 
 from __future__ import annotations
@@ -32,7 +43,7 @@ import tarfile
 import time
 import uuid
 import zlib
-from typing import IO, Any, Dict, List, Optional, Union
+from typing import IO, Any, Dict, Iterator, List, Optional, Union
 from urllib.parse import quote
 
 import yaml
@@ -74,8 +85,15 @@ def export_instance(api: Client, name: str, destination: Destination, *,
     be written raises :class:`~apitx.LocalFileError` before anything is sent
     (later, for a full disk), leaving any file there as it was.
 
-    >>> export_instance(api, 'c1', 'c1.tar.gz')
-    2074333
+    >>> import os, tempfile
+    >>> from apitx import API
+    >>> from apitx.migrate import export_instance
+    >>> with tempfile.TemporaryDirectory() as here:
+    ...     export_instance(API.factory(), c1, os.path.join(here, 'c1.tar.gz'),
+    ...                     instance_only=True, compression='gzip')
+    ...     os.listdir(here)
+    10...
+    ['c1.tar.gz']
     """
     check_name("name", name)
     if isinstance(destination, (str, os.PathLike)):
@@ -124,7 +142,18 @@ def import_instance(api: Client, origin: Origin, *, name: Optional[str] = None,
     binary file object read from where it stands), as ``name`` (default: the
     backup's), in ``pool``; return the server's final answer.
 
-    >>> import_instance(api, 'c1.tar.gz', name='c2')
+    >>> import os, tempfile
+    >>> from apitx import API
+    >>> from apitx.migrate import export_instance, import_instance
+    >>> api = API.factory()
+    >>> with tempfile.TemporaryDirectory() as here:
+    ...     size = export_instance(api, c1, os.path.join(here, 'c1.tar.gz'))
+    ...     import_instance(api, os.path.join(here, 'c1.tar.gz'), name=c2)
+    <APIResult GET unix:/var/lib/lxd/unix.socket /1.0/operations/.../wait?timeout=0 HTTP/200>
+    >>> import_instance(api, 'missing.tar.gz')
+    Traceback (most recent call last):
+      ...
+    apitx.RequestError: missing.tar.gz: No such file or directory; nothing was sent
     """
     for label, value in (("name", name), ("pool", pool)):
         if value is not None:
@@ -177,7 +206,8 @@ class _Import:
             headers[f"{prefix}pool"] = self.pool
         body = _Counted(self.stream, self._report)
         try:
-            return wait_reporting(_on_target(lambda: self.api.request("POST", "instances", data=body,
+            return wait_reporting(_on_target(lambda: self.api.request("POST", "instances",
+                                                                      data=body.sendable(),
                                                             headers=headers)),
                          self.reader, "target", self.progress, self.timeout)
         except (APITXError, SideFailure) as exc:
@@ -221,8 +251,18 @@ def read_index(stream: IO[bytes]) -> Optional[Dict[str, Any]]:
     cannot seek, or the file is not such a tarball (or is compressed in a way
     Python cannot read, such as zstd).
 
-    >>> read_index(open('c1.tar.gz', 'rb'))['name']
-    'c1'
+    >>> import io
+    >>> from apitx import API
+    >>> from apitx.migrate import export_instance
+    >>> from apitx._backups import read_index
+    >>> backup = io.BytesIO()
+    >>> size = export_instance(API.factory(), c1, backup)
+    >>> backup.seek(0)
+    0
+    >>> read_index(backup)['name'] == c1, backup.tell()      # read, then put back
+    (True, 0)
+    >>> read_index(io.BytesIO(b'not a tarball')) is None
+    True
     """
     try:
         start = stream.tell()
@@ -267,13 +307,19 @@ class _Counted:
         self.stream, self.report = stream, report
         self.sent = 0
         self._reported = 0.0
-        try:
-            self.total: Optional[int] = os.fstat(stream.fileno()).st_size - stream.tell()
-        except (AttributeError, OSError, ValueError):
-            self.total = None
+        self.total = _left(stream)
 
     def __len__(self) -> int:
         return self.total if self.total is not None else 0
+
+    def sendable(self) -> Union[_Counted, Iterator[bytes]]:
+        """What to give requests: this file, sent with its length as
+        ``Content-Length``; or, when the length is unknown (a pipe), its
+        pieces, which requests sends chunked (a length of 0 would make it
+        announce an empty body, and LXD answer "EOF")."""
+        if self.total is not None:
+            return self
+        return iter(lambda: self.read(_UPLOAD_PIECE), b"")
 
     def read(self, size: int = -1) -> bytes:
         piece = self.stream.read(max(size, _UPLOAD_PIECE))
@@ -283,6 +329,25 @@ class _Counted:
             self._reported = now
             self.report(self.sent, self.total)
         return piece
+
+
+def _left(stream: IO[bytes]) -> Optional[int]:
+    """The bytes ``stream`` holds from where it stands to its end, or None
+    when it cannot seek (a pipe).
+
+    Measured by seeking, not by ``os.fstat``: an in-memory file
+    (``io.BytesIO``) has no descriptor, and a length of 0 made requests send
+    ``Content-Length: 0``, so LXD read an empty backup ("EOF").
+    """
+    try:
+        if not stream.seekable():
+            return None
+        here = stream.tell()
+        end = stream.seek(0, os.SEEK_END)
+        stream.seek(here)
+    except (AttributeError, OSError, ValueError):
+        return None
+    return end - here
 
 
 def _download(api: Client, url: str, out: IO[bytes], reader: ProgressReader,

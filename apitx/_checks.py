@@ -14,10 +14,16 @@ never an int. ``open(7)`` opens file descriptor 7 and closes it when done,
 so ``file_fingerprint(True)`` would have read and closed the caller's
 stdout.
 
-Example::
-
-    name = text(name, 'files(instance)')           # 'c1', or RequestTypeError
-    path = local_path(target, 'pull(target)')      # 'out.bin', never a descriptor
+>>> from pathlib import Path
+>>> from apitx._checks import local_path, text
+>>> text('c1', 'files(instance)')
+'c1'
+>>> local_path(Path('out.bin'), 'pull(target)')
+'out.bin'
+>>> local_path(3, 'pull(target)')                # never taken for a descriptor
+Traceback (most recent call last):
+  ...
+apitx.RequestTypeError: pull(target): 3 is not a local path; give a str or a pathlib.Path; nothing was sent
 """
 
 from __future__ import annotations

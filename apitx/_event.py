@@ -4,10 +4,9 @@ The stream is a websocket of JSON text messages ``{type, timestamp,
 location, project, metadata}`` (LXD 5.0.2 and Incus 6.0, measured here);
 both clients' streams and the waiting engine read them through here.
 
-Example::
-
-    Event.parse('{"type": "lifecycle", "metadata": {"action": "instance-started"}}').type
-    # 'lifecycle'
+>>> from apitx import Event
+>>> Event.parse('{"type": "lifecycle", "metadata": {"action": "instance-started"}}').type
+'lifecycle'
 """
 
 from __future__ import annotations

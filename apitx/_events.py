@@ -12,11 +12,18 @@ Two endings, told apart on purpose:
 - the server dropping the connection raises :class:`APIConnectionError`: a
   watcher that silently stops seeing events is the bug this avoids.
 
-Example::
-
-    with events(api, types=['lifecycle']) as stream:
-        for event in stream:
-            print(event.type, event.metadata.get('action'))
+>>> from apitx import API, events
+>>> api = API.factory()
+>>> with events(api, types=['lifecycle'], timeout=30) as stream:
+...     stream.confirm(5.0)                 # listening: no later event is missed
+...     api.exec(c1, ['true']).return_code
+...     for event in stream:                # other instances' events too: pick c1's
+...         if event.metadata['source'] == f'/1.0/instances/{c1}':
+...             print(event.type, event.metadata['action'])
+...             break
+True
+0
+lifecycle instance-exec
 """
 
 from __future__ import annotations
@@ -39,9 +46,14 @@ __all__ = ["Event", "EventStream", "events"]
 class EventStream:
     """An iterator of :class:`Event`; a context manager that closes it.
 
+    >>> import threading
+    >>> from apitx import API, events
+    >>> api = API.factory()
     >>> stream = events(api, types=['operation'])
-    >>> threading.Timer(5, stream.close).start()    # stop watching in 5 s
-    >>> for event in stream: ...
+    >>> threading.Timer(0.5, stream.close).start()    # stop watching in 0.5 s
+    >>> for event in stream: pass                     # ends when closed
+    >>> stream
+    <EventStream unix:/var/lib/lxd/unix.socket /1.0/events?type=operation closed>
     """
 
     def __init__(self, ws: WebSocketConnection) -> None:
@@ -134,8 +146,11 @@ class EventStream:
         what follows must wait for that ping first. Events read meanwhile
         are kept for iteration.
 
-        >>> stream = events(api, types=['operation'])
-        >>> stream.confirm(5.0) and api.get(op).running   # no later update can be missed
+        >>> from apitx import API, events
+        >>> api = API.factory()
+        >>> with events(api, types=['operation']) as stream:
+        ...     stream.confirm(5.0)     # now a state read, then the stream, misses nothing
+        True
         """
         limit = _checks.seconds(timeout, "confirm(timeout)", optional=False)
         until = None if limit is None else time.monotonic() + limit
@@ -162,7 +177,15 @@ class EventStream:
     def settimeout(self, seconds: Optional[float]) -> None:
         """The longest wait for each next event from now on (None: no limit).
 
-        >>> stream.settimeout(1.0)      # next(stream) raises APITimeoutError after 1 s
+        >>> from apitx import API, events
+        >>> api = API.factory()
+        >>> stream = events(api, types=['lifecycle'])
+        >>> stream.settimeout(0.5)
+        >>> for event in stream: pass     # until no event comes for 0.5 s
+        Traceback (most recent call last):
+          ...
+        apitx.APITimeoutError: events unix:/var/lib/lxd/unix.socket /1.0/events?type=lifecycle: no event in 0.5s (events(timeout=...)); the stream is still open: iterate again to wait more
+        >>> stream.close()
         """
         self._timeout = _checks.seconds(seconds, "settimeout(seconds)")
 
@@ -195,7 +218,15 @@ def events(api: Client, types: Optional[Iterable[str]] = None, project: Optional
     :class:`APITimeoutError`; None: no limit, as events may be rare).
     Connecting uses the API's timeouts.
 
-    >>> for event in events(api, types=['lifecycle'], all_projects=True): ...
+    >>> from apitx import API, events
+    >>> api = API.factory()
+    >>> with events(api, types=['lifecycle'], all_projects=True, timeout=60) as stream:
+    ...     stream
+    <EventStream unix:/var/lib/lxd/unix.socket /1.0/events?type=lifecycle&all-projects=true>
+    >>> events(api, project='nowhere')
+    Traceback (most recent call last):
+      ...
+    apitx.APIException: GET unix:/var/lib/lxd/unix.socket /1.0/events?project=nowhere: Project not found
     """
     limit = finite_seconds(timeout, "events(timeout=...)")
     stream = EventStream(api.websocket("events", event_params(types, project, all_projects)))

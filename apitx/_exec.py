@@ -53,11 +53,17 @@ raised, a stdin source that failed) is killed with everything it started
 UTF-8 text: LXD takes JSON strings, and would turn a surrogate-escaped byte
 (``os.fsdecode``) into U+FFFD, so those are refused before anything is sent.
 
-Example::
-
-    result = run_exec(api, 'c1', ['sh', '-c', 'echo hi; exit 3'])
-    result.return_code, result.stdout      # (3, b'hi\\n')
-    run_exec(api, 'c1', ['sha256sum'], stdin=open('big.bin', 'rb')).check()
+>>> from apitx import API, run_exec
+>>> api = API.factory()
+>>> result = run_exec(api, c1, ['sh', '-c', 'echo hi; exit 3'])   # api.exec(...) alike
+>>> result.return_code, result.stdout
+(3, b'hi\\n')
+>>> result.check()
+Traceback (most recent call last):
+  ...
+apitx.ExecError: sh -c 'echo hi; exit 3' in apitx-... exited with 3 (no stderr)
+>>> run_exec(api, c1, ['wc', '-l'], stdin=(f'{n}\\n' for n in range(1000))).stdout
+b'1000\\n'
 """
 
 from __future__ import annotations
@@ -85,7 +91,12 @@ _STDIN_FAILED = "stdin-failed"
 class ExecControl:
     """The running command's control channel, for ``on_start=``.
 
-    >>> run_exec(api, 'c1', ['sh'], terminal=(80, 24), on_start=lambda c: c.resize(120, 40))
+    >>> import signal
+    >>> from apitx import API
+    >>> def stop(control):                       # called once the command runs
+    ...     control.signal(signal.SIGTERM)
+    >>> API.factory().exec(c1, ['sleep', '60'], on_start=stop).return_code
+    143
     """
 
     def __init__(self, ws: WebSocketConnection) -> None:
@@ -129,8 +140,16 @@ def run_exec(api: Client, instance: str, command: Sequence[str], *, stdin: Input
     called with an :class:`ExecControl` once the command runs (to resize its
     terminal or signal it later).
 
-    >>> run_exec(api, 'c1', ['sh', '-c', 'cat; echo err >&2'], stdin=b'in\\n')
-    ExecResult(instance='c1', command=[...], return_code=0, stdout=b'in\\n', stderr=b'err\\n')
+    >>> from apitx import API, run_exec
+    >>> api = API.factory()
+    >>> run_exec(api, c1, ['sh', '-c', 'cat; echo err >&2'], stdin=b'in\\n')
+    ExecResult(instance='apitx-...', command=[...], return_code=0, stdout=b'in\\n', stderr=b'err\\n')
+    >>> run_exec(api, c1, ['stty', 'size'], terminal=(80, 24)).stdout
+    b'24 80\\r\\n'
+    >>> run_exec(api, c1, ['sleep', '60'], timeout=0.5)
+    Traceback (most recent call last):
+      ...
+    apitx.ExecTimeout: sleep 60 in apitx-... still ran after 0.5s and was killed (0 bytes of stdout, 0 of stderr kept); raise timeout= if it needs longer
     """
     plan = ExecPlan.make(instance, command, env=env, cwd=cwd, user=user, group=group,
                          timeout=timeout, terminal=terminal)

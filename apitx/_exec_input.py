@@ -23,13 +23,16 @@ Three rules, each from a way an exec used to hang or lose input:
   when the command ends (or closes its input), and a dropped connection
   shows on the output streams.
 
-Example::
+A failing source, seen from ``exec``:
 
-    writer = StdinWriter(ws, open('in.bin', 'rb'), close_at_eof=True)
-    writer.start()
-    ...
-    if writer.error is not None:   # selectors reported writer.failed readable
-        raise writer.failure()
+>>> from apitx import API
+>>> def lines():
+...     yield b'one\\n'
+...     raise OSError('disk gone')
+>>> API.factory().exec(c1, ['cat'], stdin=lines())
+Traceback (most recent call last):
+  ...
+apitx.RequestError: stdin=<generator object lines at 0x...>: reading it failed after 4 bytes were sent (OSError: disk gone); the command was killed rather than given an end of input it would take for the whole
 """
 
 from __future__ import annotations
@@ -75,7 +78,17 @@ def check_stdin(stdin: Any) -> None:
 class Wakeup:
     """A flag ``selectors`` can wait on, set from any thread (a socket pair).
 
-    >>> flag = Wakeup(); flag.set(); selectors.DefaultSelector().register(flag, EVENT_READ)
+    >>> import selectors
+    >>> from apitx._exec_input import Wakeup
+    >>> flag = Wakeup()
+    >>> selector = selectors.DefaultSelector()
+    >>> key = selector.register(flag, selectors.EVENT_READ)
+    >>> selector.select(timeout=0)
+    []
+    >>> flag.set()
+    >>> [key.fileobj is flag for key, events in selector.select(timeout=0)]
+    [True]
+    >>> flag.close()
     """
 
     def __init__(self) -> None:

@@ -26,11 +26,21 @@ has them); a process that cleared its environment escapes it.
 main thread, so a command line tool that is terminated or hung up kills
 its command the way Ctrl-C does.
 
-Example::
+How a terminated command line tool stops its command as Ctrl-C would:
 
-    left = kill_marked(api, plan, project=None, timeout=5.0)   # None: nothing left
-    with raising_on(signal.SIGTERM, signal.SIGHUP):
-        run_exec(api, 'c1', ['sh', '-c', 'sleep 100 & wait'])
+>>> import os, signal
+>>> from apitx import API, Signalled, raising_on
+>>> api = API.factory()
+>>> def terminated(control):           # as `kill <pid>` would, once the command runs
+...     os.kill(os.getpid(), signal.SIGTERM)
+>>> try:
+...     with raising_on(signal.SIGTERM, signal.SIGHUP):
+...         api.exec(c1, ['sh', '-c', 'sleep 61 & wait'], on_start=terminated)
+... except Signalled as exc:
+...     print(exc)
+SIGTERM received
+>>> api.exec(c1, ['sh', '-c', 'ps | grep -c "[s]leep 61"']).stdout   # the child is gone too
+b'0\\n'
 """
 
 from __future__ import annotations
@@ -49,7 +59,12 @@ def kill_marked(api: Client, plan: ExecPlan, *, project: Optional[str],
     """Kill every process in the plan's instance that carries its mark; None
     when none is left, else why some may be (for a message).
 
-    >>> kill_marked(api, plan, project=None, timeout=5.0)
+    >>> from apitx import API
+    >>> from apitx._exec_kill import kill_marked
+    >>> from apitx._exec_plan import ExecPlan
+    >>> plan = ExecPlan.make(c1, ['sleep', '60'], env=None, cwd=None, user=None, group=None,
+    ...                      timeout=None, terminal=None)
+    >>> kill_marked(API.factory(), plan, project=None, timeout=10)   # None: nothing is left
     """
     try:
         started = api.request("POST", plan.url, json=plan.kill_body(),
@@ -65,8 +80,14 @@ def raising_on(*signums: int) -> Iterator[None]:
     """While inside, each of ``signums`` raises :class:`Signalled` in the main
     thread; the previous handlers are restored on the way out.
 
-    >>> with raising_on(signal.SIGTERM, signal.SIGHUP):
-    ...     run_exec(api, 'c1', ['sh', '-c', 'sleep 100 & wait'])
+    >>> import signal
+    >>> from apitx import Signalled, raising_on
+    >>> try:
+    ...     with raising_on(signal.SIGTERM):
+    ...         signal.raise_signal(signal.SIGTERM)
+    ... except Signalled as exc:           # a KeyboardInterrupt: catch it by name
+    ...     print(exc, exc.signum)
+    SIGTERM received 15
     """
     if threading.current_thread() is not threading.main_thread():
         raise RequestError("raising_on(): only the main thread receives signals; call it "

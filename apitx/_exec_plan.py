@@ -9,11 +9,13 @@ the control channel's messages, and the words of a timeout and of a
 command that never ran. :mod:`apitx._exec` (threads and ``selectors``) and
 :mod:`apitx._aio._exec` (asyncio tasks) only move the bytes.
 
-Example::
-
-    plan = ExecPlan.make('c1', ['sh', '-c', 'echo hi'], env=None, cwd=None, user=None,
-                         group=None, timeout=10, terminal=None)
-    plan.body['command'], plan.streams        # (['sh', '-c', 'echo hi'], ('control', '0', '1', '2'))
+>>> from apitx._exec_plan import ExecPlan
+>>> plan = ExecPlan.make('c1', ['sh', '-c', 'echo hi'], env={'LANG': 'C'}, cwd=None,
+...                      user=None, group=None, timeout=10, terminal=None)
+>>> plan.body['environment']          # the mark a kill finds its processes by
+{'LANG': 'C', 'APITX_EXEC_ID': '...'}
+>>> plan.streams
+('control', '0', '1', '2')
 """
 
 from __future__ import annotations
@@ -75,8 +77,10 @@ class ExecResult:
     ``stdout``/``stderr`` hold the bytes when no ``stdout=``/``stderr=``
     target was given (else ``b''``).
 
-    >>> api.exec('c1', ['false']).return_code
-    1
+    >>> from apitx import API
+    >>> result = API.factory().exec(c1, ['sh', '-c', 'echo out; echo err >&2; false'])
+    >>> result.return_code, result.stdout, result.stderr
+    (1, b'out\\n', b'err\\n')
     """
 
     instance: str

@@ -6,10 +6,9 @@ the API is made), resolving ``API.factory``'s arguments (discovery, remotes,
 pins), siblings with other defaults (``using()``), URLs, navigation, and the
 words of :class:`~apitx.MissingExtension`.
 
-Example::
-
-    plan = FactoryPlan.resolve('web:', cert=None, verify=True, fingerprint=None, project=None)
-    plan.endpoints, plan.cert, plan.project, plan.pin
+>>> from apitx._facade import FactoryPlan
+>>> FactoryPlan.resolve('local:', cert=None, verify=True, fingerprint=None, project=None)
+FactoryPlan(endpoints=(Endpoint(base_url='http+unix://lxd', socket_path='/var/lib/lxd/unix.socket', project=None),), cert=None, project=None, pin=None)
 """
 
 from __future__ import annotations
@@ -158,7 +157,13 @@ class Facade(Generic[R]):
               target: Union[Optional[str], UseDefault] = USE_DEFAULT) -> FacadeT:
         """A sibling API on the same connections with other defaults (None: none).
 
-        >>> api.using(project='web', target='m2').post('instances', json=config)
+        >>> from apitx import API
+        >>> api = API.factory()
+        >>> web = api.using(project='default', target=None)
+        >>> web.project, api.project
+        ('default', None)
+        >>> web.get(f'instances/{c1}').response.request.url      # project= on each request
+        'http+unix://lxd/1.0/instances/apitx-...?project=default'
         """
         sibling = copy.copy(self)
         if not isinstance(project, UseDefault):

@@ -9,11 +9,14 @@ each member at most once. The member that answered stays in use.
 Pure decisions and a little state behind a lock: the sync and async clients
 share it.
 
-Example::
-
-    members = Members((m1, m2, m3))
-    members.current                 # m1
-    members.advance(m1)             # m2: m1 failed
+>>> from apitx._endpoint import Endpoint
+>>> from apitx._failover import Members
+>>> m1, m2, m3 = (Endpoint.parse(f'https://10.0.0.{n}:8443') for n in (1, 2, 3))
+>>> members = Members((m1, m2, m3))
+>>> members.current is m1
+True
+>>> members.advance(m1) is m2 is members.current          # m1 failed: m2 from now on
+True
 """
 
 from __future__ import annotations

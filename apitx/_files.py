@@ -17,13 +17,15 @@ What the two servers do differently here, and what apitx does about it, is in
 README "Servers": a directory made with no mode is 0750 on LXD 5.0 and 0755 on
 Incus 6.0, so :meth:`Files.mkdir` always sends one (0755 unless told).
 
-Example::
-
-    files = api.files('c1')
-    files.push('/etc/motd', 'hello\\n', mode=0o644)          # str: the content
-    files.push('/root/big.img', Path('big.img'))             # Path: a local file, streamed
-    files.pull('/etc/motd')                                  # b'hello\\n'
-    files.pull_tree('/etc/ssh', Path('ssh-backup'))
+>>> from apitx import API
+>>> files = API.factory().files(c1)
+>>> files.push('/root/motd', 'hello\\n', mode=0o644)   # str: the content
+>>> files.pull('/root/motd')
+b'hello\\n'
+>>> import tempfile
+>>> with tempfile.TemporaryDirectory() as here:        # a local copy of a tree
+...     [entry.path for entry in files.pull_tree('/etc', here)]
+['/etc', '/etc/group', '/etc/inittab', '/etc/passwd']
 """
 
 from __future__ import annotations
@@ -55,7 +57,9 @@ class Files:
     """The files of one instance (``api.files('c1')``; ``project`` for one
     outside the default project).
 
-    >>> api.files('c1').mkdir('/srv/app', uid=1000, gid=1000, mode=0o750)
+    >>> from apitx import API
+    >>> API.factory().files(c1)
+    <Files apitx-... on unix:/var/lib/lxd/unix.socket>
     """
 
     def __init__(self, api: Client, instance: str, project: Optional[str] = None) -> None:
@@ -82,7 +86,12 @@ class Files:
         as ``0o640``) set the owner and permissions (the server's defaults
         otherwise: root, 0644); ``append`` appends instead of replacing.
 
-        >>> files.push('/etc/app.conf', Path('app.conf'), mode=0o600)
+        >>> from apitx import API
+        >>> files = API.factory().files(c1)
+        >>> files.push('/root/app.conf', b'port = 8080\\n', uid=1000, mode=0o600)
+        >>> files.push('/root/app.conf', b'debug = true\\n', append=True)
+        >>> files.pull('/root/app.conf')
+        b'port = 8080\\ndebug = true\\n'
         """
         body = push_body(path, source)
         if isinstance(body, os.PathLike):
@@ -108,8 +117,14 @@ class Files:
         A directory is refused (:meth:`pull_tree` copies one, :meth:`listdir`
         lists it); a symlink is refused with its target named.
 
-        >>> files.pull('/etc/hostname')
-        b'c1\\n'
+        >>> from apitx import API
+        >>> files = API.factory().files(c1)
+        >>> files.pull('/etc/passwd')
+        b'root:x:0:0:root:/root:/bin/sh\\n'
+        >>> import io
+        >>> copy = io.BytesIO()
+        >>> files.pull('/etc/passwd', copy)                  # streamed to a file object
+        30
         """
         if target is not None and not hasattr(target, "write"):
             # Opened first: a target that cannot be written costs no request.
@@ -128,7 +143,12 @@ class Files:
         is left as it is). ``mode`` is always sent: with none, LXD 5.0 makes
         0750 and Incus 6.0 0755.
 
+        >>> from apitx import API
+        >>> files = API.factory().files(c1)
+        >>> files.mkdir('/srv')
         >>> files.mkdir('/srv/data', uid=1000, gid=1000, mode=0o700)
+        >>> files.listdir('/srv')
+        ['data']
         """
         self._write(path, "directory", b"", uid, gid, mode, False)
 
@@ -136,22 +156,34 @@ class Files:
         """Make ``path`` a symbolic link to ``target`` (not followed, not
         checked; both servers refuse to replace an existing path).
 
-        >>> files.symlink('/etc/localtime', '/usr/share/zoneinfo/UTC')
+        >>> from apitx import API
+        >>> files = API.factory().files(c1)
+        >>> files.symlink('/root/shell', '/bin/sh')
+        >>> files.pull('/root/shell')
+        Traceback (most recent call last):
+          ...
+        apitx.APIException: GET ...: cannot pull /root/shell from apitx-...: it is a symlink to '/bin/sh': pull its target
         """
         self._write(path, "symlink", symlink_body(path, target), None, None, None, False)
 
     def delete(self, path: str) -> None:
         """Delete a file, a symlink or an empty directory.
 
+        >>> from apitx import API
+        >>> files = API.factory().files(c1)
+        >>> files.push('/tmp/scratch', b'')
         >>> files.delete('/tmp/scratch')
+        >>> 'scratch' in files.listdir('/tmp')
+        False
         """
         self._send("DELETE", path)
 
     def listdir(self, path: str) -> List[str]:
         """The names in the directory ``path``, as the server lists them.
 
-        >>> files.listdir('/etc')[:3]
-        ['group', 'hostname', 'hosts']
+        >>> from apitx import API
+        >>> API.factory().files(c1).listdir('/etc')
+        ['group', 'inittab', 'passwd']
         """
         result = self._get(path, stream=False)
         return listing(self._entry(path, result), result, self.instance)
@@ -167,7 +199,14 @@ class Files:
         are. Symlinks get the server's owner (root): the file API sets no
         owner on a link.
 
-        >>> files.push_tree(Path('site'), '/srv/site')
+        >>> import pathlib, tempfile
+        >>> from apitx import API
+        >>> files = API.factory().files(c1)
+        >>> with tempfile.TemporaryDirectory() as here:
+        ...     pathlib.Path(here, 'index.html').write_text('<h1>hello</h1>\\n')
+        ...     files.push_tree(here, '/root/site')
+        15
+        ['/root/site', '/root/site/index.html']
         """
         root = _checks.local_path(local_dir, "push_tree(local_dir)")
         if not os.path.isdir(root):
@@ -194,7 +233,15 @@ class Files:
         missing), keeping modes, symlinks and, when this process may chown
         (root), owners; return the entries copied, in order.
 
-        >>> files.pull_tree('/etc', Path('etc-copy'))
+        >>> import os, tempfile
+        >>> from apitx import API
+        >>> files = API.factory().files(c1)
+        >>> with tempfile.TemporaryDirectory() as here:
+        ...     copied = files.pull_tree('/etc', here)
+        ...     sorted(os.listdir(here))
+        ['group', 'inittab', 'passwd']
+        >>> copied[0]
+        Entry(path='/etc', type='directory', uid=0, gid=0, mode=493)
         """
         root = _checks.local_path(local_dir, "pull_tree(local_dir)")
         copied: List[Entry] = []

@@ -23,9 +23,16 @@ another image stops the copy before anything is sent. An image the target
 already holds is not sent again. A copy that fails after the image arrived is
 removed, so no half-done image (without its aliases) stays behind.
 
-Example::
-
-    copy_image(src_api, 'apitx-busybox', dst_api, mode='relay', progress=print)
+>>> from apitx import API
+>>> from apitx.migrate import copy_image
+>>> lxd, incus = API.factory(), API.factory('/var/lib/incus/unix.socket')
+>>> image = copy_image(lxd, 'apitx-busybox', incus, mode='relay')  # Incus has it: not sent
+>>> image.metadata['aliases']
+[{'name': 'apitx-busybox', 'description': ''}]
+>>> copy_image(lxd, 'no-such-image', incus)
+Traceback (most recent call last):
+  ...
+apitx.MigrationError: the source (lxd 5.0.2 (API 1.0) at unix:/var/lib/lxd/unix.socket) has no image 'no-such-image' (neither an alias nor a fingerprint); nothing was sent
 """
 
 from __future__ import annotations
@@ -53,7 +60,12 @@ def copy_image(source: Client, image: str, target: Client, *, aliases: bool = Tr
     ``source`` to ``target`` with its aliases (``aliases=False``: none);
     return the target's ``GET /1.0/images/<fingerprint>``.
 
-    >>> copy_image(lxd, 'alpine', incus, mode='relay').metadata['fingerprint']
+    >>> from apitx import API
+    >>> from apitx.migrate import copy_image
+    >>> lxd, incus = API.factory(), API.factory('/var/lib/incus/unix.socket')
+    >>> fingerprint = lxd.get('images/aliases/apitx-busybox').metadata['target']
+    >>> copy_image(lxd, fingerprint[:12], incus).metadata['fingerprint'] == fingerprint
+    True
     """
     return _ImageCopy(source, image, target, aliases, mode, progress, timeout).run()
 

@@ -16,10 +16,26 @@ Measured: LXD 5.0.2 takes a token only in ``password`` (``trust_token``
 alone: 403), Incus 6.0.4 only in ``trust_token`` (``password`` alone: 403).
 So a token is sent in both.
 
-Example::
+Here with a config dir holding a client certificate the sandbox's LXD
+already trusts, so no token is needed; elsewhere, ``token=`` from ``lxc config
+trust add``:
 
-    add_remote('web', 'https://10.0.0.5:8443', token='eyJjbGllbnRfbmFtZSI6…')
-    API.factory('web:').get('')
+>>> import os, shutil, tempfile
+>>> from unittest import mock
+>>> from apitx import API, add_remote
+>>> here = tempfile.TemporaryDirectory()
+>>> for name in ('client.crt', 'client.key'):
+...     _ = shutil.copy(f'/var/lib/apitx-sandbox/{name}', here.name)
+>>> add_remote('web', 'https://127.0.0.1:8443', config_dir=here.name)
+Traceback (most recent call last):
+  ...
+apitx.EndpointError: https://127.0.0.1:8443 presents certificate sha256:...: compare it with the server's (`lxc info` shows certificate_fingerprint), then add --fingerprint sha256:... (or --accept-certificate); a --token vouches for it by itself
+>>> add_remote('web', 'https://127.0.0.1:8443', accept_certificate=True, config_dir=here.name)
+RemoteSettings(name='web', ..., addr='https://127.0.0.1:8443', protocol='lxd', ...)
+>>> with mock.patch.dict(os.environ, APITX_CONF=here.name):   # where apitx looks first
+...     print(API.factory('web:').server)
+lxd 5.0.2 (API 1.0)
+>>> here.cleanup()
 """
 
 from __future__ import annotations

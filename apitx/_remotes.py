@@ -18,10 +18,18 @@ A remote's ``servercerts`` file is a pin whatever its basicConstraints: ``lxc``
 trusts it as that exact certificate. A remote without one (a server with a
 certificate from a public CA) gets ordinary verification.
 
-Example::
-
-    settings = resolve_remote('web:')      # None for anything that is not 'name:'
-    settings.endpoint, settings.project    # 'https://10.0.0.5:8443', 'default'
+>>> import tempfile
+>>> from apitx._remotes import resolve_remote, save_remote
+>>> here = tempfile.TemporaryDirectory()
+>>> env = {'APITX_CONF': here.name, 'HOME': here.name}   # no lxc or incus config here
+>>> pem = open('/var/lib/apitx-sandbox/server.crt', 'rb').read()
+>>> save_remote(here.name, 'web', 'https://127.0.0.1:8443', 'lxd', pem)
+>>> remote = resolve_remote('web:', env)
+>>> remote.endpoint, remote.project
+(Endpoint(base_url='https://127.0.0.1:8443', socket_path=None, project=None), 'default')
+>>> remote.api_options()['fingerprint']          # its servercerts/web.crt, pinned
+Pin(digests=frozenset({...}), source='/tmp/.../servercerts/web.crt')
+>>> here.cleanup()
 """
 
 from __future__ import annotations
@@ -113,8 +121,13 @@ class RemoteSettings:
     that exists with no config defining it, as in ``lxc`` (the local
     daemon's socket).
 
-    >>> [(r.name, r.shown_addr) for r in list_remotes()]
-    [('web', 'https://10.0.0.5:8443'), ('local', 'unix://')]
+    >>> import tempfile
+    >>> from apitx import list_remotes
+    >>> from apitx._remotes import save_remote
+    >>> with tempfile.TemporaryDirectory() as here:
+    ...     save_remote(here, 'web', 'https://user:secret@10.0.0.5:8443', 'lxd', b'')
+    ...     [(r.name, r.shown_addr, r.builtin) for r in list_remotes({'HOME': '/nowhere', 'APITX_CONF': here})]
+    [('web', 'https://<redacted>@10.0.0.5:8443', False), ('local', 'unix://', True)]
     """
 
     name: str
@@ -328,8 +341,9 @@ def list_remotes(environ: Optional[Mapping[str, str]] = None) -> List[RemoteSett
     """Every remote reachable by name, as ``-e NAME:`` finds it: the first dir
     defining a name wins, and ``local`` is there even when none defines it.
 
-    >>> [r.name for r in list_remotes()]
-    ['web', 'local']
+    >>> from apitx import list_remotes
+    >>> [(r.name, r.builtin) for r in list_remotes({'HOME': '/nowhere'})]   # no config at all
+    [('local', True)]
     """
     dirs = config_dirs(environ)
     winners: Dict[str, RemoteSettings] = {}
@@ -368,8 +382,13 @@ def resolve_remote(text: Any, environ: Optional[Mapping[str, str]] = None
                    ) -> Optional[RemoteSettings]:
     """The remote ``text`` names when it is ``name:``, else None (a path or URL).
 
+    >>> from apitx._remotes import resolve_remote
     >>> resolve_remote('/var/lib/lxd/unix.socket') is None
     True
+    >>> resolve_remote('nowhere:', {'HOME': '/nowhere'})
+    Traceback (most recent call last):
+      ...
+    apitx.EndpointError: no remote named 'nowhere'; searched /nowhere/.config/apitx/config.yml ($APITX_CONF), ...
     """
     match = _REMOTE.fullmatch(text) if isinstance(text, str) else None
     return find_remote(match.group(1), environ) if match else None
@@ -418,8 +437,18 @@ def remove_remote(name: str, *, config_dir: Optional[str] = None) -> RemoteSetti
     theirs. A name lxc could not use (``../x``) is refused before any file is
     touched; one the dir does not define raises :class:`EndpointError`.
 
-    >>> remove_remote('web').config_dir.path
-    '/home/me/.config/apitx'
+    >>> import tempfile
+    >>> from apitx import remove_remote
+    >>> from apitx._remotes import save_remote
+    >>> here = tempfile.TemporaryDirectory()
+    >>> save_remote(here.name, 'web', 'https://10.0.0.5:8443', 'lxd', b'')
+    >>> remove_remote('web', config_dir=here.name).addr
+    'https://10.0.0.5:8443'
+    >>> remove_remote('web', config_dir=here.name)
+    Traceback (most recent call last):
+      ...
+    apitx.EndpointError: no remote named 'web' in /tmp/.../config.yml: `apitx remote list` shows where each remote lives
+    >>> here.cleanup()
     """
     check_name(name)
     own = apitx_config_dir(config_dir)

@@ -19,11 +19,14 @@ Rules:
 - a typo such as ``api.instancse`` cannot be caught before sending: any name
   may be a path segment, and the server's 404 is the answer.
 
-Example::
-
-    api.instances['c1'].state.put(json={'action': 'start'}).wait()
-    api.storage_pools['default'].volumes.get(params={'recursion': 1})
-    api.instances['get'].get(validate=False).status_code     # 404: a name, not a method
+>>> from apitx import API
+>>> api = API.factory()
+>>> api.instances[c1].state.get().metadata['status']
+'Running'
+>>> api.storage_pools['default'].volumes.get(params={'recursion': 1}).metadata[0]['type']
+'...'
+>>> api.instances['get'].get(validate=False).status_code     # 404: a name, not a method
+404
 """
 
 from __future__ import annotations

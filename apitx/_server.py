@@ -10,12 +10,16 @@ the code that speaks a dialect asks it instead of guessing from a socket path.
 This module is pure (no I/O): :class:`~apitx.API` fetches ``GET /1.0`` and
 caches the value; this module only reads it.
 
-Example::
-
-    server = Server.from_metadata(api.get('/1.0').metadata)
-    server.name, server.version             # ('incus', '6.0.4')
-    server.missing(['instance_bulk_state_change', 'devlxd_events'])
-    # ('devlxd_events',)  on Incus, which names it dev_incus_events
+>>> from apitx import API
+>>> from apitx._server import Server
+>>> incus = API.factory('/var/lib/incus/unix.socket')
+>>> server = Server.from_metadata(incus.get('/1.0').metadata)   # what incus.server holds
+>>> server.name, server.version, server.header_prefix
+('incus', '6.0.4', 'X-Incus-')
+>>> server.missing(['instance_bulk_state_change', 'devlxd_events'])  # Incus: dev_incus_events
+('devlxd_events',)
+>>> print(API.factory().server)
+lxd 5.0.2 (API 1.0)
 """
 
 from __future__ import annotations
@@ -111,9 +115,15 @@ class ServerOnce:
     A copy or an unpickled API forgets it and asks its own server again: a
     lock cannot be copied, and the copy may well talk to another daemon.
 
+    >>> from apitx import API
+    >>> from apitx._server import Server, ServerOnce
+    >>> api, calls = API.factory(), []
+    >>> def fetch():
+    ...     calls.append('GET /1.0')
+    ...     return Server.from_metadata(api.get('/1.0').metadata)
     >>> once = ServerOnce()
-    >>> once.get(fetch) is once.get(fetch)      # fetch() ran once
-    True
+    >>> once.get(fetch) is once.get(fetch), calls
+    (True, ['GET /1.0'])
     """
 
     def __init__(self) -> None:

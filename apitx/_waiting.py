@@ -37,11 +37,14 @@ arrives (not even LXD's ping, sent every 10 s) for :data:`SILENCE` seconds
 is a daemon that stopped answering: the wait fails with
 :class:`~apitx.APITimeoutError`, as a poll would.
 
-Example::
+The engine only says what to do next; a client does it and sends the reply:
 
-    waiter = Waiter(['/1.0/operations/<id>'], started=t0, until=None, longest=30,
-                    progress=False, answer_of=made)
-    command = next(waiter.rounds())     # Fetch('/1.0/operations/<id>/wait', {'timeout': 30}, 40.0)
+>>> import time
+>>> from apitx._waiting import Waitable, Waiter
+>>> waiter = Waiter([Waitable('/1.0/operations/abc', None)], started=time.monotonic(),
+...                 until=None, longest=30, progress=False, answer_of=None)
+>>> next(waiter.rounds())       # long-poll it, reading for 10 s more than LXD holds it
+Fetch(url='/1.0/operations/abc/wait', params={'timeout': 30}, read_seconds=40.0, project=None)
 """
 
 from __future__ import annotations
@@ -496,8 +499,17 @@ class WaitAll(Generic[ResultT]):
     outcome, each running one waits on its operation; the outcomes come back
     in the order given, each failure naming the request that started it.
 
+    >>> from apitx import API
+    >>> from apitx._waiting import WaitAll
+    >>> api = API.factory()
+    >>> results = [api.get('instances/nowhere', validate=False),      # failed already
+    ...            api.post(f'instances/{c1}/exec', json={'command': ['true'],
+    ...                                                  'wait-for-websocket': False})]
     >>> batch = WaitAll(results, api.endpoints)
-    >>> outcomes = batch.finish(ended_outcomes, return_exceptions=False)
+    >>> batch.waiting                       # by index: what still runs
+    {1: Waitable(operation='/1.0/operations/...', project=None)}
+    >>> batch.finish([results[1].wait(30)], return_exceptions=True)
+    [APINotFoundException('GET unix:/var/lib/lxd/unix.socket /1.0/instances/nowhere: Instance not found'), <APIResult GET unix:/var/lib/lxd/unix.socket /1.0/operations/.../wait?timeout=30 HTTP/200>]
     """
 
     def __init__(self, results: Sequence[ResultT], endpoints: Sequence[Any]) -> None:

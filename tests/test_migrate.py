@@ -604,6 +604,34 @@ def test_export_to_a_file_object_and_import_from_one(apis, made, tmp_path):
     assert sha256_in(apis["lxd2"], copy) == digest
 
 
+@pytest.mark.parametrize("kind", ["memory", "pipe"])
+def test_import_from_a_file_object_without_a_descriptor_or_a_length(apis, made, tmp_path, kind):
+    """An io.BytesIO has no descriptor, a pipe no length: both used to be
+    sent as "Content-Length: 0" (LXD: "EOF"). The first is measured by
+    seeking, the second sent chunked; both arrive whole."""
+    name = made.name("lxd")
+    copy = made.name("lxd")
+    digest = workload(apis["lxd"], name, tmp_path, megabytes=1, snapshot=False)
+    data = io.BytesIO()
+    migrate.export_instance(apis["lxd"], name, data, instance_only=True)
+    data.seek(0)
+    if kind == "memory":
+        migrate.import_instance(apis["lxd"], data, name=copy)
+    else:
+        read_end, write_end = os.pipe()
+
+        def feed() -> None:
+            with open(write_end, "wb") as pipe:
+                pipe.write(data.getvalue())
+
+        feeder = threading.Thread(target=feed)
+        feeder.start()
+        with open(read_end, "rb") as stream:
+            migrate.import_instance(apis["lxd"], stream, name=copy)
+        feeder.join()
+    assert sha256_in(apis["lxd"], copy) == digest
+
+
 def test_an_export_to_a_path_that_cannot_be_written_makes_no_backup(apis, made, tmp_path):
     name = made.name("lxd2")
     workload(apis["lxd2"], name, tmp_path, megabytes=0.1, snapshot=False)

@@ -14,9 +14,12 @@ Every adapter apitx mounts:
 - forgets its pools in a child after ``fork()``: the child shares the
   parent's sockets otherwise, and each would read the other's answers.
 
-Example::
-
-    session.mount('http+unix://lxd/', UnixSocketAdapter('/var/lib/lxd/unix.socket', maxsize=64))
+>>> import requests
+>>> from apitx._transports._adapters import UnixSocketAdapter
+>>> session = requests.Session()
+>>> session.mount('http+unix://lxd/', UnixSocketAdapter('/var/lib/lxd/unix.socket', maxsize=64))
+>>> session.get('http+unix://lxd/1.0').json()['metadata']['environment']['server']
+'lxd'
 """
 
 from __future__ import annotations
@@ -73,9 +76,14 @@ class StrictLengthAdapter(HTTPAdapter):
 class UnixSocketAdapter(StrictLengthAdapter):
     """A requests transport adapter that sends everything to one Unix socket.
 
-    Mount it on the prefix of :data:`apitx._endpoint.UNIX_BASE_URL`::
+    Mount it on the prefix of :data:`apitx._endpoint.UNIX_BASE_URL`:
 
-        session.mount('http+unix://lxd/', UnixSocketAdapter('/var/lib/lxd/unix.socket'))
+    >>> import requests
+    >>> from apitx._transports._adapters import UnixSocketAdapter
+    >>> session = requests.Session()
+    >>> session.mount('http+unix://lxd/', UnixSocketAdapter('/var/lib/lxd/unix.socket'))
+    >>> session.get('http+unix://lxd/1.0/instances').status_code
+    200
     """
 
     def __init__(self, socket_path: str, maxsize: int = DEFAULT_POOL_SIZE,

@@ -6,10 +6,18 @@ the same message whichever client met it, ``sent`` saying whether the
 request left, and the original kept as ``__cause__`` (the caller raises
 ``from exc``).
 
-Example::
-
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-        raise translate_aiohttp_error(exc, endpoint, line) from exc
+>>> import asyncio, aiohttp
+>>> from apitx._endpoint import Endpoint
+>>> from apitx._transports._aio_errors import translate_aiohttp_error
+>>> async def get(path):
+...     connector = aiohttp.UnixConnector(path=path)
+...     async with aiohttp.ClientSession(connector=connector) as session:
+...         try:
+...             await session.get('http://lxd/1.0')
+...         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+...             return translate_aiohttp_error(exc, Endpoint.parse(path), f'GET unix:{path} /1.0')
+>>> asyncio.run(get('/nowhere.socket'))
+APIConnectionError('GET unix:/nowhere.socket /1.0: no socket at /nowhere.socket: is the daemon running? Start it, or point LXD_DIR/LXD_SOCKET (or endpoint=) at its socket')
 """
 
 from __future__ import annotations

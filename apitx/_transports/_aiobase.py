@@ -4,10 +4,15 @@ Apart from ``_base`` so that the sync client, which imports the package,
 never imports aiohttp, not even for a type: only :mod:`apitx._aio` imports
 this module.
 
-Example::
+The async API's transport (an ``AiohttpTransport`` unless one is given):
 
-    response = await transport.send(request, endpoint, timeout=Timeout(), until=None,
-                                    body=BodyPolicy(1 << 26, False), line=lambda: 'GET …')
+>>> import asyncio
+>>> from apitx import AsyncAPI
+>>> async def transport_of():
+...     async with AsyncAPI.factory() as api:
+...         return type(api.transport).__name__
+>>> asyncio.run(transport_of())
+'AiohttpTransport'
 """
 
 from __future__ import annotations

@@ -23,11 +23,24 @@ Three things aiohttp does not do as apitx needs, done here:
 - **cancellation**: a task cancelled mid-answer closes its connection, so no
   half-read one goes back to the pool.
 
-Example::
-
-    transport = AiohttpTransport([Endpoint.parse('/var/lib/lxd/unix.socket')], ...)
-    response = await transport.send(request, endpoint, timeout=Timeout(), until=None,
-                                    body=BodyPolicy(1 << 26, False), line=lambda: 'GET …')
+>>> import asyncio, json
+>>> from apitx._config import Timeout
+>>> from apitx._endpoint import Endpoint
+>>> from apitx._models import Request
+>>> from apitx._transports import BodyPolicy
+>>> from apitx._transports._aiohttp import AiohttpTransport
+>>> async def server_name():
+...     lxd = Endpoint.parse('/var/lib/lxd/unix.socket')
+...     transport = AiohttpTransport([lxd])
+...     try:
+...         response = await transport.send(
+...             Request('GET', lxd.base_url + '/1.0', {}, None), lxd, timeout=Timeout(),
+...             until=None, body=BodyPolicy(1 << 26, False), line=lambda: 'GET /1.0')
+...     finally:
+...         await transport.close()
+...     return response.status_code, json.loads(response.content)['metadata']['api_version']
+>>> asyncio.run(server_name())
+(200, '1.0')
 """
 
 from __future__ import annotations

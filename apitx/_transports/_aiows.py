@@ -10,10 +10,17 @@ answer. Two more that matter here:
 - a message larger than the API's cap is refused by aiohttp from its header
   (``max_msg_size``), before its payload is read.
 
-Example::
-
-    async with await api.websocket('events', {'type': 'lifecycle'}) as ws:
-        print(await ws.recv())
+>>> import asyncio, json
+>>> from apitx import AsyncAPI
+>>> async def one_event():
+...     async with AsyncAPI.factory() as api:
+...         async with await api.websocket('events', {'type': 'lifecycle'}) as ws:
+...             while ws.pings == 0:     # LXD's first ping: it listens from now on
+...                 await ws.recv_frame()
+...             await api.exec(c1, ['true'])
+...             return json.loads(await ws.recv())['type']
+>>> asyncio.run(one_event())
+'lifecycle'
 """
 
 from __future__ import annotations
@@ -40,8 +47,16 @@ class AsyncWebSocketConnection:
     Reads wait at most the read timeout (``settimeout`` changes it; None:
     no limit), then raise :class:`APITimeoutError`.
 
-    >>> async with await api.websocket(op + '/websocket', {'secret': s}) as ws:
-    ...     await ws.send_binary(b'data')
+    >>> import asyncio
+    >>> from apitx import AsyncAPI
+    >>> async def opened():
+    ...     async with AsyncAPI.factory() as api:
+    ...         async with await api.websocket('events', {'type': 'operation'}) as ws:
+    ...             print(ws)
+    ...         return ws.closed
+    >>> asyncio.run(opened())
+    <AsyncWebSocketConnection unix:/var/lib/lxd/unix.socket /1.0/events?type=operation>
+    True
     """
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse, endpoint: str, describe: str,

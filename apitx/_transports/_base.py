@@ -8,11 +8,17 @@ websocket. Two implement it: :class:`~apitx._transports.HTTPTransport`
 (requests over apitx's adapters: Unix sockets, HTTPS, pins) and
 :class:`~apitx.testing.MockTransport` (a handler in the caller's tests).
 
-Example::
-
-    response = transport.send(prepared, endpoint, timeout=Timeout(), until=None,
-                              body=BodyPolicy(limit=1 << 20, stream=False),
-                              line=lambda: 'GET unix:/var/lib/lxd/unix.socket /1.0')
+>>> import requests
+>>> from apitx import API
+>>> from apitx._config import Timeout
+>>> from apitx._transports import BodyPolicy
+>>> api = API.factory()
+>>> prepared = requests.Request('GET', 'http+unix://lxd/1.0').prepare()
+>>> response = api.transport.send(prepared, api.endpoint, timeout=Timeout(), until=None,
+...                               body=BodyPolicy(limit=1 << 20, stream=False),
+...                               line=lambda: 'GET unix:/var/lib/lxd/unix.socket /1.0')
+>>> response.status_code, response.json()['metadata']['api_version']
+(200, '1.0')
 """
 
 from __future__ import annotations

@@ -7,10 +7,19 @@ and write on apitx's sockets waits at most until then (see
 :class:`_DeadlineMixin`), and a pool that must wait for a free connection
 waits no longer either.
 
-Example::
-
-    with deadline(time.monotonic() + 30):
-        session.send(prepared)
+>>> import time, requests
+>>> from apitx._transports import deadline
+>>> from apitx._transports._adapters import UnixSocketAdapter
+>>> session = requests.Session()
+>>> session.mount('http+unix://lxd/', UnixSocketAdapter('/var/lib/lxd/unix.socket', maxsize=4))
+>>> with deadline(time.monotonic() + 30):
+...     session.get('http+unix://lxd/1.0').status_code
+200
+>>> with deadline(time.monotonic()):              # passed already: no socket waits
+...     session.get('http+unix://lxd/1.0')
+Traceback (most recent call last):
+  ...
+requests.exceptions.ConnectionError: ('Connection aborted.', TimeoutError("the request's total deadline passed"))
 """
 
 from __future__ import annotations
@@ -39,8 +48,13 @@ def deadline(at: Optional[float]) -> Iterator[None]:
     """Within the block, apitx's sockets on this thread wait no later than
     ``at`` (a ``time.monotonic()`` value; None: no deadline).
 
+    >>> import time
+    >>> from apitx._transports._deadline import deadline, time_left
     >>> with deadline(time.monotonic() + 30):
-    ...     session.send(prepared)
+    ...     0 < time_left() <= 30
+    True
+    >>> time_left() is None
+    True
     """
     token = DEADLINE.set(at)
     try:

@@ -5,12 +5,17 @@ What requests, urllib3, ssl and the socket module raise never escapes apitx:
 says whether the request left (``sent``), and keeps the original as
 ``__cause__`` (the caller raises ``from exc``).
 
-Example::
-
-    try:
-        session.send(prepared)
-    except (requests.RequestException, OSError) as exc:
-        raise translate_error(exc, endpoint, 'GET unix:/var/lib/lxd/unix.socket /1.0') from exc
+>>> import requests
+>>> from apitx._endpoint import Endpoint
+>>> from apitx._transports import translate_error
+>>> from apitx._transports._adapters import UnixSocketAdapter
+>>> session = requests.Session()
+>>> session.mount('http+unix://lxd/', UnixSocketAdapter('/nowhere.socket', maxsize=1))
+>>> try:
+...     session.get('http+unix://lxd/1.0')
+... except (requests.RequestException, OSError) as exc:
+...     translate_error(exc, Endpoint.parse('/nowhere.socket'), 'GET unix:/nowhere.socket /1.0')
+APIConnectionError('GET unix:/nowhere.socket /1.0: no socket at /nowhere.socket: is the daemon running? Start it, or point LXD_DIR/LXD_SOCKET (or endpoint=) at its socket')
 """
 
 from __future__ import annotations

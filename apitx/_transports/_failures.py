@@ -6,9 +6,12 @@ their own exception classes; each classifies its own (``_errors``,
 same apitx exception and message whichever client met it. Every message
 starts with the request line and ends with what to do.
 
-Example::
-
-    refused = by_errno('GET unix:/var/lib/lxd/unix.socket /1.0', endpoint, errno.ECONNREFUSED)
+>>> import errno
+>>> from apitx._endpoint import Endpoint
+>>> from apitx._transports._failures import by_errno
+>>> lxd = Endpoint.parse('/var/lib/lxd/unix.socket')
+>>> by_errno('GET unix:/var/lib/lxd/unix.socket /1.0', lxd, errno.ECONNREFUSED)
+APIConnectionError('GET unix:/var/lib/lxd/unix.socket /1.0: connection refused by unix:/var/lib/lxd/unix.socket: is the daemon running? Nothing listens on that socket')
 """
 
 from __future__ import annotations

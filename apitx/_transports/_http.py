@@ -6,11 +6,23 @@ own adapter made strict), sends prepared requests within their deadline,
 reads what apitx must read of each answer (with the size cap), and opens
 websockets with the same certificates and trust.
 
-Example::
-
-    transport = HTTPTransport(requests.Session(), [Endpoint.parse('/var/lib/lxd/unix.socket')])
-    response = transport.send(prepared, endpoint, timeout=Timeout(), until=None,
-                              body=BodyPolicy(limit=1 << 26, stream=False), line=lambda: 'GET …')
+>>> import time, requests
+>>> from apitx._config import Timeout
+>>> from apitx._endpoint import Endpoint
+>>> from apitx._transports import BodyPolicy, HTTPTransport
+>>> lxd = Endpoint.parse('/var/lib/lxd/unix.socket')
+>>> transport = HTTPTransport(requests.Session(), [lxd])
+>>> prepared = requests.Request('GET', lxd.base_url + '/1.0').prepare()
+>>> def send(until):
+...     return transport.send(prepared, lxd, timeout=Timeout(), until=until,
+...                           body=BodyPolicy(limit=1 << 26, stream=False),
+...                           line=lambda: 'GET unix:/var/lib/lxd/unix.socket /1.0')
+>>> send(until=None).status_code
+200
+>>> send(until=time.monotonic())
+Traceback (most recent call last):
+  ...
+apitx.APITimeoutError: GET unix:/var/lib/lxd/unix.socket /1.0: timed out: the request's total deadline passed (Timeout.total) while the server was still sending; ...
 """
 
 from __future__ import annotations

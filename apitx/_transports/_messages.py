@@ -6,9 +6,11 @@ events, exec and the senders use at run time. Apart from the connections
 themselves (``_websocket``, ``_aiows``) so that a program that never opens
 a websocket never imports websocket-client (issue 19: it costs ~10 ms).
 
-Example::
-
-    describe_message(b'abc')      # '<binary 3 bytes>'
+>>> from apitx._transports import describe_message
+>>> describe_message(b'abc')
+'<binary 3 bytes>'
+>>> describe_message('{"secret": "s3cr3t", "fds": 4}')   # fds: exec's secrets
+'{"secret":"<redacted>","fds":"<redacted>"} (30 bytes)'
 """
 
 from __future__ import annotations

@@ -12,15 +12,19 @@ Websockets are not mocked: ``events()`` and ``exec()`` raise
 ``progress=``) and ``wait_all()`` poll ``<operation>/wait`` instead, as they
 do on a server without an event stream.
 
-Example::
-
-    def lxd(request: MockRequest) -> Answer:
-        if request.path == '/1.0/instances/c1':
-            return Answer.sync({'name': 'c1', 'status': 'Running'})
-        return Answer.error(404, 'Instance not found')
-
-    api = API.factory(transport=MockTransport(lxd))
-    api.get('instances/c1').metadata['status']        # 'Running'
+>>> from apitx import API
+>>> from apitx.testing import Answer, MockRequest, MockTransport
+>>> def lxd(request: MockRequest) -> Answer:
+...     if request.path == '/1.0/instances/c1':
+...         return Answer.sync({'name': 'c1', 'status': 'Running'})
+...     return Answer.error(404, 'Instance not found')
+>>> api = API.factory(transport=MockTransport(lxd))
+>>> api.get('instances/c1').metadata['status']
+'Running'
+>>> api.get('instances/c2')
+Traceback (most recent call last):
+  ...
+apitx.APINotFoundException: GET https://lxd.test:8443/1.0/instances/c2: Instance not found
 """
 
 from __future__ import annotations

@@ -16,12 +16,17 @@ a CA certificate keeps ordinary verification, hostname included. To pin a
 certificate that calls itself a CA (``openssl req -x509`` makes those), say
 so: ``fingerprint=Pin.from_file('server.crt')``.
 
-Example::
-
-    api = API.factory('https://localhost:8443', cert=('c.crt', 'c.key'),
-                      verify='/var/lib/lxd/server.crt')          # a pin: any name works
-    api = API.factory('https://10.0.0.5:8443', cert=('c.crt', 'c.key'),
-                      fingerprint='sha256:425dfa67…81ecbf1')
+>>> from apitx import API
+>>> sandbox = '/var/lib/apitx-sandbox'
+>>> cert = (f'{sandbox}/client.crt', f'{sandbox}/client.key')
+>>> api = API.factory('https://localhost:8443', cert=cert,
+...                   verify=f'{sandbox}/server.crt')         # a pin: any name works
+>>> print(api.server)
+lxd 5.0.2 (API 1.0)
+>>> API.factory('https://127.0.0.1:8443', cert=cert, fingerprint='sha256:' + '0' * 64).get('')
+Traceback (most recent call last):
+  ...
+apitx.CertificateMismatch: https://127.0.0.1:8443 presented certificate sha256:..., not the pinned sha256:0000000000000000000000000000000000000000000000000000000000000000 (from fingerprint=); nothing was sent. ...
 """
 
 from __future__ import annotations
@@ -243,9 +248,17 @@ class PinningAdapter(StrictLengthAdapter):
 
     Mount it on the endpoint's prefix; ``verify=`` given to requests is
     ignored (the pin is the whole trust rule), ``cert=`` still presents the
-    client certificate::
+    client certificate:
 
-        session.mount('https://10.0.0.5:8443/', PinningAdapter(Pin.from_file('server.crt')))
+    >>> import requests
+    >>> from apitx._transports import Pin, PinningAdapter
+    >>> sandbox = '/var/lib/apitx-sandbox'
+    >>> session = requests.Session()
+    >>> session.mount('https://127.0.0.1:8443/',
+    ...               PinningAdapter(Pin.from_file(f'{sandbox}/server.crt')))
+    >>> cert = (f'{sandbox}/client.crt', f'{sandbox}/client.key')
+    >>> session.get('https://127.0.0.1:8443/1.0', cert=cert).json()['metadata']['auth']
+    'trusted'
     """
 
     def __init__(self, pin: Pin, **kwargs: Any) -> None:

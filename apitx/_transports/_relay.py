@@ -26,13 +26,22 @@ Counts, not contents: :meth:`Relay.counts` says how many frames and payload
 bytes went each way on each websocket, and a traced connection gets one
 summary line per websocket when the relay ends.
 
-Example::
+A relayed copy to the second LXD of ``scripts/lxd-pair`` reports what went
+through apitx (:attr:`Relay.carried`) as its ``relay`` stage:
 
-    relay = Relay([('control', src_control, tgt_control), ('fs', src_fs, tgt_fs)])
-    relay.start()
-    ...                              # wait for the two operations
-    relay.close()                    # ends whatever is still open
-    relay.carried                    # payload bytes carried, both ways
+>>> from apitx import API, migrate
+>>> lxd, lxd2 = API.factory(), API.factory('/var/lib/apitx-pair/lxd2/unix.socket')
+>>> relayed = []
+>>> def progress(update):
+...     if update.stage == 'relay':
+...         relayed.append(update.bytes)
+>>> try:
+...     copy = migrate.copy_instance(lxd, c1, lxd2, new_name=c2, mode='relay',
+...                                  progress=progress)
+... finally:
+...     gone = lxd2.delete(f'instances/{c2}', validate=False)      # whatever happened
+>>> relayed[-1] > 0
+True
 """
 
 from __future__ import annotations

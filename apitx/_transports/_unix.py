@@ -13,10 +13,11 @@ Why a pool of our own rather than requests-unixsocket's:
 The connection class changes one thing in urllib3's ``HTTPConnection``: how
 the socket is made (``AF_UNIX``, connected to ``socket_path``).
 
-Example::
-
-    pool = UnixSocketConnectionPool('/var/lib/lxd/unix.socket', maxsize=64)
-    pool.urlopen('GET', '/1.0')
+>>> from apitx._transports._unix import UnixSocketConnectionPool
+>>> pool = UnixSocketConnectionPool('/var/lib/lxd/unix.socket', maxsize=64)
+>>> pool.urlopen('GET', '/1.0').status
+200
+>>> pool.close()
 """
 
 from __future__ import annotations

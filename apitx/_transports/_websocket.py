@@ -30,10 +30,15 @@ Two rules of our own:
   byte left unread in a TCP socket turns LXD's close into a reset that
   discards output still queued (see :mod:`apitx._exec`).
 
-Example::
-
-    with api.websocket('events', {'type': 'lifecycle'}) as ws:
-        print(ws.recv())            # one JSON text message
+>>> import json
+>>> from apitx import API
+>>> api = API.factory()
+>>> with api.websocket('events', {'type': 'lifecycle'}) as ws:
+...     while ws.pings == 0:             # LXD's first ping: it listens from now on
+...         frame = ws.recv_frame()
+...     result = api.exec(c1, ['true'])
+...     json.loads(ws.recv())['type']    # one JSON text message
+'lifecycle'
 """
 
 from __future__ import annotations
@@ -74,8 +79,12 @@ class WebSocketConnection:
     None waits forever), then raise :class:`APITimeoutError`. A message
     longer than ``max_message`` bytes raises :class:`ResponseTooLarge`.
 
-    >>> with api.websocket(op + '/websocket', {'secret': s}) as ws:
-    ...     ws.send_binary(b'data')
+    >>> from apitx import API
+    >>> with API.factory().websocket('events', {'type': 'operation'}) as ws:
+    ...     ws
+    <WebSocketConnection unix:/var/lib/lxd/unix.socket /1.0/events?type=operation>
+    >>> ws.closed
+    True
     """
 
     def __init__(self, ws: websocket.WebSocket, endpoint: str, describe: str,
@@ -354,9 +363,19 @@ def connect_websocket(endpoint: Endpoint, path: str, *, timeout: Timeout, cert: 
     :class:`APIConnectionError`, :class:`APITimeoutError`, or
     :class:`UpgradeRefused` with the server's answer.
 
-    >>> connect_websocket(endpoint, '/1.0/events?type=operation', timeout=Timeout(),
-    ...                   cert=None, verify=True, pin=None, traced=False, line='GET …',
-    ...                   max_message=1 << 26)
+    >>> from apitx._config import Timeout
+    >>> from apitx._endpoint import Endpoint
+    >>> from apitx._transports._websocket import connect_websocket
+    >>> lxd = Endpoint.parse('/var/lib/lxd/unix.socket')
+    >>> def connect(path):
+    ...     return connect_websocket(lxd, path, timeout=Timeout(), cert=None, verify=True,
+    ...                              pin=None, traced=False, line=f'GET {path}',
+    ...                              max_message=1 << 26)
+    >>> connect('/1.0/events?type=operation').close()
+    >>> connect('/1.0/nowhere')
+    Traceback (most recent call last):
+      ...
+    apitx._transports._messages.UpgradeRefused: HTTP 404 Not Found
     """
     started = time.perf_counter()
     try:
@@ -438,7 +457,11 @@ def ssl_context(cert: Any, verify: Union[bool, str]) -> ssl.SSLContext:
     (``verify=False``, the pin checked after the handshake) or a CA file of
     the caller's never reads it.
 
-    >>> ssl_context(('client.crt', 'client.key'), '/var/lib/lxd/server.crt')
+    >>> from apitx._transports._websocket import ssl_context
+    >>> cert = ('/var/lib/apitx-sandbox/client.crt', '/var/lib/apitx-sandbox/client.key')
+    >>> context = ssl_context(cert, '/var/lib/apitx-sandbox/server.crt')
+    >>> context.verify_mode, context is ssl_context(cert, '/var/lib/apitx-sandbox/server.crt')
+    (<VerifyMode.CERT_REQUIRED: 2>, True)
     """
     key = (tuple(cert) if isinstance(cert, (list, tuple)) else cert, verify)
     files = ([cert] if isinstance(cert, str) else list(cert or ())) + \
