@@ -39,7 +39,7 @@ through apitx (:attr:`Relay.carried`) as its ``relay`` stage:
 ...     copy = migrate.copy_instance(lxd, c1, lxd2, new_name=c2, mode='relay',
 ...                                  progress=progress)
 ... finally:
-...     gone = lxd2.delete(f'instances/{c2}', validate=False)      # whatever happened
+...     gone = lxd2.delete(f'instances/{c2}', validate=False).wait(60)  # whatever happened
 >>> relayed[-1] > 0
 True
 """
