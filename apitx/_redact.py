@@ -175,15 +175,24 @@ def redact(tree: Any) -> Any:
                         and not str(key).endswith(_PROGRESS_SUFFIX)) and not (
                         value is None or value == "" or isinstance(value, bool)):
                     copy[key] = REDACTED
-                else:
+                elif isinstance(value, (dict, list)):
                     copy[key] = None
                     todo.append((value, copy, key))
+                else:
+                    # Leaves at once, not through the stack: most of a tree is
+                    # leaves, and the round trip was half of a trace's cost.
+                    copy[key] = redact_free_text(value) if isinstance(value, str) else value
         elif isinstance(source, list):
             if slot in _COMMANDS and all(isinstance(arg, str) for arg in source):
                 copy = redact_argv(source)
             else:
                 copy = [None] * len(source)
-                todo.extend((value, copy, index) for index, value in enumerate(source))
+                for index, value in enumerate(source):
+                    if isinstance(value, (dict, list)):
+                        todo.append((value, copy, index))
+                    else:
+                        copy[index] = redact_free_text(value) if isinstance(value, str) \
+                            else value
         elif isinstance(source, str):
             copy = redact_free_text(source)
         else:
