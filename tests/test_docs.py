@@ -14,7 +14,8 @@ import re
 
 import pytest
 
-from doc_examples import README, ROOT, FenceError, parse_page, shell_for
+from doc_examples import (README, ROOT, FenceError, _defined_here, module_name, parse_page,
+                          shell_for)
 
 
 def run(text: str) -> doctest.TestResults:
@@ -85,3 +86,26 @@ def test_the_readme_has_the_two_commands_and_the_install() -> None:
     for line in ("pip install apitx", "pip install 'apitx[async]'", "pip install 'apitx[testing]'",
                  "scripts/demo ", "scripts/test "):
         assert line in text
+
+
+def test_a_module_file_is_named_as_python_imports_it() -> None:
+    assert module_name(ROOT / "apitx" / "_aio" / "_api.py") == "apitx._aio._api"
+    assert module_name(ROOT / "apitx" / "__init__.py") == "apitx"
+
+
+def test_each_docstring_is_collected_once_from_the_module_that_names_it() -> None:
+    """The exceptions say they are ``apitx.<Name>``: their examples are found
+    from ``apitx``, not ``apitx._exceptions``; re-exported names elsewhere are
+    not found again from ``apitx``."""
+    import apitx
+    import apitx._exceptions
+    import apitx._redact
+
+    def names(module: object) -> set:
+        return {test.name for test in doctest.DocTestFinder().find(module)
+                if test.examples and _defined_here(test, module)}
+
+    assert "apitx.APIException" in names(apitx)
+    assert "apitx.API" not in names(apitx)  # apitx._api's own
+    assert "apitx._redact.redact_free_text" in names(apitx._redact)
+    assert not any("APIException" in name for name in names(apitx._exceptions))
