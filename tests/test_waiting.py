@@ -199,16 +199,24 @@ def test_wait_all_without_events_polls_every_failure_encoding(canned, canned_api
         canned_api.wait_all(started, timeout=10)
 
 
-def test_a_stream_that_drops_midway_falls_back_to_polling():
-    # The stream pings (registered), then drops; the operation is polled to its end.
-    polls: list = []
-
+def one_operation(polls: list, answer_poll):
+    """A hostile server's ``http()``: ``/async/...`` starts operation op-x
+    (202); every other target is a poll, recorded in ``polls`` and answered
+    by ``answer_poll(number_of_polls_so_far)``."""
     def http(target: str):
         if target.startswith("/async/"):
             return 202, envelope(operation("op-x", 103), type_="async", status_code=100,
                                  operation="/1.0/operations/op-x")
         polls.append(target)
-        return 200, envelope(operation("op-x", 200 if len(polls) >= 3 else 103))
+        return answer_poll(len(polls))
+    return http
+
+
+def test_a_stream_that_drops_midway_falls_back_to_polling():
+    # The stream pings (registered), then drops; the operation is polled to its end.
+    polls: list = []
+    http = one_operation(polls, lambda n: (200, envelope(operation("op-x", 200 if n >= 3
+                                                                   else 103))))
 
     with running_ws_server([], then_drop=True) as server:
         server.ping_first, server.http = True, http
@@ -231,16 +239,9 @@ def test_an_operation_no_event_mentions_is_polled_and_its_failure_heard(monkeypa
     answer (500 naming the dead member) ends the wait."""
     monkeypatch.setattr("apitx._waiting.RECHECK_SECONDS", 0.5)
     polls: list = []
-
-    def http(target: str):
-        if target.startswith("/async/"):
-            return 202, envelope(operation("op-x", 103), type_="async", status_code=100,
-                                 operation="/1.0/operations/op-x")
-        polls.append(target)
-        if len(polls) == 1:
-            return 200, envelope(operation("op-x", 103))
-        return 500, envelope(None, type_="error", error_code=500,
-                             error="Failed to connect to member m3")
+    http = one_operation(polls, lambda n: (200, envelope(operation("op-x", 103))) if n == 1
+                         else (500, envelope(None, type_="error", error_code=500,
+                                             error="Failed to connect to member m3")))
 
     with running_ws_server([], then_drop=False) as server:
         server.ping_first, server.ping_every, server.http = True, 0.2, http
