@@ -266,11 +266,17 @@ def test_wait_all_timeout_is_a_deadline_whatever_the_pings(live, live_api, daemo
     restart the wait, so wait_all(timeout=11) on a 25 s command returned it,
     ended, at 25 s. The timeout is a deadline for the whole wait."""
     api, instance = live_api(daemon), live.instance(daemon)
-    started = start(api, instance, "sleep", "25")
+    pid_file = f"/tmp/apitx-deadline-{uuid.uuid4().hex[:8]}"
+    started = start(api, instance, "sh", "-c", f"echo $$ > {pid_file}; exec sleep 25")
     with pytest.raises(apitx.OperationTimeout) as info:
         api.wait_all([started], timeout=11)
     assert info.value.result.running  # given up on while it still ran
-    api.wait_all([started], timeout=60)
+    # The deadline is proven at 11 s: end the sleep rather than wait 14 s more
+    # (a killed sleep returns 128 + SIGTERM).
+    api.wait_all([start(api, instance, "sh", "-c", f"kill $(cat {pid_file}); rm {pid_file}")],
+                 timeout=30)
+    [ended] = api.wait_all([started], timeout=30)
+    assert ended.metadata["metadata"]["return"] == 143
 
 
 @pytest.fixture
