@@ -20,11 +20,10 @@ from typing import Callable, Dict, List
 
 import pytest
 
-import apitx
 from pair import CLIENT_CERT, HTTPS, SERVER_CERTS, SMALL_POOL
 from processes import ENV, command, on_a_terminal, popen, reaped
 from sandbox import SANDBOX_HTTPS
-from workloads import DATA, absent, running_migrations, snapshots, workload
+from workloads import absent, running_migrations, sha256_inside, snapshots, workload
 
 live = pytest.mark.live
 
@@ -64,12 +63,6 @@ def run(env: Dict[str, str], *args: str, **kwargs) -> subprocess.CompletedProces
 def ok(done: subprocess.CompletedProcess) -> None:
     """Done, and silent: no output, no progress (stderr is not a terminal)."""
     assert (done.returncode, done.stdout, done.stderr) == (0, b"", b""), done.stderr
-
-
-def sha256_inside(api: apitx.API, name: str) -> str:
-    """Start the instance and have ``sha256sum`` read the data file in it."""
-    api.put(f"instances/{name}/state", json={"action": "start"}).wait(60)
-    return api.exec(name, ["sha256sum", DATA]).check().stdout.decode().split()[0]
 
 
 def until(condition: Callable[[], bool], what: str) -> None:

@@ -31,7 +31,7 @@ from apitx._migration import Job, Peer, migrate as run_migration, remove_created
 from cluster import kill_member, member_api, restore_cluster
 from pair import CLIENT_CERT, HTTPS, SERVER_CERTS, SMALL_POOL, ROOT, kill, pair_up
 from sandbox import remove_instance
-from workloads import (DATA, IMAGE, Made, absent, running_migrations, sha256_in,
+from workloads import (DATA, IMAGE, Made, absent, running_migrations, sha256_in, sha256_inside,
                        snapshots, workload)
 
 pytestmark = pytest.mark.live
@@ -176,13 +176,18 @@ def test_moving_a_running_instance_to_another_server_is_refused_up_front(apis, m
     assert absent(apis["lxd2"], f"instances/{name}")
 
 
-def test_a_move_on_one_server_renames(apis, made, tmp_path):
-    name = made.name("incus")
-    renamed = made.name("incus")
-    digest = workload(apis["incus"], name, tmp_path, megabytes=0.1, snapshot=False)
-    migrate.move_instance(apis["incus"], name, new_name=renamed)
-    assert absent(apis["incus"], f"instances/{name}")
-    assert sha256_in(apis["incus"], renamed) == digest
+def test_a_move_on_one_server_renames(apis, made):
+    # The data is written from inside the instance, not pushed through the
+    # file API: on Incus 6.0.4 a push to a stopped instance, then a rename,
+    # makes the next start or file read wait 15 s (docs/servers-findings.md).
+    api, name, renamed = apis["incus"], made.name("incus"), made.name("incus")
+    api.post("instances", json={"name": name, "source": {"type": "image", "alias": IMAGE}}
+             ).wait(120)
+    digest = sha256_inside(api, name, write=100_000)
+    api.put(f"instances/{name}/state", json={"action": "stop", "force": True}).wait(60)
+    migrate.move_instance(api, name, new_name=renamed)
+    assert absent(api, f"instances/{name}")
+    assert sha256_inside(api, renamed) == digest
 
 
 # -- what the servers cannot do: refused before anything is sent ---------------------------

@@ -102,6 +102,16 @@ def sha256_in(api: apitx.API, name: str, path: str = DATA) -> str:
     return hasher.sha.hexdigest()
 
 
+def sha256_inside(api: apitx.API, name: str, *, write: int = 0) -> str:
+    """Start the instance and have ``sha256sum`` read the data file in it
+    (what a user of the instance sees), after writing ``write`` random bytes
+    to it there when asked."""
+    api.put(f"instances/{name}/state", json={"action": "start"}).wait(60)
+    if write:
+        api.exec(name, ["sh", "-c", f"head -c {write} /dev/urandom > {DATA}"]).check()
+    return api.exec(name, ["sha256sum", DATA]).check().stdout.decode().split()[0]
+
+
 def random_file(path: str, megabytes: float) -> str:
     """Write ``megabytes`` of random bytes to ``path``; return their sha256."""
     sha = hashlib.sha256()
