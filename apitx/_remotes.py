@@ -83,7 +83,7 @@ def config_dirs(environ: Optional[Mapping[str, str]] = None) -> List[ConfigDir]:
     env = os.environ if environ is None else _checks.mapping(environ, "environ=")
     home = env.get("HOME") or os.path.expanduser("~")
     candidates = [
-        apitx_config_dir(own_config_dir(env)),
+        apitx_config_dir(environ=env),
         ConfigDir("$LXD_CONF", env.get("LXD_CONF", ""), "lxd"),
         ConfigDir("lxd snap", os.path.join(home, "snap", "lxd", "common", "config"), "lxd"),
         ConfigDir("lxc", os.path.join(home, ".config", "lxc"), "lxd"),
@@ -105,10 +105,13 @@ def own_config_dir(environ: Optional[Mapping[str, str]] = None) -> str:
     return env.get("APITX_CONF") or os.path.join(home, ".config", "apitx")
 
 
-def apitx_config_dir(path: Optional[str] = None) -> ConfigDir:
-    """The config dir apitx writes remotes to: ``path``, else :func:`own_config_dir`."""
-    return ConfigDir("$APITX_CONF", own_config_dir() if path is None or path == "" else
-                     _checks.local_path(path, "config_dir="), "apitx")
+def apitx_config_dir(path: Optional[str] = None,
+                     environ: Optional[Mapping[str, str]] = None) -> ConfigDir:
+    """The config dir apitx writes remotes to: ``path`` (its origin
+    ``config_dir=``, as the caller named it), else :func:`own_config_dir`."""
+    if path is None or path == "":
+        return ConfigDir("$APITX_CONF", own_config_dir(environ), "apitx")
+    return ConfigDir("config_dir=", _checks.local_path(path, "config_dir="), "apitx")
 
 
 @dataclass(frozen=True)

@@ -244,7 +244,8 @@ def test_save_keeps_what_else_is_there(home):
     assert data["remotes"]["new"] == {"addr": "https://10.0.0.9:8443", "auth_type": "tls",
                                       "project": "p", "protocol": "incus", "public": False}
     assert open(f"{directory}/servercerts/new.crt", "rb").read() == b"PEM\n"
-    remove_remote("new", config_dir=directory)
+    # Said to come from where the caller named it, not from $APITX_CONF.
+    assert remove_remote("new", config_dir=directory).config_dir.origin == "config_dir="
     assert "new" not in yaml.safe_load(open(f"{directory}/config.yml"))["remotes"]
     assert not os.path.exists(f"{directory}/servercerts/new.crt")
     with pytest.raises(apitx.EndpointError, match="no remote named 'new' in"):
