@@ -77,7 +77,7 @@ from ._exceptions import APIConnectionError, APIException, APITimeoutError, APIT
 from ._exec_input import Input as Input  # run_exec(stdin=...): re-exported for API.exec
 from ._exec_input import StdinWriter, check_stdin
 from ._exec_kill import kill_marked
-from ._exec_plan import (KILL_GRACE, END, ExecPlan, ExecResult, Output, Outputs, fds,
+from ._exec_plan import (KILL_GRACE, KILL_ROUND, END, ExecPlan, ExecResult, Output, Outputs, fds,
                          never_ran, output_of, resize_message, return_code, signal_message)
 from ._result import APIResult
 from ._transports import NO_MESSAGE, WebSocketConnection
@@ -363,7 +363,10 @@ class _Run:
         # Before draining: what the command started holds its output open.
         self.left = self.kill_rest()
         try:
-            self.pump(until=grace)
+            while self.open_streams and time.monotonic() < grace:
+                self.pump(until=min(grace, time.monotonic() + KILL_ROUND))
+                if self.open_streams:
+                    self.left = self.kill_rest()  # see KILL_ROUND
         except Exception:  # noqa: BLE001 - what the drain meets (a dead pipe, a drop)
             pass  # matters less than the error that made us kill: that one is raised
         # A command killed before it even started (LXD delivers control's

@@ -64,6 +64,13 @@ exit 1
 #: command still wrote, at most (and to wait for the kill of what it started).
 KILL_GRACE = 5.0
 
+#: Within that grace, while the output stays open, another kill round every
+#: this many seconds. A command killed before LXD even started it (a stdin
+#: failing at once) ignores control's signal and forks after the first round
+#: looked: measured, it kept its output open for the whole grace, and the
+#: caller waited 5 to 10 s for the error.
+KILL_ROUND = 0.5
+
 #: Where one output stream goes: None (collected on the result), a binary
 #: file, or a callable taking each piece (the async client also awaits a
 #: coroutine function).

@@ -31,8 +31,9 @@ from typing import Any, AsyncIterator, Callable, Dict, Mapping, Optional, Sequen
 
 from .._exceptions import APIConnectionError, APIException, APITimeoutError, APITXError
 from .._exec_input import SourceReader, Stopped, Wakeup, as_bytes, check_stdin, source_failed
-from .._exec_plan import (KILL_GRACE, END, ExecPlan, ExecResult, Output, Outputs, fds, killed,
-                          never_ran, output_of, resize_message, return_code, signal_message)
+from .._exec_plan import (KILL_GRACE, KILL_ROUND, END, ExecPlan, ExecResult, Output, Outputs,
+                          fds, killed, never_ran, output_of, resize_message, return_code,
+                          signal_message)
 from .._transports._aiows import AsyncWebSocketConnection
 from ._client import AsyncClient
 from ._result import AsyncAPIResult
@@ -312,16 +313,21 @@ class _Run:
         control = self.ws.get("control")
         if control is None or len(self.ws) < len(self.plan.streams):
             return  # not all connected: LXD never started the command
+        grace = time.monotonic() + KILL_GRACE
         self._stop_stdin()
         try:
             await control.send_text(signal_message(9))
         except APITXError:
             pass  # control is gone with the command; the marked kill follows anyway
         self.left = await self._kill_rest()
-        if self.readers:
-            await asyncio.wait(self.readers, timeout=KILL_GRACE)
+        pending = set(self.readers)
+        while pending and time.monotonic() < grace:
+            _, pending = await asyncio.wait(
+                pending, timeout=min(KILL_ROUND, grace - time.monotonic()))
+            if pending:
+                self.left = await self._kill_rest()  # see KILL_ROUND
         try:
-            await self.started.wait(timeout=KILL_GRACE)
+            await self.started.wait(timeout=max(grace - time.monotonic(), 0.1))
         except APITXError:
             pass  # failed or still running: the last round is due all the same
         self.left = await self._kill_rest()
