@@ -185,6 +185,8 @@ def redact(tree: Any) -> Any:
         elif isinstance(source, list):
             if slot in _COMMANDS and all(isinstance(arg, str) for arg in source):
                 copy = redact_argv(source)
+            elif _plain_texts(source):
+                copy = list(source)
             else:
                 copy = [None] * len(source)
                 for index, value in enumerate(source):
@@ -201,9 +203,36 @@ def redact(tree: Any) -> Any:
     return root[0]
 
 
-def _is_secret_key(key: Any, in_environment: bool) -> bool:
-    if not isinstance(key, str):
+def _plain_texts(items: List[Any]) -> bool:
+    """True for a list of strings none of which needs a look, in one pass
+    in C: a server's lists of names (300 API extensions in a GET /1.0, a
+    listing of URLs) took most of a trace's redaction one string at a time.
+    A non-string item makes join() refuse: the caller then walks the list."""
+    try:
+        return not _may_hold_secret("\0".join(items))
+    except TypeError:
         return False
+
+
+def _may_hold_secret(text: str) -> bool:
+    # What redact_free_text can change holds a URL's or a pair's separator,
+    # or LXD's "cannot set '": text without any of them is shown as it is.
+    return "=" in text or ":" in text or "cannot set '" in text
+
+
+def _is_secret_key(key: Any, in_environment: bool) -> bool:
+    # Cached as _has_secret_word is, one call instead of three a key: the
+    # same few names come back in every answer.
+    return isinstance(key, str) and (_cached_secret_key(key, in_environment) if len(key) <= 128
+                                     else _secret_key(key, in_environment))
+
+
+@lru_cache(maxsize=4096)
+def _cached_secret_key(key: str, in_environment: bool) -> bool:
+    return _secret_key(key, in_environment)
+
+
+def _secret_key(key: str, in_environment: bool) -> bool:
     if key.startswith(_ENVIRONMENT_PREFIX):  # environment.PWD is the variable PWD
         return is_secret_variable(key[len(_ENVIRONMENT_PREFIX):])
     return is_secret_variable(key) if in_environment else is_secret_name(key)
@@ -234,7 +263,7 @@ def redact_free_text(text: str) -> str:
     >>> redact_free_text('Unknown configuration key: bogus.key')
     'Unknown configuration key: bogus.key'
     """
-    if "=" not in text and ":" not in text and "cannot set '" not in text:
+    if not _may_hold_secret(text):
         return text  # no URL, no pair: most strings of a JSON tree, at once
     text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
     shown: List[str] = []

@@ -53,6 +53,27 @@ def test_redact_any_depth():
     assert shown == {"secret": REDACTED}
 
 
+@pytest.mark.parametrize("items", [
+    ["lxc", "https://u:pw@h/x", "vm"],            # one credential among plain names
+    ["lxc", "db=postgres://app:pw@h/app"],       # a pair, the URL inside it
+    ["cannot set 'trust_password' to 'pw'"],      # LXD's words, no ':' nor '='
+    ["plain", 3, "https://u:pw@h/x"],             # not all strings: walked one by one
+    [None, "plain", {"token": "pw"}],
+], ids=["url", "pair", "cannot-set", "mixed", "nested"])
+def test_lists_of_texts_are_looked_at_whole_or_item_by_item(items):
+    # Lists of plain strings are passed whole after one look at their join;
+    # any secret, in any place of the list, must still be found.
+    shown = redact({"list": items})["list"]
+    assert "pw" not in repr(shown) and REDACTED in repr(shown)
+    assert len(shown) == len(items) and shown is not items
+
+
+def test_a_list_of_plain_texts_is_a_copy():
+    names = ["instances", "network_sriov", "projects"] * 100
+    shown = redact({"api_extensions": names})["api_extensions"]
+    assert shown == names and shown is not names
+
+
 def test_redact_headers():
     assert redact_headers({"Authorization": "Bearer x", "X-API-Key": "k",
                            "Content-Type": "application/json"}) == {
