@@ -175,9 +175,10 @@ def restore_cluster() -> float:
     """``scripts/lxd-cluster up`` (restarts dead members), then wait until
     every member is Online and serves; the seconds it took.
 
-    A member restarted within the offline threshold can still be marked
-    Offline by the next heartbeat round after ``up`` saw it Online (seen
-    here): the next test must not meet that.
+    ``up`` returns once a heartbeat round has heard every member since the
+    restart (before, members read Online on their old heartbeats, then
+    Offline until the next round: seen here) and every member forwards to
+    every other; the loop below is the tests' own check of the same.
     """
     started = time.monotonic()
     done = subprocess.run([SCRIPT, "up"], capture_output=True, text=True, timeout=180)
