@@ -22,6 +22,7 @@ import sys
 import threading
 from typing import Any, Dict, List, NamedTuple, Optional
 
+from ._json import loads
 from ._lazy import LazyPattern
 from ._redact import redact_free_text
 
@@ -192,7 +193,7 @@ def parse_json(content: bytes) -> Any:
     if not content:
         return None
     try:
-        return json.loads(content)
+        return loads(content)
     except ValueError as exc:
         return Unreadable(f"it is not valid JSON ({exc})")
     except RecursionError:

@@ -7,7 +7,9 @@ What is measured, on the same live LXD (Unix socket):
    medians of interleaved rounds, for: raw ``requests`` (requests-unixsocket,
    the ratio's denominator), the floor (``http.client`` over AF_UNIX,
    keep-alive), sync apitx, async apitx, bare aiohttp (what async apitx is
-   built on), and the async peers where they work (aiolxd, incus-sdk:
+   built on) reading the JSON with json and with orjson (apitx reads with
+   orjson when it is installed: apitx/_json.py; the second row is the fair
+   floor of apitx's own work), and the async peers where they work (aiolxd, incus-sdk:
    installed in the interpreter given by ``--peers-python``, measured in a
    child process, reported as a ratio to raw requests measured in that same
    child). Target: async apitx <= 0.40x raw requests.
@@ -55,6 +57,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Tuple
 
 import aiohttp
+import orjson
 import requests_unixsocket
 
 import apitx
@@ -104,8 +107,13 @@ async def async_rounds(socket_path: str, rounds: int, count: int) -> Dict[str, L
             async with bare.get("http://lxd/1.0") as answer:
                 return json.loads(await answer.read())
 
+        async def bare_orjson_get() -> Any:
+            async with bare.get("http://lxd/1.0") as answer:
+                return orjson.loads(await answer.read())
+
         async_clients: Dict[str, Callable[[], Any]] = {
-            "async apitx": lambda: api.get(""), "bare aiohttp": bare_get}
+            "async apitx": lambda: api.get(""), "bare aiohttp": bare_get,
+            "bare aiohttp + orjson": bare_orjson_get}
         for _ in range(2):  # warm: connections open, caches hot
             for call in clients.values():
                 call()
