@@ -20,9 +20,8 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
-from ._json import loads
 from ._lazy import LazyPattern
 from ._redact import redact_free_text
 
@@ -182,10 +181,12 @@ class Unreadable(NamedTuple):
     reason: str
 
 
-def parse_json(content: bytes) -> Any:
+def parse_json(content: bytes, loads: Callable[[bytes], Any] = json.loads) -> Any:
     """The JSON of a body declared as JSON; None when it is empty; an
     :class:`Unreadable` when it is not JSON apitx can read (malformed, or
-    nested deeper than :data:`MAX_JSON_DEPTH`). Never raises.
+    nested deeper than :data:`MAX_JSON_DEPTH`). Never raises. ``loads``
+    reads it: ``json.loads``, or ``apitx._json.loads`` (the async
+    client's), which reads as json does.
 
     An unreadable answer must fail validation: whatever it says (a ``type:
     error`` deep inside, say) cannot be known, so it cannot pass as success.

@@ -11,11 +11,11 @@ both clients' streams and the waiting engine read them through here.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Optional
 
 from ._exceptions import APIConnectionError, RequestError, RequestTypeError
-from ._json import loads
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Event:
         if not isinstance(message, (str, bytes, bytearray)):
             raise RequestTypeError(f"Event.parse({message!r}): give the text of a message")
         try:
-            data = loads(message)
+            data = json.loads(message)
         except ValueError as exc:  # not JSON, or not UTF-8
             raise RequestError(f"not JSON: {exc}") from exc
         if not isinstance(data, dict):

@@ -5,9 +5,14 @@ the client: of ``GET /1.0`` (9.6 kB from LXD 5.0.2) on this project's test
 machine, ``json.loads`` takes about 37 µs, more than apitx's own work and
 aiohttp's together, against about 12 µs for orjson. orjson is a well-kept
 parser (C and Rust, wheels for every common platform) that comes with the
-``async`` extra (``pip install 'apitx[async]'``), for the services that count
-a request's CPU; when it is installed both clients read with it, and
-without it they read with json, as before.
+``async`` extra (``pip install 'apitx[async]'``).
+
+The async client reads its answers with it (:class:`~apitx.AsyncAPIResult`):
+it serves programs that make many requests in one process, the services
+that count a request's CPU. The sync client and the command keep json
+(``apitx.API`` never imports this module): importing orjson takes about
+12 ms (it imports ``dataclasses``, ``inspect`` and ``uuid``), more than it
+would save a command that makes a few requests and exits (``bench/cli_start.py``).
 
 The two read the same text the same way with one exception, below; where
 orjson *refuses* a text json reads (``NaN`` and ``Infinity``, a lone
@@ -19,9 +24,9 @@ caller never sees an orjson message, and nothing json reads is refused.
 The exception: orjson reads an integer beyond 64 bits (above
 18446744073709551615 or below -9223372036854775808) as the nearest float.
 LXD and Incus are Go programs whose integers are 64-bit and never send one;
-a program that must read such integers exactly from another server should
-not install orjson (``pip uninstall orjson``), and apitx then reads them
-with json, exactly.
+a program that must read such integers exactly from another server reads
+them exactly with the sync client, or with the async one once orjson is
+uninstalled (``pip uninstall orjson``): it then reads with json.
 
 >>> loads(b'{"type": "sync", "status_code": 200, "metadata": [1, 2.5, "x"]}')
 {'type': 'sync', 'status_code': 200, 'metadata': [1, 2.5, 'x']}

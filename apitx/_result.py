@@ -19,6 +19,7 @@ with the settings its API was made with. Waiting is the API's work
 
 from __future__ import annotations
 
+import json
 from typing import Any, Callable, Generic, Iterator, Optional, Protocol, TypeVar, Union
 
 import requests
@@ -107,6 +108,9 @@ class BaseResult:
                  "deadline", "body_read", "__weakref__")
 
     route: Route[Any]
+    #: What reads a JSON body: json here; the async client's results read
+    #: with orjson when it is installed (``apitx/_json.py`` says why).
+    read_json: Callable[[bytes], Any] = staticmethod(json.loads)
 
     def __init__(self, response: Any, *, route: Route[Any], elapsed: Optional[float] = None,
                  waited: Optional[float] = None, deadline: Optional[float] = None,
@@ -118,7 +122,7 @@ class BaseResult:
         self.route = route
         self.deadline = deadline
         self.body_read = body_read
-        parsed = _envelope.parse_json(response.content) if body_read and \
+        parsed = _envelope.parse_json(response.content, self.read_json) if body_read and \
             _envelope.declares_json(response.headers.get("Content-Type", "")) else None
         #: Why an answer declared as JSON could not be read, or None.
         self.unreadable = parsed.reason if isinstance(parsed, _envelope.Unreadable) else None

@@ -261,7 +261,6 @@ def _with_query(url: str, params: Params) -> str:
         return url
 
 
-
 # -- requests' session preparation, without the merges that change nothing ------------
 
 # What a params= of each of these types becomes is the same whether or not it

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import AsyncIterator, Awaitable, Callable, Optional, Protocol, Union
 
+from .._json import loads
 from .._models import Response
 from .._result import BaseResult, Route
 from .._transports._aiobase import AsyncTransport
@@ -48,6 +49,10 @@ class AsyncAPIResult(BaseResult):
     """
 
     __slots__ = ("api",)
+
+    # A service's many answers are read with orjson when it is installed
+    # (the async extra): see apitx/_json.py.
+    read_json = staticmethod(loads)
 
     route: Route[AsyncTransport]
     response: Response
