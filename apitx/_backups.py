@@ -46,7 +46,6 @@ import zlib
 from typing import IO, Any, Dict, Iterator, List, Optional, Union
 from urllib.parse import quote
 
-import yaml
 
 from ._client import Client
 from ._compat import incus_only_keys
@@ -270,6 +269,8 @@ def read_index(stream: IO[bytes]) -> Optional[Dict[str, Any]]:
             return None
     except (AttributeError, OSError, ValueError):
         return None
+    import yaml  # here, not at the top: an export never reads YAML (~15 ms to import)
+
     try:
         with tarfile.open(fileobj=stream, mode="r|*") as tar:
             member = tar.next()

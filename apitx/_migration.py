@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ._client import Client
 from ._exceptions import (APIConnectionError, APIException, APINotFoundException,
@@ -59,7 +59,11 @@ from ._redact import redact_free_text
 from ._result import APIResult
 from ._server import Server
 from ._transfer import ProgressCallback, ProgressReader, readable_size
-from ._transports import Relay, WebSocketConnection
+
+if TYPE_CHECKING:
+    # Relay mode imports these when it starts: an export, an import, a pull or
+    # a push never pays for websocket-client (~10 ms at import).
+    from ._transports import Relay, WebSocketConnection
 
 #: The modes a migration can run in (see the module).
 MODES = ("pull", "push", "relay")
@@ -530,6 +534,8 @@ class _Run:
                 one.close()
                 other.close()
             raise
+        from ._transports import Relay
+
         self.relay = Relay(channels)
         self.relay.start()
 
