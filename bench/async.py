@@ -359,8 +359,8 @@ def wait_all_figures(socket_path: str, instance: str, count: int) -> Dict[str, f
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--socket", default=SOCKET)
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=31)
+    parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--gets", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=50)
     parser.add_argument("--operations", type=int, default=200)
