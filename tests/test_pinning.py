@@ -7,19 +7,27 @@ tests do the same against the sandbox's LXD and Incus over HTTPS.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import json
+import subprocess
+import sys
 import uuid
 import warnings
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 
 import apitx
 from apitx._exceptions import CertificateMismatch
 from apitx._transports._pinning import (
     Pin,
     PinningAdapter,
+    _leaf_digests,
     fetch_certificate,
     parse_fingerprint,
     pin_for,
@@ -67,6 +75,44 @@ def test_a_bundle_with_one_ca_is_a_ca_bundle(tmp_path):
     bundle.write_bytes(open(leaf, "rb").read() + open(ca, "rb").read())
     assert Pin.from_verify_file(str(bundle)) is None
     assert len(Pin.from_file(str(bundle)).digests) == 2  # a forced pin takes both
+
+
+def test_a_servers_own_certificate_is_pinned_without_importing_cryptography(tmp_path):
+    # cryptography's import (34-47 ms) was the largest piece of an HTTPS
+    # command's start; OpenSSL alone tells a leaf from a possible CA.
+    leaf, _ = make_cert(str(tmp_path), "leaf")
+    code = ("import json, sys\n"
+            "from apitx._transports._pinning import Pin\n"
+            "pin = Pin.from_verify_file(sys.argv[1])\n"
+            "print(json.dumps([sorted(d.hex() for d in pin.digests),"
+            " 'cryptography' in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", code, leaf], capture_output=True, text=True,
+                          timeout=60, check=True)
+    digests, imported = json.loads(done.stdout)
+    assert (digests, imported) == ([fingerprint(leaf)[len("sha256:"):]], False)
+
+
+def test_what_openssl_may_call_a_ca_is_decided_by_basic_constraints(tmp_path):
+    # keyCertSign without basicConstraints: OpenSSL counts a possible CA
+    # (X509_check_ca 4); the rule is basicConstraints CA:TRUE, so it is a pin.
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "signer")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.KeyUsage(True, False, False, False, False, True, False, False,
+                                         False), critical=True)
+            .sign(key, hashes.SHA256()))
+    path = tmp_path / "signer.crt"
+    path.write_bytes(cert.public_bytes(Encoding.PEM))
+    assert _leaf_digests(path.read_bytes()) is None           # OpenSSL cannot tell
+    assert Pin.from_verify_file(str(path)) == Pin.from_file(str(path))  # cryptography does
+    ca, _ = make_cert(str(tmp_path), "ca", ca=True)
+    both = path.read_bytes() + open(ca, "rb").read()
+    assert _leaf_digests(both) is None and _leaf_digests(b"-----BEGIN CERTIFICATE-----\n"
+                                                         b"bm90IGEgY2VydA==\n"
+                                                         b"-----END CERTIFICATE-----\n") is None
 
 
 @pytest.mark.parametrize("content, message", [

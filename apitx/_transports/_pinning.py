@@ -31,8 +31,10 @@ apitx.CertificateMismatch: https://127.0.0.1:8443 presented certificate sha256:.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
+import re
 import socket
 import ssl
 from typing import TYPE_CHECKING, Any, FrozenSet, Iterable, List, Optional, Type, Union
@@ -51,8 +53,9 @@ if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
     from cryptography import x509
 
 # cryptography is imported where certificate files are read, not above:
-# importing it costs ~22 ms (measured: python -X importtime), which every
-# `import apitx` would pay, Unix socket users included.
+# importing it costs 34-47 ms (measured: python -X importtime), which every
+# `import apitx` would pay, Unix socket users included; a server's own
+# certificate given as verify= is read without it (_leaf_digests).
 
 _HEX = LazyPattern(r"[0-9a-f]{64}")
 
@@ -93,23 +96,68 @@ def parse_fingerprint(text: str) -> bytes:
 
 def load_certificates(path: str) -> List[x509.Certificate]:
     """Every certificate in a PEM file; an :class:`EndpointError` naming the file otherwise."""
-    from cryptography import x509
+    return _parse_certificates(_read_certificate_file(path), path)
 
+
+def _read_certificate_file(path: str) -> bytes:
     # Never an int: open() would take it for a file descriptor of the caller's.
     if isinstance(path, (bool, int)) or not isinstance(path, (str, os.PathLike)):
         raise SettingsTypeError(f"certificate file {path!r}: give its path as a str")
     try:
         with open(path, "rb") as handle:
-            data = handle.read()
+            return handle.read()
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         raise EndpointError(f"cannot read certificate file {path}: "
                             f"{getattr(exc, 'strerror', None) or exc}: "
                             "check verify= (or the remote's servercerts/ file)") from exc
+
+
+def _parse_certificates(data: bytes, path: str) -> List[x509.Certificate]:
+    from cryptography import x509
+
     try:
         return x509.load_pem_x509_certificates(data)
     except ValueError as exc:
         raise EndpointError(f"{path} holds no PEM certificate ({exc}): give the server's "
                             "certificate, as LXD keeps it in server.crt") from exc
+
+
+#: A PEM certificate's base64 (compiled at first use, by re's own cache).
+_PEM_CERTIFICATE = rb"-----BEGIN (?:X509 )?CERTIFICATE-----(.*?)-----END (?:X509 )?CERTIFICATE-----"
+
+
+def _leaf_digests(data: bytes) -> Optional[FrozenSet[bytes]]:
+    """The DER sha256 of each certificate in PEM ``data`` when OpenSSL finds
+    none that could be a CA; None when it cannot say so (then cryptography
+    reads the file and decides, as :meth:`Pin.from_verify_file` says).
+
+    Why not cryptography every time: importing ``cryptography.x509`` costs
+    34-47 ms (python -X importtime, this machine), which every HTTPS
+    ``verify=server.crt`` paid before its first request: every ``apitx``
+    command on a remote, and 15% of ``bench/migrate.py``'s floor. The
+    standard library decides the common case alone. OpenSSL's count of
+    possible CAs (``cert_store_stats()['x509_ca']``, ``X509_check_ca``)
+    includes every certificate with basicConstraints ``CA:TRUE``, so a count
+    of 0 means what :func:`_is_ca` would say of each; it also counts v1
+    self-signed certificates and keyCertSign ones, which then go to
+    cryptography for the exact rule.
+
+    >>> _leaf_digests(b'no certificate here') is None
+    True
+    """
+    blocks = re.findall(_PEM_CERTIFICATE, data, re.DOTALL)
+    if not blocks:
+        return None
+    try:
+        ders = [base64.b64decode(block) for block in blocks]
+        store = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        store.load_verify_locations(cadata=b"".join(ders))
+    except (ValueError, ssl.SSLError):  # binascii.Error is a ValueError
+        return None
+    counts = store.cert_store_stats()
+    if counts["x509_ca"] or counts["x509"] != len(set(ders)):
+        return None
+    return frozenset(hashlib.sha256(der).digest() for der in ders)
 
 
 def _is_ca(certificate: x509.Certificate) -> bool:
@@ -154,7 +202,11 @@ class Pin(Value):
         """The pin ``verify=path`` means: its certificates when none of them is a
         CA ("this exact certificate"), None when the file is a CA bundle for
         ordinary verification. :class:`EndpointError` when it holds no certificate."""
-        certificates = load_certificates(path)
+        data = _read_certificate_file(path)
+        leaves = _leaf_digests(data)
+        if leaves is not None:
+            return cls(leaves, path)
+        certificates = _parse_certificates(data, path)
         if any(_is_ca(cert) for cert in certificates):
             return None
         return cls(_digests(certificates), path)
