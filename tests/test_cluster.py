@@ -62,6 +62,14 @@ def test_three_members_online(members: Dict[str, Any]) -> None:
         assert (env["server_name"], env["server_clustered"]) == (name, True)
 
 
+def test_every_member_runs_from_the_root_directory() -> None:
+    # What a daemon runs (rsync, for snapshots and migrations) inherits its
+    # directory: a checkout deleted under it made each of those fail with
+    # "getcwd(): No such file or directory". scripts/lxd-cluster starts it in /.
+    assert {name: os.readlink(f"/proc/{member_pid(name)}/cwd") for name in MEMBERS} == {
+        name: "/" for name in MEMBERS}
+
+
 def test_every_member_presents_the_pinned_certificate() -> None:
     """The certificate scripts/lxd-cluster copies is the one to pin: every
     member presents it (and it names no 127.0.1.x address, hence pinning)."""

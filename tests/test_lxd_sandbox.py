@@ -85,6 +85,16 @@ def test_one_server_by_name(ready: None, server: str) -> None:
     assert summary(done.stdout) == {server: truth(server)}
 
 
+@pytest.mark.parametrize("server", sorted(SOCKETS))
+def test_the_daemon_runs_from_the_root_directory(ready: None, server: str) -> None:
+    # What the daemon runs (rsync, for snapshots and migrations) inherits its
+    # directory: a CI checkout deleted under it made each of those fail with
+    # "getcwd(): No such file or directory". scripts/lxd-sandbox starts it in /.
+    with apitx.API.factory(SOCKETS[server]) as api:
+        pid = api.get("").metadata["environment"]["server_pid"]
+    assert os.readlink(f"/proc/{pid}/cwd") == "/"
+
+
 def test_unknown_argument_is_refused_with_the_choices() -> None:
     done = run_sandbox("lxc")
     assert done.returncode == 1
