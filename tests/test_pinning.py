@@ -7,6 +7,7 @@ tests do the same against the sandbox's LXD and Incus over HTTPS.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 import json
@@ -92,27 +93,58 @@ def test_a_servers_own_certificate_is_pinned_without_importing_cryptography(tmp_
     assert (digests, imported) == ([fingerprint(leaf)[len("sha256:"):]], False)
 
 
+def _certificate(tmp_path, name, *extensions) -> str:
+    """A self-signed certificate with exactly ``extensions`` ((value, critical) pairs)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1)))
+    for value, critical in extensions:
+        builder = builder.add_extension(value, critical=critical)
+    path = tmp_path / f"{name}.crt"
+    path.write_bytes(builder.sign(key, hashes.SHA256()).public_bytes(Encoding.PEM))
+    return str(path)
+
+
+def _key_usage(cert_sign: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(True, False, not cert_sign, False, False, cert_sign, False, False, False)
+
+
+def test_a_ca_openssl_does_not_count_is_still_a_ca_bundle(tmp_path):
+    # CA:TRUE without keyCertSign: OpenSSL's X509_check_ca says 0, the rule
+    # (basicConstraints) says CA.
+    path = _certificate(tmp_path, "odd-ca", (x509.BasicConstraints(ca=True, path_length=None), True),
+                        (_key_usage(cert_sign=False), True))
+    assert _leaf_digests(open(path, "rb").read()) is None
+    assert Pin.from_verify_file(path) is None
+
+
 def test_what_openssl_may_call_a_ca_is_decided_by_basic_constraints(tmp_path):
     # keyCertSign without basicConstraints: OpenSSL counts a possible CA
     # (X509_check_ca 4); the rule is basicConstraints CA:TRUE, so it is a pin.
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "signer")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.KeyUsage(True, False, False, False, False, True, False, False,
-                                         False), critical=True)
-            .sign(key, hashes.SHA256()))
-    path = tmp_path / "signer.crt"
-    path.write_bytes(cert.public_bytes(Encoding.PEM))
-    assert _leaf_digests(path.read_bytes()) is None           # OpenSSL cannot tell
-    assert Pin.from_verify_file(str(path)) == Pin.from_file(str(path))  # cryptography does
+    path = _certificate(tmp_path, "signer", (_key_usage(cert_sign=True), True))
+    assert _leaf_digests(open(path, "rb").read()) is None     # OpenSSL cannot tell
+    assert Pin.from_verify_file(path) == Pin.from_file(path)  # cryptography does
+
+
+def test_only_plain_pem_takes_the_short_path(tmp_path):
+    leaf, _ = make_cert(str(tmp_path), "leaf")
     ca, _ = make_cert(str(tmp_path), "ca", ca=True)
-    both = path.read_bytes() + open(ca, "rb").read()
-    assert _leaf_digests(both) is None and _leaf_digests(b"-----BEGIN CERTIFICATE-----\n"
-                                                         b"bm90IGEgY2VydA==\n"
-                                                         b"-----END CERTIFICATE-----\n") is None
+    text = open(leaf, "rb").read()
+    body = text.split(b"-----")[2]
+    der = base64.b64decode(body)
+    assert _leaf_digests(text) == {hashlib.sha256(der).digest()}
+    assert _leaf_digests(text + open(ca, "rb").read()) is None       # a CA among them
+    assert _leaf_digests(text.replace(b"END CERTIFICATE", b"END X509 CERTIFICATE")) is None
+    assert _leaf_digests(text.replace(body, body[:40] + b"!" + body[40:])) is None
+    tailed = tmp_path / "tailed.crt"
+    tailed.write_bytes(b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der + b"\0")
+                       + b"-----END CERTIFICATE-----\n")
+    assert _leaf_digests(tailed.read_bytes()) is None                # a byte after the DER
+    with pytest.raises(apitx.EndpointError, match="holds no PEM certificate"):
+        Pin.from_verify_file(str(tailed))                            # as cryptography says
 
 
 @pytest.mark.parametrize("content, message", [

@@ -122,42 +122,84 @@ def _parse_certificates(data: bytes, path: str) -> List[x509.Certificate]:
                             "certificate, as LXD keeps it in server.crt") from exc
 
 
-#: A PEM certificate's base64 (compiled at first use, by re's own cache).
-_PEM_CERTIFICATE = rb"-----BEGIN (?:X509 )?CERTIFICATE-----(.*?)-----END (?:X509 )?CERTIFICATE-----"
+#: A PEM certificate's base64 between matching labels (compiled at first
+#: use, by re's own cache).
+_PEM_CERTIFICATE = rb"-----BEGIN ((?:X509 )?)CERTIFICATE-----(.*?)-----END \1CERTIFICATE-----"
+#: The DER of basicConstraints' object identifier (2.5.29.19).
+_BASIC_CONSTRAINTS = b"\x06\x03\x55\x1d\x13"
 
 
 def _leaf_digests(data: bytes) -> Optional[FrozenSet[bytes]]:
-    """The DER sha256 of each certificate in PEM ``data`` when OpenSSL finds
-    none that could be a CA; None when it cannot say so (then cryptography
-    reads the file and decides, as :meth:`Pin.from_verify_file` says).
+    """The DER sha256 of each certificate in PEM ``data`` when plainly none
+    is a CA; None whenever that is not plain (then cryptography reads the
+    file and decides, as :meth:`Pin.from_verify_file` says).
 
     Why not cryptography every time: importing ``cryptography.x509`` costs
     34-47 ms (python -X importtime, this machine), which every HTTPS
     ``verify=server.crt`` paid before its first request: every ``apitx``
     command on a remote, and 15% of ``bench/migrate.py``'s floor. The
-    standard library decides the common case alone. OpenSSL's count of
-    possible CAs (``cert_store_stats()['x509_ca']``, ``X509_check_ca``)
-    includes every certificate with basicConstraints ``CA:TRUE``, so a count
-    of 0 means what :func:`_is_ca` would say of each; it also counts v1
-    self-signed certificates and keyCertSign ones, which then go to
-    cryptography for the exact rule.
+    standard library decides the common case alone:
+
+    - each PEM body is strict base64 of exactly one DER structure, and
+      OpenSSL loads every one of them as a certificate;
+    - OpenSSL counts none as a possible CA (``cert_store_stats()``,
+      ``X509_check_ca``: v1 self-signed and keyCertSign certificates count);
+    - no basicConstraints in them sets ``cA``. OpenSSL alone is not enough
+      here: it does not count a ``CA:TRUE`` certificate whose keyUsage
+      lacks keyCertSign. In DER a ``cA`` of FALSE is left out, so a
+      basicConstraints that holds a boolean at all, or that is not shaped
+      as expected, goes to cryptography.
 
     >>> _leaf_digests(b'no certificate here') is None
     True
     """
-    blocks = re.findall(_PEM_CERTIFICATE, data, re.DOTALL)
-    if not blocks:
+    ders = []
+    for _, body in re.findall(_PEM_CERTIFICATE, data, re.DOTALL):
+        try:
+            der = base64.b64decode(b"".join(body.split()), validate=True)
+        except ValueError:  # binascii.Error
+            return None
+        if not _one_der_structure(der) or _may_be_ca(der):
+            return None
+        ders.append(der)
+    if not ders:
         return None
     try:
-        ders = [base64.b64decode(block) for block in blocks]
         store = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         store.load_verify_locations(cadata=b"".join(ders))
-    except (ValueError, ssl.SSLError):  # binascii.Error is a ValueError
+    except ssl.SSLError:
         return None
     counts = store.cert_store_stats()
     if counts["x509_ca"] or counts["x509"] != len(set(ders)):
         return None
     return frozenset(hashlib.sha256(der).digest() for der in ders)
+
+
+def _one_der_structure(der: bytes) -> bool:
+    """True when ``der`` is exactly one SEQUENCE, as a certificate is: its
+    header's length accounts for every byte (OpenSSL would ignore a tail)."""
+    if len(der) < 2 or der[0] != 0x30:
+        return False
+    if der[1] < 0x80:
+        return 2 + der[1] == len(der)
+    size = der[1] & 0x7F
+    return 0 < size <= 4 and 2 + size + int.from_bytes(der[2:2 + size], "big") == len(der)
+
+
+def _may_be_ca(der: bytes) -> bool:
+    """False only when every basicConstraints in ``der`` is plainly ``cA``
+    FALSE: the extension's value is a SEQUENCE with no boolean in it."""
+    at = der.find(_BASIC_CONSTRAINTS)
+    while at != -1:
+        rest = der[at + len(_BASIC_CONSTRAINTS):]
+        if rest[:2] == b"\x01\x01":  # critical (a BOOLEAN) comes first
+            rest = rest[3:]
+        # OCTET STRING holding SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLen INTEGER OPTIONAL }
+        if len(rest) < 4 or rest[0] != 0x04 or rest[2] != 0x30 or rest[1] != rest[3] + 2 \
+                or rest[3] >= 0x80 or (rest[3] > 0 and rest[4] == 0x01):
+            return True
+        at = der.find(_BASIC_CONSTRAINTS, at + 1)
+    return False
 
 
 def _is_ca(certificate: x509.Certificate) -> bool:
