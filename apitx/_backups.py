@@ -46,7 +46,6 @@ import zlib
 from typing import IO, Any, Dict, Iterator, List, Optional, Union
 from urllib.parse import quote
 
-
 from ._client import Client
 from ._compat import incus_only_keys
 from ._exceptions import APITXError, RequestError, RequestTypeError

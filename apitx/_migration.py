@@ -517,6 +517,8 @@ class _Run:
     def _connect_relay(self) -> None:
         """Open each websocket on both sides, ``control`` first, as LXD's own
         client does (the source gives up on them after 10 s), and relay them."""
+        from ._transports import Relay
+
         source_op, target_op = self.ops["source"], self.ops["target"]
         theirs, ours = target_op.secrets, source_op.secrets
         missing = sorted(set(theirs) - set(ours))
@@ -534,8 +536,6 @@ class _Run:
                 one.close()
                 other.close()
             raise
-        from ._transports import Relay
-
         self.relay = Relay(channels)
         self.relay.start()
 

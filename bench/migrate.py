@@ -286,7 +286,7 @@ def report(source: str, target: str, sizes: List[int],
     # them ("speed" for export and import): the rate at which each tool moves
     # the data beyond the smallest size, the extra megabytes over the extra
     # seconds. Each tool's fixed costs (its own start: Python's and apitx's
-    # imports, the floor, 0.25-0.34 s here against milliseconds for lxc; the
+    # imports, the floor, 0.19-0.34 s here against milliseconds for lxc; the
     # servers' per-transfer work) are in both sizes' times and cancel; the
     # whole times are still printed.
     largest, smallest = max(sizes), min(sizes)
@@ -333,6 +333,7 @@ def throughput(rows: Dict[Tuple[str, int, str], Tuple[float, float, float]], wha
     return (f"{what} throughput {ours:.0f} MB/s vs {client} {theirs:.0f} MB/s, {goal} (the "
             f"{extra} MB from {smallest} to {largest} MB took {seconds['apitx']:.2f}s vs "
             f"{seconds[client]:.2f}s); whole {whole}", ours * slack >= theirs)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -96,7 +96,6 @@ def test_a_library_request_imports_only_what_it_uses(lxd_socket: str) -> None:
     assert unwanted(modules, HEAVY + UNUSED_BY_A_REQUEST) == []
 
 
-
 def test_moving_workloads_imports_websockets_and_yaml_only_where_used() -> None:
     # An export, an import, a pull or a push opens no websocket of its own:
     # relay mode imports them when it starts; YAML is read from an imported
@@ -105,6 +104,7 @@ def test_moving_workloads_imports_websockets_and_yaml_only_where_used() -> None:
     assert "apitx._migration" in modules and "apitx._backups" in modules
     assert unwanted(modules, ("websocket", "yaml", "apitx._transports._websocket",
                               "apitx._transports._relay")) == []
+
 
 def test_every_public_name_is_there_when_looked_up() -> None:
     found = json.loads(subprocess.run(

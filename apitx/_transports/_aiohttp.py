@@ -268,20 +268,27 @@ class AiohttpTransport:
             await sessions[key].close()                         # is the main one's connector
 
 
-@functools.lru_cache(maxsize=512)
 def _wire(url: str) -> URL:
     """The URL aiohttp sends: a socket's ``http+unix://lxd/…`` (apitx's own
     scheme, which no proxy setting can capture) is plain ``http://lxd/…`` on
     the socket's own connector. Already encoded: sent as it is.
 
-    Kept for the URLs asked most (a yarl ``URL`` is immutable, so one can
-    serve every request to its address): building one costs ~11,000 CPU
-    instructions, 1.6% of an async ``GET /1.0`` (callgrind, issue 17), and a
-    service asks the same few URLs over and over.
+    A URL without a query is kept (a yarl ``URL`` is immutable, so one
+    serves every request to its address): building one costs ~7,000 CPU
+    instructions, 1% of an async ``GET /1.0`` (callgrind, issue 17), and a
+    service asks the same few paths over and over. One with a query is not:
+    a websocket's carries its one-time secret, which must not outlive it.
     """
+    return _built(url) if "?" in url else _kept(url)
+
+
+def _built(url: str) -> URL:
     if url.startswith(UNIX_BASE_URL):
         url = "http://" + url[len(UNIX_BASE_URL) - len("lxd"):]
     return URL(url, encoded=True)
+
+
+_kept = functools.lru_cache(maxsize=256)(_built)
 
 
 async def _read_capped(answer: aiohttp.ClientResponse, limit: int, line: Line) -> bytes:
