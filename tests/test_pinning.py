@@ -8,20 +8,17 @@ tests do the same against the sandbox's LXD and Incus over HTTPS.
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 import json
 import subprocess
 import sys
 import uuid
 import warnings
+from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 
 import apitx
 from apitx._exceptions import CertificateMismatch
@@ -93,21 +90,6 @@ def test_a_servers_own_certificate_is_pinned_without_importing_cryptography(tmp_
     assert (digests, imported) == ([fingerprint(leaf)[len("sha256:"):]], False)
 
 
-def _certificate(tmp_path, name, *extensions) -> str:
-    """A self-signed certificate with exactly ``extensions`` ((value, critical) pairs)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1)))
-    for value, critical in extensions:
-        builder = builder.add_extension(value, critical=critical)
-    path = tmp_path / f"{name}.crt"
-    path.write_bytes(builder.sign(key, hashes.SHA256()).public_bytes(Encoding.PEM))
-    return str(path)
-
-
 def _key_usage(cert_sign: bool) -> x509.KeyUsage:
     return x509.KeyUsage(True, False, not cert_sign, False, False, cert_sign, False, False, False)
 
@@ -115,28 +97,29 @@ def _key_usage(cert_sign: bool) -> x509.KeyUsage:
 def test_a_ca_openssl_does_not_count_is_still_a_ca_bundle(tmp_path):
     # CA:TRUE without keyCertSign: OpenSSL's X509_check_ca says 0, the rule
     # (basicConstraints) says CA.
-    path = _certificate(tmp_path, "odd-ca", (x509.BasicConstraints(ca=True, path_length=None), True),
-                        (_key_usage(cert_sign=False), True))
-    assert _leaf_digests(open(path, "rb").read()) is None
+    path, _ = make_cert(str(tmp_path), "odd-ca", ca=True,
+                        extensions=((_key_usage(cert_sign=False), True),))
+    assert _leaf_digests(Path(path).read_bytes()) is None
     assert Pin.from_verify_file(path) is None
 
 
 def test_what_openssl_may_call_a_ca_is_decided_by_basic_constraints(tmp_path):
     # keyCertSign without basicConstraints: OpenSSL counts a possible CA
     # (X509_check_ca 4); the rule is basicConstraints CA:TRUE, so it is a pin.
-    path = _certificate(tmp_path, "signer", (_key_usage(cert_sign=True), True))
-    assert _leaf_digests(open(path, "rb").read()) is None     # OpenSSL cannot tell
+    path, _ = make_cert(str(tmp_path), "signer", ca=None,
+                        extensions=((_key_usage(cert_sign=True), True),))
+    assert _leaf_digests(Path(path).read_bytes()) is None     # OpenSSL cannot tell
     assert Pin.from_verify_file(path) == Pin.from_file(path)  # cryptography does
 
 
 def test_only_plain_pem_takes_the_short_path(tmp_path):
     leaf, _ = make_cert(str(tmp_path), "leaf")
     ca, _ = make_cert(str(tmp_path), "ca", ca=True)
-    text = open(leaf, "rb").read()
+    text = Path(leaf).read_bytes()
     body = text.split(b"-----")[2]
     der = base64.b64decode(body)
     assert _leaf_digests(text) == {hashlib.sha256(der).digest()}
-    assert _leaf_digests(text + open(ca, "rb").read()) is None       # a CA among them
+    assert _leaf_digests(text + Path(ca).read_bytes()) is None       # a CA among them
     assert _leaf_digests(text.replace(b"END CERTIFICATE", b"END X509 CERTIFICATE")) is None
     assert _leaf_digests(text.replace(body, body[:40] + b"!" + body[40:])) is None
     tailed = tmp_path / "tailed.crt"

@@ -42,9 +42,11 @@ def require(daemon: Daemon) -> Daemon:
 
 
 def make_cert(directory: str, name: str, *, ca: Optional[bool] = False,
-              hosts: Tuple[str, ...] = ("nothing.invalid",)) -> Tuple[str, str]:
+              hosts: Tuple[str, ...] = ("nothing.invalid",),
+              extensions: Tuple[Tuple[x509.ExtensionType, bool], ...] = ()) -> Tuple[str, str]:
     """A self-signed certificate and key in ``directory``: ``ca=None`` leaves
-    basicConstraints out. Returns ``(crt, key)`` paths."""
+    basicConstraints out; ``extensions`` adds ``(value, critical)`` pairs.
+    Returns ``(crt, key)`` paths."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -62,6 +64,8 @@ def make_cert(directory: str, name: str, *, ca: Optional[bool] = False,
     if ca is not None:
         builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None),
                                         critical=True)
+    for value, critical in extensions:
+        builder = builder.add_extension(value, critical=critical)
     cert = builder.sign(key, hashes.SHA256())
     crt, key_path = (os.path.join(directory, f"{name}.{ext}") for ext in ("crt", "key"))
     with open(crt, "wb") as handle:
