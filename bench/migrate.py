@@ -298,13 +298,13 @@ def report(source: str, target: str, sizes: List[int],
         ours, theirs = rows[(what, largest, "apitx")], rows[(what, largest, client)]
         whole = (f"{what} {largest} MB: {ours[1]:.2f}s vs {client} {theirs[1]:.2f}s"
                  f" ({ours[1] - floor:.2f}s above apitx's floor)")
+        slack = 1.0 if what == "relay" else SLACK
+        goal = f"no slower than {client}" if what == "relay" else f"within 10% of {client}"
         if what in ("relay", "export", "import") and smallest < largest:
-            verdicts.append(throughput(rows, what, client, smallest, largest, whole,
-                                       1.0 if what == "relay" else SLACK))
+            verdicts.append(throughput(rows, what, client, smallest, largest, whole, slack,
+                                       goal))
         else:
-            limit = theirs[1] * (1.0 if what == "relay" else SLACK)
-            goal = f"no slower than {client}" if what == "relay" else f"within 10% of {client}"
-            verdicts.append((f"{whole}, {goal}", ours[1] <= limit))
+            verdicts.append((f"{whole}, {goal}", ours[1] <= theirs[1] * slack))
     for what in [what for what in ("relay", "export", "import") if what in measured]:
         worst = max(rows[(what, size, "apitx")][0] for size in sizes)
         verdicts.append((f"{what}: peak RSS {worst:.1f} MB at every size, <= {RSS_TARGET_MB} MB",
@@ -317,11 +317,11 @@ def report(source: str, target: str, sizes: List[int],
 
 
 def throughput(rows: Dict[Tuple[str, int, str], Tuple[float, float, float]], what: str,
-               client: str, smallest: int, largest: int, whole: str,
-               slack: float) -> Tuple[str, bool]:
+               client: str, smallest: int, largest: int, whole: str, slack: float,
+               goal: str) -> Tuple[str, bool]:
     """The verdict on a relay's, export's or import's throughput: apitx's
     rate (MB/s, from the best times at the two sizes) at least the client's
-    over ``slack`` (1.0: no slower; 1.10: within 10%)."""
+    over ``slack`` (1.0: no slower; 1.10: within 10%), as ``goal`` says."""
     extra = largest - smallest
     seconds = {tool: rows[(what, largest, tool)][1] - rows[(what, smallest, tool)][1]
                for tool in ("apitx", client)}
@@ -329,7 +329,6 @@ def throughput(rows: Dict[Tuple[str, int, str], Tuple[float, float, float]], wha
         return (f"{what} throughput: unmeasured, a {largest} MB {what} took no longer than "
                 f"a {smallest} MB one ({seconds}); run again with more --runs; {whole}", False)
     ours, theirs = extra / seconds["apitx"], extra / seconds[client]
-    goal = f"no slower than {client}" if slack == 1.0 else "within 10%"
     return (f"{what} throughput {ours:.0f} MB/s vs {client} {theirs:.0f} MB/s, {goal} (the "
             f"{extra} MB from {smallest} to {largest} MB took {seconds['apitx']:.2f}s vs "
             f"{seconds[client]:.2f}s); whole {whole}", ours * slack >= theirs)
