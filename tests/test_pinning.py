@@ -306,6 +306,27 @@ def test_live_without_a_client_cert_the_server_does_not_trust_us(daemon):
 
 
 @pytest.mark.live
+def test_live_a_pinned_handshake_loads_no_trust_store(daemon):
+    # The pin is the whole trust rule, so the handshake's context holds no
+    # CA at all: urllib3's own would have the system's store loaded into it
+    # for each connection (~20 ms each), to verify nothing.
+    with apitx.API.factory(daemon.https, cert=CLIENT, verify=daemon.server_cert) as api:
+        assert api.get("").metadata["auth"] == "trusted"  # the client cert still went out
+        contexts = _pooled_contexts(api)
+    assert contexts, "the request's connection is pooled"
+    assert [context.cert_store_stats() for context in contexts] == [
+        {"x509": 0, "crl": 0, "x509_ca": 0}] * len(contexts)
+
+
+def _pooled_contexts(api):
+    """The TLS contexts of ``api``'s pooled, connected HTTPS connections."""
+    (adapter,) = [a for a in api.session.adapters.values() if isinstance(a, PinningAdapter)]
+    pools = adapter.poolmanager.pools  # urllib3's container: keys only, no values()
+    return [connection.sock.context for key in pools.keys()
+            for connection in pools[key].pool.queue if connection and connection.sock]
+
+
+@pytest.mark.live
 @pytest.mark.parametrize("wrong", ["fingerprint", "file"])
 def test_live_a_wrong_pin_sends_nothing(daemon, wrong):
     other = next(d for d in DAEMONS.values() if d is not daemon)

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, FrozenSet, Iterable, List, Optional, Type
 from urllib.parse import urlsplit
 
 from urllib3.connectionpool import HTTPSConnectionPool
+from urllib3.util.ssl_ import create_urllib3_context
 
 from .._exceptions import (APIConnectionError, CertificateMismatch, EndpointError,
                            SettingsTypeError)
@@ -317,8 +318,18 @@ class _PinnedConnectionMixin:
 
     pin: Pin
     sock: Any
+    ssl_context: Optional[ssl.SSLContext]
 
     def connect(self) -> None:
+        if self.ssl_context is None:
+            # Given none, urllib3 builds a context for each connection and,
+            # as no CA file was given either, loads the system's trust store
+            # into it (load_default_certs) for a handshake that verifies
+            # nothing: measured, 19-22 ms of a 31 ms first request to a
+            # local LXD. This connection's own context, with no trust store
+            # at all: the pin is the whole trust rule. The client
+            # certificate (cert=) is still loaded into it by urllib3.
+            self.ssl_context = create_urllib3_context(cert_reqs=ssl.CERT_NONE)
         super().connect()  # type: ignore[misc]
         host = self.host  # type: ignore[attr-defined]
         where = f"https://{f'[{host}]' if ':' in host else host}:{self.port}"  # type: ignore
