@@ -411,6 +411,25 @@ def test_a_traced_relay_shows_both_servers_requests_and_counts_the_websockets(
     assert "secret=" not in text.replace("secret=<redacted>", "")
 
 
+def test_only_a_copy_reporting_progress_opens_an_event_stream(apis, made, tmp_path, caplog):
+    # Without progress= the target's operation is long-polled: an event
+    # stream would cost a TLS connection and websocket-client's import just
+    # as the servers start, for progress nobody reads.
+    name = made.name("lxd", "lxd2")
+    workload(apis["lxd"], name, tmp_path, megabytes=1, snapshot=False)
+    source = apitx.API.factory(apis["lxd"].endpoint, debug=True)
+    target = apitx.API.factory(apis["lxd2"].endpoint, debug=True)
+    streamed = {}
+    for updates in (None, []):
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="apitx"):
+            migrate.copy_instance(source, name, target, mode="push",
+                                  progress=None if updates is None else updates.append)
+        streamed[updates is not None] = "/1.0/events" in caplog.text
+        remove_instance(apis["lxd2"], name)
+    assert streamed == {False: False, True: True}
+
+
 # -- within, into and out of the cluster -----------------------------------------------------
 
 @pytest.mark.cluster
