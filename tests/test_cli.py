@@ -602,6 +602,22 @@ def test_console_script_is_installed_and_runs():
     assert done.stdout.decode().strip().endswith(apitx.__version__)
 
 
+@pytest.mark.parametrize("argv, frozen", [(None, True), (["--version"], False)])
+def test_only_the_process_command_freezes_its_imports(argv, frozen):
+    """Run as the process's command, main() freezes what its imports made
+    (its finalization then skips them); a program calling main(argv) keeps
+    its collector as it was."""
+    program = ("import atexit, gc, sys\n"
+               "from apitx.cli import main\n"
+               "atexit.register(lambda: print(gc.get_freeze_count(), file=sys.stderr))\n"
+               f"sys.argv = ['apitx', '--version']\nsys.exit(main({argv!r}))\n")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, env=ENV,
+                          timeout=60)
+    assert done.returncode == 0 and done.stdout.decode().startswith("apitx ")
+    count = int(done.stderr.decode().strip())
+    assert (count > 10000) if frozen else (count == 0), count
+
+
 def test_the_command_imports_only_public_names():
     """What lint-imports cannot see: a name imported from `apitx` itself must be in
     its __all__ (a private one, `from .. import _x`, would pass the contract)."""

@@ -28,6 +28,7 @@ apitx: GET unix:/var/lib/lxd/unix.socket /1.0/instances/nosuch: Instance not fou
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from typing import Callable, Dict, Optional, Sequence, Tuple
@@ -63,8 +64,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     claim_standard_fds()
     words = list(sys.argv[1:] if argv is None else argv)
     if words and words[0] in SUBCOMMANDS:
-        return _command(*SUBCOMMANDS[words[0]])(words[1:])
-    return _command("._request", "main")(words)
+        command, words = _command(*SUBCOMMANDS[words[0]]), words[1:]
+    else:
+        command = _command("._request", "main")
+    if argv is None:
+        _freeze_imports()
+    return command(words)
+
+
+def _freeze_imports() -> None:
+    """Keep what the imports made out of every later garbage collection.
+
+    Run as the process's command (``argv`` None: the console script,
+    ``python -m apitx``), the modules, classes and functions imported so far
+    live until the process ends. CPython's finalization still walks them
+    all, in several collections, after the command is done: measured,
+    30-50 ms of CPU at exit for the ~27,000 objects a copy's imports make,
+    against ~2 ms once they are frozen (``gc.freeze``), the most of a
+    command's time after its work. A program calling ``main(argv)`` itself
+    keeps its own collector untouched: nothing is frozen then.
+    """
+    gc.freeze()
 
 
 def _command(module: str, function: str) -> Callable[[Sequence[str]], int]:
