@@ -120,7 +120,8 @@ class Bench:
         for remote, server in (("src", self.source), ("dst", self.target)):
             _, address, cert = SERVERS[server]
             shutil.copy(cert, os.path.join(self.conf, "servercerts", f"{remote}.crt"))
-            lines.append(f"  {remote}: {{addr: 'https://{address}', protocol: {self.client}, "
+            protocol = "incus" if self.client == "incus" else "lxd"  # lxc's name for LXD's
+            lines.append(f"  {remote}: {{addr: 'https://{address}', protocol: {protocol}, "
                          "public: false}")
         with open(os.path.join(self.conf, "config.yml"), "w") as out:
             out.write("\n".join(lines) + "\n")
