@@ -24,7 +24,7 @@ less.
   printing the same thing (the metadata, indented): what requests alone
   costs, the floor the issue names;
 - ``apitx /1.0``: what the console script runs (``from apitx.cli import
-  main; sys.exit(main())``), with this checkout first on the path;
+  run; sys.exit(run())``), with this checkout first on the path;
 - ``lxc query /1.0``: for reference (Go: no interpreter to start).
 
 Targets (both wall and CPU must meet them): ``apitx /1.0`` <= 1.15x the floor;
@@ -66,7 +66,7 @@ print(json.dumps(answer.json()["metadata"], indent=4))
 """
 
 #: What the ``apitx`` console script runs (pip writes this wrapper).
-CONSOLE_SCRIPT = "import sys; from apitx.cli import main; sys.exit(main())"
+CONSOLE_SCRIPT = "import sys; from apitx.cli import run; sys.exit(run())"
 
 
 class Command(NamedTuple):

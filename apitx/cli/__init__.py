@@ -31,7 +31,7 @@ from __future__ import annotations
 import gc
 import importlib
 import sys
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ._process import claim_standard_fds
 
@@ -50,41 +50,44 @@ SUBCOMMANDS: Dict[str, Tuple[str, str]] = {
     "remote": ("._remote", "main"),
 }
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the command on ``argv`` (default: ``sys.argv[1:]``); return its exit code
-    (the console script exits with it).
+    """Run the command on ``argv`` (default: ``sys.argv[1:]``); return its exit code.
 
     Whatever goes wrong ends as one line on stderr and an exit code from the
     table in ``--help``; ``-v`` adds the traceback of a failed request and of
-    a bug of apitx.
+    a bug of apitx. The console script runs :func:`run`, which is this as the
+    process's own command.
     """
+    return _main(list(sys.argv[1:] if argv is None else argv), process=False)
+
+
+def run() -> int:
+    """The ``apitx`` console script and ``python -m apitx``: :func:`main` on
+    the process's arguments, as the process's command (its exit code is the
+    process's).
+
+    The process ends with the command, so what the command's imports made
+    (modules, classes, functions: ~27,000 objects for a copy) is frozen
+    (``gc.freeze``) before it runs: CPython's finalization otherwise walks
+    them all, in several collections, after the work is done. Measured,
+    30-50 ms less at exit. :func:`main` never does it: a program of one's own
+    keeps its collector as it was.
+    """
+    return _main(sys.argv[1:], process=True)
+
+
+def _main(words: List[str], *, process: bool) -> int:
     claim_standard_fds()
-    words = list(sys.argv[1:] if argv is None else argv)
     if words and words[0] in SUBCOMMANDS:
         command, words = _command(*SUBCOMMANDS[words[0]]), words[1:]
     else:
         command = _command("._request", "main")
-    if argv is None:
-        _freeze_imports()
+    if process:
+        gc.freeze()
     return command(words)
-
-
-def _freeze_imports() -> None:
-    """Keep what the imports made out of every later garbage collection.
-
-    Run as the process's command (``argv`` None: the console script,
-    ``python -m apitx``), the modules, classes and functions imported so far
-    live until the process ends. CPython's finalization still walks them
-    all, in several collections, after the command is done: measured,
-    30-50 ms of CPU at exit for the ~27,000 objects a copy's imports make,
-    against ~2 ms once they are frozen (``gc.freeze``), the most of a
-    command's time after its work. A program calling ``main(argv)`` itself
-    keeps its own collector untouched: nothing is frozen then.
-    """
-    gc.freeze()
 
 
 def _command(module: str, function: str) -> Callable[[Sequence[str]], int]:
