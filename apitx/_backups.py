@@ -147,7 +147,7 @@ def import_instance(api: Client, origin: Origin, *, name: Optional[str] = None,
     >>> with tempfile.TemporaryDirectory() as here:
     ...     size = export_instance(api, c1, os.path.join(here, 'c1.tar.gz'))
     ...     import_instance(api, os.path.join(here, 'c1.tar.gz'), name=c2)
-    <APIResult GET unix:/var/lib/lxd/unix.socket /1.0/operations/.../wait?timeout=0 HTTP/200>
+    <APIResult GET unix:/var/lib/lxd/unix.socket /1.0/operations/.../wait?timeout=30 HTTP/200>
     >>> import_instance(api, 'missing.tar.gz')
     Traceback (most recent call last):
       ...

@@ -554,9 +554,10 @@ class _Run:
             target_op.failed(exc)
             raise SideFailure("target", exc) from exc
         except APINotFoundException as exc:
-            # Polled while running (at least every 15 s), the operation is
-            # unknown now: the daemon, or the cluster member, that ran it died
-            # and came back (measured: a member killed mid-copy and restarted
+            # Asked while running (a long poll; with progress=, a poll at
+            # least every 15 s beside the events), the operation is unknown
+            # now: the daemon, or the cluster member, that ran it died and
+            # came back (measured: a member killed mid-copy and restarted
             # answers 404 "Operation not found"). By then the source's side
             # has failed too, and ended long enough ago to be forgotten: the
             # target is the side at fault, whatever the source says.

@@ -84,7 +84,7 @@ def copy_instance(source: API, name: str, target: API, *, new_name: Optional[str
     >>> from apitx import API
     >>> copy_instance(API.factory(), c1, API.factory(lxd2), new_name=c2, mode='push',
     ...               snapshots=False)
-    <APIResult GET unix:/var/lib/apitx-pair/lxd2/unix.socket /1.0/operations/.../wait?timeout=0 HTTP/200>
+    <APIResult GET unix:/var/lib/apitx-pair/lxd2/unix.socket /1.0/operations/.../wait?timeout=30 HTTP/200>
     """
     _check_common(name, new_name, mode, target_member, pool, project, timeout)
     source, target = _in_project(source, project), _in_project(target, project)

@@ -20,6 +20,7 @@ import logging
 import os
 import tarfile
 import threading
+import time
 from typing import Any, Callable, List, Optional, Tuple
 
 import pytest
@@ -383,6 +384,44 @@ def test_the_target_daemon_killed_mid_copy_is_named_and_its_partial_copy_removed
     workload(apis["lxd"], name, tmp_path, megabytes=60, snapshot=False)
     failed = copied_while_killed(apis["lxd"], name, apis["lxd2"],
                                  KillMidCopy(lambda: kill("lxd2"), pair_up))
+    assert failed.side == "target", str(failed)
+    assert failed.left_behind is None, str(failed)
+    with apitx.API.factory(apis["lxd2"].endpoint) as again:
+        assert absent(again, f"instances/{name}")
+    assert running_migrations(apis["lxd"], name) == []
+
+
+def test_the_target_killed_mid_pull_without_progress_is_named_and_cleaned(
+        apis, made, tmp_path):
+    """Without progress= the target's operation is long-polled, not followed
+    by events: a target dying midway still ends the wait, is named, and its
+    partial copy is removed once it is back."""
+    name = made.name("lxd", "lxd2")
+    workload(apis["lxd"], name, tmp_path, megabytes=120, snapshot=False)
+    moving = threading.Event()
+
+    def kill_once_moving() -> None:
+        # The source's operation reports a rate once data flows (once a second).
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not moving.is_set():
+            listed = apis["lxd"].get("operations", params={"recursion": 1}).metadata or {}
+            if any(name in str(op.get("resources")) and op.get("metadata")
+                   for op in listed.get("running") or ()):
+                moving.set()
+                kill("lxd2")
+                pair_up()
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=kill_once_moving)
+    watcher.start()
+    try:
+        with pytest.raises(apitx.MigrationError) as caught:
+            migrate.copy_instance(apis["lxd"], name, apis["lxd2"], mode="pull")
+    finally:
+        moving.set()  # stops a watcher that never saw it move
+        watcher.join(300)
+    failed = caught.value
     assert failed.side == "target", str(failed)
     assert failed.left_behind is None, str(failed)
     with apitx.API.factory(apis["lxd2"].endpoint) as again:
