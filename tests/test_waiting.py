@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import uuid
+from typing import Callable, Dict, Iterator
 
 import pytest
 
@@ -13,7 +16,7 @@ from apitx.testing import Answer, MockRequest, MockTransport, operation
 from canned import FAILED_WAITS, NOT_AN_OPERATION, running, succeeded
 from hostile import envelope
 from hostile_ws import running_ws_server
-from sandbox import SERVERS, instance_config, remove_instance
+from sandbox import SERVER_BY_NAME, SERVERS, instance_config, remove_instance
 
 DAEMONS = [server.name for server in SERVERS]
 
@@ -36,18 +39,54 @@ def unwrapped(answer: apitx.APIResult) -> str:
     return json.dumps(answer.metadata, sort_keys=True)
 
 
+@pytest.fixture(scope="module")
+def slow_image() -> Iterator[Callable[[str], str]]:
+    """``slow_image(daemon)``: the alias of an image on that daemon whose
+    unpacking takes ~0.3 s (20 MB of random data), published at first use.
+
+    A wait's first check comes 2-4 ms after the POST, but the busybox image
+    (1 MB) unpacks in ~35 ms, which a pause of the test process (a garbage
+    collection over all the suite made, say) can outlast: the creation then
+    ends before the wait looks, with no update left to see (CI, once).
+    """
+    made: Dict[str, tuple] = {}
+
+    def alias_on(daemon: str) -> str:
+        if daemon not in made:
+            api = apitx.API.factory(SERVER_BY_NAME[daemon].socket)
+            source, alias = f"apitx-{uuid.uuid4().hex[:10]}", f"apitx-slow-{uuid.uuid4().hex[:8]}"
+            try:
+                api.post("instances", json=instance_config(source)).wait(60)
+                api.files(source).push("/root/data.bin", io.BytesIO(os.urandom(20_000_000)))
+                published = api.post("images", json={"source": {"type": "instance",
+                                                                 "name": source},
+                                                      "aliases": [{"name": alias}]}).wait(120)
+            finally:
+                remove_instance(api, source)
+            made[daemon] = (api, published.metadata["metadata"]["fingerprint"], alias)
+        return made[daemon][2]
+
+    yield alias_on
+    for api, fingerprint, _ in made.values():
+        api.delete(f"images/{fingerprint}").wait(60)
+        api.close()
+
+
 # -- wait(progress=) ---------------------------------------------------------------
 
 @pytest.mark.live
 @pytest.mark.parametrize("daemon", DAEMONS)
-def test_progress_sees_every_update_of_an_instance_creation(live, live_api, daemon):
+def test_progress_sees_every_update_of_an_instance_creation(live, live_api, daemon,
+                                                            slow_image):
     api = live_api(daemon)
     name = f"apitx-{uuid.uuid4().hex[:10]}"
+    image = slow_image(daemon)
     seen: list = []
     # An independent stream, open before the operation starts, sees every update.
     with api.events(types=["operation"], timeout=60) as stream:
         try:
-            started = api.post("instances", json=instance_config(name))
+            started = api.post("instances", json={
+                "name": name, "source": {"type": "image", "alias": image}})
             done = started.wait(timeout=120, progress=seen.append)
             again = started.wait(timeout=30)  # plain long-polling, the old way
             updates = []
