@@ -203,15 +203,18 @@ def wait_reporting(started: APIResult, reader: ProgressReader, role: str,
     >>> wait_reporting(started, reader, 'target', None, 60).metadata['status']
     'Success'
     """
+    if progress is None:
+        return started.wait(timeout)
+
     def report(answer: APIResult) -> None:
         operation = answer.metadata if isinstance(answer.metadata, dict) else {}
         update = reader.read(role, operation.get("metadata"))
-        if update is not None and progress is not None:
+        if update is not None:
             progress(update)
         if each is not None:
             each()
 
-    return started.wait(timeout, progress=report if progress is not None else None)
+    return started.wait(timeout, progress=report)
 
 
 def counted(pieces: Iterator[bytes], role: str, reader: ProgressReader,
