@@ -32,8 +32,8 @@ from apitx._migration import Job, Peer, migrate as run_migration, remove_created
 from cluster import kill_member, member_api, restore_cluster
 from pair import CLIENT_CERT, HTTPS, SERVER_CERTS, SMALL_POOL, ROOT, kill, pair_up
 from sandbox import remove_instance
-from workloads import (DATA, IMAGE, Made, absent, running_migrations, sha256_in, sha256_inside,
-                       snapshots, workload)
+from workloads import (DATA, IMAGE, Made, absent, running_migrations, running_operations,
+                       sha256_in, sha256_inside, snapshots, workload)
 
 pytestmark = pytest.mark.live
 
@@ -401,12 +401,12 @@ def test_the_target_killed_mid_pull_without_progress_is_named_and_cleaned(
     moving = threading.Event()
 
     def kill_once_moving() -> None:
-        # The source's operation reports a rate once data flows (once a second).
+        # The source's operation holds its websocket secrets from the start,
+        # and fs_progress once data flows (a second in).
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not moving.is_set():
-            listed = apis["lxd"].get("operations", params={"recursion": 1}).metadata or {}
-            if any(name in str(op.get("resources")) and op.get("metadata")
-                   for op in listed.get("running") or ()):
+            if any("fs_progress" in (op.get("metadata") or {})
+                   for op in running_operations(apis["lxd"], name)):
                 moving.set()
                 kill("lxd2")
                 pair_up()

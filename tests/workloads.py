@@ -149,9 +149,14 @@ def absent(api: apitx.API, url: str) -> bool:
     return api.get(url, validate=False).status_code == 404
 
 
-def running_migrations(api: apitx.API, name: str) -> List[str]:
-    """The server's running operations that involve instance ``name``."""
+def running_operations(api: apitx.API, name: str) -> List[Dict[str, Any]]:
+    """The server's running operations that involve instance ``name``, whole."""
     listed = api.get("operations", params={"recursion": 1}).metadata or {}
-    return [op["id"] for op in listed.get("running") or ()
+    return [op for op in listed.get("running") or ()
             if any(name in url for urls in (op.get("resources") or {}).values()
                    for url in urls or ())]
+
+
+def running_migrations(api: apitx.API, name: str) -> List[str]:
+    """The ids of the server's running operations that involve instance ``name``."""
+    return [op["id"] for op in running_operations(api, name)]
