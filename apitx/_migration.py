@@ -53,8 +53,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional,
 
 from ._client import Client
 from ._exceptions import (APIConnectionError, APIException, APINotFoundException,
-                          APITimeoutError, APITXError, MigrationError, OperationTimeout,
-                          RequestError, RequestTypeError)
+                          APITimeoutError, APITXError, CertificateMismatch, MigrationError,
+                          OperationTimeout, RequestError, RequestTypeError)
 from ._redact import redact_free_text
 from ._result import APIResult
 from ._server import Server
@@ -640,7 +640,8 @@ class _Run:
                                    "locked it)")
         elif _about_connecting(errors.get(side, "")):
             why = self._connecting_hint(side) or why
-        left = self.remove() if "target" in self.ops else None
+        created = "target" in self.ops or self._create_unanswered(exc)
+        left = self.remove() if created else None
         peer = self.source if side == "source" else self.target
         other = "target" if side == "source" else "source"
         message = (f"{self.mode} {self.job.what} from {self.source.client.endpoint.display} "
@@ -652,7 +653,7 @@ class _Run:
             message += gist(said or why)
         if errors.get(other):
             message += f"; the {other} said: {gist(errors[other])}"
-        if "target" not in self.ops:
+        if not created:
             message += "; nothing was created on the target"
         elif left:
             message += f"; left on the target, remove it once the target answers: {left}"
@@ -675,10 +676,23 @@ class _Run:
                     "(mode='relay' needs neither)")
         return None
 
-    def target_refused(self, exc: BaseException) -> bool:
-        """True when the target refused the create request itself."""
+    def _create_failed(self, exc: BaseException) -> bool:
+        """True when the target's create request itself failed."""
         return isinstance(exc, SideFailure) and exc.role == "target" and \
             "target" not in self.ops
+
+    def _create_unanswered(self, exc: BaseException) -> bool:
+        """True when the target's create request went out but no answer came
+        back: its daemon may have made the object before it broke (measured:
+        lxd2 killed while answering a pull's POST was back with the
+        instance). A pinned certificate that did not match sent nothing."""
+        return isinstance(exc, SideFailure) and self._create_failed(exc) and \
+            isinstance(exc.exc, (APIConnectionError, APITimeoutError)) and \
+            not isinstance(exc.exc, CertificateMismatch)
+
+    def target_refused(self, exc: BaseException) -> bool:
+        """True when the target refused the create request itself."""
+        return self._create_failed(exc) and not self._create_unanswered(exc)
 
     def _source_gone(self) -> bool:
         """True when the object is no longer on the source (deleted meanwhile)."""

@@ -15,13 +15,15 @@ whatever happens.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
+import socket
 import tarfile
 import threading
 import time
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -426,6 +428,85 @@ def test_the_target_killed_mid_pull_without_progress_is_named_and_cleaned(
     assert failed.left_behind is None, str(failed)
     with apitx.API.factory(apis["lxd2"].endpoint) as again:
         assert absent(again, f"instances/{name}")
+    assert running_migrations(apis["lxd"], name) == []
+
+
+@contextlib.contextmanager
+def create_answer_lost(daemon_socket: str, path: str) -> Iterator[threading.Event]:
+    """A Unix socket at ``path`` passing everything to and from
+    ``daemon_socket``, but for the answer to the first ``POST
+    /1.0/instances``: that connection is closed instead, as when a daemon
+    dies while answering. The daemon made what it was asked; the client
+    never hears of it. Yields an event set once an answer was dropped."""
+    dropped = threading.Event()
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(8)
+
+    def carry(client: socket.socket) -> None:
+        daemon = socket.socket(socket.AF_UNIX)
+        daemon.connect(daemon_socket)
+        creating = threading.Event()
+
+        def requests_() -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    data = client.recv(1 << 16)
+                    if not data:
+                        break
+                    if not dropped.is_set() and b"POST /1.0/instances " in data:
+                        creating.set()  # before the daemon can answer it
+                    daemon.sendall(data)
+            with contextlib.suppress(OSError):
+                daemon.shutdown(socket.SHUT_WR)
+
+        threading.Thread(target=requests_, daemon=True).start()
+        with contextlib.suppress(OSError):
+            while True:
+                data = daemon.recv(1 << 16)
+                if not data:
+                    break
+                if creating.is_set():
+                    dropped.set()
+                    break
+                client.sendall(data)
+        for end in (client, daemon):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):  # the listener closed: the test is over
+            while True:
+                threading.Thread(target=carry, args=(listener.accept()[0],),
+                                 daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield dropped
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+
+
+def test_a_target_that_made_the_copy_but_lost_its_answer_is_cleaned(apis, made, tmp_path):
+    """The target's answer to the create request never comes back: it may
+    have made the instance all the same (measured: lxd2 killed while
+    answering was back with it), so apitx looks, and removes it."""
+    name = made.name("lxd", "lxd2")
+    workload(apis["lxd"], name, tmp_path, megabytes=1, snapshot=False)
+    proxy = str(tmp_path / "lxd2.socket")
+    with create_answer_lost(apis["lxd2"].endpoint.socket_path, proxy) as dropped, \
+            apitx.API.factory(proxy) as target:
+        with pytest.raises(apitx.MigrationError) as caught:
+            migrate.copy_instance(apis["lxd"], name, target, mode="pull")
+    assert dropped.is_set()
+    failed = caught.value
+    assert failed.side == "target", str(failed)
+    assert failed.left_behind is None and "nothing is left on the target" in str(failed), \
+        str(failed)
+    assert "refused" not in str(failed)  # it did not refuse: its answer was lost
+    assert absent(apis["lxd2"], f"instances/{name}")
     assert running_migrations(apis["lxd"], name) == []
 
 
